@@ -1,0 +1,169 @@
+"""Typed settings of Storewatch: one place for topics, windows, thresholds and addresses.
+
+Values come from, in rising priority: the defaults below, a TOML file named by
+``STOREWATCH_CONFIG`` (or passed explicitly), and ``STOREWATCH_*`` environment variables
+(nested with ``__``, e.g. ``STOREWATCH_TOPICS__ALERTS=fraud-alerts``). Durations accept units
+(``90s``, ``30m``, ``6h``, ``7d``) or plain seconds. Library code never reads settings itself:
+the CLI builds them once and passes the values in.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+
+
+def parse_duration_s(value: Any) -> float:
+    """Seconds in a duration given as a number or as ``<number><s|m|h|d>``.
+
+    >>> parse_duration_s("6h"), parse_duration_s("30m"), parse_duration_s(90)
+    (21600.0, 1800.0, 90.0)
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"duration must be a number or a string like '6h', got {value!r}")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match:
+            return float(match.group(1)) * _UNIT_S[match.group(2) or "s"]
+    raise ValueError(f"duration must be a number of seconds or like '90s', '30m', '6h', '7d'; got {value!r}")
+
+
+def format_duration(seconds: float) -> str:
+    """The shortest exact unit form of a duration, for names and logs.
+
+    >>> format_duration(3600), format_duration(604800), format_duration(90)
+    ('1h', '7d', '90s')
+    """
+    for unit in ("d", "h", "m"):
+        if seconds % _UNIT_S[unit] == 0:
+            return f"{int(seconds // _UNIT_S[unit])}{unit}"
+    return f"{seconds:g}s"
+
+
+DurationS = Annotated[float, BeforeValidator(parse_duration_s)]
+
+
+class TopicSettings(BaseModel):
+    """Kafka topic names. Every input topic is keyed by ``store_id``."""
+
+    stores: str = "stores"
+    orders: str = "orders"
+    prices: str = "prices"
+    refunds: str = "refunds"
+    withdrawals: str = "withdrawals"
+    alerts: str = "alerts"
+    dead_letter: str = "storewatch-dead-letter"
+
+    def input_topics(self) -> dict[str, str]:
+        """Event type -> topic that carries it."""
+        return {
+            "store": self.stores,
+            "order": self.orders,
+            "price": self.prices,
+            "refund": self.refunds,
+            "withdrawal": self.withdrawals,
+        }
+
+
+class WindowSettings(BaseModel):
+    """Sliding windows over event time, and how long state lives."""
+
+    lengths_s: list[DurationS] = Field(default_factory=lambda: [3600.0, 86400.0, 604800.0])
+    buckets_per_window: int = Field(24, ge=4, le=120)
+    allowed_lateness_s: DurationS = 1800.0
+    idle_store_ttl_s: DurationS = 30 * 86400.0
+
+    @model_validator(mode="after")
+    def _check(self) -> WindowSettings:
+        if not self.lengths_s:
+            raise ValueError("windows.lengths_s needs at least one window")
+        for length_s in self.lengths_s:
+            if not 60 <= length_s <= 30 * 86400:
+                raise ValueError(f"window of {length_s:g}s must lie between 60s and 30d")
+        if len(set(self.lengths_s)) != len(self.lengths_s):
+            raise ValueError(f"windows.lengths_s has duplicates: {self.lengths_s}")
+        if self.allowed_lateness_s >= min(self.lengths_s):
+            raise ValueError(
+                f"allowed lateness {self.allowed_lateness_s:g}s must be shorter than the shortest "
+                f"window ({min(self.lengths_s):g}s): a later event would fall outside every window"
+            )
+        if self.idle_store_ttl_s < max(self.lengths_s):
+            raise ValueError(
+                f"idle store TTL {self.idle_store_ttl_s:g}s must be at least the longest window "
+                f"({max(self.lengths_s):g}s)"
+            )
+        self.lengths_s = sorted(self.lengths_s)
+        return self
+
+
+class DetectorSettings(BaseModel):
+    """Rule gates and model thresholds of the detectors."""
+
+    young_store_s: DurationS = 30 * 86400.0
+    price_cut_min_ratio: float = Field(0.5, gt=0, lt=1)
+    withdrawal_min_share: float = Field(0.6, gt=0, le=10)
+    model_quantile: float = Field(0.9, gt=0.5, lt=1)
+    model_trees: int = Field(10, ge=1, le=50)
+    model_height: int = Field(8, ge=2, le=16)
+    model_window_size: int = Field(100, ge=10, le=10_000)
+    model_seed: int = 42
+    high_score: float = Field(0.8, gt=0, le=1)
+
+
+class Settings(BaseSettings):
+    """Everything a worker, a replay or the demo needs to run."""
+
+    model_config = SettingsConfigDict(env_prefix="STOREWATCH_", env_nested_delimiter="__")
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_partitions: int = Field(4, ge=1, le=1024)
+    redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    metrics_port: int = Field(9108, ge=0, le=65535)
+    app_id: str = "storewatch"
+    consumer_group_rebalance_timeout_s: DurationS = 4.0
+    topics: TopicSettings = Field(default_factory=TopicSettings)
+    windows: WindowSettings = Field(default_factory=WindowSettings)
+    detectors: DetectorSettings = Field(default_factory=DetectorSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment beats explicit file values, so an operator can override one key in prod.
+        return (env_settings, init_settings, file_secret_settings)
+
+
+def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
+    """Settings from a TOML file (``path`` or ``$STOREWATCH_CONFIG``), env, then ``overrides``.
+
+    ``overrides`` are what a command line says explicitly; they win over everything.
+    """
+    path = path or os.environ.get("STOREWATCH_CONFIG")
+    file_values: dict[str, Any] = {}
+    if path:
+        with open(path, "rb") as handle:
+            file_values = tomllib.load(handle)
+    settings = Settings(**file_values)
+    if overrides:
+        merged = settings.model_dump()
+        for key, value in overrides.items():
+            if value is not None:
+                merged[key] = value
+        settings = Settings.model_validate(merged)
+    return settings

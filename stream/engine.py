@@ -1,0 +1,164 @@
+"""The order of steps for one event, and the error policy. Transport-free: no Faust here.
+
+parse and validate -> apply to the store's state (one Redis round trip, or one per batch) ->
+run the detectors that watch this event type -> send alerts. A message that cannot be processed
+is dead-lettered with its original bytes and a reason, counted, and processing goes on: one bad
+message must never stop the worker or cost a good event.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from stream.alerts import AlertSink, build_alert, wall_clock_iso
+from stream.detectors import Detector
+from stream.events import Alert, Event, InvalidEventError, format_ts, parse_event
+from stream.metrics import Metrics
+from stream.state import StateStore, StoreView, update_for
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where a message came from: a Kafka topic/partition/offset, or a file and its line."""
+
+    topic: str
+    partition: int = -1
+    offset: int = -1
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A refused message with everything needed to inspect or re-drive it."""
+
+    reason: str
+    error: str
+    source: Source
+    raw: bytes
+    refused_at: str
+
+    def to_json(self) -> bytes:
+        return json.dumps({
+            "reason": self.reason,
+            "error": self.error,
+            "topic": self.source.topic,
+            "partition": self.source.partition,
+            "offset": self.source.offset,
+            "raw_base64": base64.b64encode(self.raw).decode(),
+            "raw_text": self.raw[:2048].decode("utf-8", errors="replace"),
+            "refused_at": self.refused_at,
+        }, separators=(",", ":")).encode()
+
+
+class DeadLetterSink(Protocol):
+    async def send(self, letter: DeadLetter) -> None: ...
+
+
+class ListDeadLetterSink:
+    """Keeps dead letters in memory: for tests and replay summaries."""
+
+    def __init__(self) -> None:
+        self.letters: list[DeadLetter] = []
+
+    async def send(self, letter: DeadLetter) -> None:
+        self.letters.append(letter)
+
+
+class Engine:
+    """Runs every event through state, detectors and sinks; shared by agents and replay."""
+
+    def __init__(
+        self,
+        state: StateStore,
+        detectors: Sequence[Detector],
+        alerts: AlertSink,
+        dead_letters: DeadLetterSink,
+        metrics: Metrics,
+        topic_types: Mapping[str, str] | None = None,
+        clock: Callable[[], str] = wall_clock_iso,
+    ) -> None:
+        self.state = state
+        self.detectors = list(detectors)
+        self.alerts = alerts
+        self.dead_letters = dead_letters
+        self.metrics = metrics
+        self._topic_types = dict(topic_types or {})
+        self._clock = clock
+        self._newest_ts_s = 0.0
+        self._by_type: dict[str, list[Detector]] = {}
+        for detector in self.detectors:
+            for event_type in detector.event_types:
+                self._by_type.setdefault(event_type, []).append(detector)
+
+    async def process(self, raw: bytes, source: Source) -> list[Alert]:
+        """One message, one Redis round trip: the path of a Faust agent."""
+        return await self.process_batch([(raw, source)])
+
+    async def process_batch(self, messages: Sequence[tuple[bytes, Source]]) -> list[Alert]:
+        """Messages in order, with one pipelined Redis round trip for all of them.
+
+        Each event still sees the state left by the events before it, so a batch decides
+        exactly as one-by-one processing would.
+        """
+        started = time.perf_counter()
+        accepted: list[tuple[Event, Source, bytes]] = []
+        for raw, source in messages:
+            self.metrics.events_consumed.labels(source.topic).inc()
+            try:
+                event = parse_event(raw)
+                self._check_topic(event, source)
+            except InvalidEventError as exc:
+                await self._dead_letter(exc.reason, str(exc), raw, source)
+                continue
+            accepted.append((event, source, raw))
+        views = await self.state.apply_many([update_for(event) for event, _, _ in accepted])
+        raised: list[Alert] = []
+        for (event, source, raw), view in zip(accepted, views, strict=True):
+            if view.late:
+                await self._dead_letter(
+                    "late", f"event time {format_ts(event.ts_s)} is more than the allowed "
+                    f"lateness behind the store's newest event {format_ts(view.max_ts_s)}",
+                    raw, source)
+                continue
+            raised += await self._detect(event, view, raw, source)
+            self._newest_ts_s = max(self._newest_ts_s, event.ts_s)
+            self.metrics.processing_seconds.observe(time.perf_counter() - started)
+        self.metrics.newest_event_ts_seconds.set(self._newest_ts_s)
+        self.metrics.event_time_lag_seconds.set(max(0.0, time.time() - self._newest_ts_s))
+        return raised
+
+    def _check_topic(self, event: Event, source: Source) -> None:
+        expected = self._topic_types.get(source.topic)
+        if expected is not None and expected != event.type:
+            raise InvalidEventError(
+                "wrong_topic", f"a {event.type} event on topic {source.topic!r}, which carries "
+                f"{expected} events")
+
+    async def _detect(self, event: Event, view: StoreView, raw: bytes, source: Source) -> list[Alert]:
+        raised = []
+        for detector in self._by_type.get(event.type, ()):
+            try:
+                verdict = detector.evaluate(event, view)
+            except Exception as exc:  # a detector bug must not stop the stream
+                log.exception("detector %s failed on %s", detector.name, event.event_id)
+                await self._dead_letter("detector_error", f"{detector.name}: {exc!r}", raw, source)
+                continue
+            if verdict is None:
+                continue
+            alert = build_alert(event, verdict, self._clock)
+            await self.alerts.send(alert)
+            self.metrics.alerts.labels(alert.detector, alert.severity).inc()
+            raised.append(alert)
+        return raised
+
+    async def _dead_letter(self, reason: str, error: str, raw: bytes, source: Source) -> None:
+        self.metrics.events_rejected.labels(reason).inc()
+        log.warning("dead-lettered %s:%s@%s: %s", source.topic, source.partition, source.offset, error)
+        await self.dead_letters.send(DeadLetter(reason, error, source, raw, wall_clock_iso()))

@@ -1,0 +1,378 @@
+"""Input events and output alerts: the records, their JSON coding and their JSON Schemas.
+
+The contract is written once, as the field tables below. The fast validator that every event
+goes through and the JSON Schemas published in ``stream/schemas/`` are both derived from those
+tables, so they cannot drift apart (``tests/test_events.py`` also runs the published schema
+through the ``jsonschema`` library on good and bad events and checks it agrees).
+
+Faust's own ``Record`` classes are not used for input: the agents consume raw bytes so that a
+bad message can be dead-lettered with its original bytes and reason instead of failing inside
+Faust's deserializer, which would ack and lose it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final, Literal
+
+SCHEMA_VERSION: Final = 1
+MAX_EVENT_BYTES: Final = 16 * 1024
+MAX_AMOUNT_CNY: Final = 100_000_000.0
+MAX_QUANTITY: Final = 100_000
+# Event times before this are refused: no marketplace event predates it.
+MIN_TS_S: Final = datetime(2000, 1, 1, tzinfo=UTC).timestamp()
+
+EventType = Literal["store", "order", "price", "refund", "withdrawal"]
+ORDER_STATUSES: Final = ("placed", "shipped", "delivered", "cancelled")
+REFUND_REASONS: Final = ("price_protection", "not_received", "return", "other")
+SEVERITIES: Final = ("low", "medium", "high")
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """One field of the contract: its JSON type and the bounds a valid value respects."""
+
+    name: str
+    kind: Literal["id", "text", "money", "count"]
+    nullable: bool = False
+    choices: tuple[str, ...] = ()
+    description: str = ""
+
+
+COMMON_FIELDS: Final = (
+    FieldSpec("event_id", "id", description="Unique id of the event; replays reuse it."),
+    FieldSpec("store_id", "id", description="The store the event belongs to; the Kafka key."),
+)
+
+FIELDS_BY_TYPE: Final[dict[str, tuple[FieldSpec, ...]]] = {
+    "store": (
+        FieldSpec("owner_id", "id", description="Account that opened the store."),
+        FieldSpec("bank_account", "id", description="Registered payout account."),
+        FieldSpec("deposit", "money", description="Deposit paid at opening, CNY."),
+        FieldSpec("category", "text", description="Main category of goods."),
+    ),
+    "order": (
+        FieldSpec("order_id", "id"),
+        FieldSpec("buyer_id", "id"),
+        FieldSpec("sku", "id"),
+        FieldSpec("unit_price", "money", description="CNY per unit."),
+        FieldSpec("quantity", "count"),
+        FieldSpec("status", "text", choices=ORDER_STATUSES,
+                  description="One event per status change of the same order_id."),
+        FieldSpec("tracking_no", "text", nullable=True, description="Null until shipped."),
+        FieldSpec("courier", "text", nullable=True, description="Null until shipped."),
+    ),
+    "price": (
+        FieldSpec("sku", "id"),
+        FieldSpec("old_price", "money", description="CNY."),
+        FieldSpec("new_price", "money", description="CNY."),
+    ),
+    "refund": (
+        FieldSpec("refund_id", "id"),
+        FieldSpec("order_id", "id"),
+        FieldSpec("buyer_id", "id"),
+        FieldSpec("amount", "money", description="CNY refunded."),
+        FieldSpec("reason", "text", choices=REFUND_REASONS),
+    ),
+    "withdrawal": (
+        FieldSpec("withdrawal_id", "id"),
+        FieldSpec("amount", "money", description="CNY paid out."),
+        FieldSpec("bank_account", "id", description="Account the money goes to."),
+    ),
+}
+
+MAX_ID_CHARS: Final = 128
+MAX_TEXT_CHARS: Final = 256
+
+
+class InvalidEventError(ValueError):
+    """An input message that cannot become an Event: dead-lettered and counted, never retried.
+
+    ``reason`` is a short stable code (a metric label); the message says what was expected and
+    what arrived.
+    """
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"invalid event ({reason}): {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A validated input event. ``ts_s`` is its event time in epoch seconds (UTC)."""
+
+    type: str
+    event_id: str
+    store_id: str
+    ts_s: float
+    fields: dict[str, Any]
+
+    def money(self, name: str) -> float:
+        return float(self.fields[name])
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """A verdict that a store behaves like a fraud scheme, with the numbers that say why.
+
+    ``alert_id`` depends only on the store, the detector and the triggering event, so a
+    re-processed event yields the same id and downstream readers can drop duplicates.
+    """
+
+    alert_id: str
+    store_id: str
+    detector: str
+    severity: str
+    score: float
+    ts: str
+    event_id: str
+    reasons: list[str]
+    features: dict[str, float]
+    detected_at: str
+    schema_version: int = SCHEMA_VERSION
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "alert_id": self.alert_id,
+            "store_id": self.store_id,
+            "detector": self.detector,
+            "severity": self.severity,
+            "score": self.score,
+            "ts": self.ts,
+            "event_id": self.event_id,
+            "reasons": list(self.reasons),
+            "features": dict(self.features),
+            "detected_at": self.detected_at,
+            "schema_version": self.schema_version,
+        }
+        data.update(self.extra)
+        return data
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False).encode()
+
+
+# --------------------------------------------------------------------------- time
+
+
+def format_ts(ts_s: float) -> str:
+    """ISO 8601 UTC with milliseconds, the contract's form.
+
+    >>> format_ts(1709294400.0)
+    '2024-03-01T12:00:00.000Z'
+    """
+    return datetime.fromtimestamp(ts_s, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def parse_ts_s(value: Any) -> float:
+    """Epoch seconds from ISO 8601 UTC (``...Z`` or ``+00:00``) or from epoch seconds.
+
+    >>> parse_ts_s("2024-03-01T12:00:00.000Z"), parse_ts_s(1709294400)
+    (1709294400.0, 1709294400.0)
+    """
+    if isinstance(value, bool):
+        raise InvalidEventError("bad_ts", f"ts must be ISO 8601 UTC or epoch seconds, got {value!r}")
+    if isinstance(value, int | float):
+        ts_s = float(value)
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise InvalidEventError("bad_ts", f"ts {value[:40]!r} is not ISO 8601") from None
+        if parsed.tzinfo is None or parsed.utcoffset() != UTC.utcoffset(None):
+            raise InvalidEventError("bad_ts", f"ts {value[:40]!r} must be in UTC (end with Z)")
+        ts_s = parsed.timestamp()
+    else:
+        raise InvalidEventError("bad_ts", f"ts must be ISO 8601 UTC or epoch seconds, got {value!r}")
+    if not math.isfinite(ts_s) or ts_s < MIN_TS_S:
+        raise InvalidEventError("bad_ts", f"ts {value!r} is before 2000-01-01 or not finite")
+    return ts_s
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _check_field(spec: FieldSpec, value: Any, event_type: str) -> Any:
+    where = f"{event_type}.{spec.name}"
+    if value is None:
+        if spec.nullable:
+            return None
+        raise InvalidEventError("missing_field", f"{where} is required, got null")
+    if spec.kind in ("id", "text"):
+        if not isinstance(value, str):
+            raise InvalidEventError("wrong_type", f"{where} must be a string, got {value!r:.40}")
+        limit = MAX_ID_CHARS if spec.kind == "id" else MAX_TEXT_CHARS
+        if not value or len(value) > limit:
+            raise InvalidEventError("bad_value", f"{where} must have 1 to {limit} characters")
+        if spec.choices and value not in spec.choices:
+            raise InvalidEventError(
+                f"unknown_{spec.name}", f"{where} must be one of {list(spec.choices)}, got {value!r:.40}"
+            )
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidEventError("wrong_type", f"{where} must be a number, got {value!r:.40}")
+    if not math.isfinite(value):
+        raise InvalidEventError("not_finite", f"{where} must be finite, got {value!r}")
+    if spec.kind == "count":
+        if value != int(value) or not 1 <= value <= MAX_QUANTITY:
+            raise InvalidEventError(
+                "bad_amount", f"{where} must be a whole number from 1 to {MAX_QUANTITY}, got {value!r}"
+            )
+        return int(value)
+    if not 0 <= value <= MAX_AMOUNT_CNY:
+        raise InvalidEventError(
+            "bad_amount", f"{where} must lie between 0 and {MAX_AMOUNT_CNY:.0f} CNY, got {value!r}"
+        )
+    return float(value)
+
+
+def event_from_dict(data: Any) -> Event:
+    """Validate a decoded JSON value against the contract and build the Event."""
+    if not isinstance(data, dict):
+        raise InvalidEventError("not_object", f"an event must be a JSON object, got {type(data).__name__}")
+    event_type = data.get("type")
+    if event_type not in FIELDS_BY_TYPE:
+        raise InvalidEventError(
+            "unknown_type", f"type must be one of {list(FIELDS_BY_TYPE)}, got {event_type!r:.40}"
+        )
+    if "ts" not in data:
+        raise InvalidEventError("missing_field", f"{event_type}.ts is required")
+    common = {}
+    for spec in COMMON_FIELDS:
+        if spec.name not in data:
+            raise InvalidEventError("missing_field", f"{event_type}.{spec.name} is required")
+        common[spec.name] = _check_field(spec, data[spec.name], event_type)
+    fields: dict[str, Any] = {}
+    for spec in FIELDS_BY_TYPE[event_type]:
+        if spec.name not in data:
+            if not spec.nullable:
+                raise InvalidEventError("missing_field", f"{event_type}.{spec.name} is required")
+            fields[spec.name] = None
+            continue
+        fields[spec.name] = _check_field(spec, data[spec.name], event_type)
+    return Event(
+        type=event_type,
+        event_id=common["event_id"],
+        store_id=common["store_id"],
+        ts_s=parse_ts_s(data["ts"]),
+        fields=fields,
+    )
+
+
+def _refuse_constant(name: str) -> Any:
+    raise InvalidEventError("not_finite", f"{name} is not a number JSON allows")
+
+
+def parse_event(raw: bytes | str) -> Event:
+    """Decode and validate one message; raise InvalidEventError saying why it is refused."""
+    if len(raw) > MAX_EVENT_BYTES:
+        raise InvalidEventError("oversize", f"{len(raw)} bytes, the limit is {MAX_EVENT_BYTES}")
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidEventError("bad_utf8", f"not UTF-8 at byte {exc.start}") from None
+    try:
+        data = json.loads(raw, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as exc:
+        raise InvalidEventError("not_json", f"{exc.msg} at char {exc.pos}") from None
+    return event_from_dict(data)
+
+
+def event_to_dict(event: Event) -> dict[str, Any]:
+    """The contract's JSON object for an Event (ts in ISO form)."""
+    return {
+        "type": event.type,
+        "event_id": event.event_id,
+        "ts": format_ts(event.ts_s),
+        "store_id": event.store_id,
+        **event.fields,
+    }
+
+
+# --------------------------------------------------------------------------- schemas
+
+
+def _field_schema(spec: FieldSpec) -> dict[str, Any]:
+    schema: dict[str, Any]
+    if spec.kind in ("id", "text"):
+        limit = MAX_ID_CHARS if spec.kind == "id" else MAX_TEXT_CHARS
+        schema = {"type": "string", "minLength": 1, "maxLength": limit}
+        if spec.choices:
+            schema["enum"] = list(spec.choices)
+    elif spec.kind == "count":
+        schema = {"type": "integer", "minimum": 1, "maximum": MAX_QUANTITY}
+    else:
+        schema = {"type": "number", "minimum": 0, "maximum": MAX_AMOUNT_CNY}
+    if spec.nullable:
+        schema = {"anyOf": [schema, {"type": "null"}]}
+    if spec.description:
+        schema["description"] = spec.description
+    return schema
+
+
+def event_json_schema() -> dict[str, Any]:
+    """JSON Schema (2020-12) of the input contract, derived from the field tables."""
+    ts_schema = {
+        "description": "Event time: ISO 8601 UTC with Z (2024-03-01T12:00:00.000Z) or epoch seconds.",
+        "anyOf": [
+            {"type": "string", "pattern": r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|\+00:00)$"},
+            {"type": "number", "minimum": MIN_TS_S},
+        ],
+    }
+    variants = []
+    for event_type, specs in FIELDS_BY_TYPE.items():
+        all_specs = COMMON_FIELDS + specs
+        properties: dict[str, Any] = {"type": {"const": event_type}, "ts": ts_schema}
+        properties.update({spec.name: _field_schema(spec) for spec in all_specs})
+        required = ["type", "ts"] + [spec.name for spec in all_specs if not spec.nullable]
+        variants.append({
+            "title": event_type,
+            "type": "object",
+            "properties": properties,
+            "required": required,
+        })
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://storewatch.example/schemas/event.schema.json",
+        "title": "Storewatch input event",
+        "description": "One JSON object per Kafka message (and per line of a .jsonl file). "
+                       "Unknown extra fields are allowed and ignored.",
+        "oneOf": variants,
+    }
+
+
+def alert_json_schema() -> dict[str, Any]:
+    """JSON Schema of the alerts Storewatch publishes on the alert topic."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://storewatch.example/schemas/alert.schema.json",
+        "title": "Storewatch alert",
+        "type": "object",
+        "required": [
+            "alert_id", "store_id", "detector", "severity", "score", "ts", "event_id",
+            "reasons", "features", "detected_at", "schema_version",
+        ],
+        "properties": {
+            "alert_id": {"type": "string", "description": "Deterministic from store, detector "
+                         "and triggering event: a re-processed event yields the same id."},
+            "store_id": {"type": "string"},
+            "detector": {"type": "string", "description": "Which detector fired, e.g. price_cut."},
+            "severity": {"enum": list(SEVERITIES)},
+            "score": {"type": "number", "minimum": 0, "maximum": 1},
+            "ts": {"type": "string", "description": "Event time of the triggering event."},
+            "event_id": {"type": "string", "description": "The triggering event."},
+            "reasons": {"type": "array", "items": {"type": "string"}, "minItems": 1,
+                        "description": "Sentences with the numbers that triggered the alert."},
+            "features": {"type": "object", "additionalProperties": {"type": "number"}},
+            "detected_at": {"type": "string", "description": "Wall-clock time of the decision."},
+            "schema_version": {"const": SCHEMA_VERSION},
+            "action": {"enum": ["hold_payout", "suspend_price_protection", "review"],
+                       "description": "What the platform can do at once."},
+        },
+    }

@@ -1,0 +1,221 @@
+"""Per-store state in Redis: the store's profile, sliding windows and recent SKU sales.
+
+Every event costs one Lua call (``apply_event.lua``) that writes its contribution and reads back
+what the detectors need, so there is one round trip per event, or one per batch when
+``apply_many`` pipelines them. All of a store's keys share the hash tag ``{store_id}``, so each
+call touches a single Redis Cluster slot. Memory is bounded: each window is a ring of
+``buckets_per_window`` buckets, SKU records are forgotten after the longest window, and every
+key of a store expires after ``idle_store_ttl_s`` without events.
+
+Windows are keyed by event time, so a late event lands in its own bucket; a window sum is
+exact to one bucket (window length / buckets per window) at its old end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, Final, Protocol
+
+import redis.asyncio as redis_asyncio
+
+from stream.config import WindowSettings, format_duration
+from stream.events import Event
+
+KEY_PREFIX: Final = "sw:v1"
+
+# What every window counts, in the order the Lua script stores them.
+WINDOW_METRICS: Final = (
+    "sales_cny",
+    "orders_placed",
+    "cancelled_cny",
+    "orders_shipped",
+    "orders_delivered",
+    "refund_price_protection_cny",
+    "refund_not_received_cny",
+    "refund_return_cny",
+    "refund_other_cny",
+    "price_cuts",
+    "withdrawn_cny",
+    "withdrawals",
+)
+_METRIC_INDEX: Final = {name: i for i, name in enumerate(WINDOW_METRICS)}
+
+
+def store_keys(store_id: str) -> tuple[str, str, str]:
+    """Profile, window and SKU keys of a store; the braces make them one Cluster slot.
+
+    >>> store_keys("s42")
+    ('sw:v1:{s42}:profile', 'sw:v1:{s42}:windows', 'sw:v1:{s42}:skus')
+    """
+    base = f"{KEY_PREFIX}:{{{store_id}}}"
+    return f"{base}:profile", f"{base}:windows", f"{base}:skus"
+
+
+@dataclass(frozen=True, slots=True)
+class SkuSales:
+    """A SKU's sales over the longest window, as of the event."""
+
+    last_sale_ts_s: float
+    highest_unit_price_cny: float
+    units: float
+    sales_cny: float
+
+
+@dataclass(frozen=True, slots=True)
+class StoreView:
+    """What the state knew of a store when one of its events was applied.
+
+    ``profile`` is as it was *before* the event (so "time since the last withdrawal" means the
+    previous one); ``windows`` and ``sku`` already include the event.
+    """
+
+    late: bool
+    max_ts_s: float
+    profile: dict[str, str]
+    windows: dict[float, dict[str, float]]
+    sku: SkuSales | None
+
+    def profile_float(self, name: str) -> float | None:
+        value = self.profile.get(name)
+        return float(value) if value is not None else None
+
+    def window(self, length_s: float) -> dict[str, float]:
+        return self.windows[length_s]
+
+
+@dataclass(frozen=True, slots=True)
+class StateUpdate:
+    """One event's effect on its store's state, as arguments of the Lua script."""
+
+    store_id: str
+    ts_s: float
+    deltas: dict[str, float]
+    profile_ops: list[tuple[str, str]]
+    sku: str = ""
+    sku_unit_price_cny: float = 0.0
+    sku_units: int = 0
+
+
+def update_for(event: Event) -> StateUpdate:
+    """What an event adds to its store's windows and profile.
+
+    Every count is keyed by the event's own time and needs no earlier event of the same order,
+    so arrival order never changes what a window holds (a refund or a delivery seen before its
+    order counts all the same).
+    """
+    f = event.fields
+    ts = repr(event.ts_s)
+    ops: list[tuple[str, str]] = [("<first_ts", ts)]
+    deltas: dict[str, float] = {}
+    sku, price, units = "", 0.0, 0
+    if event.type == "store":
+        ops += [("=opened_ts", ts), ("=deposit", repr(f["deposit"])),
+                ("=bank_account", f["bank_account"]), ("=owner_id", f["owner_id"]),
+                ("=category", f["category"])]
+    elif event.type == "order":
+        value_cny = f["unit_price"] * f["quantity"]
+        status = f["status"]
+        if status == "placed":
+            deltas = {"sales_cny": value_cny, "orders_placed": 1}
+            ops += [(">last_sale_ts", ts), ("<first_sale_ts", ts)]
+            sku, price, units = f["sku"], f["unit_price"], f["quantity"]
+        elif status == "cancelled":
+            deltas = {"cancelled_cny": value_cny}
+        elif status == "shipped":
+            deltas = {"orders_shipped": 1}
+        else:
+            deltas = {"orders_delivered": 1}
+    elif event.type == "price":
+        sku = f["sku"]
+        if f["new_price"] < f["old_price"]:
+            deltas = {"price_cuts": 1}
+            ops += [(">last_price_cut_ts", ts)]
+    elif event.type == "refund":
+        deltas = {f"refund_{f['reason']}_cny": f["amount"]}
+    elif event.type == "withdrawal":
+        deltas = {"withdrawn_cny": f["amount"], "withdrawals": 1}
+        ops += [(">last_withdrawal_ts", ts)]
+    return StateUpdate(event.store_id, event.ts_s, deltas, ops, sku, price, units)
+
+
+class StateStore(Protocol):
+    """Where per-store state lives; the engine depends on this, not on Redis."""
+
+    async def apply(self, update: StateUpdate) -> StoreView: ...
+
+    async def apply_many(self, updates: list[StateUpdate]) -> list[StoreView]: ...
+
+
+class RedisStateStore:
+    """StateStore on Redis (single node or Cluster) through one Lua script per event."""
+
+    def __init__(self, client: Any, windows: WindowSettings) -> None:
+        self._client = client
+        self._windows = windows
+        self._lengths_s = list(windows.lengths_s)
+        self._script = client.register_script(
+            resources.files("stream").joinpath("apply_event.lua").read_text()
+        )
+
+    @classmethod
+    def from_url(cls, url: str, windows: WindowSettings) -> RedisStateStore:
+        return cls(redis_asyncio.Redis.from_url(url, decode_responses=True), windows)
+
+    @property
+    def window_names(self) -> dict[float, str]:
+        return {length_s: format_duration(length_s) for length_s in self._lengths_s}
+
+    def _args(self, update: StateUpdate) -> tuple[list[str], list[Any]]:
+        w = self._windows
+        args: list[Any] = [
+            repr(update.ts_s), w.allowed_lateness_s, int(w.idle_store_ttl_s),
+            w.buckets_per_window, len(WINDOW_METRICS), len(self._lengths_s), *self._lengths_s,
+            len(update.deltas),
+        ]
+        for name, delta in update.deltas.items():
+            args += [_METRIC_INDEX[name], repr(float(delta))]
+        args.append(len(update.profile_ops))
+        for op in update.profile_ops:
+            args += list(op)
+        args += [update.sku, repr(update.sku_unit_price_cny), update.sku_units]
+        return list(store_keys(update.store_id)), args
+
+    def _view(self, reply: list[Any]) -> StoreView:
+        if reply[0] == "late":
+            return StoreView(True, float(reply[1]), {}, {}, None)
+        n_profile = int(reply[2])
+        flat = reply[3 : 3 + 2 * n_profile]
+        profile = dict(zip(flat[::2], flat[1::2], strict=True))
+        at = 3 + 2 * n_profile
+        windows = {}
+        for length_s, packed in zip(self._lengths_s, reply[at : at + len(self._lengths_s)], strict=True):
+            windows[length_s] = dict(zip(WINDOW_METRICS, map(float, packed.split(",")), strict=True))
+        sku_packed = reply[at + len(self._lengths_s)]
+        sku = SkuSales(*map(float, sku_packed.split(","))) if sku_packed else None
+        return StoreView(False, float(reply[1]), profile, windows, sku)
+
+    async def apply(self, update: StateUpdate) -> StoreView:
+        keys, args = self._args(update)
+        return self._view(await self._script(keys=keys, args=args))
+
+    async def apply_many(self, updates: list[StateUpdate]) -> list[StoreView]:
+        """Apply updates in order in one pipeline; each view sees the updates before it."""
+        if not updates:
+            return []
+        pipe = self._client.pipeline(transaction=False)
+        for update in updates:
+            keys, args = self._args(update)
+            await self._script(keys=keys, args=args, client=pipe)
+        replies = await pipe.execute()
+        return [self._view(reply) for reply in replies]
+
+    async def tracked_stores(self) -> int:
+        """How many stores have state (scans; for tests, reports and gauges, not the hot path)."""
+        count = 0
+        async for _ in self._client.scan_iter(match=f"{KEY_PREFIX}:*:profile", count=1000):
+            count += 1
+        return count
+
+    async def close(self) -> None:
+        await self._client.aclose()

@@ -1,0 +1,114 @@
+"""The Redis state store: windows in event time, profile, SKU sales, lateness, bounds."""
+
+from __future__ import annotations
+
+import redis.asyncio as redis_asyncio
+
+from stream.config import Settings, WindowSettings
+from stream.events import event_from_dict
+from stream.state import RedisStateStore, StoreView, store_keys, update_for
+from tests import factories as f
+from tests.factories import DAY, HOUR, T0
+
+
+async def apply(store: RedisStateStore, *events: dict[str, object]) -> list[StoreView]:
+    return await store.apply_many([update_for(event_from_dict(e)) for e in events])
+
+
+def make_store(client: redis_asyncio.Redis, **windows: object) -> RedisStateStore:
+    return RedisStateStore(client, WindowSettings(**windows) if windows else Settings().windows)
+
+
+async def test_sales_fall_in_every_window_that_covers_them(redis_client: redis_asyncio.Redis) -> None:
+    store = make_store(redis_client)
+    views = await apply(store, f.order("s1", T0, price=100, qty=2), f.order("s1", T0 + 2 * HOUR, price=50))
+    last = views[-1]
+    assert last.window(3600.0)["sales_cny"] == 50
+    assert last.window(86400.0)["sales_cny"] == 250
+    assert last.window(604800.0)["orders_placed"] == 2
+
+
+async def test_events_older_than_a_window_drop_out_of_it(redis_client: redis_asyncio.Redis) -> None:
+    store = make_store(redis_client)
+    views = await apply(store, f.order("s1", T0, price=100), f.withdrawal("s1", T0 + 2 * DAY, 10))
+    assert views[-1].window(86400.0)["sales_cny"] == 0
+    assert views[-1].window(604800.0)["sales_cny"] == 100
+
+
+async def test_a_late_event_lands_in_its_own_event_time_bucket(redis_client: redis_asyncio.Redis) -> None:
+    store = make_store(redis_client)
+    views = await apply(store, f.order("s1", T0 + 3 * HOUR - 60, price=10),
+                        f.order("s1", T0 + 3 * HOUR - 600, price=5))
+    assert not views[-1].late
+    # the 1h window ending at the late event's time holds it but not the newer sale
+    assert views[-1].window(3600.0)["sales_cny"] == 5
+    assert views[-1].window(86400.0)["sales_cny"] == 15
+
+
+async def test_an_event_beyond_the_allowed_lateness_is_refused(redis_client: redis_asyncio.Redis) -> None:
+    store = make_store(redis_client, allowed_lateness_s="30m")
+    views = await apply(store, f.order("s1", T0 + DAY, price=10), f.order("s1", T0 + DAY - 3600, price=5))
+    assert views[-1].late
+    assert views[-1].max_ts_s == T0 + DAY
+
+
+async def test_a_late_event_changes_no_state(redis_client: redis_asyncio.Redis) -> None:
+    store = make_store(redis_client, allowed_lateness_s="30m")
+    await apply(store, f.order("s1", T0 + DAY, price=10), f.order("s1", T0 + DAY - 3600, price=5))
+    views = await apply(store, f.withdrawal("s1", T0 + DAY + 1, 1))
+    assert views[-1].window(604800.0)["sales_cny"] == 10
+
+
+async def test_profile_is_returned_as_it_was_before_the_event(redis_client: redis_asyncio.Redis) -> None:
+    store = make_store(redis_client)
+    views = await apply(store, f.store("s1", T0, deposit=1000, bank="b-1"),
+                        f.withdrawal("s1", T0 + HOUR, 5), f.withdrawal("s1", T0 + 2 * HOUR, 5))
+    assert views[1].profile["bank_account"] == "b-1"
+    assert views[1].profile_float("opened_ts") == T0
+    assert "last_withdrawal_ts" not in views[1].profile
+    assert views[2].profile_float("last_withdrawal_ts") == T0 + HOUR
+
+
+async def test_sku_keeps_the_highest_price_it_sold_at(redis_client: redis_asyncio.Redis) -> None:
+    store = make_store(redis_client)
+    views = await apply(store, f.order("s1", T0, price=10_000, sku="tv"),
+                        f.order("s1", T0 + 60, price=9_000, qty=2, sku="tv"),
+                        f.price("s1", T0 + DAY, old=10_000, new=300, sku="tv"))
+    sku = views[-1].sku
+    assert sku is not None
+    assert (sku.highest_unit_price_cny, sku.units, sku.sales_cny) == (10_000, 3, 28_000)
+    assert views[-1].window(86400.0)["price_cuts"] == 1
+
+
+async def test_refunds_are_counted_by_reason(redis_client: redis_asyncio.Redis) -> None:
+    store = make_store(redis_client)
+    views = await apply(store, f.refund("s1", T0, 70, reason="not_received"),
+                        f.refund("s1", T0 + 1, 30, reason="price_protection"))
+    day = views[-1].window(86400.0)
+    assert (day["refund_not_received_cny"], day["refund_price_protection_cny"]) == (70, 30)
+
+
+async def test_every_key_of_a_store_shares_one_cluster_slot_and_expires(
+        redis_client: redis_asyncio.Redis) -> None:
+    store = make_store(redis_client)
+    await apply(store, f.store("s1", T0), f.order("s1", T0 + 1, sku="x"))
+    keys = store_keys("s1")
+    assert all("{s1}" in key for key in keys)
+    for key in keys:
+        ttl = await redis_client.ttl(key)
+        assert 0 < ttl <= Settings().windows.idle_store_ttl_s
+
+
+async def test_window_memory_is_bounded_by_the_bucket_count(redis_client: redis_asyncio.Redis) -> None:
+    store = make_store(redis_client)
+    events = [f.order("s1", T0 + i * 1800.0, price=1) for i in range(24 * 2 * 20)]  # 20 days
+    await apply(store, *events)
+    fields = await redis_client.hlen(store_keys("s1")[1])
+    settings = Settings().windows
+    assert fields <= settings.buckets_per_window * len(settings.lengths_s)
+
+
+async def test_a_pipelined_batch_sees_each_earlier_event(redis_client: redis_asyncio.Redis) -> None:
+    store = make_store(redis_client)
+    views = await apply(store, *[f.order("s1", T0 + i, price=1) for i in range(5)])
+    assert [v.window(3600.0)["sales_cny"] for v in views] == [1, 2, 3, 4, 5]
