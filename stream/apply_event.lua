@@ -5,6 +5,7 @@
 -- ARGV:
 --   1 ts (event time, s)  2 allowed lateness (s)  3 ttl (s)  4 buckets per window
 --   5 number of metrics   6 number of windows W   7..6+W window lengths (s)
+--   then: the stream the event came on (its type): lateness is judged within it
 --   then: D, D pairs (metric index 0-based, delta)
 --   then: P, P pairs (op..field, value); op '=' set, '>' keep the max, '<' keep the min
 --   then: sku, sale unit price, sale units   (sku '' = none; units 0 = read only)
@@ -25,7 +26,8 @@ local nmetrics = tonumber(ARGV[5])
 local nwin = tonumber(ARGV[6])
 local lengths = {}
 for i = 1, nwin do lengths[i] = tonumber(ARGV[6 + i]) end
-local a = 7 + nwin
+local stream_name = ARGV[7 + nwin]
+local a = 8 + nwin
 
 local deltas = {}
 local ndeltas = tonumber(ARGV[a]); a = a + 1
@@ -44,10 +46,14 @@ local sku_units = tonumber(ARGV[a + 2])
 local profile = redis.call('HGETALL', KEYS[1])
 local pmap = {}
 for i = 1, #profile, 2 do pmap[profile[i]] = profile[i + 1] end
-local max_ts = tonumber(pmap['max_ts'] or '-1')
-if max_ts >= 0 and ts < max_ts - lateness then
-  return {'late', tostring(max_ts)}
+-- Late means behind newer events of the same store *on the same stream*: Kafka keeps order
+-- within a partition only, so skew between the five topics is normal and is not lateness.
+local stream_max_field = 'max_ts_' .. stream_name
+local stream_max_ts = tonumber(pmap[stream_max_field] or '-1')
+if stream_max_ts >= 0 and ts < stream_max_ts - lateness then
+  return {'late', tostring(stream_max_ts)}
 end
+local max_ts = tonumber(pmap['max_ts'] or '-1')
 
 -- profile: ops are applied after the snapshot above was taken
 local new_prof = {}
@@ -63,6 +69,10 @@ for _, op in ipairs(prof_ops) do
 end
 if max_ts < ts then
   new_prof[#new_prof + 1] = 'max_ts'
+  new_prof[#new_prof + 1] = tostring(ts)
+end
+if stream_max_ts < ts then
+  new_prof[#new_prof + 1] = stream_max_field
   new_prof[#new_prof + 1] = tostring(ts)
 end
 if #new_prof > 0 then redis.call('HSET', KEYS[1], unpack(new_prof)) end

@@ -132,6 +132,7 @@ class Settings(BaseSettings):
     metrics_port: int = Field(9108, ge=0, le=65535)
     app_id: str = "storewatch"
     consumer_group_rebalance_timeout_s: DurationS = 4.0
+    consumer_group_session_timeout_s: DurationS = 8.0
     topics: TopicSettings = Field(default_factory=TopicSettings)
     windows: WindowSettings = Field(default_factory=WindowSettings)
     detectors: DetectorSettings = Field(default_factory=DetectorSettings)

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from stream.alerts import AlertSink, build_alert, wall_clock_iso
-from stream.detectors import Detector
+from stream.config import Settings
+from stream.detectors import Detector, default_detectors
 from stream.events import Alert, Event, InvalidEventError, format_ts, parse_event
 from stream.metrics import Metrics
 from stream.state import StateStore, StoreView, update_for
@@ -74,6 +75,22 @@ class ListDeadLetterSink:
 class Engine:
     """Runs every event through state, detectors and sinks; shared by agents and replay."""
 
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        state: StateStore,
+        alerts: AlertSink,
+        dead_letters: DeadLetterSink,
+        metrics: Metrics,
+        check_topics: bool = True,
+    ) -> Engine:
+        """The engine every shell uses: the default detectors with the configured windows."""
+        topic_types = {topic: kind for kind, topic in settings.topics.input_topics().items()}
+        detectors = default_detectors(settings.detectors, list(settings.windows.lengths_s))
+        return cls(state, detectors, alerts, dead_letters, metrics,
+                   topic_types if check_topics else None)
+
     def __init__(
         self,
         state: StateStore,
@@ -124,7 +141,8 @@ class Engine:
             if view.late:
                 await self._dead_letter(
                     "late", f"event time {format_ts(event.ts_s)} is more than the allowed "
-                    f"lateness behind the store's newest event {format_ts(view.max_ts_s)}",
+                    f"lateness behind the store's newest {event.type} event, "
+                    f"{format_ts(view.max_ts_s)}",
                     raw, source)
                 continue
             raised += await self._detect(event, view, raw, source)

@@ -22,6 +22,7 @@ class Metrics:
     processing_seconds: Histogram
     event_time_lag_seconds: Gauge
     newest_event_ts_seconds: Gauge
+    assigned_partitions: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> Metrics:
@@ -47,4 +48,8 @@ class Metrics:
             newest_event_ts_seconds=Gauge(
                 "storewatch_newest_event_timestamp_seconds",
                 "Event time of the newest event processed, epoch seconds.", registry=registry),
+            assigned_partitions=Gauge(
+                "storewatch_assigned_partitions",
+                "Input partitions this worker consumes; 0 while it is not (yet) in the group.",
+                registry=registry),
         )

@@ -18,6 +18,7 @@ from importlib import resources
 from typing import Any, Final, Protocol
 
 import redis.asyncio as redis_asyncio
+import redis.exceptions
 
 from stream.config import WindowSettings, format_duration
 from stream.events import Event
@@ -42,13 +43,13 @@ WINDOW_METRICS: Final = (
 _METRIC_INDEX: Final = {name: i for i, name in enumerate(WINDOW_METRICS)}
 
 
-def store_keys(store_id: str) -> tuple[str, str, str]:
+def store_keys(store_id: str, namespace: str = KEY_PREFIX) -> tuple[str, str, str]:
     """Profile, window and SKU keys of a store; the braces make them one Cluster slot.
 
     >>> store_keys("s42")
     ('sw:v1:{s42}:profile', 'sw:v1:{s42}:windows', 'sw:v1:{s42}:skus')
     """
-    base = f"{KEY_PREFIX}:{{{store_id}}}"
+    base = f"{namespace}:{{{store_id}}}"
     return f"{base}:profile", f"{base}:windows", f"{base}:skus"
 
 
@@ -89,6 +90,7 @@ class StateUpdate:
     """One event's effect on its store's state, as arguments of the Lua script."""
 
     store_id: str
+    stream: str
     ts_s: float
     deltas: dict[str, float]
     profile_ops: list[tuple[str, str]]
@@ -136,7 +138,12 @@ def update_for(event: Event) -> StateUpdate:
     elif event.type == "withdrawal":
         deltas = {"withdrawn_cny": f["amount"], "withdrawals": 1}
         ops += [(">last_withdrawal_ts", ts)]
-    return StateUpdate(event.store_id, event.ts_s, deltas, ops, sku, price, units)
+    return StateUpdate(event.store_id, event.type, event.ts_s, deltas, ops, sku, price, units)
+
+
+class StateUnavailableError(RuntimeError):
+    """Redis could not be reached or answered with a connection error; the event may be
+    retried. (Transport shells catch this instead of importing redis themselves.)"""
 
 
 class StateStore(Protocol):
@@ -150,8 +157,9 @@ class StateStore(Protocol):
 class RedisStateStore:
     """StateStore on Redis (single node or Cluster) through one Lua script per event."""
 
-    def __init__(self, client: Any, windows: WindowSettings) -> None:
+    def __init__(self, client: Any, windows: WindowSettings, namespace: str = KEY_PREFIX) -> None:
         self._client = client
+        self._namespace = namespace
         self._windows = windows
         self._lengths_s = list(windows.lengths_s)
         self._script = client.register_script(
@@ -159,8 +167,8 @@ class RedisStateStore:
         )
 
     @classmethod
-    def from_url(cls, url: str, windows: WindowSettings) -> RedisStateStore:
-        return cls(redis_asyncio.Redis.from_url(url, decode_responses=True), windows)
+    def from_url(cls, url: str, windows: WindowSettings, namespace: str = KEY_PREFIX) -> RedisStateStore:
+        return cls(redis_asyncio.Redis.from_url(url, decode_responses=True), windows, namespace)
 
     @property
     def window_names(self) -> dict[float, str]:
@@ -171,7 +179,7 @@ class RedisStateStore:
         args: list[Any] = [
             repr(update.ts_s), w.allowed_lateness_s, int(w.idle_store_ttl_s),
             w.buckets_per_window, len(WINDOW_METRICS), len(self._lengths_s), *self._lengths_s,
-            len(update.deltas),
+            update.stream, len(update.deltas),
         ]
         for name, delta in update.deltas.items():
             args += [_METRIC_INDEX[name], repr(float(delta))]
@@ -179,7 +187,7 @@ class RedisStateStore:
         for op in update.profile_ops:
             args += list(op)
         args += [update.sku, repr(update.sku_unit_price_cny), update.sku_units]
-        return list(store_keys(update.store_id)), args
+        return list(store_keys(update.store_id, self._namespace)), args
 
     def _view(self, reply: list[Any]) -> StoreView:
         if reply[0] == "late":
@@ -196,26 +204,38 @@ class RedisStateStore:
         return StoreView(False, float(reply[1]), profile, windows, sku)
 
     async def apply(self, update: StateUpdate) -> StoreView:
-        keys, args = self._args(update)
-        return self._view(await self._script(keys=keys, args=args))
+        return (await self.apply_many([update]))[0]
 
     async def apply_many(self, updates: list[StateUpdate]) -> list[StoreView]:
         """Apply updates in order in one pipeline; each view sees the updates before it."""
         if not updates:
             return []
-        pipe = self._client.pipeline(transaction=False)
-        for update in updates:
-            keys, args = self._args(update)
-            await self._script(keys=keys, args=args, client=pipe)
-        replies = await pipe.execute()
+        try:
+            if len(updates) == 1:
+                keys, args = self._args(updates[0])
+                return [self._view(await self._script(keys=keys, args=args))]
+            pipe = self._client.pipeline(transaction=False)
+            for update in updates:
+                keys, args = self._args(update)
+                await self._script(keys=keys, args=args, client=pipe)
+            replies = await pipe.execute()
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            raise StateUnavailableError(f"Redis unavailable: {exc}") from exc
         return [self._view(reply) for reply in replies]
 
     async def tracked_stores(self) -> int:
         """How many stores have state (scans; for tests, reports and gauges, not the hot path)."""
         count = 0
-        async for _ in self._client.scan_iter(match=f"{KEY_PREFIX}:*:profile", count=1000):
+        async for _ in self._client.scan_iter(match=f"{self._namespace}:*:profile", count=1000):
             count += 1
         return count
+
+    async def drop_all(self) -> int:
+        """Delete every key of this store's namespace (fresh state for a replay run)."""
+        deleted = 0
+        async for key in self._client.scan_iter(match=f"{self._namespace}:*", count=1000):
+            deleted += await self._client.unlink(key)
+        return deleted
 
     async def close(self) -> None:
         await self._client.aclose()

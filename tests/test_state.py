@@ -52,6 +52,13 @@ async def test_an_event_beyond_the_allowed_lateness_is_refused(redis_client: red
     assert views[-1].max_ts_s == T0 + DAY
 
 
+async def test_skew_between_streams_is_not_lateness(redis_client: redis_asyncio.Redis) -> None:
+    store = make_store(redis_client, allowed_lateness_s="30m")
+    views = await apply(store, f.withdrawal("s1", T0 + DAY, 10), f.order("s1", T0, price=5))
+    assert not views[-1].late
+    assert views[-1].window(604800.0)["sales_cny"] == 5
+
+
 async def test_a_late_event_changes_no_state(redis_client: redis_asyncio.Redis) -> None:
     store = make_store(redis_client, allowed_lateness_s="30m")
     await apply(store, f.order("s1", T0 + DAY, price=10), f.order("s1", T0 + DAY - 3600, price=5))

@@ -1,0 +1,157 @@
+"""The Faust application: topics, one agent, sinks onto Kafka. The only module importing faust.
+
+One agent consumes all five input topics (each keyed by ``store_id``, so no repartition is
+needed) with concurrency 1: faust-streaming 0.15 can commit offsets past unfinished messages
+when an agent runs concurrently (its issue #606), so scale with partitions and workers instead.
+The agent body is one call into the transport-free engine; it catches per event, because an
+exception escaping an agent acks the message and kills the actor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import faust
+from faust.transport.utils import DefaultSchedulingStrategy
+from faust.types import TP
+from prometheus_client import REGISTRY, start_http_server
+
+from stream.config import Settings
+from stream.engine import DeadLetter, Engine, Source
+from stream.events import Alert
+from stream.metrics import Metrics
+from stream.state import RedisStateStore, StateUnavailableError
+
+log = logging.getLogger(__name__)
+
+RETRY_FIRST_S = 0.1
+RETRY_MAX_S = 5.0
+
+
+class KafkaAlertSink:
+    """Publishes an alert keyed by its store and waits for the broker's acknowledgement, so an
+    input offset is never committed before the alert it caused is stored."""
+
+    def __init__(self, topic: Any) -> None:
+        self._topic = topic
+
+    async def send(self, alert: Alert) -> None:
+        delivery = await self._topic.send(key=alert.store_id.encode(), value=alert.to_json())
+        await delivery
+
+
+class KafkaDeadLetterSink:
+    """Publishes refused messages, keyed like the original, with their reason."""
+
+    def __init__(self, topic: Any) -> None:
+        self._topic = topic
+
+    async def send(self, letter: DeadLetter) -> None:
+        delivery = await self._topic.send(key=letter.source.topic.encode(), value=letter.to_json())
+        await delivery
+
+
+class EventTimeScheduling(DefaultSchedulingStrategy):
+    """Hands over the records of one fetch in record-timestamp order across partitions.
+
+    Producers stamp each record with its event time, so this undoes most of the skew between
+    the five topics without waiting for anything: only records already fetched are reordered.
+    (Faust's default is round-robin by topic, which can run one topic far ahead.)
+    """
+
+    def iterate(self, records: Any) -> Any:
+        streams = [[(tp, record) for record in batch] for tp, batch in records.items()]
+        return heapq.merge(*streams, key=_record_timestamp)
+
+
+def _record_timestamp(item: tuple[TP, Any]) -> int:
+    return int(item[1].timestamp or 0)
+
+
+def faust_settings(settings: Settings) -> dict[str, Any]:
+    """Faust options derived from our settings; the non-obvious ones are explained here."""
+    return {
+        "broker": f"kafka://{settings.kafka_bootstrap}",
+        "key_serializer": "raw",
+        "value_serializer": "raw",
+        "topic_partitions": settings.kafka_partitions,
+        # A worker's first group join waits for the rebalance timeout; 60 s by default.
+        "broker_rebalance_timeout": settings.consumer_group_rebalance_timeout_s,
+        # Tansu answers a first JoinGroup after half the session timeout; Kafka after the
+        # rebalance timeout. Both short, so a worker starts consuming in seconds.
+        "broker_session_timeout": settings.consumer_group_session_timeout_s,
+        # Events produced before the first worker joined must still be processed.
+        "consumer_auto_offset_reset": "earliest",
+        "producer_acks": -1,
+        "ConsumerScheduler": EventTimeScheduling,
+        # No tables: nothing to keep on local disk, and several workers may share a host.
+        "datadir": str(Path(tempfile.gettempdir()) / f"storewatch-faust-{settings.app_id}"),
+        # Health and metrics are served by prometheus_client on metrics_port instead.
+        "web_enabled": False,
+    }
+
+
+def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
+    """A Faust app wired to Redis state and the detection engine."""
+    app = faust.App(settings.app_id, **faust_settings(settings))
+    names = list(settings.topics.input_topics().values())
+    inputs = app.topic(*names, key_type=bytes, value_type=bytes,
+                       partitions=settings.kafka_partitions)
+    alerts = app.topic(settings.topics.alerts, key_type=bytes, value_type=bytes,
+                       partitions=settings.kafka_partitions)
+    dead_letters = app.topic(settings.topics.dead_letter, key_type=bytes, value_type=bytes,
+                             partitions=settings.kafka_partitions)
+    engine_metrics = metrics or Metrics.create(REGISTRY)
+
+    @app.on_partitions_revoked.connect
+    async def _revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        engine_metrics.assigned_partitions.set(0)
+
+    @app.on_partitions_assigned.connect
+    async def _assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        mine = [tp for tp in app.consumer.assignment() if tp.topic in names]
+        engine_metrics.assigned_partitions.set(len(mine))
+
+    @app.agent(inputs, concurrency=1)
+    async def detect(stream: faust.StreamT[bytes]) -> None:
+        state = RedisStateStore.from_url(settings.redis_url.get_secret_value(), settings.windows)
+        engine = Engine.from_settings(settings, state, KafkaAlertSink(alerts),
+                                      KafkaDeadLetterSink(dead_letters), engine_metrics)
+        async for event in stream.events():
+            message = event.message
+            source = Source(message.topic, message.partition, message.offset)
+            await process_with_retry(engine, event.value, source)
+
+    return app
+
+
+async def process_with_retry(engine: Engine, raw: bytes, source: Source) -> None:
+    """Process one message; while Redis is down, wait and retry the same message.
+
+    Skipping would lose the event and crashing would make Faust ack it, so the worker holds
+    its position (and its offsets) until the state store answers again.
+    """
+    delay_s = RETRY_FIRST_S
+    while True:
+        try:
+            await engine.process(raw, source)
+            return
+        except StateUnavailableError as exc:
+            log.warning("state store unavailable, retrying %s@%s in %.1fs: %s",
+                        source.topic, source.offset, delay_s, exc)
+            await asyncio.sleep(delay_s)
+            delay_s = min(delay_s * 2, RETRY_MAX_S)
+
+
+def run_worker(settings: Settings, loglevel: str = "info") -> None:
+    """Run one worker until SIGINT/SIGTERM: Faust's event loop, plus the metrics endpoint."""
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port, addr="0.0.0.0")
+    app = create_app(settings)
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True)
+    worker.execute_from_commandline()

@@ -1,0 +1,217 @@
+"""The `storewatch` command line: thin shells around the engine, replay, simulator and stack."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from stream.config import Settings, load_settings
+
+
+def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
+    return load_settings(getattr(args, "config", None), **overrides)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from stream.app import run_worker
+
+    run_worker(_settings(args), loglevel=args.loglevel)
+    return 0
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    from stream.dev import DevStack
+
+    settings = _settings(args, kafka_partitions=args.partitions)
+    stack = DevStack(settings, bootstrap=args.bootstrap, redis_url=args.redis_url)
+    stopping = {"now": False}
+
+    def request_stop(signum: int, _frame: Any) -> None:
+        stopping["now"] = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    with stack:
+        stack.start(workers=args.workers)
+        s = stack.settings
+        print(f"kafka    {s.kafka_bootstrap}" + (" (embedded Tansu)" if stack.kafka and
+                                                  not stack.kafka.kafka_home else ""))
+        print(f"redis    {s.redis_url.get_secret_value()}" + (" (embedded)" if stack.redis else ""))
+        print(f"topics   {', '.join(s.topics.input_topics().values())} -> {s.topics.alerts} "
+              f"(dead letters: {s.topics.dead_letter}), {s.kafka_partitions} partitions each")
+        for worker in stack.workers:
+            print(f"worker   pid {worker.process.pid}, metrics http://127.0.0.1:{worker.metrics_port}"
+                  f"/metrics, log {worker.log_path}")
+        print("ready: replay into it with `storewatch replay --via-kafka --bootstrap "
+              f"{s.kafka_bootstrap} --input events.jsonl`; Ctrl-C stops everything", flush=True)
+        while not stopping["now"]:
+            for worker in stack.workers:
+                if worker.process.poll() is not None:
+                    print(f"worker {worker.process.pid} exited:\n{worker.log_tail()}", file=sys.stderr)
+                    return 1
+            time.sleep(0.2)
+        print("stopping", flush=True)
+    print("stopped", flush=True)
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from stream.replay import read_lines, replay_via_kafka
+
+    settings = _settings(args, kafka_bootstrap=args.bootstrap)
+    total = sum(1 for _ in read_lines(args.input))
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())
+    with Progress(*columns, transient=True, disable=not sys.stderr.isatty()) as progress:
+        task = progress.add_task("replaying" if not args.via_kafka else "publishing", total=total)
+
+        def advance(n: int) -> None:
+            progress.advance(task, n)
+
+        if args.via_kafka:
+            result = asyncio.run(replay_via_kafka(args.input, settings, args.alerts_out,
+                                                  args.rate, args.timeout, advance))
+        else:
+            result = asyncio.run(_replay_embedded(args, settings, advance))
+    by_detector = Counter(str(a["detector"]) for a in result.alerts)
+    summary = {
+        "events": result.events,
+        "events_per_s": round(result.events_per_s),
+        "alerts": len(result.alerts),
+        "alerts_by_detector": dict(sorted(by_detector.items())),
+        "stores_flagged": len(result.flagged_stores()),
+        "rejected": result.rejected,
+        "alerts_out": str(args.alerts_out) if args.alerts_out else None,
+    }
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+async def _replay_embedded(args: argparse.Namespace, settings: Settings, advance: Any) -> Any:
+    from stream.replay import replay_in_process
+
+    if args.redis_url:
+        return await replay_in_process(args.input, settings, args.redis_url, args.alerts_out, advance)
+    from stream.embedded import EmbeddedRedis
+
+    with EmbeddedRedis() as redis:
+        return await replay_in_process(args.input, settings, redis.url, args.alerts_out, advance)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from stream.simulate import simulate, write_events, write_labels
+
+    sim = simulate(stores=args.stores, days=args.days, seed=args.seed)
+    write_events(args.out, sim.events)
+    if args.labels:
+        write_labels(args.labels, sim.labels)
+    schemes = Counter(sim.labels.values())
+    print(json.dumps({"events": len(sim.events), "stores": len(sim.labels),
+                      "labels": dict(sorted(schemes.items())), "out": str(args.out)}, indent=2))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from stream.demo import run_demo
+
+    return run_demo(_settings(args), stores=args.stores, days=args.days, seed=args.seed,
+                    rate_per_s=args.rate)
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from stream.events import alert_json_schema, event_json_schema
+
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, schema in (("event", event_json_schema()), ("alert", alert_json_schema())):
+        (out / f"{name}.schema.json").write_text(json.dumps(schema, indent=2) + "\n")
+        print(out / f"{name}.schema.json")
+    return 0
+
+
+def cmd_topics(args: argparse.Namespace) -> int:
+    from stream.embedded import create_topics
+
+    settings = _settings(args, kafka_bootstrap=args.bootstrap, kafka_partitions=args.partitions)
+    t = settings.topics
+    names = [*t.input_topics().values(), t.alerts, t.dead_letter]
+    create_topics(settings.kafka_bootstrap, names, settings.kafka_partitions)
+    print(f"{', '.join(names)}: {settings.kafka_partitions} partitions on {settings.kafka_bootstrap}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="storewatch", description=__doc__)
+    parser.add_argument("--config", help="TOML settings file (default: $STOREWATCH_CONFIG)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("worker", help="run one Faust worker (production); config from env and file")
+    p.add_argument("--loglevel", default="info")
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("dev", help="broker + Redis + worker on loopback until Ctrl-C")
+    p.add_argument("--bootstrap", help="use this Kafka cluster instead of starting a broker")
+    p.add_argument("--redis-url", help="use this Redis instead of starting one")
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--partitions", type=int, default=4)
+    p.set_defaults(func=cmd_dev)
+
+    p = sub.add_parser("replay", help="run a JSONL file of events through the detectors")
+    p.add_argument("--input", required=True, type=Path)
+    p.add_argument("--alerts-out", type=Path)
+    p.add_argument("--redis-url", help="Redis to use (default: start an embedded one)")
+    p.add_argument("--via-kafka", action="store_true",
+                   help="publish to the topics of a running worker and collect its alerts")
+    p.add_argument("--bootstrap", help="Kafka bootstrap of the running stack (with --via-kafka)")
+    p.add_argument("--rate", type=float, default=None,
+                   help="with --via-kafka: publish at most this many events/s (default: no limit)")
+    p.add_argument("--timeout", type=float, default=600.0,
+                   help="with --via-kafka: seconds to wait for the worker to finish")
+    p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("simulate", help="write a labelled simulated marketplace as JSONL")
+    p.add_argument("--stores", type=int, default=500)
+    p.add_argument("--days", type=int, default=30)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--labels", type=Path)
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("demo", help="embedded stack + small simulated marketplace, live alerts")
+    p.add_argument("--stores", type=int, default=120)
+    p.add_argument("--days", type=int, default=10)
+    p.add_argument("--seed", type=int, default=3)
+    p.add_argument("--rate", type=float, default=4000.0, help="events/s published")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("schema", help="write the event and alert JSON Schemas")
+    p.add_argument("--out-dir", default="docs/schemas")
+    p.set_defaults(func=cmd_schema)
+
+    p = sub.add_parser("topics", help="create the topics on a Kafka cluster")
+    p.add_argument("--bootstrap")
+    p.add_argument("--partitions", type=int)
+    p.set_defaults(func=cmd_topics)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

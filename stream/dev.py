@@ -1,0 +1,174 @@
+"""The development stack: a broker, a Redis and workers on loopback, stopped as one.
+
+``storewatch dev``, ``storewatch demo`` and the integration tests all start the same stack:
+the embedded Tansu broker (or Apache Kafka from ``KAFKA_HOME``, or an existing cluster), the
+embedded redis-server (or an existing one), the topics with several partitions, and one or
+more ``storewatch worker`` processes, each in its own process group so that stopping the stack
+leaves no process behind.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from stream.config import Settings
+from stream.embedded import EmbeddedKafka, EmbeddedRedis, create_topics, free_port
+
+WORKER_READY_TIMEOUT_S = 60.0
+
+
+class DevStackError(RuntimeError):
+    """The stack could not start; the message carries the failing part's log tail."""
+
+
+@dataclass
+class WorkerProcess:
+    """A `storewatch worker` child process with its log file and metrics port."""
+
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    metrics_port: int
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        if self.process.poll() is not None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(5)
+        except ProcessLookupError:
+            pass
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: no clean shutdown, no final commit."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait(5)
+
+
+@dataclass
+class DevStack:
+    """Broker, Redis and workers for development; a context manager that cleans up."""
+
+    settings: Settings
+    bootstrap: str | None = None
+    redis_url: str | None = None
+    kafka: EmbeddedKafka | None = None
+    redis: EmbeddedRedis | None = None
+    workers: list[WorkerProcess] = field(default_factory=list)
+    log_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="storewatch-dev-")))
+
+    def start(self, workers: int = 1) -> Self:
+        try:
+            if self.bootstrap is None:
+                self.kafka = EmbeddedKafka().start()
+                self.bootstrap = self.kafka.bootstrap
+            if self.redis_url is None:
+                self.redis = EmbeddedRedis().start()
+                self.redis_url = self.redis.url
+            self.settings = self.settings.model_copy(update={
+                "kafka_bootstrap": self.bootstrap,
+                "redis_url": type(self.settings.redis_url)(self.redis_url),
+            })
+            topics = self.settings.topics
+            create_topics(self.bootstrap, [*topics.input_topics().values(), topics.alerts,
+                                           topics.dead_letter], self.settings.kafka_partitions)
+            for _ in range(workers):
+                self.start_worker()
+            self.wait_until_consuming()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def worker_env(self, metrics_port: int) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update({
+            "STOREWATCH_KAFKA_BOOTSTRAP": str(self.bootstrap),
+            "STOREWATCH_REDIS_URL": str(self.redis_url),
+            "STOREWATCH_METRICS_PORT": str(metrics_port),
+            "STOREWATCH_APP_ID": self.settings.app_id,
+            "STOREWATCH_KAFKA_PARTITIONS": str(self.settings.kafka_partitions),
+            "STOREWATCH_WINDOWS": self.settings.windows.model_dump_json(),
+            "STOREWATCH_DETECTORS": self.settings.detectors.model_dump_json(),
+            "STOREWATCH_TOPICS": self.settings.topics.model_dump_json(),
+        })
+        return env
+
+    def start_worker(self) -> WorkerProcess:
+        metrics_port = free_port()
+        log_path = self.log_dir / f"worker-{len(self.workers)}.log"
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "stream.cli", "worker"],
+                env=self.worker_env(metrics_port), stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True)
+        worker = WorkerProcess(process, log_path, metrics_port)
+        self.workers.append(worker)
+        return worker
+
+    def wait_until_consuming(self, timeout_s: float = WORKER_READY_TIMEOUT_S) -> None:
+        """Wait until the live workers hold every input partition between them, each some."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            for worker in self.workers:
+                if worker.process.poll() is not None:
+                    raise DevStackError(f"worker exited with {worker.process.returncode}:\n"
+                                        f"{worker.log_tail()}")
+            wanted = len(self.settings.topics.input_topics()) * self.settings.kafka_partitions
+            held = [assigned_partitions(w.metrics_port) for w in self.workers
+                    if w.process.poll() is None]
+            if sum(held) == wanted and all(held):
+                return
+            if time.monotonic() > deadline:
+                raise DevStackError(f"workers did not join group {self.settings.app_id!r} in "
+                                    f"{timeout_s:.0f}s:\n{self.workers[-1].log_tail()}")
+            time.sleep(0.3)
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+        if self.kafka:
+            self.kafka.stop()
+        if self.redis:
+            self.redis.stop()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+
+def assigned_partitions(metrics_port: int) -> int:
+    """Input partitions a worker reports it holds (its storewatch_assigned_partitions gauge)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=2) as page:
+            text = page.read().decode()
+    except OSError:
+        return 0
+    for line in text.splitlines():
+        if line.startswith("storewatch_assigned_partitions "):
+            return int(float(line.split()[1]))
+    return 0
