@@ -1,0 +1,160 @@
+"""The engine over a real Redis: what raises an alert, what does not, and bad input."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jsonschema
+import redis.asyncio as redis_asyncio
+from prometheus_client import CollectorRegistry
+
+from stream.alerts import ListAlertSink
+from stream.config import Settings
+from stream.engine import Engine, ListDeadLetterSink, Source
+from stream.events import alert_json_schema
+from stream.metrics import Metrics
+from stream.state import RedisStateStore
+from tests import factories as f
+from tests.factories import DAY, HOUR, T0
+
+
+class Harness:
+    def __init__(self, client: redis_asyncio.Redis, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        self.registry = CollectorRegistry()
+        self.alerts = ListAlertSink()
+        self.dead = ListDeadLetterSink()
+        self.engine = Engine.from_settings(
+            self.settings, RedisStateStore(client, self.settings.windows), self.alerts, self.dead,
+            Metrics.create(self.registry))
+
+    async def feed(self, *events: dict[str, Any] | bytes, topic: str = "file") -> None:
+        for offset, event in enumerate(events):
+            raw = event if isinstance(event, bytes) else f.raw(event)
+            await self.engine.process(raw, Source(topic, 0, offset))
+
+    def detectors(self) -> list[str]:
+        return [alert.detector for alert in self.alerts.alerts]
+
+
+def price_protection_scheme(store_id: str, t0: float = T0) -> list[dict[str, Any]]:
+    """A new store sells a 10,000 CNY item to itself, cuts it to 300 next day, cashes out."""
+    return [
+        f.store(store_id, t0, deposit=1000, bank=f"bank-{store_id}"),
+        f.order(store_id, t0 + HOUR, price=10_000, qty=3, sku="tv"),
+        f.price(store_id, t0 + DAY, old=10_000, new=300, sku="tv"),
+        f.refund(store_id, t0 + DAY + HOUR, amount=29_100),
+        f.withdrawal(store_id, t0 + DAY + 2 * HOUR, amount=29_900, bank=f"bank-{store_id}"),
+    ]
+
+
+async def test_a_new_store_cutting_a_sold_sku_to_a_few_percent_raises_a_price_cut_alert(
+        redis_client: redis_asyncio.Redis) -> None:
+    h = Harness(redis_client)
+    await h.feed(*price_protection_scheme("gang-1"))
+    alert = next(a for a in h.alerts.alerts if a.detector == "price_cut")
+    assert alert.store_id == "gang-1"
+    assert alert.features["cut_vs_sold_ratio"] == 0.97
+    assert any("97% below" in reason for reason in alert.reasons)
+    assert alert.extra["action"] == "suspend_price_protection"
+
+
+async def test_cashing_out_a_new_store_right_after_its_sales_raises_a_withdrawal_alert(
+        redis_client: redis_asyncio.Redis) -> None:
+    h = Harness(redis_client)
+    await h.feed(*price_protection_scheme("gang-1"))
+    alert = next(a for a in h.alerts.alerts if a.detector == "withdrawal")
+    assert alert.features["withdrawn_share_window"] >= 0.99
+    assert alert.extra["action"] == "hold_payout"
+
+
+async def test_an_established_store_clearing_stock_raises_no_alert(
+        redis_client: redis_asyncio.Redis) -> None:
+    h = Harness(redis_client)
+    opened = T0 - 400 * DAY
+    await h.feed(
+        f.store("old", opened, deposit=50_000),
+        f.order("old", T0, price=200, qty=5, sku="coat"),
+        f.price("old", T0 + DAY, old=200, new=40, sku="coat"),
+        f.withdrawal("old", T0 + 2 * DAY, amount=900),
+    )
+    assert h.detectors() == []
+
+
+async def test_a_price_rise_is_not_a_price_cut(redis_client: redis_asyncio.Redis) -> None:
+    h = Harness(redis_client)
+    await h.feed(f.store("s", T0), f.order("s", T0 + 1, price=100, sku="x"),
+                 f.price("s", T0 + 2, old=100, new=1000, sku="x"))
+    assert "price_cut" not in h.detectors()
+
+
+async def test_a_cut_on_a_sku_that_never_sold_raises_no_price_cut_alert(
+        redis_client: redis_asyncio.Redis) -> None:
+    h = Harness(redis_client)
+    await h.feed(f.store("s", T0), f.price("s", T0 + DAY, old=10_000, new=300, sku="never-sold"))
+    assert h.detectors() == []
+
+
+async def test_a_withdrawal_to_an_unregistered_account_is_flagged(
+        redis_client: redis_asyncio.Redis) -> None:
+    h = Harness(redis_client)
+    await h.feed(f.store("mule", T0, bank="bank-own"),
+                 f.order("mule", T0 + HOUR, price=20_000, qty=1),
+                 f.withdrawal("mule", T0 + 2 * HOUR, amount=19_000, bank="bank-elsewhere"))
+    alert = next(a for a in h.alerts.alerts if a.detector == "withdrawal")
+    assert alert.features["new_bank_account"] == 1.0
+    assert any("bank-elsewhere" in reason for reason in alert.reasons)
+
+
+async def test_every_alert_matches_the_published_alert_schema(
+        redis_client: redis_asyncio.Redis) -> None:
+    h = Harness(redis_client)
+    await h.feed(*price_protection_scheme("gang-1"))
+    assert h.alerts.alerts
+    for alert in h.alerts.alerts:
+        jsonschema.Draft202012Validator(alert_json_schema()).validate(alert.to_dict())
+
+
+async def test_re_processing_an_event_yields_the_same_alert_id(
+        redis_client: redis_asyncio.Redis) -> None:
+    first = Harness(redis_client)
+    events = price_protection_scheme("gang-1")
+    await first.feed(*events)
+    await redis_client.flushdb()
+    again = Harness(redis_client)
+    await again.feed(*events)
+    assert [a.alert_id for a in first.alerts.alerts] == [a.alert_id for a in again.alerts.alerts]
+
+
+async def test_a_bad_message_is_dead_lettered_counted_and_the_next_event_processed(
+        redis_client: redis_asyncio.Redis) -> None:
+    h = Harness(redis_client)
+    scheme = price_protection_scheme("gang-1")
+    await h.feed(*scheme[:2], b"\xff\xfe garbage", *scheme[2:], topic="orders-file")
+    assert [letter.reason for letter in h.dead.letters] == ["bad_utf8"]
+    letter = h.dead.letters[0]
+    assert (letter.source.topic, letter.source.offset, letter.raw) == ("orders-file", 2, b"\xff\xfe garbage")
+    assert h.registry.get_sample_value("storewatch_events_rejected_total", {"reason": "bad_utf8"}) == 1
+    assert "price_cut" in h.detectors()
+
+
+async def test_an_event_on_the_wrong_topic_is_dead_lettered(redis_client: redis_asyncio.Redis) -> None:
+    h = Harness(redis_client)
+    await h.feed(f.withdrawal("s", T0, 5.0), topic="orders")
+    assert [letter.reason for letter in h.dead.letters] == ["wrong_topic"]
+
+
+async def test_a_late_event_is_dead_lettered_as_late(redis_client: redis_asyncio.Redis) -> None:
+    h = Harness(redis_client)
+    await h.feed(f.order("s", T0 + DAY), f.order("s", T0))
+    assert [letter.reason for letter in h.dead.letters] == ["late"]
+    assert "allowed lateness" in h.dead.letters[0].error
+
+
+async def test_alerts_are_counted_by_detector_and_severity(redis_client: redis_asyncio.Redis) -> None:
+    h = Harness(redis_client)
+    await h.feed(*price_protection_scheme("gang-1"))
+    counted = sum(h.registry.get_sample_value("storewatch_alerts_total",
+                                              {"detector": a.detector, "severity": a.severity}) or 0
+                  for a in {(a.detector, a.severity): a for a in h.alerts.alerts}.values())
+    assert counted == len(h.alerts.alerts)

@@ -1,0 +1,109 @@
+"""The input contract: what is accepted, what is refused and why, and the published schemas."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from typing import Any
+
+import jsonschema
+import pytest
+
+from stream.events import (
+    InvalidEventError,
+    alert_json_schema,
+    event_json_schema,
+    event_to_dict,
+    parse_event,
+)
+from tests import factories as f
+from tests.factories import T0
+
+GOOD_EVENTS = [
+    f.store("s1", T0),
+    f.order("s1", T0),
+    f.order("s1", T0, status="shipped"),
+    f.price("s1", T0, old=10.0, new=5.0),
+    f.refund("s1", T0, amount=3.5, reason="return"),
+    f.withdrawal("s1", T0, amount=100.0),
+]
+
+
+def mutate(event: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    out = dict(event)
+    for key, value in changes.items():
+        if value is ...:
+            out.pop(key)
+        else:
+            out[key] = value
+    return out
+
+
+BAD_EVENTS: list[tuple[str, bytes]] = [
+    ("not_json", b"{not json"),
+    ("not_object", b"[1, 2]"),
+    ("unknown_type", f.raw(mutate(f.order("s1", T0), type="coupon"))),
+    ("missing_field", f.raw(mutate(f.order("s1", T0), sku=...))),
+    ("missing_field", f.raw(mutate(f.withdrawal("s1", T0, 1.0), store_id=...))),
+    ("wrong_type", f.raw(mutate(f.order("s1", T0), quantity="two"))),
+    ("wrong_type", f.raw(mutate(f.withdrawal("s1", T0, 1.0), amount=True))),
+    ("not_finite", b'{"type":"withdrawal","event_id":"w","ts":1709251200,"store_id":"s",'
+                   b'"withdrawal_id":"w","amount":NaN,"bank_account":"b"}'),
+    ("bad_amount", f.raw(mutate(f.withdrawal("s1", T0, 1.0), amount=-5))),
+    ("bad_amount", f.raw(mutate(f.order("s1", T0), quantity=0))),
+    ("unknown_status", f.raw(mutate(f.order("s1", T0), status="lost"))),
+    ("unknown_reason", f.raw(mutate(f.refund("s1", T0, 1.0), reason="fraud"))),
+    ("bad_ts", f.raw(mutate(f.order("s1", T0), ts="yesterday"))),
+    ("bad_ts", f.raw(mutate(f.order("s1", T0), ts="2024-03-01T12:00:00+08:00"))),
+    ("bad_ts", f.raw(mutate(f.order("s1", T0), ts=-1))),
+    ("bad_utf8", b'{"type":"order","event_id":"\xff"}'),
+    ("oversize", b'{"pad":"' + b"x" * 20_000 + b'"}'),
+]
+
+
+@pytest.mark.parametrize("event", GOOD_EVENTS, ids=lambda e: e["type"])
+def test_a_contract_event_is_accepted(event: dict[str, Any]) -> None:
+    parsed = parse_event(f.raw(event))
+    assert (parsed.type, parsed.event_id, parsed.store_id) == (event["type"], event["event_id"], "s1")
+
+
+def test_ts_in_epoch_seconds_is_accepted() -> None:
+    assert parse_event(f.raw(mutate(f.order("s1", T0), ts=T0))).ts_s == T0
+
+
+def test_a_parsed_event_round_trips_to_the_same_object() -> None:
+    event = f.order("s1", T0 + 0.25)
+    assert event_to_dict(parse_event(f.raw(event))) == event
+
+
+@pytest.mark.parametrize(("reason", "raw"), BAD_EVENTS, ids=[r for r, _ in BAD_EVENTS])
+def test_a_bad_message_is_refused_with_its_reason(reason: str, raw: bytes) -> None:
+    with pytest.raises(InvalidEventError) as refused:
+        parse_event(raw)
+    assert refused.value.reason == reason
+
+
+@pytest.mark.parametrize("event", GOOD_EVENTS, ids=lambda e: e["type"])
+def test_the_published_schema_accepts_what_the_validator_accepts(event: dict[str, Any]) -> None:
+    jsonschema.Draft202012Validator(event_json_schema()).validate(event)
+
+
+SCHEMA_BAD = [(reason, raw) for reason, raw in BAD_EVENTS
+              if reason not in ("not_json", "bad_utf8", "oversize", "not_finite")]
+
+
+@pytest.mark.parametrize(("reason", "raw"), SCHEMA_BAD, ids=[r for r, _ in SCHEMA_BAD])
+def test_the_published_schema_refuses_what_the_validator_refuses(reason: str, raw: bytes) -> None:
+    validator = jsonschema.Draft202012Validator(event_json_schema())
+    assert not validator.is_valid(json.loads(raw))
+
+
+@pytest.mark.parametrize(("name", "build"), [("event", event_json_schema), ("alert", alert_json_schema)])
+def test_the_schema_files_shipped_are_the_generated_ones(name: str, build: Any) -> None:
+    shipped = resources.files("stream").joinpath(f"schemas/{name}.schema.json").read_text()
+    assert json.loads(shipped) == build(), "run `storewatch schema --out-dir stream/schemas`"
+
+
+def test_the_schemas_are_valid_json_schema() -> None:
+    jsonschema.Draft202012Validator.check_schema(event_json_schema())
+    jsonschema.Draft202012Validator.check_schema(alert_json_schema())

@@ -1,0 +1,56 @@
+"""The online population model: cold start, what it finds unusual, snapshots."""
+
+from __future__ import annotations
+
+import pickle
+import random
+
+import pytest
+
+from stream.config import DetectorSettings
+from stream.models import OnlineAnomalyModel, SnapshotVersionError
+
+
+def typical(rng: random.Random) -> dict[str, float]:
+    return {"youth": rng.random() * 0.2, "share": 0.3 + rng.random() * 0.2, "flag": 0.0}
+
+
+def trained(n: int = 400) -> tuple[OnlineAnomalyModel, random.Random]:
+    rng = random.Random(7)
+    model = OnlineAnomalyModel("test", DetectorSettings(model_window_size=100))
+    for _ in range(n):
+        model.score_and_learn(typical(rng))
+    return model, rng
+
+
+def test_a_model_is_cold_until_it_has_seen_two_windows() -> None:
+    model, _ = trained(199)
+    assert not model.score_and_learn({"youth": 1.0, "share": 1.0, "flag": 1.0}).warm
+    assert model.score_and_learn({"youth": 1.0, "share": 1.0, "flag": 1.0}).warm
+
+
+def test_a_warm_model_finds_a_far_observation_anomalous() -> None:
+    model, _ = trained()
+    assert model.score_and_learn({"youth": 1.0, "share": 1.0, "flag": 1.0}).anomalous
+
+
+def test_a_warm_model_finds_most_typical_observations_normal() -> None:
+    model, rng = trained()
+    verdicts = [model.score_and_learn(typical(rng)) for _ in range(200)]
+    assert sum(v.anomalous for v in verdicts) / len(verdicts) < 0.2
+
+
+def test_a_snapshot_restores_the_same_scores() -> None:
+    model, _ = trained()
+    copy = OnlineAnomalyModel("test", DetectorSettings(model_window_size=100))
+    copy.restore(model.snapshot())
+    probe = {"youth": 0.5, "share": 0.9, "flag": 1.0}
+    assert copy.score_and_learn(probe).score == model.score_and_learn(probe).score
+
+
+def test_a_snapshot_from_another_river_version_is_refused() -> None:
+    model, _ = trained(10)
+    state = pickle.loads(model.snapshot())
+    state["river"] = "0.1.0"
+    with pytest.raises(SnapshotVersionError, match="River 0.1.0"):
+        model.restore(pickle.dumps(state))
