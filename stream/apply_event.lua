@@ -12,11 +12,12 @@
 --
 -- Windows are ring buffers of buckets keyed by event time: field "<w>:<slot>" holds
 -- "<bucket index>,<metric 0>,<metric 1>,...". A slot whose stored index is older than the
--- event's bucket is reset before use, so memory per window is bounded by the bucket count
--- whatever the traffic. An event older than its slot's current bucket lies outside every
--- window that is still open and adds nothing.
+-- event's bucket is reset before use, so memory per window is bounded by the ring size
+-- (buckets per window plus the allowed lateness) whatever the traffic.
 --
--- Returns {status, max_ts, profile pairs (before this event), window sums..., sku record}.
+-- Returns one JSON string (one bulk reply is far cheaper to parse than a nested array):
+-- {"late": max_ts_of_stream} or
+-- {"max_ts": .., "profile": {..} (as before this event), "windows": [[sums]...], "sku": "..."}.
 
 local ts = tonumber(ARGV[1])
 local lateness = tonumber(ARGV[2])
@@ -51,7 +52,7 @@ for i = 1, #profile, 2 do pmap[profile[i]] = profile[i + 1] end
 local stream_max_field = 'max_ts_' .. stream_name
 local stream_max_ts = tonumber(pmap[stream_max_field] or '-1')
 if stream_max_ts >= 0 and ts < stream_max_ts - lateness then
-  return {'late', tostring(stream_max_ts)}
+  return cjson.encode({late = stream_max_ts})
 end
 local max_ts = tonumber(pmap['max_ts'] or '-1')
 
@@ -83,12 +84,68 @@ local function parse(packed)
   return values
 end
 
--- windows: add the deltas to this event's bucket in every window
-if ndeltas > 0 then
-  for w = 1, nwin do
-    local bucket_s = lengths[w] / nbuckets
-    local idx = math.floor(ts / bucket_s)
-    local field = w .. ':' .. (idx % nbuckets)
+local function zeros()
+  local values = {}
+  for m = 1, nmetrics do values[m] = 0 end
+  return values
+end
+
+local function pack(values)
+  local parts = {}
+  for i = 1, #values do parts[i] = string.format('%.15g', values[i]) end
+  return table.concat(parts, ',')
+end
+
+-- Sum of window w's buckets in (idx - nbuckets, idx], read slot by slot: the slow path, for an
+-- event older than the window's newest bucket (out of order across topics).
+local function sum_slots(w, idx, ring)
+  local fields = {}
+  for slot = 0, ring - 1 do fields[#fields + 1] = w .. ':' .. slot end
+  local total = zeros()
+  for _, packed in ipairs(redis.call('HMGET', KEYS[2], unpack(fields))) do
+    if packed then
+      local values = parse(packed)
+      if values[1] <= idx and values[1] > idx - nbuckets then
+        for m = 1, nmetrics do total[m] = total[m] + values[m + 1] end
+      end
+    end
+  end
+  return total
+end
+
+-- Each window w keeps a ring of buckets (fields "w:slot") and a running sum ("s:w") of the
+-- buckets in (head - nbuckets, head], head being its newest bucket ("h:w"). Moving the head
+-- forward subtracts the buckets that fall out, so an in-order event reads its window in O(1).
+-- The ring holds the allowed lateness on top of the window, so a late event's window is
+-- still whole.
+local sums = {}
+for w = 1, nwin do
+  local bucket_s = lengths[w] / nbuckets
+  local ring = nbuckets + math.ceil(lateness / bucket_s) + 1
+  local idx = math.floor(ts / bucket_s)
+  local stored = redis.call('HMGET', KEYS[2], 'h:' .. w, 's:' .. w)
+  local head = tonumber(stored[1] or '-1')
+  local running
+  if head < 0 or idx - head >= nbuckets then
+    running = zeros()
+    head = idx
+  else
+    running = parse(stored[2])
+    if idx > head then
+      for old = head - nbuckets + 1, idx - nbuckets do
+        local packed = redis.call('HGET', KEYS[2], w .. ':' .. (old % ring))
+        if packed then
+          local values = parse(packed)
+          if values[1] == old then
+            for m = 1, nmetrics do running[m] = running[m] - values[m + 1] end
+          end
+        end
+      end
+      head = idx
+    end
+  end
+  if ndeltas > 0 then
+    local field = w .. ':' .. (idx % ring)
     local current = redis.call('HGET', KEYS[2], field)
     local values = nil
     if current then
@@ -101,30 +158,15 @@ if ndeltas > 0 then
         values = {idx}
         for m = 1, nmetrics do values[m + 1] = 0 end
       end
-      for m, delta in pairs(deltas) do values[m + 1] = values[m + 1] + delta end
-      local parts = {}
-      for i = 1, #values do parts[i] = string.format('%.15g', values[i]) end
-      redis.call('HSET', KEYS[2], field, table.concat(parts, ','))
+      for m, delta in pairs(deltas) do
+        values[m + 1] = values[m + 1] + delta
+        if idx > head - nbuckets then running[m] = running[m] + delta end
+      end
+      redis.call('HSET', KEYS[2], field, pack(values))
     end
   end
-end
-
--- windows: sums over the buckets of each window ending at this event's time
-local sums = {}
-for w = 1, nwin do
-  sums[w] = {}
-  for m = 1, nmetrics do sums[w][m] = 0 end
-end
-local buckets = redis.call('HGETALL', KEYS[2])
-for i = 1, #buckets, 2 do
-  local w = tonumber(string.match(buckets[i], '^(%d+):'))
-  if w and w <= nwin then
-    local values = parse(buckets[i + 1])
-    local newest = math.floor(ts / (lengths[w] / nbuckets))
-    if values[1] <= newest and values[1] > newest - nbuckets then
-      for m = 1, nmetrics do sums[w][m] = sums[w][m] + (values[m + 1] or 0) end
-    end
-  end
+  redis.call('HSET', KEYS[2], 'h:' .. w, head, 's:' .. w, pack(running))
+  if idx == head then sums[w] = running else sums[w] = sum_slots(w, idx, ring) end
 end
 
 -- per-SKU recent sales: "last sale ts,highest unit price,units,value"; forgotten after the
@@ -155,12 +197,5 @@ end
 redis.call('EXPIRE', KEYS[1], ttl)
 redis.call('EXPIRE', KEYS[2], ttl)
 
-local out = {'ok', tostring(math.max(max_ts, ts)), #profile / 2}
-for i = 1, #profile do out[#out + 1] = profile[i] end
-for w = 1, nwin do
-  local parts = {}
-  for m = 1, nmetrics do parts[m] = string.format('%.15g', sums[w][m]) end
-  out[#out + 1] = table.concat(parts, ',')
-end
-out[#out + 1] = sku_record
-return out
+return cjson.encode({max_ts = math.max(max_ts, ts), profile = pmap, windows = sums,
+                     sku = sku_record})

@@ -232,33 +232,40 @@ async def wait_until_processed(
         await asyncio.sleep(0.5)
 
 
-async def read_alerts_topic(settings: Settings, idle_s: float = 2.0) -> list[dict[str, Any]]:
-    """Every alert on the alert topic, read from the start until it stays quiet for idle_s.
+async def follow_alerts(
+    settings: Settings,
+    on_alert: Callable[[dict[str, Any]], None],
+    done: asyncio.Event,
+    idle_s: float = 2.0,
+) -> None:
+    """Hand every alert on the alert topic to ``on_alert``, from the start, as it arrives;
+    return once ``done`` is set and the topic has then stayed quiet for ``idle_s``.
 
-    Assigned partitions, no group: Tansu's end offsets are unreliable, so "quiet" means no
-    record for ``idle_s``; every alert was acknowledged before its input offset was committed.
+    Assigned partitions, no group: Tansu's end offsets are unreliable, so "finished" means
+    quiet. Every alert is acknowledged before its input offset is committed, so once the
+    worker has committed the last input, every alert it caused is already readable.
     """
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
                                 enable_auto_commit=False, auto_offset_reset="earliest")
     await consumer.start()
-    alerts: list[dict[str, Any]] = []
     try:
         await consumer.topics()  # loads the cluster metadata partitions_for_topic reads
         partitions = consumer.partitions_for_topic(settings.topics.alerts) or set()
         consumer.assign([TopicPartition(settings.topics.alerts, p) for p in sorted(partitions)])
         await consumer.seek_to_beginning()
         quiet_since = time.monotonic()
-        while time.monotonic() - quiet_since < idle_s:
+        while not done.is_set() or time.monotonic() - quiet_since < idle_s:
             batches = await consumer.getmany(timeout_ms=250)
             for records in batches.values():
                 for record in records:
-                    alerts.append(json.loads(record.value))
+                    on_alert(json.loads(record.value))
                     quiet_since = time.monotonic()
+            if not done.is_set():
+                quiet_since = time.monotonic()
     finally:
         await consumer.stop()
-    return alerts
 
 
 async def replay_via_kafka(
@@ -268,13 +275,30 @@ async def replay_via_kafka(
     rate_per_s: float | None = None,
     timeout_s: float = 300.0,
     progress: Progress | None = None,
+    on_alert: Callable[[dict[str, Any]], None] | None = None,
 ) -> ReplayResult:
-    """Publish a file to a running worker's topics and collect the alerts its events raised."""
+    """Publish a file to a running worker's topics and collect the alerts its events raised.
+
+    ``on_alert`` sees each of them live, as the worker publishes it.
+    """
     result = ReplayResult()
     started = time.perf_counter()
-    result.events, ends, event_ids = await publish_file(path, settings, rate_per_s, progress)
-    await wait_until_processed(settings, ends, timeout_s)
-    result.alerts = [a for a in await read_alerts_topic(settings) if a.get("event_id") in event_ids]
+    seen: list[dict[str, Any]] = []
+
+    def collect(alert: dict[str, Any]) -> None:
+        seen.append(alert)
+        if on_alert:
+            on_alert(alert)
+
+    done = asyncio.Event()
+    follower = asyncio.create_task(follow_alerts(settings, collect, done))
+    try:
+        result.events, ends, event_ids = await publish_file(path, settings, rate_per_s, progress)
+        await wait_until_processed(settings, ends, timeout_s)
+    finally:
+        done.set()
+        await follower
+    result.alerts = [a for a in seen if a.get("event_id") in event_ids]
     result.elapsed_s = time.perf_counter() - started
     if alerts_out:
         with open(alerts_out, "w", encoding="utf-8") as handle:

@@ -4,7 +4,7 @@ Every event costs one Lua call (``apply_event.lua``) that writes its contributio
 what the detectors need, so there is one round trip per event, or one per batch when
 ``apply_many`` pipelines them. All of a store's keys share the hash tag ``{store_id}``, so each
 call touches a single Redis Cluster slot. Memory is bounded: each window is a ring of
-``buckets_per_window`` buckets, SKU records are forgotten after the longest window, and every
+``buckets_per_window`` buckets (plus the allowed lateness) with a running sum, SKU records are forgotten after the longest window, and every
 key of a store expires after ``idle_store_ttl_s`` without events.
 
 Windows are keyed by event time, so a late event lands in its own bucket; a window sum is
@@ -13,6 +13,7 @@ exact to one bucket (window length / buckets per window) at its old end.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Final, Protocol
@@ -189,19 +190,16 @@ class RedisStateStore:
         args += [update.sku, repr(update.sku_unit_price_cny), update.sku_units]
         return list(store_keys(update.store_id, self._namespace)), args
 
-    def _view(self, reply: list[Any]) -> StoreView:
-        if reply[0] == "late":
-            return StoreView(True, float(reply[1]), {}, {}, None)
-        n_profile = int(reply[2])
-        flat = reply[3 : 3 + 2 * n_profile]
-        profile = dict(zip(flat[::2], flat[1::2], strict=True))
-        at = 3 + 2 * n_profile
-        windows = {}
-        for length_s, packed in zip(self._lengths_s, reply[at : at + len(self._lengths_s)], strict=True):
-            windows[length_s] = dict(zip(WINDOW_METRICS, map(float, packed.split(",")), strict=True))
-        sku_packed = reply[at + len(self._lengths_s)]
-        sku = SkuSales(*map(float, sku_packed.split(","))) if sku_packed else None
-        return StoreView(False, float(reply[1]), profile, windows, sku)
+    def _view(self, reply: str) -> StoreView:
+        data = json.loads(reply)
+        if "late" in data:
+            return StoreView(True, float(data["late"]), {}, {}, None)
+        windows = {length_s: dict(zip(WINDOW_METRICS, sums, strict=True))
+                   for length_s, sums in zip(self._lengths_s, data["windows"], strict=True)}
+        sku = SkuSales(*map(float, data["sku"].split(","))) if data["sku"] else None
+        # cjson encodes an empty Lua table as {} and a profile is never a list
+        profile = {k: str(v) for k, v in data["profile"].items()} if data["profile"] else {}
+        return StoreView(False, float(data["max_ts"]), profile, windows, sku)
 
     async def apply(self, update: StateUpdate) -> StoreView:
         return (await self.apply_many([update]))[0]
