@@ -42,9 +42,10 @@ def cmd_dev(args: argparse.Namespace) -> int:
     with stack:
         stack.start(workers=args.workers)
         s = stack.settings
-        print(f"kafka    {s.kafka_bootstrap}" + (" (embedded Tansu)" if stack.kafka and
-                                                  not stack.kafka.kafka_home else ""))
-        print(f"redis    {s.redis_url.get_secret_value()}" + (" (embedded)" if stack.redis else ""))
+        print(f"kafka    {s.kafka_bootstrap}"
+              + (f" (embedded, pid {stack.kafka.pid})" if stack.kafka else " (existing cluster)"))
+        print(f"redis    {s.redis_url.get_secret_value()}"
+              + (f" (embedded, pid {stack.redis.pid})" if stack.redis else " (existing)"))
         print(f"topics   {', '.join(s.topics.input_topics().values())} -> {s.topics.alerts} "
               f"(dead letters: {s.topics.dead_letter}), {s.kafka_partitions} partitions each")
         for worker in stack.workers:

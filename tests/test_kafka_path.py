@@ -1,0 +1,93 @@
+"""The Kafka path end to end: real broker (Tansu), real redis-server, a real worker process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stream.config import Settings
+from stream.dev import DevStack
+from stream.embedded import EmbeddedRedis
+from stream.replay import replay_in_process, replay_via_kafka
+from stream.simulate import simulate, write_events
+from tests import factories as f
+from tests.test_engine import price_protection_scheme
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[DevStack]:
+    with DevStack(Settings(kafka_partitions=3)) as started:
+        started.start(workers=1)
+        yield started
+
+
+def write_jsonl(path: Path, lines: list[dict[str, Any] | bytes]) -> Path:
+    with open(path, "wb") as handle:
+        for line in lines:
+            handle.write((line if isinstance(line, bytes) else f.raw(line)) + b"\n")
+    return path
+
+
+async def read_topic(settings: Settings, topic: str, idle_s: float = 2.0) -> list[Any]:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer.topics()
+        partitions = consumer.partitions_for_topic(topic) or set()
+        consumer.assign([TopicPartition(topic, p) for p in partitions])
+        await consumer.seek_to_beginning()
+        records, quiet_since = [], time.monotonic()
+        while time.monotonic() - quiet_since < idle_s:
+            for batch in (await consumer.getmany(timeout_ms=200)).values():
+                records += batch
+                quiet_since = time.monotonic()
+        return records
+    finally:
+        await consumer.stop()
+
+
+async def test_an_event_published_to_kafka_raises_its_alert_on_the_alert_topic(
+        stack: DevStack, tmp_path: Path) -> None:
+    events = write_jsonl(tmp_path / "events.jsonl", price_protection_scheme("kafka-gang-1"))
+    result = await replay_via_kafka(events, stack.settings, timeout_s=60)
+    assert {a["detector"] for a in result.alerts} >= {"price_cut"}
+    records = [r for r in await read_topic(stack.settings, stack.settings.topics.alerts)
+               if json.loads(r.value)["store_id"] == "kafka-gang-1"]
+    assert records and all(r.key == b"kafka-gang-1" for r in records)
+
+
+async def test_a_bad_message_is_dead_lettered_on_kafka_and_the_good_ones_processed(
+        stack: DevStack, tmp_path: Path) -> None:
+    scheme = price_protection_scheme("kafka-gang-2")
+    events = write_jsonl(tmp_path / "events.jsonl", [*scheme[:2], b'{"type": "order", oops', *scheme[2:]])
+    result = await replay_via_kafka(events, stack.settings, timeout_s=60)
+    assert "price_cut" in {a["detector"] for a in result.alerts}
+    letters = [json.loads(r.value) for r in
+               await read_topic(stack.settings, stack.settings.topics.dead_letter)]
+    bad = [letter for letter in letters if letter["raw_text"] == '{"type": "order", oops']
+    assert bad and bad[0]["reason"] == "not_json"
+    assert bad[0]["topic"] == stack.settings.topics.orders and bad[0]["offset"] >= 0
+
+
+def test_the_kafka_path_alerts_the_same_stores_as_the_in_process_replay(tmp_path: Path) -> None:
+    sim = simulate(stores=80, days=6, seed=5)
+    events = tmp_path / "events.jsonl"
+    write_events(events, sim.events)
+    settings = Settings(kafka_partitions=4, app_id="storewatch-equivalence")
+    with EmbeddedRedis() as redis:
+        in_process = asyncio.run(replay_in_process(events, settings, redis.url))
+    with DevStack(settings) as equivalence_stack:
+        equivalence_stack.start(workers=1)
+        via_kafka = asyncio.run(replay_via_kafka(events, equivalence_stack.settings, timeout_s=300))
+    assert in_process.flagged_stores(), "the file should raise some alerts"
+    assert via_kafka.flagged_stores() == in_process.flagged_stores()
