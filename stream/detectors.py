@@ -24,6 +24,8 @@ from stream.models import ModelVerdict, OnlineAnomalyModel
 from stream.state import StoreView
 
 STRONG_RATIO = 0.9
+PRICE_PROTECTION_SUSPECT = 0.2
+UNSHIPPED_SUSPECT = 0.6
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,11 +145,15 @@ class WithdrawalDetector:
         verdict = self.model.score_and_learn(withdrawal_model_input(raw, "deposit" in view.profile))
         young = raw["store_age_s"] < self.settings.young_store_s
         share = raw["withdrawn_share_window"]
-        young_cashout = young and share >= self.settings.withdrawal_min_share
+        # Honest new sellers also cash out all they earn: emptying a young store is suspicious
+        # only with a sign that the sales were not real (claimed back, or never shipped).
+        unreal_sales = (raw["price_protection_share_window"] >= PRICE_PROTECTION_SUSPECT
+                        or raw["unshipped_share"] >= UNSHIPPED_SUSPECT)
+        young_cashout = young and share >= self.settings.withdrawal_min_share and unreal_sales
         new_account = raw["new_bank_account"] > 0
         if not (young_cashout or new_account):
             return None
-        severity = decide_severity(verdict, young_cashout and share >= STRONG_RATIO)
+        severity = decide_severity(verdict, new_account or (young_cashout and share >= STRONG_RATIO))
         if severity is None:
             return None
         window = describe_duration(self.windows_s[-1])
@@ -161,6 +167,9 @@ class WithdrawalDetector:
         if new_account:
             reasons.append(f"The money goes to {event.fields['bank_account']}, not to the store's "
                            f"registered account.")
+        if raw["unshipped_share"] >= UNSHIPPED_SUSPECT:
+            reasons.append(f"{raw['unshipped_share']:.0%} of the orders placed more than a day "
+                           f"earlier in the last {window} were never shipped.")
         if raw["price_protection_share_window"] > 0:
             reasons.append(f"Price-protection refunds in the last {window} equal "
                            f"{raw['price_protection_share_window']:.0%} of its sales.")

@@ -123,9 +123,16 @@ def withdrawal_features(event: Event, view: StoreView, windows_s: list[float]) -
     last_sale = view.profile_float("last_sale_ts")
     last_withdrawal = view.profile_float("last_withdrawal_ts")
     registered = view.profile.get("bank_account")
+    placed_before_day = view.window(longest)["orders_placed"] - view.window(day)["orders_placed"]
+    shipped = view.window(longest)["orders_shipped"]
     return {
         "amount_cny": amount,
         "store_age_s": store_age_s(event, view),
+        # Orders placed more than a day ago that were not shipped (shipments of newer orders
+        # only lower it): near 1 for a store that never ships, near 0 for one that does.
+        "unshipped_share": round(clip01(1 - share(shipped, placed_before_day)), 4)
+        if placed_before_day > 0 else 0.0,
+        "orders_placed_window": view.window(longest)["orders_placed"],
         "since_last_sale_s": max(0.0, event.ts_s - last_sale) if last_sale else -1.0,
         "since_last_withdrawal_s": max(0.0, event.ts_s - last_withdrawal) if last_withdrawal else -1.0,
         "withdrawn_share_day": round(share(view.window(day)["withdrawn_cny"], sales_day), 4),
@@ -148,6 +155,7 @@ def withdrawal_model_input(raw: dict[str, float], deposit_known: bool) -> dict[s
         "withdrawn_share_day": clip01(raw["withdrawn_share_day"] / 2),
         "withdrawn_share_window": clip01(raw["withdrawn_share_window"] / 2),
         "price_protection_share": clip01(raw["price_protection_share_window"]),
+        "unshipped_share": raw["unshipped_share"],
         "new_bank_account": raw["new_bank_account"],
         "small_deposit": small_deposit(raw["deposit_cny"] if deposit_known else None),
     }
