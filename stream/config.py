@@ -118,7 +118,6 @@ class DetectorSettings(BaseModel):
     model_height: int = Field(8, ge=2, le=16)
     model_window_size: int = Field(100, ge=10, le=10_000)
     model_seed: int = 42
-    high_score: float = Field(0.8, gt=0, le=1)
 
 
 class Settings(BaseSettings):

@@ -158,3 +158,27 @@ async def test_alerts_are_counted_by_detector_and_severity(redis_client: redis_a
                                               {"detector": a.detector, "severity": a.severity}) or 0
                   for a in {(a.detector, a.severity): a for a in h.alerts.alerts}.values())
     assert counted == len(h.alerts.alerts)
+
+
+async def test_a_young_store_cashing_out_orders_it_never_shipped_is_flagged(
+        redis_client: redis_asyncio.Redis) -> None:
+    h = Harness(redis_client)
+    orders = [f.order("ghost", T0 + i * HOUR, price=3000) for i in range(1, 6)]
+    await h.feed(f.store("ghost", T0, bank="bank-ghost"), *orders,
+                 f.withdrawal("ghost", T0 + 2 * DAY, amount=14_500, bank="bank-ghost"))
+    alert = next(a for a in h.alerts.alerts if a.detector == "withdrawal")
+    assert alert.features["unshipped_share"] == 1.0
+    assert any("never shipped" in reason for reason in alert.reasons)
+
+
+async def test_a_young_store_cashing_out_orders_it_shipped_is_not_flagged(
+        redis_client: redis_asyncio.Redis) -> None:
+    h = Harness(redis_client)
+    events: list[dict[str, Any]] = [f.store("honest", T0, bank="bank-honest")]
+    for i in range(1, 6):
+        events.append(f.order("honest", T0 + i * HOUR, price=300, order_id=f"o{i}"))
+        events.append(f.order("honest", T0 + i * HOUR + 4 * HOUR, price=300, order_id=f"o{i}",
+                              status="shipped"))
+    events.sort(key=lambda e: e["ts"])
+    await h.feed(*events, f.withdrawal("honest", T0 + 2 * DAY, amount=1_450, bank="bank-honest"))
+    assert h.detectors() == []
