@@ -2,13 +2,12 @@
 --
 -- KEYS (all carry the {store_id} hash tag, so the script touches one Redis Cluster slot):
 --   KEYS[1] profile hash   KEYS[2] window buckets hash   KEYS[3] per-SKU sales hash
--- ARGV:
---   1 ts (event time, s)  2 allowed lateness (s)  3 ttl (s)  4 buckets per window
---   5 number of metrics   6 number of windows W   7..6+W window lengths (s)
---   then: the stream the event came on (its type): lateness is judged within it
---   then: D, D pairs (metric index 0-based, delta)
---   then: P, P pairs (op..field, value); op '=' set, '>' keep the max, '<' keep the min
---   then: sku, sale unit price, sale units   (sku '' = none; units 0 = read only)
+-- ARGV (two JSON strings: packing one argument is far cheaper for the client than thirty):
+--   ARGV[1] settings: {"lateness_s", "ttl_s", "buckets", "metrics", "lengths_s": [...]}
+--   ARGV[2] the event's update: {"ts", "stream" (its type: lateness is judged within it),
+--           "deltas": {"<metric index 0-based>": delta}, "ops": [[op..field, value], ...]
+--           (op '=' set, '>' keep the max, '<' keep the min), "sku" ('' = none),
+--           "price", "units" (0 = read only)}
 --
 -- Windows are ring buffers of buckets keyed by event time: field "<w>:<slot>" holds
 -- "<bucket index>,<metric 0>,<metric 1>,...". A slot whose stored index is older than the
@@ -19,30 +18,26 @@
 -- {"late": max_ts_of_stream} or
 -- {"max_ts": .., "profile": {..} (as before this event), "windows": [[sums]...], "sku": "..."}.
 
-local ts = tonumber(ARGV[1])
-local lateness = tonumber(ARGV[2])
-local ttl = tonumber(ARGV[3])
-local nbuckets = tonumber(ARGV[4])
-local nmetrics = tonumber(ARGV[5])
-local nwin = tonumber(ARGV[6])
-local lengths = {}
-for i = 1, nwin do lengths[i] = tonumber(ARGV[6 + i]) end
-local stream_name = ARGV[7 + nwin]
-local a = 8 + nwin
-
+local conf = cjson.decode(ARGV[1])
+local update = cjson.decode(ARGV[2])
+local ts = update.ts
+local lateness = conf.lateness_s
+local ttl = conf.ttl_s
+local nbuckets = conf.buckets
+local nmetrics = conf.metrics
+local lengths = conf.lengths_s
+local nwin = #lengths
+local stream_name = update.stream
 local deltas = {}
-local ndeltas = tonumber(ARGV[a]); a = a + 1
-for _ = 1, ndeltas do
-  deltas[tonumber(ARGV[a]) + 1] = tonumber(ARGV[a + 1]); a = a + 2
+local ndeltas = 0
+for index, delta in pairs(update.deltas) do
+  deltas[tonumber(index) + 1] = delta
+  ndeltas = ndeltas + 1
 end
-local prof_ops = {}
-local nprof = tonumber(ARGV[a]); a = a + 1
-for _ = 1, nprof do
-  prof_ops[#prof_ops + 1] = {ARGV[a], ARGV[a + 1]}; a = a + 2
-end
-local sku = ARGV[a]
-local sku_price = tonumber(ARGV[a + 1])
-local sku_units = tonumber(ARGV[a + 2])
+local prof_ops = update.ops
+local sku = update.sku
+local sku_price = update.price
+local sku_units = update.units
 
 local profile = redis.call('HGETALL', KEYS[1])
 local pmap = {}

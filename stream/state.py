@@ -163,6 +163,13 @@ class RedisStateStore:
         self._namespace = namespace
         self._windows = windows
         self._lengths_s = list(windows.lengths_s)
+        self._conf = json.dumps({
+            "lateness_s": windows.allowed_lateness_s,
+            "ttl_s": int(windows.idle_store_ttl_s),
+            "buckets": windows.buckets_per_window,
+            "metrics": len(WINDOW_METRICS),
+            "lengths_s": self._lengths_s,
+        })
         self._script = client.register_script(
             resources.files("stream").joinpath("apply_event.lua").read_text()
         )
@@ -175,20 +182,17 @@ class RedisStateStore:
     def window_names(self) -> dict[float, str]:
         return {length_s: format_duration(length_s) for length_s in self._lengths_s}
 
-    def _args(self, update: StateUpdate) -> tuple[list[str], list[Any]]:
-        w = self._windows
-        args: list[Any] = [
-            repr(update.ts_s), w.allowed_lateness_s, int(w.idle_store_ttl_s),
-            w.buckets_per_window, len(WINDOW_METRICS), len(self._lengths_s), *self._lengths_s,
-            update.stream, len(update.deltas),
-        ]
-        for name, delta in update.deltas.items():
-            args += [_METRIC_INDEX[name], repr(float(delta))]
-        args.append(len(update.profile_ops))
-        for op in update.profile_ops:
-            args += list(op)
-        args += [update.sku, repr(update.sku_unit_price_cny), update.sku_units]
-        return list(store_keys(update.store_id, self._namespace)), args
+    def _args(self, update: StateUpdate) -> tuple[list[str], list[str]]:
+        payload = json.dumps({
+            "ts": update.ts_s,
+            "stream": update.stream,
+            "deltas": {str(_METRIC_INDEX[name]): float(delta) for name, delta in update.deltas.items()},
+            "ops": update.profile_ops,
+            "sku": update.sku,
+            "price": update.sku_unit_price_cny,
+            "units": update.sku_units,
+        }, separators=(",", ":"))
+        return list(store_keys(update.store_id, self._namespace)), [self._conf, payload]
 
     def _view(self, reply: str) -> StoreView:
         data = json.loads(reply)
