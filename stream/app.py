@@ -21,7 +21,7 @@ from faust.transport.utils import DefaultSchedulingStrategy
 from faust.types import TP
 from prometheus_client import REGISTRY, start_http_server
 
-from stream.config import Settings
+from stream.config import Settings, tunable_values
 from stream.engine import DeadLetter, Engine, Source
 from stream.events import Alert
 from stream.metrics import Metrics
@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 RETRY_FIRST_S = 0.1
 RETRY_MAX_S = 5.0
+GAUGE_INTERVAL_S = 15.0
 
 
 class KafkaAlertSink:
@@ -116,6 +117,26 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     async def _assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
         mine = [tp for tp in app.consumer.assignment() if tp.topic in names]
         engine_metrics.assigned_partitions.set(len(mine))
+
+    engine_metrics.record_parameters(tunable_values(settings))
+    state_for_gauges = RedisStateStore.from_url(settings.redis_url.get_secret_value(),
+                                                settings.windows)
+
+    @app.timer(interval=GAUGE_INTERVAL_S)
+    async def _update_gauges() -> None:
+        """Gauges that cost a scan or a metadata read: refreshed on a timer, not per event."""
+        try:
+            engine_metrics.stores_tracked.set(await state_for_gauges.tracked_stores())
+        except StateUnavailableError:
+            engine_metrics.redis_errors.labels("unavailable").inc()
+        for tp in app.consumer.assignment():
+            if tp.topic not in names:
+                continue
+            end = app.consumer.highwater(tp)
+            position = await app.consumer.position(tp)
+            if end is not None and position is not None:
+                engine_metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(
+                    max(0, end - position))
 
     @app.agent(inputs, concurrency=1)
     async def detect(stream: faust.StreamT[bytes]) -> None:

@@ -167,3 +167,19 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
                 merged[key] = value
         settings = Settings.model_validate(merged)
     return settings
+
+
+def tunable_values(settings: Settings) -> dict[str, float]:
+    """Every tunable number as ``section.name`` -> value (durations in seconds).
+
+    Window lengths appear as ``windows.lengths_s.0`` and so on, shortest first.
+    """
+    values: dict[str, float] = {}
+    for section in ("windows", "detectors"):
+        for name, value in getattr(settings, section).model_dump().items():
+            if isinstance(value, list):
+                for i, item in enumerate(value):
+                    values[f"{section}.{name}.{i}"] = float(item)
+            elif isinstance(value, int | float) and not isinstance(value, bool):
+                values[f"{section}.{name}"] = float(value)
+    return values

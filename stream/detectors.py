@@ -8,6 +8,7 @@ form of the rule alerts, at a lower severity, and the reasons say so.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -23,6 +24,7 @@ from stream.features import (
 from stream.models import ModelVerdict, OnlineAnomalyModel
 from stream.state import StoreView
 
+ScoreObserver = Callable[[str, ModelVerdict], None]
 STRONG_RATIO = 0.9
 PRICE_PROTECTION_SUSPECT = 0.2
 UNSHIPPED_SUSPECT = 0.6
@@ -91,10 +93,11 @@ class PriceCutDetector:
     name = "price_cut"
     event_types = frozenset({"price"})
 
-    def __init__(self, settings: DetectorSettings, windows_s: list[float]) -> None:
+    def __init__(self, settings: DetectorSettings, windows_s: list[float],
+                 on_score: ScoreObserver | None = None) -> None:
         self.settings = settings
         self.windows_s = windows_s
-        self.model = OnlineAnomalyModel(self.name, settings)
+        self.model = OnlineAnomalyModel(self.name, settings, _bind(on_score, self.name))
 
     def evaluate(self, event: Event, view: StoreView) -> Verdict | None:
         raw = price_cut_features(event, view, self.windows_s)
@@ -135,10 +138,11 @@ class WithdrawalDetector:
     name = "withdrawal"
     event_types = frozenset({"withdrawal"})
 
-    def __init__(self, settings: DetectorSettings, windows_s: list[float]) -> None:
+    def __init__(self, settings: DetectorSettings, windows_s: list[float],
+                 on_score: ScoreObserver | None = None) -> None:
         self.settings = settings
         self.windows_s = windows_s
-        self.model = OnlineAnomalyModel(self.name, settings)
+        self.model = OnlineAnomalyModel(self.name, settings, _bind(on_score, self.name))
 
     def evaluate(self, event: Event, view: StoreView) -> Verdict | None:
         raw = withdrawal_features(event, view, self.windows_s)
@@ -180,5 +184,14 @@ class WithdrawalDetector:
                        action="hold_payout")
 
 
-def default_detectors(settings: DetectorSettings, windows_s: list[float]) -> list[Detector]:
-    return [PriceCutDetector(settings, windows_s), WithdrawalDetector(settings, windows_s)]
+def _bind(on_score: ScoreObserver | None, name: str) -> Callable[[ModelVerdict], None] | None:
+    if on_score is None:
+        return None
+    return lambda verdict: on_score(name, verdict)
+
+
+def default_detectors(settings: DetectorSettings, windows_s: list[float],
+                      on_score: ScoreObserver | None = None) -> list[Detector]:
+    """The detectors a worker runs; ``on_score`` sees every model score (for metrics)."""
+    return [PriceCutDetector(settings, windows_s, on_score),
+            WithdrawalDetector(settings, windows_s, on_score)]

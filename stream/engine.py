@@ -21,7 +21,8 @@ from stream.config import Settings
 from stream.detectors import Detector, default_detectors
 from stream.events import Alert, Event, InvalidEventError, format_ts, parse_event
 from stream.metrics import Metrics
-from stream.state import StateStore, StoreView, update_for
+from stream.models import ModelVerdict
+from stream.state import StateStore, StateUnavailableError, StateUpdate, StoreView, update_for
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,12 @@ class Engine:
     ) -> Engine:
         """The engine every shell uses: the default detectors with the configured windows."""
         topic_types = {topic: kind for kind, topic in settings.topics.input_topics().items()}
-        detectors = default_detectors(settings.detectors, list(settings.windows.lengths_s))
+
+        def observe(detector: str, verdict: ModelVerdict) -> None:
+            metrics.model_score.labels(detector).observe(verdict.score)
+            metrics.model_warm.labels(detector).set(1 if verdict.warm else 0)
+
+        detectors = default_detectors(settings.detectors, list(settings.windows.lengths_s), observe)
         return cls(state, detectors, alerts, dead_letters, metrics,
                    topic_types if check_topics else None)
 
@@ -135,7 +141,7 @@ class Engine:
                 await self._dead_letter(exc.reason, str(exc), raw, source)
                 continue
             accepted.append((event, source, raw))
-        views = await self.state.apply_many([update_for(event) for event, _, _ in accepted])
+        views = await self._apply([update_for(event) for event, _, _ in accepted])
         raised: list[Alert] = []
         for (event, source, raw), view in zip(accepted, views, strict=True):
             if view.late:
@@ -151,6 +157,20 @@ class Engine:
         self.metrics.newest_event_ts_seconds.set(self._newest_ts_s)
         self.metrics.event_time_lag_seconds.set(max(0.0, time.time() - self._newest_ts_s))
         return raised
+
+    async def _apply(self, updates: list[StateUpdate]) -> list[StoreView]:
+        if not updates:
+            return []
+        started = time.perf_counter()
+        try:
+            views = await self.state.apply_many(updates)
+        except StateUnavailableError:
+            self.metrics.redis_errors.labels("unavailable").inc()
+            self.metrics.healthy.set(0)
+            raise
+        self.metrics.redis_seconds.observe(time.perf_counter() - started)
+        self.metrics.healthy.set(1)
+        return views
 
     def _check_topic(self, event: Event, source: Source) -> None:
         expected = self._topic_types.get(source.topic)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+SCORE_BUCKETS = tuple(round(i / 20, 2) for i in range(1, 21))
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,14 @@ class Metrics:
     event_time_lag_seconds: Gauge
     newest_event_ts_seconds: Gauge
     assigned_partitions: Gauge
+    model_score: Histogram
+    model_warm: Gauge
+    redis_seconds: Histogram
+    redis_errors: Counter
+    stores_tracked: Gauge
+    consumer_lag: Gauge
+    parameter: Gauge
+    healthy: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> Metrics:
@@ -52,4 +61,38 @@ class Metrics:
                 "storewatch_assigned_partitions",
                 "Input partitions this worker consumes; 0 while it is not (yet) in the group.",
                 registry=registry),
+            model_score=Histogram(
+                "storewatch_model_score", "Scores the online models gave, by detector (0 to 1).",
+                ["detector"], buckets=SCORE_BUCKETS, registry=registry),
+            model_warm=Gauge(
+                "storewatch_model_warm",
+                "1 once a detector's model has seen enough of the population to be trusted.",
+                ["detector"], registry=registry),
+            redis_seconds=Histogram(
+                "storewatch_redis_call_seconds",
+                "Wall time of one Redis round trip (one event, or one pipelined batch).",
+                buckets=LATENCY_BUCKETS_S, registry=registry),
+            redis_errors=Counter(
+                "storewatch_redis_errors_total", "Redis round trips that failed, by kind.",
+                ["kind"], registry=registry),
+            stores_tracked=Gauge(
+                "storewatch_stores_tracked",
+                "Stores with state in Redis (counted every minute by a scan).", registry=registry),
+            consumer_lag=Gauge(
+                "storewatch_consumer_lag_messages",
+                "Messages between this worker's position and the partition's end, per input "
+                "partition it holds.", ["topic", "partition"], registry=registry),
+            parameter=Gauge(
+                "storewatch_parameter",
+                "Current value of every tunable parameter (durations in seconds).", ["name"],
+                registry=registry),
+            healthy=Gauge(
+                "storewatch_healthy",
+                "1 while the worker can reach its state store and processes events; 0 while it "
+                "is retrying.", registry=registry),
         )
+
+    def record_parameters(self, values: dict[str, float]) -> None:
+        """Expose the current tunable values, so a dashboard shows what the worker runs with."""
+        for name, value in values.items():
+            self.parameter.labels(name).set(value)

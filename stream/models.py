@@ -9,6 +9,7 @@ scores the model has given, which turns "anomalous" into "rarer than q of the po
 from __future__ import annotations
 
 import pickle
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import river
@@ -45,8 +46,10 @@ class OnlineAnomalyModel:
     model reports itself cold and the detector must not lean on it.
     """
 
-    def __init__(self, name: str, settings: DetectorSettings) -> None:
+    def __init__(self, name: str, settings: DetectorSettings,
+                 on_score: Callable[[ModelVerdict], None] | None = None) -> None:
         self.name = name
+        self._on_score = on_score
         self.window_size = settings.model_window_size
         self.quantile = settings.model_quantile
         self._trees = anomaly.HalfSpaceTrees(
@@ -66,7 +69,10 @@ class OnlineAnomalyModel:
         if self.seen >= self.window_size:
             self._scores.update(score)
         self.seen += 1
-        return ModelVerdict(score, float(threshold or 1.0), warm, self.seen)
+        verdict = ModelVerdict(score, float(threshold or 1.0), warm, self.seen)
+        if self._on_score:
+            self._on_score(verdict)
+        return verdict
 
     def snapshot(self) -> bytes:
         """The model's state, tagged with River's version."""

@@ -228,8 +228,11 @@ class RedisStateStore:
     async def tracked_stores(self) -> int:
         """How many stores have state (scans; for tests, reports and gauges, not the hot path)."""
         count = 0
-        async for _ in self._client.scan_iter(match=f"{self._namespace}:*:profile", count=1000):
-            count += 1
+        try:
+            async for _ in self._client.scan_iter(match=f"{self._namespace}:*:profile", count=1000):
+                count += 1
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            raise StateUnavailableError(f"Redis unavailable: {exc}") from exc
         return count
 
     async def drop_all(self) -> int:
