@@ -93,9 +93,9 @@ end
 
 -- Sum of window w's buckets in (idx - nbuckets, idx], read slot by slot: the slow path, for an
 -- event older than the window's newest bucket (out of order across topics).
-local function sum_slots(w, idx, ring)
+local function sum_slots(prefix, idx, ring)
   local fields = {}
-  for slot = 0, ring - 1 do fields[#fields + 1] = w .. ':' .. slot end
+  for slot = 0, ring - 1 do fields[#fields + 1] = prefix .. ':' .. slot end
   local total = zeros()
   for _, packed in ipairs(redis.call('HMGET', KEYS[2], unpack(fields))) do
     if packed then
@@ -118,7 +118,10 @@ for w = 1, nwin do
   local bucket_s = lengths[w] / nbuckets
   local ring = nbuckets + math.ceil(lateness / bucket_s) + 1
   local idx = math.floor(ts / bucket_s)
-  local stored = redis.call('HMGET', KEYS[2], 'h:' .. w, 's:' .. w)
+  -- Fields are named by the window's shape, so a window retuned at run time starts a ring of
+  -- its own instead of misreading the old one (which expires with the store's key).
+  local prefix = lengths[w] .. '/' .. nbuckets .. '/' .. ring
+  local stored = redis.call('HMGET', KEYS[2], 'h:' .. prefix, 's:' .. prefix)
   local head = tonumber(stored[1] or '-1')
   local running
   if head < 0 or idx - head >= nbuckets then
@@ -128,7 +131,7 @@ for w = 1, nwin do
     running = parse(stored[2])
     if idx > head then
       for old = head - nbuckets + 1, idx - nbuckets do
-        local packed = redis.call('HGET', KEYS[2], w .. ':' .. (old % ring))
+        local packed = redis.call('HGET', KEYS[2], prefix .. ':' .. (old % ring))
         if packed then
           local values = parse(packed)
           if values[1] == old then
@@ -140,7 +143,7 @@ for w = 1, nwin do
     end
   end
   if ndeltas > 0 then
-    local field = w .. ':' .. (idx % ring)
+    local field = prefix .. ':' .. (idx % ring)
     local current = redis.call('HGET', KEYS[2], field)
     local values = nil
     if current then
@@ -160,8 +163,8 @@ for w = 1, nwin do
       redis.call('HSET', KEYS[2], field, pack(values))
     end
   end
-  redis.call('HSET', KEYS[2], 'h:' .. w, head, 's:' .. w, pack(running))
-  if idx == head then sums[w] = running else sums[w] = sum_slots(w, idx, ring) end
+  redis.call('HSET', KEYS[2], 'h:' .. prefix, head, 's:' .. prefix, pack(running))
+  if idx == head then sums[w] = running else sums[w] = sum_slots(prefix, idx, ring) end
 end
 
 -- per-SKU recent sales: "last sale ts,highest unit price,units,value"; forgotten after the

@@ -161,6 +161,14 @@ class RedisStateStore:
     def __init__(self, client: Any, windows: WindowSettings, namespace: str = KEY_PREFIX) -> None:
         self._client = client
         self._namespace = namespace
+        self.reconfigure(windows)
+        self._script = client.register_script(
+            resources.files("stream").joinpath("apply_event.lua").read_text()
+        )
+
+    def reconfigure(self, windows: WindowSettings) -> None:
+        """Use new window settings from the next event on (runtime tuning). A window whose
+        length, bucket count or ring size changed starts empty and fills over its length."""
         self._windows = windows
         self._lengths_s = list(windows.lengths_s)
         self._conf = json.dumps({
@@ -170,9 +178,6 @@ class RedisStateStore:
             "metrics": len(WINDOW_METRICS),
             "lengths_s": self._lengths_s,
         })
-        self._script = client.register_script(
-            resources.files("stream").joinpath("apply_event.lua").read_text()
-        )
 
     @classmethod
     def from_url(cls, url: str, windows: WindowSettings, namespace: str = KEY_PREFIX) -> RedisStateStore:
