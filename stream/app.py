@@ -21,11 +21,13 @@ from faust.transport.utils import DefaultSchedulingStrategy
 from faust.types import TP
 from prometheus_client import REGISTRY, start_http_server
 
-from stream.config import Settings, tunable_values
+from stream.config import Settings
+from stream.control import consume_changes
 from stream.engine import DeadLetter, Engine, Source
 from stream.events import Alert
 from stream.metrics import Metrics
 from stream.state import RedisStateStore, StateUnavailableError
+from stream.tuning import Change, InvalidChangeError, apply_changes, current_value
 
 log = logging.getLogger(__name__)
 
@@ -118,9 +120,19 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
         mine = [tp for tp in app.consumer.assignment() if tp.topic in names]
         engine_metrics.assigned_partitions.set(len(mine))
 
-    engine_metrics.record_parameters(tunable_values(settings))
+    state = RedisStateStore.from_url(settings.redis_url.get_secret_value(), settings.windows)
+    engine = Engine.from_settings(settings, state, KafkaAlertSink(alerts),
+                                  KafkaDeadLetterSink(dead_letters), engine_metrics)
     state_for_gauges = RedisStateStore.from_url(settings.redis_url.get_secret_value(),
                                                 settings.windows)
+    control = app.topic(settings.topics.control, key_type=bytes, value_type=bytes,
+                        partitions=1, compacting=True)
+    tuned = RuntimeTuning(settings, engine, engine_metrics)
+
+    @app.task
+    async def follow_control_topic() -> None:
+        await control.maybe_declare()
+        await consume_changes(settings, tuned.apply, tuned.refuse, tuned.caught_up)
 
     @app.timer(interval=GAUGE_INTERVAL_S)
     async def _update_gauges() -> None:
@@ -140,15 +152,41 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
 
     @app.agent(inputs, concurrency=1)
     async def detect(stream: faust.StreamT[bytes]) -> None:
-        state = RedisStateStore.from_url(settings.redis_url.get_secret_value(), settings.windows)
-        engine = Engine.from_settings(settings, state, KafkaAlertSink(alerts),
-                                      KafkaDeadLetterSink(dead_letters), engine_metrics)
+        # Every change already on the control topic applies before the first event.
+        await tuned.caught_up.wait()
         async for event in stream.events():
             message = event.message
             source = Source(message.topic, message.partition, message.offset)
             await process_with_retry(engine, event.value, source)
 
     return app
+
+
+class RuntimeTuning:
+    """Applies control-topic changes to a running engine; refuses invalid ones, logging both."""
+
+    def __init__(self, settings: Settings, engine: Engine, metrics: Metrics) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.metrics = metrics
+        self.caught_up = asyncio.Event()
+
+    def apply(self, change: Change) -> None:
+        try:
+            new = apply_changes(self.settings, {change.key: change.value})
+        except InvalidChangeError as exc:
+            self.refuse(str(exc), change.to_json())
+            return
+        old = current_value(self.settings, change.key)
+        self.settings = new
+        self.engine.reconfigure(new)
+        self.metrics.control_changes.labels("applied").inc()
+        log.warning("tuning applied: %s changed %s from %s to %s (requested at %s)",
+                    change.who, change.key, old, current_value(new, change.key), change.at)
+
+    def refuse(self, reason: str, raw: bytes) -> None:
+        self.metrics.control_changes.labels("refused").inc()
+        log.error("tuning refused, nothing applied: %s (record %r)", reason, raw[:200])
 
 
 async def process_with_retry(engine: Engine, raw: bytes, source: Source) -> None:

@@ -6,7 +6,9 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
+import socket
 import sys
 import time
 from collections import Counter
@@ -147,7 +149,71 @@ def cmd_topics(args: argparse.Namespace) -> int:
     t = settings.topics
     names = [*t.input_topics().values(), t.alerts, t.dead_letter]
     create_topics(settings.kafka_bootstrap, names, settings.kafka_partitions)
+    create_topics(settings.kafka_bootstrap, [], 1, compacted=[t.control])
     print(f"{', '.join(names)}: {settings.kafka_partitions} partitions on {settings.kafka_bootstrap}")
+    return 0
+
+
+def _tuned_settings(args: argparse.Namespace) -> tuple[Settings, dict[str, Any]]:
+    """The configured settings with the control topic's latest changes applied."""
+    from stream.control import latest_changes
+    from stream.tuning import apply_changes
+
+    settings = _settings(args, kafka_bootstrap=args.bootstrap)
+    latest = asyncio.run(latest_changes(settings))
+    if latest:
+        settings = apply_changes(settings, {key: change.value for key, change in latest.items()})
+    return settings, latest
+
+
+def cmd_tune_show(args: argparse.Namespace) -> int:
+    from stream.tuning import show
+
+    settings, latest = _tuned_settings(args)
+    for key, value, note in show(settings):
+        change = latest.get(key)
+        source = f"set by {change.who} at {change.at}" if change else note
+        print(f"{key:38} {value:>14}  {source}")
+    return 0
+
+
+def cmd_tune_set(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from stream.control import publish_changes
+    from stream.tuning import Change, InvalidChangeError, apply_changes, current_value, parse_assignment
+
+    try:
+        requested = dict(parse_assignment(text) for text in args.assignments)
+        settings, _ = _tuned_settings(args)
+        new = apply_changes(settings, requested)
+    except InvalidChangeError as exc:
+        print(f"refused, nothing changed: {exc}", file=sys.stderr)
+        return 2
+    at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    changes = [Change(key, current_value(new, key), args.who, at, current_value(settings, key))
+               for key in requested]
+    asyncio.run(publish_changes(settings, changes))
+    for change in changes:
+        line = f"{change.who} set {change.key}: {change.old} -> {change.value}"
+        logging.getLogger("storewatch.tune").warning(line)
+        print(line)
+    return 0
+
+
+def cmd_tune_try(args: argparse.Namespace) -> int:
+    from stream.tuning import InvalidChangeError, apply_changes, parse_assignment
+    from stream.whatif import compare_settings
+
+    settings = _settings(args)
+    try:
+        candidate = apply_changes(settings, dict(parse_assignment(t) for t in args.assignments))
+    except InvalidChangeError as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return 2
+    report = asyncio.run(compare_settings(args.input, settings, candidate, args.redis_url,
+                                          args.labels))
+    print(report.render())
     return 0
 
 
@@ -199,6 +265,24 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("schema", help="write the event and alert JSON Schemas")
     p.add_argument("--out-dir", default="docs/schemas")
     p.set_defaults(func=cmd_schema)
+
+    tune = sub.add_parser("tune", help="runtime tuning of windows and thresholds")
+    tune_sub = tune.add_subparsers(dest="tune_command", required=True)
+    p = tune_sub.add_parser("show", help="current values (configuration + control topic)")
+    p.add_argument("--bootstrap")
+    p.set_defaults(func=cmd_tune_show)
+    p = tune_sub.add_parser("set", help="change values on every running worker, no restart")
+    p.add_argument("assignments", nargs="+", metavar="KEY=VALUE")
+    p.add_argument("--bootstrap")
+    p.add_argument("--who", default=f"{os.environ.get('USER', 'unknown')}@{socket.gethostname()}",
+                   help="who asks for the change (logged with it)")
+    p.set_defaults(func=cmd_tune_set)
+    p = tune_sub.add_parser("try", help="replay a file with current and candidate values")
+    p.add_argument("assignments", nargs="+", metavar="KEY=VALUE")
+    p.add_argument("--input", required=True, type=Path)
+    p.add_argument("--labels", type=Path)
+    p.add_argument("--redis-url")
+    p.set_defaults(func=cmd_tune_try)
 
     p = sub.add_parser("topics", help="create the topics on a Kafka cluster")
     p.add_argument("--bootstrap")

@@ -16,7 +16,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
@@ -64,6 +69,7 @@ class TopicSettings(BaseModel):
     withdrawals: str = "withdrawals"
     alerts: str = "alerts"
     dead_letter: str = "storewatch-dead-letter"
+    control: str = "storewatch-control"
 
     def input_topics(self) -> dict[str, str]:
         """Event type -> topic that carries it."""
@@ -145,28 +151,37 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Environment beats explicit file values, so an operator can override one key in prod.
-        return (env_settings, init_settings, file_secret_settings)
+        # Explicit values win: load_settings() merges file < environment < command line itself
+        # and passes the result in, and a validated tuning change must not be undone by env.
+        return (init_settings, env_settings, file_secret_settings)
+
+
+def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """``top`` over ``base``, section by section.
+
+    >>> _merge({"a": 1, "w": {"x": 1, "y": 2}}, {"w": {"y": 3}})
+    {'a': 1, 'w': {'x': 1, 'y': 3}}
+    """
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
-    """Settings from a TOML file (``path`` or ``$STOREWATCH_CONFIG``), env, then ``overrides``.
-
-    ``overrides`` are what a command line says explicitly; they win over everything.
-    """
+    """Defaults, then a TOML file (``path`` or ``$STOREWATCH_CONFIG``), then ``STOREWATCH_*``
+    environment variables, then ``overrides`` (what a command line says explicitly)."""
     path = path or os.environ.get("STOREWATCH_CONFIG")
-    file_values: dict[str, Any] = {}
+    values: dict[str, Any] = {}
     if path:
         with open(path, "rb") as handle:
-            file_values = tomllib.load(handle)
-    settings = Settings(**file_values)
-    if overrides:
-        merged = settings.model_dump()
-        for key, value in overrides.items():
-            if value is not None:
-                merged[key] = value
-        settings = Settings.model_validate(merged)
-    return settings
+            values = tomllib.load(handle)
+    values = _merge(values, EnvSettingsSource(Settings)())
+    values = _merge(values, {key: value for key, value in overrides.items() if value is not None})
+    return Settings(**values)
 
 
 def tunable_values(settings: Settings) -> dict[str, float]:

@@ -93,6 +93,7 @@ class DevStack:
             topics = self.settings.topics
             create_topics(self.bootstrap, [*topics.input_topics().values(), topics.alerts,
                                            topics.dead_letter], self.settings.kafka_partitions)
+            create_topics(self.bootstrap, [], 1, compacted=[topics.control])
             for _ in range(workers):
                 self.start_worker()
             self.wait_until_consuming()

@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from stream.alerts import AlertSink, build_alert, wall_clock_iso
-from stream.config import Settings
+from stream.config import DetectorSettings, Settings, tunable_values
 from stream.detectors import Detector, default_detectors
 from stream.events import Alert, Event, InvalidEventError, format_ts, parse_event
 from stream.metrics import Metrics
 from stream.models import ModelVerdict
+from stream.tuning import RESTART_ONLY
 from stream.state import StateStore, StateUnavailableError, StateUpdate, StoreView, update_for
 
 log = logging.getLogger(__name__)
@@ -93,9 +94,29 @@ class Engine:
             metrics.model_score.labels(detector).observe(verdict.score)
             metrics.model_warm.labels(detector).set(1 if verdict.warm else 0)
 
-        detectors = default_detectors(settings.detectors, list(settings.windows.lengths_s), observe)
-        return cls(state, detectors, alerts, dead_letters, metrics,
-                   topic_types if check_topics else None)
+        windows_s = list(settings.windows.lengths_s)
+        detectors = default_detectors(settings.detectors, windows_s, observe)
+        engine = cls(state, detectors, alerts, dead_letters, metrics,
+                     topic_types if check_topics else None)
+        engine._tuned = (settings.detectors, windows_s)
+        metrics.record_parameters(tunable_values(settings))
+        return engine
+
+    def reconfigure(self, settings: Settings) -> None:
+        """Use validated new settings from the next event on (runtime tuning).
+
+        The detectors read their thresholds and windows from the DetectorSettings and window
+        list they were built with, so those are updated in place; the models keep what they
+        learnt (their own parameters are restart-only, see ``tuning.RESTART_ONLY``).
+        """
+        if self._tuned is not None:
+            detector_settings, windows_s = self._tuned
+            for name, value in settings.detectors:
+                if f"detectors.{name}" not in RESTART_ONLY:
+                    setattr(detector_settings, name, value)
+            windows_s[:] = settings.windows.lengths_s
+        self.state.reconfigure(settings.windows)
+        self.metrics.record_parameters(tunable_values(settings))
 
     def __init__(
         self,
@@ -114,6 +135,7 @@ class Engine:
         self.metrics = metrics
         self._topic_types = dict(topic_types or {})
         self._clock = clock
+        self._tuned: tuple[DetectorSettings, list[float]] | None = None
         self._newest_ts_s = 0.0
         self._by_type: dict[str, list[Detector]] = {}
         for detector in self.detectors:

@@ -32,6 +32,7 @@ class Metrics:
     consumer_lag: Gauge
     parameter: Gauge
     healthy: Gauge
+    control_changes: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> Metrics:
@@ -90,6 +91,10 @@ class Metrics:
                 "storewatch_healthy",
                 "1 while the worker can reach its state store and processes events; 0 while it "
                 "is retrying.", registry=registry),
+            control_changes=Counter(
+                "storewatch_control_changes_total",
+                "Runtime tuning changes read from the control topic, by outcome "
+                "(applied, refused).", ["outcome"], registry=registry),
         )
 
     def record_parameters(self, values: dict[str, float]) -> None:

@@ -154,6 +154,8 @@ class StateStore(Protocol):
 
     async def apply_many(self, updates: list[StateUpdate]) -> list[StoreView]: ...
 
+    def reconfigure(self, windows: WindowSettings) -> None: ...
+
 
 class RedisStateStore:
     """StateStore on Redis (single node or Cluster) through one Lua script per event."""
