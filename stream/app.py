@@ -13,6 +13,7 @@ import asyncio
 import heapq
 import logging
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -158,6 +159,9 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
             message = event.message
             source = Source(message.topic, message.partition, message.offset)
             await process_with_retry(engine, event.value, source)
+            if message.timestamp:
+                engine_metrics.kafka_to_decision_seconds.observe(
+                    max(0.0, time.time() - message.timestamp / 1000))
 
     return app
 

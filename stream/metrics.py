@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+KAFKA_LATENCY_BUCKETS_S = (0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4,
+                           0.5, 0.75, 1.0, 2.0, 5.0, 10.0, 30.0)
 SCORE_BUCKETS = tuple(round(i / 20, 2) for i in range(1, 21))
 
 
@@ -33,6 +35,7 @@ class Metrics:
     parameter: Gauge
     healthy: Gauge
     control_changes: Counter
+    kafka_to_decision_seconds: Histogram
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> Metrics:
@@ -95,6 +98,11 @@ class Metrics:
                 "storewatch_control_changes_total",
                 "Runtime tuning changes read from the control topic, by outcome "
                 "(applied, refused).", ["outcome"], registry=registry),
+            kafka_to_decision_seconds=Histogram(
+                "storewatch_kafka_to_decision_seconds",
+                "Wall time from a record's Kafka timestamp to its decision; a latency only "
+                "when producers stamp records with their send time (CreateTime).",
+                buckets=KAFKA_LATENCY_BUCKETS_S, registry=registry),
         )
 
     def record_parameters(self, values: dict[str, float]) -> None:
