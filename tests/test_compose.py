@@ -199,3 +199,100 @@ def test_prometheus_scrapes_the_worker_metrics_port(services: dict[str, Service]
         f"no dns_sd_configs entry resolves the worker service on port {metrics_port}: "
         f"{dns_targets}"
     )
+
+
+def container_mounts(service: Service) -> Iterator[tuple[Path, str]]:
+    """(host path in the repository, container path) of each bind mount of a service."""
+    for entry in service.get("volumes", []):
+        if isinstance(entry, dict):
+            if entry["type"] == "bind":
+                yield REPO / entry["source"], entry["target"]
+            continue
+        parts = entry.split(":")
+        if len(parts) >= 2 and parts[0].startswith((".", "/", "~")):
+            yield REPO / parts[0], parts[1]
+
+
+def host_path(service: Service, container_path: str) -> Path | None:
+    """The repository file or directory a container path of the service comes from."""
+    for source, target in container_mounts(service):
+        target = target.rstrip("/")
+        if container_path == target:
+            return source
+        if container_path.startswith(target + "/"):
+            return source / container_path[len(target) + 1:]
+    return None
+
+
+def test_prometheus_loads_the_alert_rules_it_mounts(services: dict[str, Service]) -> None:
+    prometheus = services["prometheus"]
+    config_path = host_path(prometheus, "/etc/prometheus/prometheus.yml")
+    assert config_path is not None, "prometheus.yml is not mounted at /etc/prometheus"
+    config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    assert config.get("rule_files"), "prometheus.yml loads no rule file"
+    for pattern in config["rule_files"]:
+        in_container = pattern if pattern.startswith("/") else f"/etc/prometheus/{pattern}"
+        directory, _, glob = in_container.rpartition("/")
+        source = host_path(prometheus, directory)
+        assert source is not None, f"rule_files {pattern!r}: {directory} is not mounted"
+        rule_files = sorted(source.glob(glob))
+        assert rule_files, f"rule_files {pattern!r} matches nothing in {source}"
+        for path in rule_files:
+            groups = yaml.safe_load(path.read_text(encoding="utf-8"))["groups"]
+            assert any(rule.get("alert") for group in groups for rule in group["rules"]), path
+
+
+def test_grafana_datasource_points_at_the_prometheus_service(services: dict[str, Service]) -> None:
+    grafana = services["grafana"]
+    provisioning = host_path(grafana, "/etc/grafana/provisioning")
+    assert provisioning is not None, "grafana mounts no provisioning directory"
+    datasources = [
+        source for path in sorted((provisioning / "datasources").glob("*.yml"))
+        for source in yaml.safe_load(path.read_text(encoding="utf-8"))["datasources"]
+    ]
+    prometheus_ports = {container for _, _, container in port_mappings(services["prometheus"])}
+    urls = [source["url"] for source in datasources if source["type"] == "prometheus"]
+    assert any(re.fullmatch(rf"http://prometheus:({'|'.join(prometheus_ports)})/?", url)
+               for url in urls), f"no datasource reaches the prometheus service: {urls}"
+
+
+def test_grafana_loads_every_dashboard_file_with_the_provisioned_datasource(
+    services: dict[str, Service],
+) -> None:
+    grafana = services["grafana"]
+    provisioning = host_path(grafana, "/etc/grafana/provisioning")
+    assert provisioning is not None
+    providers = [
+        provider for path in sorted((provisioning / "dashboards").glob("*.yml"))
+        for provider in yaml.safe_load(path.read_text(encoding="utf-8"))["providers"]
+    ]
+    assert providers, "no dashboard provider"
+    uids = {
+        source["uid"] for path in sorted((provisioning / "datasources").glob("*.yml"))
+        for source in yaml.safe_load(path.read_text(encoding="utf-8"))["datasources"]
+    }
+    for provider in providers:
+        folder = host_path(grafana, provider["options"]["path"])
+        assert folder is not None, f"dashboard path {provider['options']['path']} is not mounted"
+        dashboards = sorted(folder.glob("*.json"))
+        assert dashboards, f"no dashboard JSON in {folder}"
+        for path in dashboards:
+            dashboard = json.loads(path.read_text(encoding="utf-8"))
+            used = {target["datasource"]["uid"] for panel in dashboard["panels"]
+                    for target in panel.get("targets", [])}
+            assert used <= uids, f"{path.name} uses datasources {used - uids}, provisioned {uids}"
+    home = grafana.get("environment", {}).get("GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH")
+    if home:
+        home_path = host_path(grafana, home)
+        assert home_path is not None and home_path.is_file(), f"home dashboard {home} missing"
+
+
+def test_every_monitoring_config_file_is_mounted(services: dict[str, Service]) -> None:
+    """A file under deploy/prometheus or deploy/grafana that no service mounts is dead config."""
+    mounted = [source.resolve() for service in services.values()
+               for source, _ in container_mounts(service)]
+    configs = [path for folder in ("deploy/prometheus", "deploy/grafana")
+               for path in (REPO / folder).rglob("*") if path.suffix in (".yml", ".yaml", ".json")]
+    unmounted = [str(path.relative_to(REPO)) for path in configs
+                 if not any(path.resolve().is_relative_to(m) for m in mounted)]
+    assert not unmounted, f"config files no service mounts: {unmounted}"
