@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 
-.PHONY: demo test install install-test clean
+.PHONY: demo test bench install install-test clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,14 @@ install-test: $(VENV)/.installed-test
 demo: install
 	$(VENV)/bin/storewatch demo
 
+# tests/test_prometheus.py runs a real Prometheus: Debian's package, installed here when possible
+# (as root with apt); without it that test skips and says why.
 test: install-test
+	@command -v prometheus >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null) || echo "prometheus could not be installed: tests/test_prometheus.py will skip"
 	$(PY) -m pytest
+
+bench: install-test
+	$(VENV)/bin/storewatch bench --out bench.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -28,10 +28,12 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client import CollectorRegistry
 
 from stream.config import Settings
 from stream.dev import DevStack
 from stream.embedded import EmbeddedRedis
+from stream.metrics import Metrics
 from stream.replay import publish_file, replay_via_kafka, wait_until_processed
 from stream.simulate import simulate, write_events
 from tests.prometheus_server import (
@@ -116,6 +118,16 @@ def test_dashboard_panels_use_the_provisioned_datasource_and_fit_the_grid(path: 
         if panel["type"] != "row":
             assert panel["datasource"]["uid"] == uid, panel["title"]
             assert all(t["datasource"]["uid"] == uid for t in panel["targets"]), panel["title"]
+
+
+def test_every_metric_the_worker_exports_is_on_a_dashboard() -> None:
+    registry = CollectorRegistry()
+    Metrics.create(registry)
+    exported = {metric.name for metric in registry.collect()}
+    used = " ".join(ALL_DASHBOARD_EXPRESSIONS.values())
+    missing = sorted(name for name in exported if not re.search(rf"\b{name}(_total|_bucket)?\b",
+                                                                  used))
+    assert not missing, f"metrics of stream/metrics.py no dashboard shows: {missing}"
 
 
 def test_no_dashboard_expression_hides_missing_data_behind_a_constant() -> None:
