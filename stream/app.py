@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import faust
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
+from faust.transport.drivers.aiokafka import Transport as AIOKafkaTransport
 from faust.transport.utils import DefaultSchedulingStrategy
 from faust.types import TP
 from prometheus_client import REGISTRY, start_http_server
@@ -35,6 +38,10 @@ log = logging.getLogger(__name__)
 RETRY_FIRST_S = 0.1
 RETRY_MAX_S = 5.0
 GAUGE_INTERVAL_S = 15.0
+# A batch is what one fetch brings, up to BATCH_MAX; a lone message waits at most BATCH_WITHIN_S.
+BATCH_MAX = 500
+BATCH_WITHIN_S = 0.005
+FETCH_MAX_WAIT_MS = 50
 
 
 class KafkaAlertSink:
@@ -77,6 +84,35 @@ def _record_timestamp(item: tuple[TP, Any]) -> int:
     return int(item[1].timestamp or 0)
 
 
+class _PromptFetchThread(AIOKafkaConsumerThread):
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # no public knob in Faust 0.15.3
+        return consumer
+
+
+class _PromptFetchConsumer(AIOKafkaConsumer):
+    def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
+        return _PromptFetchThread(self, loop=self.loop, beacon=self.beacon)
+
+
+class _PromptFetchTransport(AIOKafkaTransport):
+    Consumer = _PromptFetchConsumer
+
+
+class StorewatchApp(faust.App):
+    """Faust's App with fetches held by the broker for at most FETCH_MAX_WAIT_MS.
+
+    Faust asks the broker to hold a fetch for up to 1.5 s (hard-coded). Apache Kafka answers as
+    soon as one byte is there, but Tansu holds the fetch for the whole wait, which put half a
+    second of latency on every event (measured with a bare aiokafka consumer: p50 0.46 s at
+    1,500 ms, 0.013 s at 50 ms). With Kafka the shorter wait changes nothing but idle polling.
+    """
+
+    def _new_transport(self) -> Any:
+        return _PromptFetchTransport(self.conf.broker_consumer, self)
+
+
 def faust_settings(settings: Settings) -> dict[str, Any]:
     """Faust options derived from our settings; the non-obvious ones are explained here."""
     return {
@@ -102,7 +138,7 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
 
 def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     """A Faust app wired to Redis state and the detection engine."""
-    app = faust.App(settings.app_id, **faust_settings(settings))
+    app = StorewatchApp(settings.app_id, **faust_settings(settings))
     names = list(settings.topics.input_topics().values())
     inputs = app.topic(*names, key_type=bytes, value_type=bytes,
                        partitions=settings.kafka_partitions)
@@ -155,13 +191,17 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     async def detect(stream: faust.StreamT[bytes]) -> None:
         # Every change already on the control topic applies before the first event.
         await tuned.caught_up.wait()
-        async for event in stream.events():
-            message = event.message
-            source = Source(message.topic, message.partition, message.offset)
-            await process_with_retry(engine, event.value, source)
-            if message.timestamp:
-                engine_metrics.kafka_to_decision_seconds.observe(
-                    max(0.0, time.time() - message.timestamp / 1000))
+        # take_events acks a batch only after the body has processed it, so offsets never run
+        # ahead of decisions; one Redis round trip then serves the whole batch.
+        async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
+            batch = [(event.value, Source(event.message.topic, event.message.partition,
+                                          event.message.offset)) for event in events]
+            await process_with_retry(engine, batch)
+            decided_at = time.time()
+            for event in events:
+                if event.message.timestamp:  # Faust gives it in seconds
+                    engine_metrics.kafka_to_decision_seconds.observe(
+                        max(0.0, decided_at - event.message.timestamp))
 
     return app
 
@@ -193,8 +233,8 @@ class RuntimeTuning:
         log.error("tuning refused, nothing applied: %s (record %r)", reason, raw[:200])
 
 
-async def process_with_retry(engine: Engine, raw: bytes, source: Source) -> None:
-    """Process one message; while Redis is down, wait and retry the same message.
+async def process_with_retry(engine: Engine, batch: list[tuple[bytes, Source]]) -> None:
+    """Process a batch of messages; while Redis is down, wait and retry the same batch.
 
     Skipping would lose the event and crashing would make Faust ack it, so the worker holds
     its position (and its offsets) until the state store answers again.
@@ -202,11 +242,11 @@ async def process_with_retry(engine: Engine, raw: bytes, source: Source) -> None
     delay_s = RETRY_FIRST_S
     while True:
         try:
-            await engine.process(raw, source)
+            await engine.process_batch(batch)
             return
         except StateUnavailableError as exc:
-            log.warning("state store unavailable, retrying %s@%s in %.1fs: %s",
-                        source.topic, source.offset, delay_s, exc)
+            log.warning("state store unavailable, retrying %d messages in %.1fs: %s",
+                        len(batch), delay_s, exc)
             await asyncio.sleep(delay_s)
             delay_s = min(delay_s * 2, RETRY_MAX_S)
 

@@ -124,6 +124,18 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from stream.evaluate import evaluate, plot_report, read_jsonl, render_table
+
+    labels = json.loads(Path(args.labels).read_text(encoding="utf-8"))
+    report = evaluate(read_jsonl(args.events), labels, read_jsonl(args.alerts))
+    Path(args.report).write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
+    if args.plot:
+        plot_report(report, args.plot, title=f"Storewatch on {Path(args.events).name}")
+    print(render_table(report))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from stream.demo import run_demo
 
@@ -217,6 +229,18 @@ def cmd_tune_try(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from stream.bench import BenchPlan, run_bench
+
+    plan = BenchPlan(stores=args.stores, days=args.days, seed=args.seed)
+    if args.small:
+        plan = BenchPlan(stores=40, days=3, seed=args.seed, probe_rates_per_s=(500.0, 1000.0),
+                         fixed_rate_per_s=500.0, probe_s=2.0, profile_events=2000)
+    result = run_bench(plan, args.out)
+    print(result.to_json() if args.out is None else f"wrote {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="storewatch", description=__doc__)
     parser.add_argument("--config", help="TOML settings file (default: $STOREWATCH_CONFIG)")
@@ -255,6 +279,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", type=Path)
     p.set_defaults(func=cmd_simulate)
 
+    p = sub.add_parser("evaluate", help="money held, recall, precision and honest noise of alerts")
+    p.add_argument("--events", required=True, type=Path, help="the JSONL events the alerts came from")
+    p.add_argument("--labels", required=True, type=Path, help="store_id -> legit | scheme (JSON)")
+    p.add_argument("--alerts", required=True, type=Path, help="the alerts (JSONL)")
+    p.add_argument("--report", required=True, type=Path, help="write the figures as JSON here")
+    p.add_argument("--plot", type=Path, help="also draw them as a PNG")
+    p.set_defaults(func=cmd_evaluate)
+
     p = sub.add_parser("demo", help="embedded stack + small simulated marketplace, live alerts")
     p.add_argument("--stores", type=int, default=120)
     p.add_argument("--days", type=int, default=10)
@@ -283,6 +315,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", type=Path)
     p.add_argument("--redis-url")
     p.set_defaults(func=cmd_tune_try)
+
+    p = sub.add_parser("bench", help="throughput, latency, memory and cost split, with ceilings")
+    p.add_argument("--stores", type=int, default=700)
+    p.add_argument("--days", type=int, default=30)
+    p.add_argument("--seed", type=int, default=21)
+    p.add_argument("--out", type=Path, help="write the figures as JSON here")
+    p.add_argument("--small", action="store_true", help="a tiny run that only proves it works")
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("topics", help="create the topics on a Kafka cluster")
     p.add_argument("--bootstrap")

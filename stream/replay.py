@@ -150,11 +150,14 @@ async def publish_file(
     settings: Settings,
     rate_per_s: float | None = None,
     progress: Progress | None = None,
+    stamp_send_time: bool = False,
 ) -> tuple[int, dict[tuple[str, int], int], set[str]]:
     """Publish every line to its topic, keyed by store_id, in file order.
 
     Returns the count, the next offset per partition written (to know when the worker is done),
-    and the event ids. ``rate_per_s`` paces publishing, as live traffic would arrive.
+    and the event ids. ``rate_per_s`` paces publishing, as live traffic would arrive. Records
+    carry the event time as their timestamp, or with ``stamp_send_time`` the time they are sent
+    (to measure latency from Kafka to decision).
     """
     from aiokafka import AIOKafkaProducer
 
@@ -169,8 +172,9 @@ async def publish_file(
     try:
         for raw in read_lines(path):
             routing = route(raw, settings)
+            timestamp_ms = None if stamp_send_time else routing.timestamp_ms
             pending.append(await producer.send(routing.topic, raw, key=routing.key,
-                                               timestamp_ms=routing.timestamp_ms))
+                                               timestamp_ms=timestamp_ms))
             if routing.event_id:
                 event_ids.add(routing.event_id)
             sent += 1

@@ -1,0 +1,29 @@
+"""The benchmark runs end to end on a tiny input (a benchmark is not a test: no timing asserted)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from stream.bench import BenchPlan, run_bench
+
+pytestmark = pytest.mark.integration
+
+
+def test_the_benchmark_reports_every_figure_on_a_small_input(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    plan = BenchPlan(stores=30, days=2, seed=3, probe_rates_per_s=(300.0,), fixed_rate_per_s=300.0,
+                     probe_s=1.0, profile_events=1000)
+    run_bench(plan, out, say=lambda _: None)
+    figures = json.loads(out.read_text())["figures"]
+    for key in ("json_ceiling_per_s", "bare_consumer_ceiling_per_s", "replay_in_process_per_s",
+                "replay_vs_json_ceiling", "kafka_one_worker", "kafka_two_workers",
+                "two_vs_one_worker", "latency", "cost_split"):
+        assert key in figures
+    assert figures["kafka_one_worker"]["stores_tracked"] > 0
+    assert figures["kafka_one_worker"]["redis_bytes_per_store"] > 0
+    assert abs(sum(figures["cost_split"].values()) - 1) < 0.01
+    fixed = figures["latency"]["at_fixed_rate"]
+    assert 0 < fixed["p50_s"] <= fixed["p99_s"]
