@@ -109,7 +109,9 @@ def wait_for_parameter(port: int, name: str, value: float, timeout_s: float = 30
 
 @pytest.mark.integration
 def test_tune_set_changes_detection_on_a_running_worker(stack: DevStack, tmp_path: Path) -> None:
-    assert replay(stack, tmp_path, "tune-before"), "the scheme alerts with the default values"
+    young_store_detectors = {"price_cut", "withdrawal"}
+    before = {a["detector"] for a in replay(stack, tmp_path, "tune-before")}
+    assert before & young_store_detectors, "the scheme alerts with the default values"
     done = subprocess.run(
         [sys.executable, "-m", "stream.cli", "tune", "set", "detectors.young_store_s=1h",
          "--bootstrap", stack.settings.kafka_bootstrap, "--who", "test"],
@@ -117,7 +119,8 @@ def test_tune_set_changes_detection_on_a_running_worker(stack: DevStack, tmp_pat
     assert done.returncode == 0, done.stderr
     assert "test set detectors.young_store_s: 30d -> 1h" in done.stdout
     wait_for_parameter(stack.workers[0].metrics_port, "detectors.young_store_s", 3600)
-    assert replay(stack, tmp_path, "tune-after") == [], "a day-old store is no longer young"
+    after = {a["detector"] for a in replay(stack, tmp_path, "tune-after")}
+    assert not after & young_store_detectors, "a day-old store is no longer young"
 
 
 @pytest.mark.integration
