@@ -28,7 +28,7 @@ from prometheus_client import REGISTRY, start_http_server
 from stream.config import Settings
 from stream.control import consume_changes
 from stream.engine import DeadLetter, Engine, Source
-from stream.events import Alert
+from stream.events import REJECT_REASONS, SEVERITIES, Alert
 from stream.metrics import Metrics
 from stream.state import RedisStateStore, StateUnavailableError
 from stream.tuning import Change, InvalidChangeError, apply_changes, current_value
@@ -151,6 +151,7 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     @app.on_partitions_revoked.connect
     async def _revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
         engine_metrics.assigned_partitions.set(0)
+        engine_metrics.consumer_lag.clear()  # the next assignment reports its own partitions
 
     @app.on_partitions_assigned.connect
     async def _assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
@@ -165,6 +166,18 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     control = app.topic(settings.topics.control, key_type=bytes, value_type=bytes,
                         partitions=1, compacting=True)
     tuned = RuntimeTuning(settings, engine, engine_metrics)
+    engine_metrics.start_at_zero(list(REJECT_REASONS), [d.name for d in engine.detectors],
+                                 list(SEVERITIES))
+
+    @app.task
+    async def check_state_store() -> None:
+        """Healthy from the start when Redis answers, not only after the first event."""
+        try:
+            await state_for_gauges.ping()
+            engine_metrics.healthy.set(1)
+        except StateUnavailableError:
+            engine_metrics.healthy.set(0)
+            engine_metrics.redis_errors.labels("unavailable").inc()
 
     @app.task
     async def follow_control_topic() -> None:
@@ -178,6 +191,9 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
             engine_metrics.stores_tracked.set(await state_for_gauges.tracked_stores())
         except StateUnavailableError:
             engine_metrics.redis_errors.labels("unavailable").inc()
+        newest_s = engine_metrics.newest_event_ts_seconds._value.get()  # noqa: SLF001
+        if newest_s:  # keeps rising while processing stalls, which is the point
+            engine_metrics.event_time_lag_seconds.set(max(0.0, time.time() - newest_s))
         for tp in app.consumer.assignment():
             if tp.topic not in names:
                 continue

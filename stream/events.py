@@ -25,6 +25,13 @@ MAX_QUANTITY: Final = 100_000
 # Event times before this are refused: no marketplace event predates it.
 MIN_TS_S: Final = datetime(2000, 1, 1, tzinfo=UTC).timestamp()
 
+# Every reason a message can be refused for (the engine adds late and detector_error).
+REJECT_REASONS: Final = (
+    "not_json", "not_object", "bad_utf8", "oversize", "unknown_type", "missing_field",
+    "wrong_type", "not_finite", "bad_amount", "bad_value", "bad_ts", "unknown_status",
+    "unknown_reason", "wrong_topic", "late", "detector_error",
+)
+
 EventType = Literal["store", "order", "price", "refund", "withdrawal"]
 ORDER_STATUSES: Final = ("placed", "shipped", "delivered", "cancelled")
 REFUND_REASONS: Final = ("price_protection", "not_received", "return", "other")

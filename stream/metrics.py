@@ -105,6 +105,19 @@ class Metrics:
                 buckets=KAFKA_LATENCY_BUCKETS_S, registry=registry),
         )
 
+    def start_at_zero(self, reject_reasons: list[str], detectors: list[str],
+                      severities: list[str]) -> None:
+        """Create every known labelled series at 0, so a rate or increase sees the first event
+        (a series born at its first increment hides that increment from ``increase``)."""
+        for reason in reject_reasons:
+            self.events_rejected.labels(reason)
+        for detector in detectors:
+            for severity in severities:
+                self.alerts.labels(detector, severity)
+        self.redis_errors.labels("unavailable")
+        for outcome in ("applied", "refused"):
+            self.control_changes.labels(outcome)
+
     def record_parameters(self, values: dict[str, float]) -> None:
         """Expose the current tunable values, so a dashboard shows what the worker runs with."""
         for name, value in values.items():

@@ -249,5 +249,12 @@ class RedisStateStore:
             deleted += await self._client.unlink(key)
         return deleted
 
+    async def ping(self) -> None:
+        """Raise StateUnavailableError unless Redis answers (for health at start-up)."""
+        try:
+            await self._client.ping()
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            raise StateUnavailableError(f"Redis unavailable: {exc}") from exc
+
     async def close(self) -> None:
         await self._client.aclose()
