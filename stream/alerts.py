@@ -8,8 +8,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Callable, Protocol
 
-from stream.detectors import Verdict
+from dataclasses import replace
+
+from stream.detectors import Verdict, known_ring
 from stream.events import Alert, Event, format_ts
+from stream.state import StateStore, StoreView
+
+LINKED_STORES_SHOWN = 20
 
 
 def alert_id(store_id: str, detector: str, event_id: str) -> str:
@@ -20,6 +25,37 @@ def alert_id(store_id: str, detector: str, event_id: str) -> str:
     """
     digest = hashlib.sha256(f"{store_id}\x1f{detector}\x1f{event_id}".encode()).hexdigest()
     return f"a-{digest[:20]}"
+
+
+def new_ring_id(store_id: str) -> str:
+    """The id of a ring first seen through ``store_id``: deterministic, so a replay or a
+    second worker names it the same.
+
+    >>> new_ring_id("s1")
+    'r-e8bc163c82'
+    """
+    return f"r-{hashlib.sha256(store_id.encode()).hexdigest()[:10]}"
+
+
+async def tie_to_ring(state: StateStore, event: Event, view: StoreView, verdict: Verdict) -> Verdict:
+    """Record the alert (episode, ring) and return the verdict with its ring and linked stores.
+
+    The ring is the one a fact of the event or the store itself was tied to by an earlier
+    alert, or a new one named after this store; linked stores are the ring's alerted members
+    and the stores that share a fact with this event.
+    """
+    ring_id = str(verdict.extra.get("ring_id") or known_ring(view) or new_ring_id(event.store_id))
+    members = await state.mark_alert(event.store_id, verdict.detector, event.ts_s, ring_id,
+                                     list(view.links.values()))
+    for link in view.links.values():
+        members |= link.other_stores(event.store_id)
+    linked = sorted(members - {event.store_id})
+    extra = {**verdict.extra, "ring_id": ring_id, "linked_stores": linked[:LINKED_STORES_SHOWN]}
+    reasons = verdict.reasons
+    if linked:
+        shown = ", ".join(linked[:5]) + (f" and {len(linked) - 5} more" if len(linked) > 5 else "")
+        reasons = [*reasons, f"Ring {ring_id} links it to {len(linked)} store(s): {shown}."]
+    return replace(verdict, reasons=reasons, extra=extra)
 
 
 def wall_clock_iso() -> str:

@@ -71,7 +71,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     from stream.replay import read_lines, replay_via_kafka
 
-    settings = _settings(args, kafka_bootstrap=args.bootstrap)
+    settings = _settings(args, kafka_bootstrap=args.bootstrap,
+                         detectors={"use_models": False} if args.no_models else None)
     total = sum(1 for _ in read_lines(args.input))
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
@@ -269,6 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --via-kafka: publish at most this many events/s (default: no limit)")
     p.add_argument("--timeout", type=float, default=600.0,
                    help="with --via-kafka: seconds to wait for the worker to finish")
+    p.add_argument("--no-models", action="store_true",
+                   help="rules alone decide (ablation): the models learn but are not asked")
     p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("simulate", help="write a labelled simulated marketplace as JSONL")

@@ -124,6 +124,22 @@ class DetectorSettings(BaseModel):
     model_height: int = Field(8, ge=2, le=16)
     model_window_size: int = Field(100, ge=10, le=10_000)
     model_seed: int = 42
+    # False: every rule gate decides alone (the ablation `replay --no-models`); the models
+    # still learn and score, their verdicts are only not asked.
+    use_models: bool = True
+    # One alert per store per detector per episode: a store alerted by a detector is not
+    # alerted by it again until this long after (event time).
+    alert_episode_s: DurationS = 7 * 86400.0
+    # Strong evidence for the price-cut gate: the new price this far below the sold price.
+    price_cut_strong_ratio: float = Field(0.9, gt=0, lt=1)
+    # A store younger than this paying out to an account it did not register.
+    new_store_s: DurationS = 3 * 86400.0
+    # A store older than this whose week's sales all came in its last day is waking up.
+    dormant_store_s: DurationS = 60 * 86400.0
+    # Sales of a waking store's last day (CNY) that make its payout worth a look.
+    dormant_burst_min_cny: float = Field(2000.0, ge=0)
+    # Unshipped orders older than a day that make "never shipped" evidence (not one slow parcel).
+    unshipped_min_orders: int = Field(4, ge=1, le=1000)
 
 
 class Settings(BaseSettings):

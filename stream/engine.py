@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from stream.alerts import AlertSink, build_alert, wall_clock_iso
+from stream.alerts import AlertSink, build_alert, tie_to_ring, wall_clock_iso
 from stream.config import DetectorSettings, Settings, tunable_values
 from stream.detectors import Detector, default_detectors
 from stream.events import Alert, Event, InvalidEventError, format_ts, parse_event
@@ -203,6 +203,8 @@ class Engine:
 
     async def _detect(self, event: Event, view: StoreView, raw: bytes, source: Source) -> list[Alert]:
         raised = []
+        # marks written since the batch was read (episodes, rings), as one-by-one would see them
+        view = self.state.current(view, event.store_id)
         for detector in self._by_type.get(event.type, ()):
             try:
                 verdict = detector.evaluate(event, view)
@@ -212,10 +214,17 @@ class Engine:
                 continue
             if verdict is None:
                 continue
+            verdict = await tie_to_ring(self.state, event, view, verdict)
+            view = self.state.current(view, event.store_id)
             alert = build_alert(event, verdict, self._clock)
             await self.alerts.send(alert)
             self.metrics.alerts.labels(alert.detector, alert.severity).inc()
             raised.append(alert)
+        # a store of a known ring marks what it touches, so the ring's next store is known
+        ring_id = view.profile.get("ring_id")
+        untied = [link for link in view.links.values() if link.ring_id is None]
+        if ring_id and untied:
+            await self.state.tie_facts(ring_id, untied)
         return raised
 
     async def _dead_letter(self, reason: str, error: str, raw: bytes, source: Source) -> None:

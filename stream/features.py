@@ -143,6 +143,69 @@ def withdrawal_features(event: Event, view: StoreView, windows_s: list[float]) -
         ),
         "new_bank_account": 1.0 if registered is not None and registered != event.fields["bank_account"] else 0.0,
         "deposit_cny": view.profile_float("deposit") or 0.0,
+        **payout_account_features(event, view),
+        **dormancy_features(event, view, sales_day, sales_long),
+        "unshipped_orders": max(0.0, placed_before_day - shipped),
+    }
+
+
+def payout_account_features(event: Event, view: StoreView) -> dict[str, float]:
+    """Whose account the money goes to: first use by this store, how many unregistered
+    accounts the store has paid out to, and how many other owners' stores paid to it."""
+    account = event.fields["bank_account"]
+    registered = view.profile.get("bank_account")
+    used = {key[5:] for key in view.profile if key.startswith("acct:")}
+    first_use = account not in used and account != registered
+    unregistered = used - {registered} | ({account} if account != registered else set())
+    link = view.links.get("bank")
+    owner = view.profile.get("owner_id")
+    shared = 0
+    if link is not None:
+        # a store of the same owner (a family business) is no stranger; '' is an unknown owner
+        shared = sum(1 for store, store_owner in link.members.items()
+                     if store != event.store_id and (not store_owner or store_owner != owner))
+    return {
+        "first_use_account": 1.0 if first_use else 0.0,
+        "unregistered_accounts_used": float(len(unregistered)),
+        "shared_account_stores": float(shared),
+    }
+
+
+def dormancy_features(event: Event, view: StoreView, sales_day_cny: float,
+                      sales_week_cny: float) -> dict[str, float]:
+    """How much of the longest window's sales came in the last day, and how long the stream
+    has watched the store (a share of 1 means nothing before today, if we watched long enough)."""
+    first_activity = view.profile_float("first_activity_ts")
+    return {
+        "sales_day_cny": sales_day_cny,
+        "sales_day_share_of_window": round(clip01(share(sales_day_cny, sales_week_cny)), 4)
+        if sales_week_cny > 0 else 0.0,
+        "watched_s": max(0.0, event.ts_s - first_activity) if first_activity else 0.0,
+    }
+
+
+def tracking_features(event: Event, view: StoreView) -> dict[str, float]:
+    """How often a shipment's tracking number was used: other orders, other stores."""
+    link = view.links.get("trk")
+    others = {order: store for order, store in (link.members.items() if link else ())
+              if order != event.fields["order_id"]}
+    return {
+        "tracking_other_orders": float(len(others)),
+        "tracking_other_stores": float(len({s for s in others.values() if s != event.store_id})),
+        "store_age_s": store_age_s(event, view),
+        "deposit_cny": view.profile_float("deposit") or 0.0,
+        "orders_delivered_day": view.window(min(view.windows, key=lambda w: abs(w - DAY_S)))[
+            "orders_delivered"] if view.windows else 0.0,
+    }
+
+
+def tracking_model_input(raw: dict[str, float], deposit_known: bool) -> dict[str, float]:
+    """Scaled [0, 1] inputs of the tracking-reuse model."""
+    return {
+        "tracking_other_orders": clip01(raw["tracking_other_orders"] / 5),
+        "tracking_other_stores": clip01(raw["tracking_other_stores"] / 3),
+        "youth": youth(raw["store_age_s"]),
+        "small_deposit": small_deposit(raw["deposit_cny"] if deposit_known else None),
     }
 
 
@@ -158,4 +221,8 @@ def withdrawal_model_input(raw: dict[str, float], deposit_known: bool) -> dict[s
         "unshipped_share": raw["unshipped_share"],
         "new_bank_account": raw["new_bank_account"],
         "small_deposit": small_deposit(raw["deposit_cny"] if deposit_known else None),
+        "first_use_account": raw["first_use_account"],
+        "account_rotation": clip01(raw["unregistered_accounts_used"] / 3),
+        "shared_account": clip01(raw["shared_account_stores"] / 3),
+        "sales_day_share": raw["sales_day_share_of_window"],
     }

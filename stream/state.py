@@ -14,7 +14,9 @@ exact to one bucket (window length / buckets per window) at its old end.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import Any, Final, Protocol
 
@@ -64,6 +66,53 @@ class SkuSales:
     sales_cny: float
 
 
+# Cross-store facts: what links stores, how many members a fact keeps, how long it lives.
+FACT_KINDS: Final = {
+    "bank": "bank account",  # member: store id, value: its owner ('' when not registered)
+    "trk": "tracking number",  # member: order id, value: its store
+    "claim": "price-protection claimant",  # member: store id, value: ''
+}
+FACT_CAP: Final = 32
+FACT_TTL_S: Final = 30 * 86400
+RING_FIELD: Final = "~ring"
+MARKS_KEPT: Final = 100_000
+
+
+def fact_key(kind: str, value: str, namespace: str = KEY_PREFIX) -> str:
+    """The key of one cross-store fact; the braces give each fact its own Cluster slot.
+
+    >>> fact_key("bank", "6222-01")
+    'sw:v1:fact:bank:{6222-01}'
+    """
+    return f"{namespace}:fact:{kind}:{{{value}}}"
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    """One event's touch of a cross-store fact: ``member`` (with ``value``) joins ``kind:value``."""
+
+    kind: str
+    value: str
+    member: str
+    member_value: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FactLinks:
+    """Who else touched a fact, as of the event (the event's own touch included)."""
+
+    kind: str
+    value: str
+    members: dict[str, str]
+    ring_id: str | None = None
+
+    def other_stores(self, store_id: str) -> set[str]:
+        """Stores other than ``store_id`` that share this fact."""
+        if self.kind == "trk":
+            return {store for store in self.members.values() if store and store != store_id}
+        return {member for member in self.members if member != store_id}
+
+
 @dataclass(frozen=True, slots=True)
 class StoreView:
     """What the state knew of a store when one of its events was applied.
@@ -77,6 +126,7 @@ class StoreView:
     profile: dict[str, str]
     windows: dict[float, dict[str, float]]
     sku: SkuSales | None
+    links: dict[str, FactLinks] = field(default_factory=dict)
 
     def profile_float(self, name: str) -> float | None:
         value = self.profile.get(name)
@@ -98,6 +148,7 @@ class StateUpdate:
     sku: str = ""
     sku_unit_price_cny: float = 0.0
     sku_units: int = 0
+    facts: tuple[Fact, ...] = ()
 
 
 def update_for(event: Event) -> StateUpdate:
@@ -110,12 +161,17 @@ def update_for(event: Event) -> StateUpdate:
     f = event.fields
     ts = repr(event.ts_s)
     ops: list[tuple[str, str]] = [("<first_ts", ts)]
+    if event.type != "store":
+        # when the stream first saw the store at work: "quiet all week" needs a week of watching
+        ops.append(("<first_activity_ts", ts))
     deltas: dict[str, float] = {}
     sku, price, units = "", 0.0, 0
+    facts: tuple[Fact, ...] = ()
     if event.type == "store":
         ops += [("=opened_ts", ts), ("=deposit", repr(f["deposit"])),
                 ("=bank_account", f["bank_account"]), ("=owner_id", f["owner_id"]),
                 ("=category", f["category"])]
+        facts = (Fact("bank", f["bank_account"], event.store_id, f["owner_id"]),)
     elif event.type == "order":
         value_cny = f["unit_price"] * f["quantity"]
         status = f["status"]
@@ -129,6 +185,8 @@ def update_for(event: Event) -> StateUpdate:
             deltas = {"orders_shipped": 1}
         else:
             deltas = {"orders_delivered": 1}
+        if f.get("tracking_no"):
+            facts = (Fact("trk", f["tracking_no"], f["order_id"], event.store_id),)
     elif event.type == "price":
         sku = f["sku"]
         if f["new_price"] < f["old_price"]:
@@ -136,10 +194,15 @@ def update_for(event: Event) -> StateUpdate:
             ops += [(">last_price_cut_ts", ts)]
     elif event.type == "refund":
         deltas = {f"refund_{f['reason']}_cny": f["amount"]}
+        if f["reason"] == "price_protection":
+            facts = (Fact("claim", f["buyer_id"], event.store_id),)
     elif event.type == "withdrawal":
         deltas = {"withdrawn_cny": f["amount"], "withdrawals": 1}
-        ops += [(">last_withdrawal_ts", ts)]
-    return StateUpdate(event.store_id, event.type, event.ts_s, deltas, ops, sku, price, units)
+        # first use of each payout account: "never used before" and rotation across accounts
+        ops += [(">last_withdrawal_ts", ts), (f"<acct:{f['bank_account']}", ts)]
+        facts = (Fact("bank", f["bank_account"], event.store_id),)
+    return StateUpdate(event.store_id, event.type, event.ts_s, deltas, ops, sku, price, units,
+                       facts)
 
 
 class StateUnavailableError(RuntimeError):
@@ -156,6 +219,13 @@ class StateStore(Protocol):
 
     def reconfigure(self, windows: WindowSettings) -> None: ...
 
+    def current(self, view: StoreView, store_id: str) -> StoreView: ...
+
+    async def mark_alert(self, store_id: str, detector: str, ts_s: float, ring_id: str,
+                         facts: list[FactLinks]) -> set[str]: ...
+
+    async def tie_facts(self, ring_id: str, facts: list[FactLinks]) -> None: ...
+
 
 class RedisStateStore:
     """StateStore on Redis (single node or Cluster) through one Lua script per event."""
@@ -167,6 +237,13 @@ class RedisStateStore:
         self._script = client.register_script(
             resources.files("stream").joinpath("apply_event.lua").read_text()
         )
+        self._link = client.register_script(
+            resources.files("stream").joinpath("link_fact.lua").read_text()
+        )
+        # Alert marks this process wrote, so events already read in the same pipelined batch
+        # see them as one-by-one processing would (Redis holds them for other workers).
+        self._marks: OrderedDict[str, dict[str, str]] = OrderedDict()
+        self._fact_rings: OrderedDict[str, str] = OrderedDict()
 
     def reconfigure(self, windows: WindowSettings) -> None:
         """Use new window settings from the next event on (runtime tuning). A window whose
@@ -201,16 +278,79 @@ class RedisStateStore:
         }, separators=(",", ":"))
         return list(store_keys(update.store_id, self._namespace)), [self._conf, payload]
 
-    def _view(self, reply: str) -> StoreView:
+    def _view(self, reply: str, facts: tuple[Fact, ...] = (),
+              fact_replies: Sequence[str] = ()) -> StoreView:
         data = json.loads(reply)
         if "late" in data:
             return StoreView(True, float(data["late"]), {}, {}, None)
+        links = {}
+        for fact, fact_reply in zip(facts, fact_replies, strict=True):
+            members = json.loads(fact_reply) if fact_reply else {}
+            members = members if isinstance(members, dict) else {}
+            ring_id = members.pop(RING_FIELD, None)
+            links[fact.kind] = FactLinks(fact.kind, fact.value, members, ring_id)
         windows = {length_s: dict(zip(WINDOW_METRICS, sums, strict=True))
                    for length_s, sums in zip(self._lengths_s, data["windows"], strict=True)}
         sku = SkuSales(*map(float, data["sku"].split(","))) if data["sku"] else None
         # cjson encodes an empty Lua table as {} and a profile is never a list
         profile = {k: str(v) for k, v in data["profile"].items()} if data["profile"] else {}
-        return StoreView(False, float(data["max_ts"]), profile, windows, sku)
+        return StoreView(False, float(data["max_ts"]), profile, windows, sku, links)
+
+    def current(self, view: StoreView, store_id: str) -> StoreView:
+        """``view`` with the alert marks and ring ids written since it was read."""
+        marks = self._marks.get(store_id)
+        rings = {kind: self._fact_rings.get(fact_key(kind, link.value, self._namespace))
+                 for kind, link in view.links.items()}
+        if not marks and not any(rings.values()):
+            return view
+        links = {kind: replace(link, ring_id=link.ring_id or rings[kind])
+                 for kind, link in view.links.items()}
+        return replace(view, profile={**view.profile, **(marks or {})}, links=links)
+
+    async def mark_alert(self, store_id: str, detector: str, ts_s: float, ring_id: str,
+                         facts: list[FactLinks]) -> set[str]:
+        """Remember an alert and return the stores of its ring (this one included).
+
+        The alert's time goes to the store's profile (episodes survive restarts and are shared
+        by workers), its ring id to the profile and to the facts the event touched (a later
+        store touching one of them learns it joins a known ring), the store to the ring's
+        member set. Single-slot commands in one pipeline; one per alert, so rare."""
+        fields = {f"alerted:{detector}": repr(ts_s), "ring_id": ring_id}
+        profile_key = store_keys(store_id, self._namespace)[0]
+        marks = self._marks.setdefault(store_id, {})
+        marks.update(fields)
+        self._marks.move_to_end(store_id)
+        pipe = self._client.pipeline(transaction=False)
+        pipe.hset(profile_key, mapping=fields)
+        await self._link(keys=[fact_key("ring", ring_id, self._namespace)],
+                         args=[store_id, "", FACT_CAP, FACT_TTL_S], client=pipe)
+        self._tie(pipe, ring_id, facts)
+        try:
+            replies = await pipe.execute()
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            raise StateUnavailableError(f"Redis unavailable: {exc}") from exc
+        members = json.loads(replies[1]) if replies[1] else {}
+        return {m for m in (members if isinstance(members, dict) else {}) if m != RING_FIELD}
+
+    async def tie_facts(self, ring_id: str, facts: list[FactLinks]) -> None:
+        """Mark facts a store of ``ring_id`` touched after its alert with the ring's id."""
+        pipe = self._client.pipeline(transaction=False)
+        self._tie(pipe, ring_id, facts)
+        try:
+            await pipe.execute()
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            raise StateUnavailableError(f"Redis unavailable: {exc}") from exc
+
+    def _tie(self, pipe: Any, ring_id: str, facts: list[FactLinks]) -> None:
+        for link in facts:
+            key = fact_key(link.kind, link.value, self._namespace)
+            self._fact_rings[key] = ring_id
+            self._fact_rings.move_to_end(key)
+            pipe.hset(key, RING_FIELD, ring_id)
+        while len(self._marks) > MARKS_KEPT:
+            self._marks.popitem(last=False)
+        while len(self._fact_rings) > MARKS_KEPT:
+            self._fact_rings.popitem(last=False)
 
     async def apply(self, update: StateUpdate) -> StoreView:
         return (await self.apply_many([update]))[0]
@@ -220,17 +360,26 @@ class RedisStateStore:
         if not updates:
             return []
         try:
-            if len(updates) == 1:
+            if len(updates) == 1 and not updates[0].facts:
                 keys, args = self._args(updates[0])
                 return [self._view(await self._script(keys=keys, args=args))]
             pipe = self._client.pipeline(transaction=False)
             for update in updates:
                 keys, args = self._args(update)
                 await self._script(keys=keys, args=args, client=pipe)
-            replies = await pipe.execute()
+                for fact in update.facts:
+                    await self._link(keys=[fact_key(fact.kind, fact.value, self._namespace)],
+                                     args=[fact.member, fact.member_value, FACT_CAP, FACT_TTL_S],
+                                     client=pipe)
+            replies = iter(await pipe.execute())
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
             raise StateUnavailableError(f"Redis unavailable: {exc}") from exc
-        return [self._view(reply) for reply in replies]
+        views = []
+        for update in updates:
+            reply = next(replies)
+            fact_replies = [next(replies) for _ in update.facts]
+            views.append(self._view(reply, update.facts, fact_replies))
+        return views
 
     async def tracked_stores(self) -> int:
         """How many stores have state (scans; for tests, reports and gauges, not the hot path)."""

@@ -26,11 +26,16 @@ def store(store_id: str, ts_s: float, deposit: float = 1000.0, bank: str = "bank
 
 
 def order(store_id: str, ts_s: float, price: float = 100.0, qty: int = 1, sku: str = "sku-1",
-          status: str = "placed", order_id: str | None = None, buyer: str = "buyer-1") -> dict[str, Any]:
+          status: str = "placed", order_id: str | None = None, buyer: str = "buyer-1",
+          tracking_no: str | None = None) -> dict[str, Any]:
+    """An order event; a shipped or delivered one gets a tracking number of its own unless
+    ``tracking_no`` names one (reused numbers are a fraud signal)."""
     shipped = status in ("shipped", "delivered")
-    return _event("order", store_id, ts_s, order_id=order_id or f"o-{next(_ids)}", buyer_id=buyer,
+    order_id = order_id or f"o-{next(_ids)}"
+    return _event("order", store_id, ts_s, order_id=order_id, buyer_id=buyer,
                   sku=sku, unit_price=price, quantity=qty, status=status,
-                  tracking_no="T123" if shipped else None, courier="SF" if shipped else None)
+                  tracking_no=(tracking_no or f"T-{order_id}") if shipped else None,
+                  courier="SF" if shipped else None)
 
 
 def price(store_id: str, ts_s: float, old: float, new: float, sku: str = "sku-1") -> dict[str, Any]:

@@ -95,15 +95,17 @@ async def test_a_cut_on_a_sku_that_never_sold_raises_no_price_cut_alert(
     assert h.detectors() == []
 
 
-async def test_a_withdrawal_to_an_unregistered_account_is_flagged(
+async def test_payouts_rotating_across_unregistered_accounts_are_flagged(
         redis_client: redis_asyncio.Redis) -> None:
     h = Harness(redis_client)
-    await h.feed(f.store("mule", T0, bank="bank-own"),
-                 f.order("mule", T0 + HOUR, price=20_000, qty=1),
-                 f.withdrawal("mule", T0 + 2 * HOUR, amount=19_000, bank="bank-elsewhere"))
+    await h.feed(f.store("ghost", T0, bank="bank-own"),
+                 f.order("ghost", T0 + HOUR, price=20_000, qty=1),
+                 f.withdrawal("ghost", T0 + 2 * HOUR, amount=9_000, bank="card-1"),
+                 f.withdrawal("ghost", T0 + 3 * HOUR, amount=9_000, bank="card-2"))
     alert = next(a for a in h.alerts.alerts if a.detector == "withdrawal")
     assert alert.features["new_bank_account"] == 1.0
-    assert any("bank-elsewhere" in reason for reason in alert.reasons)
+    assert alert.features["unregistered_accounts_used"] == 2.0
+    assert any("card-2" in reason for reason in alert.reasons)
 
 
 async def test_every_alert_matches_the_published_alert_schema(
