@@ -20,6 +20,7 @@ from typing import Any
 import faust
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
+from faust.transport.drivers.aiokafka import Producer as AIOKafkaProducer
 from faust.transport.drivers.aiokafka import Transport as AIOKafkaTransport
 from faust.transport.utils import DefaultSchedulingStrategy
 from faust.types import TP
@@ -96,12 +97,23 @@ class _PromptFetchConsumer(AIOKafkaConsumer):
         return _PromptFetchThread(self, loop=self.loop, beacon=self.beacon)
 
 
+class _IdempotentProducer(AIOKafkaProducer):
+    def _settings_extra(self) -> Any:
+        # A retry after a lost acknowledgement must not write an alert twice.
+        return {"acks": "all", "enable_idempotence": True}
+
+
 class _PromptFetchTransport(AIOKafkaTransport):
     Consumer = _PromptFetchConsumer
 
 
+class _IdempotentTransport(_PromptFetchTransport):
+    Producer = _IdempotentProducer
+
+
 class StorewatchApp(faust.App):
-    """Faust's App with fetches held by the broker for at most FETCH_MAX_WAIT_MS.
+    """Faust's App with an idempotent producer (unless ``idempotent_producer`` is turned off:
+    Tansu refuses InitProducerId), and fetches held by the broker for at most FETCH_MAX_WAIT_MS.
 
     Faust asks the broker to hold a fetch for up to 1.5 s (hard-coded). Apache Kafka answers as
     soon as one byte is there, but Tansu holds the fetch for the whole wait, which put half a
@@ -109,8 +121,15 @@ class StorewatchApp(faust.App):
     1,500 ms, 0.013 s at 50 ms). With Kafka the shorter wait changes nothing but idle polling.
     """
 
+    idempotent_producer = True
+
     def _new_transport(self) -> Any:
         return _PromptFetchTransport(self.conf.broker_consumer, self)
+
+    def _new_producer_transport(self) -> Any:
+        if self.idempotent_producer:
+            return _IdempotentTransport(self.conf.broker_producer, self)
+        return _PromptFetchTransport(self.conf.broker_producer, self)
 
 
 def faust_settings(settings: Settings) -> dict[str, Any]:
@@ -139,6 +158,7 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
 def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     """A Faust app wired to Redis state and the detection engine."""
     app = StorewatchApp(settings.app_id, **faust_settings(settings))
+    app.idempotent_producer = settings.kafka_idempotent_producer
     names = list(settings.topics.input_topics().values())
     inputs = app.topic(*names, key_type=bytes, value_type=bytes,
                        partitions=settings.kafka_partitions)
@@ -166,7 +186,7 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     control = app.topic(settings.topics.control, key_type=bytes, value_type=bytes,
                         partitions=1, compacting=True)
     tuned = RuntimeTuning(settings, engine, engine_metrics)
-    engine_metrics.start_at_zero(list(REJECT_REASONS), [d.name for d in engine.detectors],
+    engine_metrics.start_at_zero(list(REJECT_REASONS), names, [d.name for d in engine.detectors],
                                  list(SEVERITIES))
 
     @app.task

@@ -149,6 +149,9 @@ class Settings(BaseSettings):
 
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_partitions: int = Field(4, ge=1, le=1024)
+    # Alerts are written with an idempotent producer; Tansu (the embedded broker) refuses
+    # InitProducerId, so `storewatch dev` turns this off for it.
+    kafka_idempotent_producer: bool = True
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
     metrics_port: int = Field(9108, ge=0, le=65535)
     app_id: str = "storewatch"

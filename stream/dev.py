@@ -102,6 +102,10 @@ class DevStack:
             raise
         return self
 
+    @property
+    def on_tansu(self) -> bool:
+        return self.kafka is not None and not self.kafka.kafka_home
+
     def worker_env(self, metrics_port: int) -> dict[str, str]:
         env = dict(os.environ)
         env.update({
@@ -110,6 +114,8 @@ class DevStack:
             "STOREWATCH_METRICS_PORT": str(metrics_port),
             "STOREWATCH_APP_ID": self.settings.app_id,
             "STOREWATCH_KAFKA_PARTITIONS": str(self.settings.kafka_partitions),
+            "STOREWATCH_KAFKA_IDEMPOTENT_PRODUCER": str(
+                self.settings.kafka_idempotent_producer and not self.on_tansu).lower(),
             "STOREWATCH_WINDOWS": self.settings.windows.model_dump_json(),
             "STOREWATCH_DETECTORS": self.settings.detectors.model_dump_json(),
             "STOREWATCH_TOPICS": self.settings.topics.model_dump_json(),

@@ -228,6 +228,6 @@ class Engine:
         return raised
 
     async def _dead_letter(self, reason: str, error: str, raw: bytes, source: Source) -> None:
-        self.metrics.events_rejected.labels(reason).inc()
+        self.metrics.events_rejected.labels(reason, source.topic).inc()
         log.warning("dead-lettered %s:%s@%s: %s", source.topic, source.partition, source.offset, error)
         await self.dead_letters.send(DeadLetter(reason, error, source, raw, wall_clock_iso()))

@@ -45,8 +45,8 @@ class Metrics:
                 ["topic"], registry=registry),
             events_rejected=Counter(
                 "storewatch_events_rejected_total",
-                "Events dead-lettered instead of processed, by reason.", ["reason"],
-                registry=registry),
+                "Events dead-lettered instead of processed, by reason and by the topic (or file) "
+                "they came on.", ["reason", "topic"], registry=registry),
             alerts=Counter(
                 "storewatch_alerts_total", "Alerts raised, by detector and severity.",
                 ["detector", "severity"], registry=registry),
@@ -105,12 +105,13 @@ class Metrics:
                 buckets=KAFKA_LATENCY_BUCKETS_S, registry=registry),
         )
 
-    def start_at_zero(self, reject_reasons: list[str], detectors: list[str],
+    def start_at_zero(self, reject_reasons: list[str], topics: list[str], detectors: list[str],
                       severities: list[str]) -> None:
         """Create every known labelled series at 0, so a rate or increase sees the first event
         (a series born at its first increment hides that increment from ``increase``)."""
         for reason in reject_reasons:
-            self.events_rejected.labels(reason)
+            for topic in topics:
+                self.events_rejected.labels(reason, topic)
         for detector in detectors:
             for severity in severities:
                 self.alerts.labels(detector, severity)

@@ -136,7 +136,8 @@ async def test_a_bad_message_is_dead_lettered_counted_and_the_next_event_process
     assert [letter.reason for letter in h.dead.letters] == ["bad_utf8"]
     letter = h.dead.letters[0]
     assert (letter.source.topic, letter.source.offset, letter.raw) == ("orders-file", 2, b"\xff\xfe garbage")
-    assert h.registry.get_sample_value("storewatch_events_rejected_total", {"reason": "bad_utf8"}) == 1
+    assert h.registry.get_sample_value("storewatch_events_rejected_total",
+                                   {"reason": "bad_utf8", "topic": "orders-file"}) == 1
     assert "price_cut" in h.detectors()
 
 
