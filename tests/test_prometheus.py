@@ -130,6 +130,13 @@ def test_every_metric_the_worker_exports_is_on_a_dashboard() -> None:
     assert not missing, f"metrics of stream/metrics.py no dashboard shows: {missing}"
 
 
+def test_every_key_panel_of_the_readme_picture_is_on_the_dashboard() -> None:
+    dashboard = load_dashboard(REPO / "deploy/grafana/dashboards/storewatch.json")
+    titles = {panel["title"] for panel in dashboard["panels"]}
+    missing = [title for title in load_renderer().KEY_PANELS if title not in titles]
+    assert not missing, f"render_dashboard.KEY_PANELS names panels the dashboard lacks: {missing}"
+
+
 def test_no_dashboard_expression_hides_missing_data_behind_a_constant() -> None:
     hiding = [k for k, e in ALL_DASHBOARD_EXPRESSIONS.items() if "vector(" in e]
     assert not hiding, f"`or vector(0)` would make these return data with no metric: {hiding}"

@@ -155,3 +155,18 @@ def test_a_worker_started_later_picks_up_the_latest_values(stack: DevStack) -> N
     wait_for_parameter(stack.workers[0].metrics_port, "detectors.withdrawal_min_share", 0.7)
     late = stack.start_worker()
     wait_for_parameter(late.metrics_port, "detectors.withdrawal_min_share", 0.7)
+
+
+def test_tune_try_lists_the_stores_a_change_would_stop_flagging(tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(b"\n".join(f.raw(e) for e in price_protection_scheme("try-gang")) + b"\n")
+    labels = tmp_path / "labels.json"
+    labels.write_text('{"try-gang": "price_protection"}')
+    done = subprocess.run(
+        [sys.executable, "-m", "stream.cli", "tune", "try", "detectors.young_store_s=1h",
+         "--input", str(events), "--labels", str(labels)],
+        capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "stores flagged: 1 now, 0 with the change" in done.stdout
+    assert "- try-gang (price_protection)" in done.stdout
+    assert "money held:       1.0000 -> 0.0000" in done.stdout

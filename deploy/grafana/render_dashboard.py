@@ -29,7 +29,7 @@ DASHBOARD = Path(__file__).resolve().parent / "dashboards" / "storewatch.json"
 # Titles of the panels drawn, in reading order (3 x 3).
 KEY_PANELS = (
     "Events consumed per topic",
-    "Events dead-lettered per reason",
+    "Events dead-lettered per reason and topic",
     "Processing time percentiles",
     "Consumer lag per topic",
     "Alerts by detector and severity",
