@@ -172,6 +172,7 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     async def _revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
         engine_metrics.assigned_partitions.set(0)
         engine_metrics.consumer_lag.clear()  # the next assignment reports its own partitions
+        await save_models()  # the worker taking these partitions over resumes from here
 
     @app.on_partitions_assigned.connect
     async def _assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
@@ -188,6 +189,18 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     tuned = RuntimeTuning(settings, engine, engine_metrics)
     engine_metrics.start_at_zero(list(REJECT_REASONS), names, [d.name for d in engine.detectors],
                                  list(SEVERITIES))
+
+    async def save_models() -> None:
+        try:
+            await state_for_gauges.save_models(settings.app_id, engine.model_snapshots())
+        except StateUnavailableError:
+            engine_metrics.redis_errors.labels("unavailable").inc()
+            log.warning("models not saved: Redis unavailable (next try in %.0fs)",
+                        settings.detectors.model_snapshot_interval_s)
+
+    @app.timer(interval=settings.detectors.model_snapshot_interval_s)
+    async def _save_models_periodically() -> None:
+        await save_models()
 
     @app.task
     async def check_state_store() -> None:
@@ -223,10 +236,25 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
                 engine_metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(
                     max(0, end - position))
 
+    async def restore_models() -> None:
+        delay_s = RETRY_FIRST_S
+        while True:
+            try:
+                snapshots = await state_for_gauges.load_models(settings.app_id)
+                break
+            except StateUnavailableError as exc:
+                log.warning("cannot load model snapshots yet, retrying in %.1fs: %s", delay_s, exc)
+                await asyncio.sleep(delay_s)
+                delay_s = min(delay_s * 2, RETRY_MAX_S)
+        restored = engine.restore_models(snapshots)
+        log.info("models resumed from snapshots: %s", ", ".join(restored) or "none (fresh)")
+
     @app.agent(inputs, concurrency=1)
     async def detect(stream: faust.StreamT[bytes]) -> None:
-        # Every change already on the control topic applies before the first event.
+        # Every change already on the control topic applies before the first event, and the
+        # models resume from the latest snapshot of this app's workers.
         await tuned.caught_up.wait()
+        await restore_models()
         # take_events acks a batch only after the body has processed it, so offsets never run
         # ahead of decisions; one Redis round trip then serves the whole batch.
         async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):

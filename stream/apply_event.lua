@@ -2,12 +2,16 @@
 --
 -- KEYS (all carry the {store_id} hash tag, so the script touches one Redis Cluster slot):
 --   KEYS[1] profile hash   KEYS[2] window buckets hash   KEYS[3] per-SKU sales hash
+--   KEYS[4] event ids of this stream (zset by event time)   KEYS[5] views not yet decided
+--   KEYS[6] orders placed (zset by event time)
 -- ARGV (two JSON strings: packing one argument is far cheaper for the client than thirty):
 --   ARGV[1] settings: {"lateness_s", "ttl_s", "buckets", "metrics", "lengths_s": [...]}
 --   ARGV[2] the event's update: {"ts", "stream" (its type: lateness is judged within it),
 --           "deltas": {"<metric index 0-based>": delta}, "ops": [[op..field, value], ...]
 --           (op '=' set, '>' keep the max, '<' keep the min), "sku" ('' = none),
---           "price", "units" (0 = read only)}
+--           "price", "units" (0 = read only), "id" (event id), "keep" (1: save the view until
+--           the engine has decided on it), "placed" (order id of a placed order, '' = none),
+--           "refund_of" (order id a refund is for, '' = none)}
 --
 -- Windows are ring buffers of buckets keyed by event time: field "<w>:<slot>" holds
 -- "<bucket index>,<metric 0>,<metric 1>,...". A slot whose stored index is older than the
@@ -15,8 +19,9 @@
 -- (buckets per window plus the allowed lateness) whatever the traffic.
 --
 -- Returns one JSON string (one bulk reply is far cheaper to parse than a nested array):
--- {"late": max_ts_of_stream} or
--- {"max_ts": .., "profile": {..} (as before this event), "windows": [[sums]...], "sku": "..."}.
+-- {"late": max_ts_of_stream}, {"duplicate": 1}, {"unknown_order": 1} (nothing written), or
+-- {"max_ts": .., "profile": {..} (as before this event), "windows": [[sums]...], "sku": "..."}
+-- with "redo": true when a duplicate's first decision never finished (its saved view).
 
 local conf = cjson.decode(ARGV[1])
 local update = cjson.decode(ARGV[2])
@@ -50,6 +55,31 @@ if stream_max_ts >= 0 and ts < stream_max_ts - lateness then
   return cjson.encode({late = stream_max_ts})
 end
 local max_ts = tonumber(pmap['max_ts'] or '-1')
+
+-- Exactly one effect per event id. Ids are kept for as long as the stream would accept the
+-- event (the allowed lateness), beyond which a copy is refused as late anyway. A copy of an
+-- event whose decision never finished (a crash between this call and the alert) gets the
+-- view saved by the first call back, so the engine decides it again on the same state.
+local event_id = update.id
+if redis.call('ZSCORE', KEYS[4], event_id) then
+  local saved = redis.call('HGET', KEYS[5], event_id)
+  if saved then return string.sub(saved, 1, -2) .. ',"redo":true}' end
+  return '{"duplicate":1}'
+end
+
+-- A refund for an order this store never placed. Decided only where it can be: the store is
+-- younger than the order memory (so every order it placed is remembered), and its order
+-- stream has moved past the refund by more than the allowed lateness (so the order can no
+-- longer arrive in time). Otherwise the refund counts: it may have overtaken its order.
+local order_memory = lengths[nwin]
+local refund_of = update.refund_of
+if refund_of ~= '' and not redis.call('ZSCORE', KEYS[6], refund_of) then
+  local first_ts = tonumber(pmap['first_ts'] or tostring(ts))
+  local order_stream_ts = tonumber(pmap['max_ts_order'] or '-1')
+  if first_ts >= ts - order_memory and order_stream_ts > ts + lateness then
+    return '{"unknown_order":1}'
+  end
+end
 
 -- profile: ops are applied after the snapshot above was taken
 local new_prof = {}
@@ -192,8 +222,22 @@ if sku ~= '' then
   redis.call('EXPIRE', KEYS[3], ttl)
 end
 
+if update.placed ~= '' then
+  redis.call('ZADD', KEYS[6], ts, update.placed)
+  redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', '(' .. (ts - order_memory))
+  redis.call('EXPIRE', KEYS[6], ttl)
+end
+
+redis.call('ZADD', KEYS[4], ts, event_id)
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', '(' .. (math.max(stream_max_ts, ts) - lateness))
+redis.call('EXPIRE', KEYS[4], ttl)
 redis.call('EXPIRE', KEYS[1], ttl)
 redis.call('EXPIRE', KEYS[2], ttl)
 
-return cjson.encode({max_ts = math.max(max_ts, ts), profile = pmap, windows = sums,
-                     sku = sku_record})
+local reply = cjson.encode({max_ts = math.max(max_ts, ts), profile = pmap, windows = sums,
+                            sku = sku_record})
+if update.keep == 1 then
+  redis.call('HSET', KEYS[5], event_id, reply)
+  redis.call('EXPIRE', KEYS[5], ttl)
+end
+return reply

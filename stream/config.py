@@ -140,6 +140,9 @@ class DetectorSettings(BaseModel):
     dormant_burst_min_cny: float = Field(2000.0, ge=0)
     # Unshipped orders older than a day that make "never shipped" evidence (not one slow parcel).
     unshipped_min_orders: int = Field(4, ge=1, le=1000)
+    # How often a worker saves its models to Redis; a restarted worker resumes from the latest
+    # save, so a crash costs the models at most this much learning.
+    model_snapshot_interval_s: DurationS = Field(60.0, ge=5, le=86400)
 
 
 class Settings(BaseSettings):

@@ -50,6 +50,7 @@ class Verdict:
 class Detector(Protocol):
     name: str
     event_types: frozenset[str]
+    model: OnlineAnomalyModel | None  # the population model it learns, if any
 
     def evaluate(self, event: Event, view: StoreView) -> Verdict | None: ...
 
@@ -334,6 +335,7 @@ class RingMemberDetector:
 
     name = "ring_member"
     event_types = frozenset({"order", "refund", "withdrawal"})
+    model = None
 
     def __init__(self, settings: DetectorSettings, windows_s: list[float],
                  on_score: ScoreObserver | None = None) -> None:

@@ -13,15 +13,15 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from stream.alerts import AlertSink, build_alert, tie_to_ring, wall_clock_iso
 from stream.config import DetectorSettings, Settings, tunable_values
 from stream.detectors import Detector, default_detectors
-from stream.events import Alert, Event, InvalidEventError, format_ts, parse_event
+from stream.events import MAX_FUTURE_S, Alert, Event, InvalidEventError, format_ts, parse_event
 from stream.metrics import Metrics
-from stream.models import ModelVerdict
+from stream.models import ModelVerdict, SnapshotVersionError
 from stream.tuning import RESTART_ONLY
 from stream.state import StateStore, StateUnavailableError, StateUpdate, StoreView, update_for
 
@@ -127,6 +127,7 @@ class Engine:
         metrics: Metrics,
         topic_types: Mapping[str, str] | None = None,
         clock: Callable[[], str] = wall_clock_iso,
+        wall_s: Callable[[], float] = time.time,
     ) -> None:
         self.state = state
         self.detectors = list(detectors)
@@ -135,12 +136,34 @@ class Engine:
         self.metrics = metrics
         self._topic_types = dict(topic_types or {})
         self._clock = clock
+        self._wall_s = wall_s
         self._tuned: tuple[DetectorSettings, list[float]] | None = None
         self._newest_ts_s = 0.0
         self._by_type: dict[str, list[Detector]] = {}
         for detector in self.detectors:
             for event_type in detector.event_types:
                 self._by_type.setdefault(event_type, []).append(detector)
+
+    def model_snapshots(self) -> dict[str, bytes]:
+        """Every detector's model state, by detector name (what a worker saves)."""
+        return {d.name: d.model.snapshot() for d in self.detectors if d.model is not None}
+
+    def restore_models(self, snapshots: Mapping[str, bytes]) -> list[str]:
+        """Resume the models from saved snapshots; returns the detectors restored. A snapshot
+        of another River version or model shape is skipped with a warning: that model
+        starts fresh, which is safe (a cold model only withholds weak-evidence alerts)."""
+        restored = []
+        for detector in self.detectors:
+            model, blob = detector.model, snapshots.get(detector.name)
+            if model is None or blob is None:
+                continue
+            try:
+                model.restore(blob)
+            except SnapshotVersionError as exc:
+                log.warning("model %s starts fresh: %s", detector.name, exc)
+                continue
+            restored.append(detector.name)
+        return restored
 
     async def process(self, raw: bytes, source: Source) -> list[Alert]:
         """One message, one Redis round trip: the path of a Faust agent."""
@@ -154,31 +177,66 @@ class Engine:
         """
         started = time.perf_counter()
         accepted: list[tuple[Event, Source, bytes]] = []
+        future_s = self._wall_s() + MAX_FUTURE_S
         for raw, source in messages:
             self.metrics.events_consumed.labels(source.topic).inc()
             try:
                 event = parse_event(raw)
                 self._check_topic(event, source)
+                self._check_not_future(event, future_s)
             except InvalidEventError as exc:
                 await self._dead_letter(exc.reason, str(exc), raw, source)
                 continue
             accepted.append((event, source, raw))
-        views = await self._apply([update_for(event) for event, _, _ in accepted])
+        # a view is saved until decided when some detector may decide on it, so a crash
+        # between the state update and the alert is redone, not lost
+        updates = [update_for(event, keep_view=event.type in self._by_type)
+                   for event, _, _ in accepted]
+        views = await self._apply(updates)
         raised: list[Alert] = []
+        in_batch: set[tuple[str, str]] = set()
         for (event, source, raw), view in zip(accepted, views, strict=True):
-            if view.late:
-                await self._dead_letter(
-                    "late", f"event time {format_ts(event.ts_s)} is more than the allowed "
-                    f"lateness behind the store's newest {event.type} event, "
-                    f"{format_ts(view.max_ts_s)}",
-                    raw, source)
+            key = (event.store_id, event.event_id)
+            if view.redo and key in in_batch:  # a copy within the batch, not a cut-off decision
+                view = replace(view, refusal="duplicate")
+            in_batch.add(key)
+            if view.refusal is not None:
+                await self._dead_letter(view.refusal, self._refusal_error(event, view), raw, source)
                 continue
+            if view.redo:
+                log.info("deciding again on %s: its first decision did not finish", event.event_id)
             raised += await self._detect(event, view, raw, source)
             self._newest_ts_s = max(self._newest_ts_s, event.ts_s)
             self.metrics.processing_seconds.observe(time.perf_counter() - started)
+        await self._decided(updates)
         self.metrics.newest_event_ts_seconds.set(self._newest_ts_s)
         self.metrics.event_time_lag_seconds.set(max(0.0, time.time() - self._newest_ts_s))
         return raised
+
+    @staticmethod
+    def _check_not_future(event: Event, future_s: float) -> None:
+        if event.ts_s > future_s:
+            raise InvalidEventError(
+                "bad_ts", f"event time {format_ts(event.ts_s)} is more than "
+                f"{MAX_FUTURE_S / 3600:.0f} h ahead of the wall clock")
+
+    @staticmethod
+    def _refusal_error(event: Event, view: StoreView) -> str:
+        if view.refusal == "late":
+            return (f"event time {format_ts(event.ts_s)} is more than the allowed lateness "
+                    f"behind the store's newest {event.type} event, {format_ts(view.max_ts_s)}")
+        if view.refusal == "duplicate":
+            return f"event_id {event.event_id!r} was already processed for store {event.store_id}"
+        return (f"refund for order {event.fields.get('order_id')!r}, which store "
+                f"{event.store_id} never placed")
+
+    async def _decided(self, updates: list[StateUpdate]) -> None:
+        try:
+            await self.state.decided(updates)
+        except StateUnavailableError:
+            self.metrics.redis_errors.labels("unavailable").inc()
+            self.metrics.healthy.set(0)
+            raise
 
     async def _apply(self, updates: list[StateUpdate]) -> list[StoreView]:
         if not updates:

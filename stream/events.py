@@ -25,11 +25,15 @@ MAX_QUANTITY: Final = 100_000
 # Event times before this are refused: no marketplace event predates it.
 MIN_TS_S: Final = datetime(2000, 1, 1, tzinfo=UTC).timestamp()
 
-# Every reason a message can be refused for (the engine adds late and detector_error).
+# Event times further ahead of the wall clock than this are refused: a producer's clock error.
+MAX_FUTURE_S: Final = 86400.0
+
+# Every reason a message can be refused for (the state adds late, duplicate and unknown_order;
+# the engine detector_error).
 REJECT_REASONS: Final = (
     "not_json", "not_object", "bad_utf8", "oversize", "unknown_type", "missing_field",
     "wrong_type", "not_finite", "bad_amount", "bad_value", "bad_ts", "unknown_status",
-    "unknown_reason", "wrong_topic", "late", "detector_error",
+    "unknown_reason", "wrong_topic", "late", "duplicate", "unknown_order", "detector_error",
 )
 
 EventType = Literal["store", "order", "price", "refund", "withdrawal"]

@@ -21,8 +21,9 @@ SNAPSHOT_FORMAT = 1
 
 
 class SnapshotVersionError(RuntimeError):
-    """A model snapshot written by another River version: River pickles do not load across
-    minor versions, so the model starts fresh instead of loading garbage."""
+    """A model snapshot written by another River version or for another model shape: River
+    pickles do not load across minor versions, and trees of another shape would silently
+    override the configuration, so the model starts fresh instead."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +61,8 @@ class OnlineAnomalyModel:
         )
         self._scores = stats.Quantile(settings.model_quantile)
         self.seen = 0
+        self._shape = (settings.model_trees, settings.model_height, settings.model_window_size,
+                       settings.model_seed, settings.model_quantile)
 
     def score_and_learn(self, features: dict[str, float]) -> ModelVerdict:
         score = float(self._trees.score_one(features))
@@ -77,15 +80,21 @@ class OnlineAnomalyModel:
     def snapshot(self) -> bytes:
         """The model's state, tagged with River's version."""
         state = {"format": SNAPSHOT_FORMAT, "river": river.__version__, "name": self.name,
-                 "trees": self._trees, "scores": self._scores, "seen": self.seen}
+                 "shape": self._shape, "trees": self._trees, "scores": self._scores,
+                 "seen": self.seen}
         return pickle.dumps(state)
 
     def restore(self, data: bytes) -> None:
-        """Load a snapshot of this model; refuse one from another River version."""
+        """Load a snapshot of this model; refuse one from another River version or shape."""
         state = pickle.loads(data)  # noqa: S301 - our own snapshots, from our own Redis
         if state.get("river") != river.__version__ or state.get("format") != SNAPSHOT_FORMAT:
             raise SnapshotVersionError(
                 f"snapshot of {self.name!r} was written by River {state.get('river')}, "
                 f"this is River {river.__version__}"
+            )
+        if tuple(state.get("shape", ())) != self._shape:
+            raise SnapshotVersionError(
+                f"snapshot of {self.name!r} has shape (trees, height, window, seed, quantile) "
+                f"{state.get('shape')}, this model {self._shape}"
             )
         self._trees, self._scores, self.seen = state["trees"], state["scores"], state["seen"]

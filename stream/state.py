@@ -13,6 +13,7 @@ exact to one bucket (window length / buckets per window) at its old end.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -54,6 +55,18 @@ def store_keys(store_id: str, namespace: str = KEY_PREFIX) -> tuple[str, str, st
     """
     base = f"{namespace}:{{{store_id}}}"
     return f"{base}:profile", f"{base}:windows", f"{base}:skus"
+
+
+def event_keys(store_id: str, stream: str, namespace: str = KEY_PREFIX) -> list[str]:
+    """Every key one event's Lua call touches, in the script's KEYS order: the store's keys,
+    the event ids seen on its stream, the views awaiting a decision, the orders it placed.
+
+    >>> event_keys("s42", "refund")[3:]
+    ['sw:v1:{s42}:ids:refund', 'sw:v1:{s42}:pending', 'sw:v1:{s42}:orders']
+    """
+    base = f"{namespace}:{{{store_id}}}"
+    return [*store_keys(store_id, namespace), f"{base}:ids:{stream}", f"{base}:pending",
+            f"{base}:orders"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,20 +126,31 @@ class FactLinks:
         return {member for member in self.members if member != store_id}
 
 
+# Why the state refused an event (nothing of it was written).
+REFUSALS: Final = ("late", "duplicate", "unknown_order")
+
+
 @dataclass(frozen=True, slots=True)
 class StoreView:
     """What the state knew of a store when one of its events was applied.
 
     ``profile`` is as it was *before* the event (so "time since the last withdrawal" means the
-    previous one); ``windows`` and ``sku`` already include the event.
+    previous one); ``windows`` and ``sku`` already include the event. ``refusal`` names why
+    the event was not applied (one of REFUSALS), and ``redo`` marks the saved view of an event
+    applied earlier whose decision never finished (a crash), to be decided again.
     """
 
-    late: bool
+    refusal: str | None
     max_ts_s: float
     profile: dict[str, str]
     windows: dict[float, dict[str, float]]
     sku: SkuSales | None
     links: dict[str, FactLinks] = field(default_factory=dict)
+    redo: bool = False
+
+    @property
+    def late(self) -> bool:
+        return self.refusal == "late"
 
     def profile_float(self, name: str) -> float | None:
         value = self.profile.get(name)
@@ -149,10 +173,15 @@ class StateUpdate:
     sku_unit_price_cny: float = 0.0
     sku_units: int = 0
     facts: tuple[Fact, ...] = ()
+    event_id: str = ""
+    placed_order_id: str = ""
+    refund_of_order_id: str = ""
+    keep_view: bool = False
 
 
-def update_for(event: Event) -> StateUpdate:
-    """What an event adds to its store's windows and profile.
+def update_for(event: Event, keep_view: bool = False) -> StateUpdate:
+    """What an event adds to its store's windows and profile. ``keep_view``: save the view
+    until ``decided`` is called, so a crash before the decision can be redone.
 
     Every count is keyed by the event's own time and needs no earlier event of the same order,
     so arrival order never changes what a window holds (a refund or a delivery seen before its
@@ -167,6 +196,7 @@ def update_for(event: Event) -> StateUpdate:
     deltas: dict[str, float] = {}
     sku, price, units = "", 0.0, 0
     facts: tuple[Fact, ...] = ()
+    placed = refund_of = ""
     if event.type == "store":
         ops += [("=opened_ts", ts), ("=deposit", repr(f["deposit"])),
                 ("=bank_account", f["bank_account"]), ("=owner_id", f["owner_id"]),
@@ -179,6 +209,7 @@ def update_for(event: Event) -> StateUpdate:
             deltas = {"sales_cny": value_cny, "orders_placed": 1}
             ops += [(">last_sale_ts", ts), ("<first_sale_ts", ts)]
             sku, price, units = f["sku"], f["unit_price"], f["quantity"]
+            placed = f["order_id"]
         elif status == "cancelled":
             deltas = {"cancelled_cny": value_cny}
         elif status == "shipped":
@@ -194,6 +225,7 @@ def update_for(event: Event) -> StateUpdate:
             ops += [(">last_price_cut_ts", ts)]
     elif event.type == "refund":
         deltas = {f"refund_{f['reason']}_cny": f["amount"]}
+        refund_of = f["order_id"]
         if f["reason"] == "price_protection":
             facts = (Fact("claim", f["buyer_id"], event.store_id),)
     elif event.type == "withdrawal":
@@ -202,7 +234,7 @@ def update_for(event: Event) -> StateUpdate:
         ops += [(">last_withdrawal_ts", ts), (f"<acct:{f['bank_account']}", ts)]
         facts = (Fact("bank", f["bank_account"], event.store_id),)
     return StateUpdate(event.store_id, event.type, event.ts_s, deltas, ops, sku, price, units,
-                       facts)
+                       facts, event.event_id, placed, refund_of, keep_view)
 
 
 class StateUnavailableError(RuntimeError):
@@ -216,6 +248,8 @@ class StateStore(Protocol):
     async def apply(self, update: StateUpdate) -> StoreView: ...
 
     async def apply_many(self, updates: list[StateUpdate]) -> list[StoreView]: ...
+
+    async def decided(self, updates: Sequence[StateUpdate]) -> None: ...
 
     def reconfigure(self, windows: WindowSettings) -> None: ...
 
@@ -275,26 +309,35 @@ class RedisStateStore:
             "sku": update.sku,
             "price": update.sku_unit_price_cny,
             "units": update.sku_units,
+            "id": update.event_id,
+            "keep": 1 if update.keep_view else 0,
+            "placed": update.placed_order_id,
+            "refund_of": update.refund_of_order_id,
         }, separators=(",", ":"))
-        return list(store_keys(update.store_id, self._namespace)), [self._conf, payload]
+        return event_keys(update.store_id, update.stream, self._namespace), [self._conf, payload]
 
-    def _view(self, reply: str, facts: tuple[Fact, ...] = (),
-              fact_replies: Sequence[str] = ()) -> StoreView:
+    def _view(self, reply: str) -> StoreView:
         data = json.loads(reply)
-        if "late" in data:
-            return StoreView(True, float(data["late"]), {}, {}, None)
+        if "max_ts" not in data:
+            refusal = next(reason for reason in REFUSALS if reason in data)
+            return StoreView(refusal, float(data.get("late", 0.0)), {}, {}, None)
+        windows = {length_s: dict(zip(WINDOW_METRICS, sums, strict=True))
+                   for length_s, sums in zip(self._lengths_s, data["windows"], strict=True)}
+        sku = SkuSales(*map(float, data["sku"].split(","))) if data["sku"] else None
+        # cjson encodes an empty Lua table as {} and a profile is never a list
+        profile = {k: str(v) for k, v in data["profile"].items()} if data["profile"] else {}
+        return StoreView(None, float(data["max_ts"]), profile, windows, sku,
+                         redo=bool(data.get("redo")))
+
+    @staticmethod
+    def _links(facts: tuple[Fact, ...], fact_replies: Sequence[str]) -> dict[str, FactLinks]:
         links = {}
         for fact, fact_reply in zip(facts, fact_replies, strict=True):
             members = json.loads(fact_reply) if fact_reply else {}
             members = members if isinstance(members, dict) else {}
             ring_id = members.pop(RING_FIELD, None)
             links[fact.kind] = FactLinks(fact.kind, fact.value, members, ring_id)
-        windows = {length_s: dict(zip(WINDOW_METRICS, sums, strict=True))
-                   for length_s, sums in zip(self._lengths_s, data["windows"], strict=True)}
-        sku = SkuSales(*map(float, data["sku"].split(","))) if data["sku"] else None
-        # cjson encodes an empty Lua table as {} and a profile is never a list
-        profile = {k: str(v) for k, v in data["profile"].items()} if data["profile"] else {}
-        return StoreView(False, float(data["max_ts"]), profile, windows, sku, links)
+        return links
 
     def current(self, view: StoreView, store_id: str) -> StoreView:
         """``view`` with the alert marks and ring ids written since it was read."""
@@ -356,30 +399,79 @@ class RedisStateStore:
         return (await self.apply_many([update]))[0]
 
     async def apply_many(self, updates: list[StateUpdate]) -> list[StoreView]:
-        """Apply updates in order in one pipeline; each view sees the updates before it."""
+        """Apply updates in order in one pipeline; each view sees the updates before it.
+
+        The cross-store facts of the events the stores accepted follow in a second pipeline
+        (a refused event must leave no trace), so a batch costs two round trips at most."""
         if not updates:
             return []
         try:
-            if len(updates) == 1 and not updates[0].facts:
+            if len(updates) == 1:
                 keys, args = self._args(updates[0])
-                return [self._view(await self._script(keys=keys, args=args))]
-            pipe = self._client.pipeline(transaction=False)
-            for update in updates:
-                keys, args = self._args(update)
-                await self._script(keys=keys, args=args, client=pipe)
-                for fact in update.facts:
-                    await self._link(keys=[fact_key(fact.kind, fact.value, self._namespace)],
-                                     args=[fact.member, fact.member_value, FACT_CAP, FACT_TTL_S],
-                                     client=pipe)
-            replies = iter(await pipe.execute())
+                replies = [await self._script(keys=keys, args=args)]
+            else:
+                pipe = self._client.pipeline(transaction=False)
+                for update in updates:
+                    keys, args = self._args(update)
+                    await self._script(keys=keys, args=args, client=pipe)
+                replies = await pipe.execute()
+            views = [self._view(reply) for reply in replies]
+            linking = [(i, update) for i, (update, view) in enumerate(zip(updates, views))
+                       if update.facts and view.refusal is None]
+            if linking:
+                pipe = self._client.pipeline(transaction=False)
+                for _, update in linking:
+                    for fact in update.facts:
+                        await self._link(keys=[fact_key(fact.kind, fact.value, self._namespace)],
+                                         args=[fact.member, fact.member_value, FACT_CAP,
+                                               FACT_TTL_S], client=pipe)
+                fact_replies = iter(await pipe.execute())
+                for i, update in linking:
+                    links = self._links(update.facts, [next(fact_replies) for _ in update.facts])
+                    views[i] = replace(views[i], links=links)
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
             raise StateUnavailableError(f"Redis unavailable: {exc}") from exc
-        views = []
-        for update in updates:
-            reply = next(replies)
-            fact_replies = [next(replies) for _ in update.facts]
-            views.append(self._view(reply, update.facts, fact_replies))
         return views
+
+    async def decided(self, updates: Sequence[StateUpdate]) -> None:
+        """Forget the saved views of events whose decision (and alerts) are done: one
+        pipelined HDEL per store, one round trip per batch."""
+        done: dict[str, list[str]] = {}
+        for update in updates:
+            if update.keep_view:
+                done.setdefault(update.store_id, []).append(update.event_id)
+        if not done:
+            return
+        pipe = self._client.pipeline(transaction=False)
+        for store_id, event_ids in done.items():
+            pipe.hdel(event_keys(store_id, "", self._namespace)[4], *event_ids)
+        try:
+            await pipe.execute()
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            raise StateUnavailableError(f"Redis unavailable: {exc}") from exc
+
+    def models_key(self, app_id: str) -> str:
+        """The hash of an app's model snapshots, one field per detector (its own slot)."""
+        return f"{self._namespace}:models:{{{app_id}}}"
+
+    async def save_models(self, app_id: str, snapshots: dict[str, bytes]) -> None:
+        """Store model snapshots (base64: the client decodes replies as text). Every worker
+        of an app writes the same key: they learn the same population, so a worker that
+        starts resumes from whichever saved last."""
+        if not snapshots:
+            return
+        encoded = {name: base64.b64encode(blob).decode() for name, blob in snapshots.items()}
+        try:
+            await self._client.hset(self.models_key(app_id), mapping=encoded)
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            raise StateUnavailableError(f"Redis unavailable: {exc}") from exc
+
+    async def load_models(self, app_id: str) -> dict[str, bytes]:
+        try:
+            encoded = await self._client.hgetall(self.models_key(app_id))
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            raise StateUnavailableError(f"Redis unavailable: {exc}") from exc
+        return {name: base64.b64decode(text) for name, text in encoded.items()}
 
     async def tracked_stores(self) -> int:
         """How many stores have state (scans; for tests, reports and gauges, not the hot path)."""

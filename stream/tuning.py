@@ -27,6 +27,7 @@ RESTART_ONLY = frozenset({
     "detectors.model_height",
     "detectors.model_window_size",
     "detectors.model_seed",
+    "detectors.model_snapshot_interval_s",
 })
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import jsonschema
@@ -11,9 +12,9 @@ from prometheus_client import CollectorRegistry
 from stream.alerts import ListAlertSink
 from stream.config import Settings
 from stream.engine import Engine, ListDeadLetterSink, Source
-from stream.events import alert_json_schema
+from stream.events import alert_json_schema, event_from_dict
 from stream.metrics import Metrics
-from stream.state import RedisStateStore
+from stream.state import RedisStateStore, update_for
 from tests import factories as f
 from tests.factories import DAY, HOUR, T0
 
@@ -185,3 +186,58 @@ async def test_a_young_store_cashing_out_orders_it_shipped_is_not_flagged(
     events.sort(key=lambda e: e["ts"])
     await h.feed(*events, f.withdrawal("honest", T0 + 2 * DAY, amount=1_450, bank="bank-honest"))
     assert h.detectors() == []
+
+
+async def test_an_event_far_ahead_of_the_wall_clock_is_dead_lettered(
+        redis_client: redis_asyncio.Redis) -> None:
+    h = Harness(redis_client)
+    await h.feed(f.order("s1", time.time() + 3 * DAY))
+    assert [letter.reason for letter in h.dead.letters] == ["bad_ts"]
+    assert "ahead of the wall clock" in h.dead.letters[0].error
+
+
+async def test_a_redelivered_event_is_dead_lettered_as_a_duplicate_and_raises_nothing_new(
+        redis_client: redis_asyncio.Redis) -> None:
+    h = Harness(redis_client)
+    scheme = price_protection_scheme("gang-1")
+    await h.feed(*scheme)
+    first = [alert.alert_id for alert in h.alerts.alerts]
+    await h.feed(*scheme)
+    assert [alert.alert_id for alert in h.alerts.alerts] == first
+    assert {letter.reason for letter in h.dead.letters} == {"duplicate"}
+    assert len(h.dead.letters) == len(scheme)
+
+
+async def test_an_event_whose_decision_was_cut_off_is_decided_again_with_the_same_alert_id(
+        redis_client: redis_asyncio.Redis) -> None:
+    undisturbed = Harness(redis_client)
+    scheme = price_protection_scheme("gang-1")
+    await undisturbed.feed(*scheme)
+    await redis_client.flushdb()
+    h = Harness(redis_client)
+    await h.feed(*scheme[:2])
+    # a crash after the state took the price cut, before any detector saw it
+    await h.engine.state.apply_many([update_for(event_from_dict(scheme[2]), keep_view=True)])
+    await h.feed(*scheme[2:])
+    assert [a.alert_id for a in h.alerts.alerts] == [a.alert_id for a in undisturbed.alerts.alerts]
+    assert not h.dead.letters
+
+
+async def test_a_restarted_engine_resumes_its_models_from_the_saved_snapshots(
+        redis_client: redis_asyncio.Redis) -> None:
+    h = Harness(redis_client)
+    await h.feed(*price_protection_scheme("gang-1"), *price_protection_scheme("gang-2"))
+    state = RedisStateStore(redis_client, h.settings.windows)
+    await state.save_models("storewatch", h.engine.model_snapshots())
+    restarted = Harness(redis_client)
+    restored = restarted.engine.restore_models(await state.load_models("storewatch"))
+    assert set(restored) == {"price_cut", "withdrawal", "tracking_reuse"}
+    assert [d.model.seen for d in restarted.engine.detectors if d.model] == \
+        [d.model.seen for d in h.engine.detectors if d.model]
+
+
+async def test_a_copy_within_one_batch_is_a_duplicate(redis_client: redis_asyncio.Redis) -> None:
+    h = Harness(redis_client)
+    cut = f.raw(f.price("s1", T0, old=100, new=10))
+    await h.engine.process_batch([(cut, Source("file", 0, 0)), (cut, Source("file", 0, 1))])
+    assert [letter.reason for letter in h.dead.letters] == ["duplicate"]

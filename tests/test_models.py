@@ -54,3 +54,10 @@ def test_a_snapshot_from_another_river_version_is_refused() -> None:
     state["river"] = "0.1.0"
     with pytest.raises(SnapshotVersionError, match="River 0.1.0"):
         model.restore(pickle.dumps(state))
+
+
+def test_a_snapshot_of_another_model_shape_is_refused() -> None:
+    model, _ = trained(10)
+    other = OnlineAnomalyModel("test", DetectorSettings(model_window_size=100, model_trees=12))
+    with pytest.raises(SnapshotVersionError, match="shape"):
+        other.restore(model.snapshot())

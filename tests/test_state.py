@@ -146,3 +146,75 @@ async def test_window_sums_equal_a_brute_force_count_under_out_of_order_arrival(
             idx = ts // bucket_s
             expected = sum(p for t, p in applied if idx - settings.buckets_per_window < t // bucket_s <= idx)
             assert abs(view.window(length_s)["sales_cny"] - expected) < 1e-6, (length_s, ts)
+
+
+async def test_an_event_applied_twice_changes_no_window_twice(redis_client: redis_asyncio.Redis) -> None:
+    store = make_store(redis_client)
+    sale = f.order("s1", T0, price=100)
+    first, again = await apply(store, sale, sale)
+    assert again.refusal == "duplicate"
+    (after,) = await apply(store, f.order("s1", T0 + 60, price=1))
+    assert after.window(3600.0)["sales_cny"] == 101
+
+
+async def test_a_copy_older_than_the_allowed_lateness_is_refused_as_late(
+        redis_client: redis_asyncio.Redis) -> None:
+    store = make_store(redis_client, allowed_lateness_s="30m")
+    sale = f.order("s1", T0, price=100)
+    *_, again = await apply(store, sale, f.order("s1", T0 + HOUR, price=1), sale)
+    assert again.refusal == "late"
+
+
+async def test_event_ids_are_forgotten_beyond_the_allowed_lateness(
+        redis_client: redis_asyncio.Redis) -> None:
+    store = make_store(redis_client, allowed_lateness_s="30m")
+    await apply(store, *(f.order("s1", T0 + i * HOUR, price=1) for i in range(48)))
+    remembered = await redis_client.zcard("sw:v1:{s1}:ids:order")
+    assert remembered == 1
+
+
+async def test_a_view_awaiting_its_decision_comes_back_to_be_decided_again(
+        redis_client: redis_asyncio.Redis) -> None:
+    store = make_store(redis_client)
+    update = update_for(event_from_dict(f.order("s1", T0, price=100)), keep_view=True)
+    (first,) = await store.apply_many([update])
+    (redo,) = await store.apply_many([update])
+    assert redo.redo and redo.refusal is None
+    assert redo.windows == first.windows and redo.profile == first.profile
+
+
+async def test_once_decided_a_copy_is_a_duplicate(redis_client: redis_asyncio.Redis) -> None:
+    store = make_store(redis_client)
+    update = update_for(event_from_dict(f.order("s1", T0, price=100)), keep_view=True)
+    await store.apply_many([update])
+    await store.decided([update])
+    (again,) = await store.apply_many([update])
+    assert again.refusal == "duplicate"
+    assert await redis_client.exists("sw:v1:{s1}:pending") == 0
+
+
+async def test_a_refund_for_an_order_the_store_never_placed_is_refused(
+        redis_client: redis_asyncio.Redis) -> None:
+    store = make_store(redis_client, allowed_lateness_s="30m")
+    *_, refund = await apply(store, f.order("s1", T0, price=100, order_id="o-1"),
+                             f.order("s1", T0 + 2 * HOUR, price=5, order_id="o-2"),
+                             f.refund("s1", T0 + HOUR, amount=50, order_id="o-9"))
+    assert refund.refusal == "unknown_order"
+
+
+async def test_a_refund_that_overtook_its_order_still_counts(redis_client: redis_asyncio.Redis) -> None:
+    store = make_store(redis_client, allowed_lateness_s="30m")
+    refund, order, later = await apply(
+        store, f.refund("s1", T0 + HOUR, amount=50, order_id="o-1"),
+        f.order("s1", T0, price=100, order_id="o-1"), f.withdrawal("s1", T0 + 2 * HOUR, 10))
+    assert refund.refusal is None and order.refusal is None
+    assert later.window(86400.0)["refund_price_protection_cny"] == 50
+
+
+async def test_a_refused_event_leaves_no_cross_store_fact(redis_client: redis_asyncio.Redis) -> None:
+    store = make_store(redis_client)
+    claim = f.refund("s1", T0 + 3 * HOUR, amount=50, order_id="o-9")
+    views = await apply(store, f.order("s1", T0, price=100, order_id="o-1"),
+                        f.order("s1", T0 + 4 * HOUR, price=5), claim)
+    assert views[-1].refusal == "unknown_order"
+    assert await redis_client.exists("sw:v1:fact:claim:{buyer-1}") == 0
