@@ -89,6 +89,12 @@ class WindowSettings(BaseModel):
     buckets_per_window: int = Field(24, ge=4, le=120)
     allowed_lateness_s: DurationS = 1800.0
     idle_store_ttl_s: DurationS = 30 * 86400.0
+    # Cross-store facts (bank accounts, tracking numbers, claimants, rings): each expires this
+    # long after its last touch and keeps at most fact_cap members, so a flood of distinct
+    # accounts or parcels costs bounded memory. A fact must outlive the longest window it is
+    # compared with, and a shared account seen a month apart should still link two stores.
+    fact_ttl_s: DurationS = Field(30 * 86400.0, ge=60, le=365 * 86400)
+    fact_cap: int = Field(32, ge=2, le=1000)
 
     @model_validator(mode="after")
     def _check(self) -> WindowSettings:
