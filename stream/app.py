@@ -24,6 +24,7 @@ from faust.transport.drivers.aiokafka import Producer as AIOKafkaProducer
 from faust.transport.drivers.aiokafka import Transport as AIOKafkaTransport
 from faust.transport.utils import DefaultSchedulingStrategy
 from faust.types import TP
+from faust.types.auth import CredentialsT
 from prometheus_client import REGISTRY, start_http_server
 
 from stream.config import Settings
@@ -132,10 +133,24 @@ class StorewatchApp(faust.App):
         return _PromptFetchTransport(self.conf.broker_producer, self)
 
 
+def broker_credentials(settings: Settings) -> CredentialsT | None:
+    """Faust's credentials for ``kafka_security`` (None: PLAINTEXT). Faust hands them to every
+    consumer and producer it builds; its SASL credentials' repr shows the username only."""
+    security = settings.kafka_security
+    if security.sasl_password is not None:
+        return faust.SASLCredentials(username=security.sasl_username,
+                                     password=security.sasl_password.get_secret_value(),
+                                     ssl_context=security.ssl_context(),
+                                     mechanism=security.sasl_mechanism)
+    context = security.ssl_context()
+    return faust.SSLCredentials(context) if context is not None else None
+
+
 def faust_settings(settings: Settings) -> dict[str, Any]:
     """Faust options derived from our settings; the non-obvious ones are explained here."""
     return {
         "broker": f"kafka://{settings.kafka_bootstrap}",
+        "broker_credentials": broker_credentials(settings),
         "key_serializer": "raw",
         "value_serializer": "raw",
         "topic_partitions": settings.kafka_partitions,
@@ -179,11 +194,12 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
         mine = [tp for tp in app.consumer.assignment() if tp.topic in names]
         engine_metrics.assigned_partitions.set(len(mine))
 
-    state = RedisStateStore.from_url(settings.redis_url.get_secret_value(), settings.windows)
+    state = RedisStateStore.from_url(settings.redis_url.get_secret_value(), settings.windows,
+                                     **settings.redis_options())
     engine = Engine.from_settings(settings, state, KafkaAlertSink(alerts),
                                   KafkaDeadLetterSink(dead_letters), engine_metrics)
     state_for_gauges = RedisStateStore.from_url(settings.redis_url.get_secret_value(),
-                                                settings.windows)
+                                                settings.windows, **settings.redis_options())
     control = app.topic(settings.topics.control, key_type=bytes, value_type=bytes,
                         partitions=1, compacting=True)
     tuned = RuntimeTuning(settings, engine, engine_metrics)

@@ -15,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from stream.config import Settings, load_settings
+from stream.config import Settings, load_settings, redact_url
 
 
 def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
@@ -46,7 +46,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
         s = stack.settings
         print(f"kafka    {s.kafka_bootstrap}"
               + (f" (embedded, pid {stack.kafka.pid})" if stack.kafka else " (existing cluster)"))
-        print(f"redis    {s.redis_url.get_secret_value()}"
+        print(f"redis    {redact_url(s.redis_url.get_secret_value())}"
               + (f" (embedded, pid {stack.redis.pid})" if stack.redis else " (existing)"))
         print(f"topics   {', '.join(s.topics.input_topics().values())} -> {s.topics.alerts} "
               f"(dead letters: {s.topics.dead_letter}), {s.kafka_partitions} partitions each")
@@ -161,8 +161,10 @@ def cmd_topics(args: argparse.Namespace) -> int:
     settings = _settings(args, kafka_bootstrap=args.bootstrap, kafka_partitions=args.partitions)
     t = settings.topics
     names = [*t.input_topics().values(), t.alerts, t.dead_letter]
-    create_topics(settings.kafka_bootstrap, names, settings.kafka_partitions)
-    create_topics(settings.kafka_bootstrap, [], 1, compacted=[t.control])
+    options = settings.kafka_security.kafka_python_options()
+    create_topics(settings.kafka_bootstrap, names, settings.kafka_partitions,
+                  client_options=options)
+    create_topics(settings.kafka_bootstrap, [], 1, compacted=[t.control], client_options=options)
     print(f"{', '.join(names)}: {settings.kafka_partitions} partitions on {settings.kafka_bootstrap}")
     return 0
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import os
 import re
+import ssl
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, BeforeValidator, Field, SecretStr, model_validator
 from pydantic_settings import (
@@ -89,6 +91,12 @@ class WindowSettings(BaseModel):
     buckets_per_window: int = Field(24, ge=4, le=120)
     allowed_lateness_s: DurationS = 1800.0
     idle_store_ttl_s: DurationS = 30 * 86400.0
+    # Cross-store facts (bank accounts, tracking numbers, claimants, rings): each expires this
+    # long after its last touch and keeps at most fact_cap members, so a flood of distinct
+    # accounts or parcels costs bounded memory. A fact must outlive the longest window it is
+    # compared with, and a shared account seen a month apart should still link two stores.
+    fact_ttl_s: DurationS = Field(30 * 86400.0, ge=60, le=365 * 86400)
+    fact_cap: int = Field(32, ge=2, le=1000)
 
     @model_validator(mode="after")
     def _check(self) -> WindowSettings:
@@ -145,6 +153,89 @@ class DetectorSettings(BaseModel):
     model_snapshot_interval_s: DurationS = Field(60.0, ge=5, le=86400)
 
 
+class KafkaSecuritySettings(BaseModel):
+    """How every Kafka client of Storewatch (Faust, aiokafka, kafka-python) connects.
+
+    ``protocol`` is Kafka's ``security.protocol``; the SASL password is a SecretStr, so no
+    repr, dump or log of the settings shows it. TLS verifies the broker against ``ssl_ca_file``
+    (or the system CAs) and presents ``ssl_cert_file``/``ssl_key_file`` when given (mTLS).
+    """
+
+    protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_ca_file: str | None = None
+    ssl_cert_file: str | None = None
+    ssl_key_file: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> KafkaSecuritySettings:
+        sasl = self.protocol.startswith("SASL_")
+        if sasl and not (self.sasl_username and self.sasl_password):
+            raise ValueError(f"kafka_security.protocol {self.protocol} needs sasl_username and "
+                             f"sasl_password")
+        if not sasl and (self.sasl_username or self.sasl_password):
+            raise ValueError(f"kafka_security.sasl_username/sasl_password are set but protocol "
+                             f"is {self.protocol}: they would not be used (want SASL_SSL?)")
+        if bool(self.ssl_cert_file) != bool(self.ssl_key_file):
+            raise ValueError("kafka_security.ssl_cert_file and ssl_key_file go together")
+        return self
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.protocol in ("SSL", "SASL_SSL")
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context of aiokafka and Faust clients; None without TLS."""
+        if not self.uses_tls:
+            return None
+        context = ssl.create_default_context(cafile=self.ssl_ca_file)
+        if self.ssl_cert_file:
+            context.load_cert_chain(self.ssl_cert_file, self.ssl_key_file)
+        return context
+
+    def aiokafka_options(self) -> dict[str, Any]:
+        """Keyword arguments of AIOKafkaProducer/Consumer (the secret revealed, for the client
+        only)."""
+        options: dict[str, Any] = {"security_protocol": self.protocol}
+        if self.uses_tls:
+            options["ssl_context"] = self.ssl_context()
+        if self.sasl_password is not None:
+            options.update(sasl_mechanism=self.sasl_mechanism,
+                           sasl_plain_username=self.sasl_username,
+                           sasl_plain_password=self.sasl_password.get_secret_value())
+        return options
+
+    def kafka_python_options(self) -> dict[str, Any]:
+        """Keyword arguments of kafka-python's KafkaAdminClient (it takes files, not a context)."""
+        options: dict[str, Any] = {"security_protocol": self.protocol}
+        if self.uses_tls:
+            options.update(ssl_cafile=self.ssl_ca_file, ssl_certfile=self.ssl_cert_file,
+                           ssl_keyfile=self.ssl_key_file)
+        if self.sasl_password is not None:
+            options.update(sasl_mechanism=self.sasl_mechanism,
+                           sasl_plain_username=self.sasl_username,
+                           sasl_plain_password=self.sasl_password.get_secret_value())
+        return options
+
+
+def redact_url(url: str) -> str:
+    """A URL fit for logs and terminals: its password (if any) replaced by ``***``.
+
+    >>> redact_url("rediss://app:s3cret@redis:6380/0"), redact_url("redis://:pw@r:6379")
+    ('rediss://app:***@redis:6380/0', 'redis://:***@r:6379')
+    >>> redact_url("redis://127.0.0.1:6379/0")
+    'redis://127.0.0.1:6379/0'
+    """
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
 class Settings(BaseSettings):
     """Everything a worker, a replay or the demo needs to run."""
 
@@ -155,7 +246,16 @@ class Settings(BaseSettings):
     # Alerts are written with an idempotent producer; Tansu (the embedded broker) refuses
     # InitProducerId, so `storewatch dev` turns this off for it.
     kafka_idempotent_producer: bool = True
+    kafka_security: KafkaSecuritySettings = Field(default_factory=KafkaSecuritySettings)
+    # redis:// or rediss:// (TLS); redis+cluster:// or rediss+cluster:// for a Redis Cluster.
+    # Secret as a whole: it may carry a password (redis://user:password@host:6379/0).
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    # AUTH and TLS given apart from the URL (e.g. the password from its own secret); a value
+    # in the URL wins.
+    redis_password: SecretStr | None = None
+    redis_tls_ca_file: str | None = None
+    redis_tls_cert_file: str | None = None
+    redis_tls_key_file: str | None = None
     metrics_port: int = Field(9108, ge=0, le=65535)
     app_id: str = "storewatch"
     consumer_group_rebalance_timeout_s: DurationS = 4.0
@@ -163,6 +263,26 @@ class Settings(BaseSettings):
     topics: TopicSettings = Field(default_factory=TopicSettings)
     windows: WindowSettings = Field(default_factory=WindowSettings)
     detectors: DetectorSettings = Field(default_factory=DetectorSettings)
+
+    @model_validator(mode="after")
+    def _check_redis_tls(self) -> Settings:
+        tls_files = (self.redis_tls_ca_file, self.redis_tls_cert_file, self.redis_tls_key_file)
+        if any(tls_files) and not self.redis_url.get_secret_value().startswith("rediss"):
+            raise ValueError("redis_tls_* files are set but redis_url is not rediss:// (TLS)")
+        return self
+
+    def redis_options(self) -> dict[str, Any]:
+        """Keyword arguments of the Redis client from the separate AUTH/TLS settings (the
+        password revealed, for the client only); empty when none is set."""
+        options: dict[str, Any] = {}
+        if self.redis_password is not None:
+            options["password"] = self.redis_password.get_secret_value()
+        for name, value in (("ssl_ca_certs", self.redis_tls_ca_file),
+                            ("ssl_certfile", self.redis_tls_cert_file),
+                            ("ssl_keyfile", self.redis_tls_key_file)):
+            if value:
+                options[name] = value
+        return options
 
     @classmethod
     def settings_customise_sources(

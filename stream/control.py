@@ -35,7 +35,8 @@ async def consume_changes(
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
-                                enable_auto_commit=False, auto_offset_reset="earliest")
+                                enable_auto_commit=False, auto_offset_reset="earliest",
+                                **settings.kafka_security.aiokafka_options())
     await consumer.start()
     try:
         await consumer.topics()
@@ -79,7 +80,8 @@ async def publish_changes(settings: Settings, changes: list[Change]) -> None:
     """Publish changes keyed by parameter name and wait for the broker's acknowledgement."""
     from aiokafka import AIOKafkaProducer
 
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
+                                **settings.kafka_security.aiokafka_options())
     await producer.start()
     try:
         for change in changes:

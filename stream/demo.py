@@ -17,7 +17,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from stream.config import Settings
+from stream.config import Settings, redact_url
 from stream.dev import DevStack
 from stream.replay import ReplayResult, replay_via_kafka
 from stream.simulate import simulate, write_events
@@ -37,7 +37,7 @@ def run_demo(settings: Settings, stores: int, days: int, seed: int, rate_per_s: 
         stack = DevStack(settings).start()
     with stack:
         s = stack.settings
-        console.print(f"kafka {s.kafka_bootstrap} | redis {s.redis_url.get_secret_value()} | "
+        console.print(f"kafka {s.kafka_bootstrap} | redis {redact_url(s.redis_url.get_secret_value())} | "
                       f"worker metrics http://127.0.0.1:{stack.workers[0].metrics_port}/metrics")
 
         def show(alert: dict[str, Any]) -> None:

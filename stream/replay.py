@@ -72,7 +72,11 @@ async def replay_in_process(
     alerts_out: str | Path | None = None,
     progress: Progress | None = None,
 ) -> ReplayResult:
-    """Run the detection core over a file, in file order, with fresh state."""
+    """Run the detection core over a file, in file order, with fresh state.
+
+    ``redis_url`` alone says how to reach Redis (a password and TLS options go in it, e.g.
+    ``rediss://:pw@host:6380/0?ssl_ca_certs=/ca.pem``): replays usually run on an embedded
+    Redis, which the worker's ``redis_password`` and ``redis_tls_*`` settings would not fit."""
     namespace = f"{KEY_PREFIX}:replay-{uuid.uuid4().hex[:8]}"
     state = RedisStateStore.from_url(redis_url, settings.windows, namespace)
     collected = ListAlertSink()
@@ -162,7 +166,7 @@ async def publish_file(
     from aiokafka import AIOKafkaProducer
 
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
-                                linger_ms=5)
+                                linger_ms=5, **settings.kafka_security.aiokafka_options())
     await producer.start()
     ends: dict[tuple[str, int], int] = {}
     event_ids: set[str] = set()
@@ -210,7 +214,8 @@ def committed_offsets(settings: Settings) -> dict[tuple[str, int], int]:
     from kafka import KafkaAdminClient
 
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap,
-                             client_id="storewatch-replay")
+                             client_id="storewatch-replay",
+                             **settings.kafka_security.kafka_python_options())
     try:
         offsets = admin.list_group_offsets(settings.app_id).get(settings.app_id, {})
     finally:
@@ -252,7 +257,8 @@ async def follow_alerts(
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
-                                enable_auto_commit=False, auto_offset_reset="earliest")
+                                enable_auto_commit=False, auto_offset_reset="earliest",
+                                **settings.kafka_security.aiokafka_options())
     await consumer.start()
     try:
         await consumer.topics()  # loads the cluster metadata partitions_for_topic reads

@@ -23,6 +23,7 @@ from typing import Any, Final, Protocol
 
 import redis.asyncio as redis_asyncio
 import redis.exceptions
+from redis.asyncio.cluster import RedisCluster
 
 from stream.config import WindowSettings, format_duration
 from stream.events import Event
@@ -85,8 +86,7 @@ FACT_KINDS: Final = {
     "trk": "tracking number",  # member: order id, value: its store
     "claim": "price-protection claimant",  # member: store id, value: ''
 }
-FACT_CAP: Final = 32
-FACT_TTL_S: Final = 30 * 86400
+# How many members a fact keeps and how long it lives: windows.fact_cap and fact_ttl_s.
 RING_FIELD: Final = "~ring"
 MARKS_KEPT: Final = 100_000
 
@@ -261,10 +261,96 @@ class StateStore(Protocol):
     async def tie_facts(self, ring_id: str, facts: list[FactLinks]) -> None: ...
 
 
+CLUSTER_SCHEMES: Final = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+
+
+def redis_client(url: str, **options: Any) -> Any:
+    """A redis.asyncio client for ``url``: ``redis://`` or ``rediss://`` (TLS) for one server,
+    ``redis+cluster://`` or ``rediss+cluster://`` for a Redis Cluster (any node's address;
+    the client discovers the others). ``options`` (password, ssl_ca_certs, ...) go to the
+    client; values in the URL win over them, as redis-py does."""
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme in CLUSTER_SCHEMES:
+        return RedisCluster.from_url(f"{CLUSTER_SCHEMES[scheme]}://{rest}",
+                                     decode_responses=True, **options)
+    return redis_asyncio.Redis.from_url(url, decode_responses=True, **options)
+
+
+class _ClusterPipeline:
+    """A non-transactional RedisCluster pipeline that also runs registered scripts.
+
+    redis-py blocks ``evalsha`` on cluster pipelines (it cannot load a missing script on the
+    right node mid-pipeline), so this queues EVALSHA as a raw command, which the cluster
+    pipeline routes by its keys like any other: every script call here has all its keys in
+    one slot. A node that does not know a script answers NOSCRIPT for that command alone; the
+    scripts are then loaded on every primary and the failed commands re-run, in their order
+    (they all went to the nodes that lacked the script, so no command of theirs had run).
+    """
+
+    def __init__(self, cluster: RedisCluster, scripts: list[Any]) -> None:
+        self._cluster = cluster
+        self._scripts = scripts
+        self._queued: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+
+    async def evalsha(self, sha: str, numkeys: int, *keys_and_args: Any) -> _ClusterPipeline:
+        self._queued.append(("execute_command", ("EVALSHA", sha, numkeys, *keys_and_args), {}))
+        return self
+
+    def __getattr__(self, name: str) -> Any:
+        def queue(*args: Any, **kwargs: Any) -> _ClusterPipeline:
+            self._queued.append((name, args, kwargs))
+            return self
+        return queue
+
+    async def _run(self, commands: list[tuple[str, tuple[Any, ...], dict[str, Any]]]) -> list[Any]:
+        pipe = self._cluster.pipeline()
+        for name, args, kwargs in commands:
+            getattr(pipe, name)(*args, **kwargs)
+        return list(await pipe.execute(raise_on_error=False))
+
+    async def execute(self, raise_on_error: bool = True) -> list[Any]:
+        results = await self._run(self._queued)
+        missing = [i for i, r in enumerate(results) if isinstance(r, redis.exceptions.NoScriptError)]
+        if missing:
+            for script in self._scripts:
+                await self._cluster.script_load(script.script)  # every primary
+            for i, result in zip(missing, await self._run([self._queued[i] for i in missing]),
+                                 strict=True):
+                results[i] = result
+        self._queued = []
+        errors = [r for r in results if isinstance(r, Exception)]
+        if raise_on_error and errors:
+            raise errors[0]
+        return results
+
+
+class _ClusterClient:
+    """A RedisCluster whose ``pipeline()`` runs registered scripts (see _ClusterPipeline)."""
+
+    def __init__(self, cluster: RedisCluster) -> None:
+        self._cluster = cluster
+        self._scripts: list[Any] = []
+
+    def register_script(self, text: str) -> Any:
+        script = self._cluster.register_script(text)
+        self._scripts.append(script)
+        return script
+
+    def pipeline(self, transaction: bool = False) -> _ClusterPipeline:
+        if transaction:
+            raise ValueError("a transaction cannot span the slots of a Redis Cluster")
+        return _ClusterPipeline(self._cluster, self._scripts)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cluster, name)
+
+
 class RedisStateStore:
     """StateStore on Redis (single node or Cluster) through one Lua script per event."""
 
     def __init__(self, client: Any, windows: WindowSettings, namespace: str = KEY_PREFIX) -> None:
+        if isinstance(client, RedisCluster):
+            client = _ClusterClient(client)
         self._client = client
         self._namespace = namespace
         self.reconfigure(windows)
@@ -291,10 +377,14 @@ class RedisStateStore:
             "metrics": len(WINDOW_METRICS),
             "lengths_s": self._lengths_s,
         })
+        self._fact_cap = windows.fact_cap
+        self._fact_ttl_s = int(windows.fact_ttl_s)
 
     @classmethod
-    def from_url(cls, url: str, windows: WindowSettings, namespace: str = KEY_PREFIX) -> RedisStateStore:
-        return cls(redis_asyncio.Redis.from_url(url, decode_responses=True), windows, namespace)
+    def from_url(cls, url: str, windows: WindowSettings, namespace: str = KEY_PREFIX,
+                 **options: Any) -> RedisStateStore:
+        """A store on ``url`` (see ``redis_client`` for the schemes and ``options``)."""
+        return cls(redis_client(url, **options), windows, namespace)
 
     @property
     def window_names(self) -> dict[float, str]:
@@ -366,7 +456,7 @@ class RedisStateStore:
         pipe = self._client.pipeline(transaction=False)
         pipe.hset(profile_key, mapping=fields)
         await self._link(keys=[fact_key("ring", ring_id, self._namespace)],
-                         args=[store_id, "", FACT_CAP, FACT_TTL_S], client=pipe)
+                         args=[store_id, "", self._fact_cap, self._fact_ttl_s], client=pipe)
         self._tie(pipe, ring_id, facts)
         try:
             replies = await pipe.execute()
@@ -390,6 +480,7 @@ class RedisStateStore:
             self._fact_rings[key] = ring_id
             self._fact_rings.move_to_end(key)
             pipe.hset(key, RING_FIELD, ring_id)
+            pipe.expire(key, self._fact_ttl_s)  # the fact may have expired since it was read
         while len(self._marks) > MARKS_KEPT:
             self._marks.popitem(last=False)
         while len(self._fact_rings) > MARKS_KEPT:
@@ -423,8 +514,8 @@ class RedisStateStore:
                 for _, update in linking:
                     for fact in update.facts:
                         await self._link(keys=[fact_key(fact.kind, fact.value, self._namespace)],
-                                         args=[fact.member, fact.member_value, FACT_CAP,
-                                               FACT_TTL_S], client=pipe)
+                                         args=[fact.member, fact.member_value,
+                                               self._fact_cap, self._fact_ttl_s], client=pipe)
                 fact_replies = iter(await pipe.execute())
                 for i, update in linking:
                     links = self._links(update.facts, [next(fact_replies) for _ in update.facts])

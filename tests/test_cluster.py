@@ -1,0 +1,145 @@
+"""State on a real Redis Cluster: same alerts as one Redis, every script call in one slot."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+import redis.asyncio.cluster as redis_asyncio_cluster
+from prometheus_client import CollectorRegistry
+from redis.crc import key_slot
+
+from stream.alerts import ListAlertSink
+from stream.config import Settings
+from stream.embedded import EmbeddedRedis, EmbeddedRedisCluster
+from stream.engine import Engine, ListDeadLetterSink, Source
+from stream.events import event_from_dict
+from stream.metrics import Metrics
+from stream.replay import read_lines, replay_in_process
+from stream.simulate import simulate, write_events
+from stream.state import RedisStateStore, fact_key, store_keys, update_for
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[EmbeddedRedisCluster]:
+    with EmbeddedRedisCluster(nodes=3) as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def marketplace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("cluster") / "events.jsonl"
+    write_events(path, simulate(stores=80, days=6, seed=5).events)
+    return path
+
+
+def keys_on_each_node(cluster: EmbeddedRedisCluster) -> list[int]:
+    counts = []
+    for port in cluster.ports:
+        with redis.Redis(port=port) as node:
+            counts.append(int(node.dbsize()))
+    return counts
+
+
+def test_an_embedded_cluster_has_three_primaries_sharing_every_slot(
+        cluster: EmbeddedRedisCluster) -> None:
+    client = redis.RedisCluster(host="127.0.0.1", port=cluster.ports[0])
+    try:
+        assert client.cluster_info()["cluster_state"] == "ok"
+        assert len(client.get_primaries()) == 3
+        slots = client.cluster_slots()
+        assert sum(end - start + 1 for start, end in slots) == 16384
+    finally:
+        client.close()
+
+
+def test_the_replay_on_a_cluster_raises_the_same_alerts_as_on_one_redis(
+        cluster: EmbeddedRedisCluster, marketplace: Path) -> None:
+    settings = Settings()
+    with EmbeddedRedis() as single:
+        on_single = asyncio.run(replay_in_process(marketplace, settings, single.url))
+    on_cluster = asyncio.run(replay_in_process(marketplace, settings, cluster.url))
+    assert len(on_single.alerts) >= 5, "the marketplace should raise alerts"
+    assert on_cluster.events == on_single.events and on_cluster.rejected == on_single.rejected
+    assert {a["alert_id"] for a in on_cluster.alerts} == {a["alert_id"] for a in on_single.alerts}
+
+
+async def test_a_marketplace_on_a_cluster_spreads_over_every_node_and_is_dropped_after(
+        cluster: EmbeddedRedisCluster, marketplace: Path) -> None:
+    settings = Settings()
+    state = RedisStateStore.from_url(cluster.url, settings.windows, "sw:v1:spread")
+    engine = Engine.from_settings(settings, state, ListAlertSink(), ListDeadLetterSink(),
+                                  Metrics.create(CollectorRegistry()), check_topics=False)
+    lines = list(read_lines(marketplace))
+    for start in range(0, len(lines), 200):
+        await engine.process_batch([(raw, Source("file", 0, start + i))
+                                    for i, raw in enumerate(lines[start:start + 200])])
+    keys_per_node = keys_on_each_node(cluster)
+    assert all(keys > 100 for keys in keys_per_node), keys_per_node
+    assert await state.tracked_stores() == 80
+    await state.drop_all()
+    await state.close()
+    assert keys_on_each_node(cluster) == [0, 0, 0]
+
+
+async def test_the_cluster_refuses_a_script_call_whose_keys_span_two_slots(
+        cluster: EmbeddedRedisCluster) -> None:
+    client = redis_asyncio_cluster.RedisCluster(host="127.0.0.1", port=cluster.ports[0])
+    try:
+        # the node itself answers CROSSSLOT: what a script spanning two stores would get
+        with pytest.raises(redis.exceptions.ResponseError, match="same slot"):
+            await client.eval("return 1", 2, "{s1}:profile", "{s2}:profile")
+    finally:
+        await client.aclose()
+
+
+def test_every_script_call_of_a_marketplace_touches_one_cluster_slot(marketplace: Path) -> None:
+    import json
+
+    calls = 0
+    for line in marketplace.read_text().splitlines():
+        update = update_for(event_from_dict(json.loads(line)))
+        namespace = "sw:v1:replay-0123abcd"  # replays namespace their keys; braces unaffected
+        assert len({key_slot(key.encode()) for key in store_keys(update.store_id, namespace)}) == 1
+        for fact in update.facts:  # link_fact.lua takes exactly one key
+            key = fact_key(fact.kind, fact.value, namespace)
+            assert key_slot(key.encode()) == key_slot(f"{{{fact.value}}}".encode())
+        calls += 1 + len(update.facts)
+    assert calls > 10_000
+
+
+async def test_a_batch_on_nodes_that_lost_the_scripts_is_applied_once(
+        cluster: EmbeddedRedisCluster) -> None:
+    from tests import factories as f
+
+    state = RedisStateStore.from_url(cluster.url, Settings().windows, "sw:v1:noscript")
+    stores = [f"s{i}" for i in range(12)]  # several stores, so several nodes
+
+    async def sell() -> list[float]:
+        views = await state.apply_many([update_for(event_from_dict(f.order(s, f.T0, price=10)))
+                                        for s in stores])
+        return [view.window(3600.0)["sales_cny"] for view in views]
+
+    try:
+        assert await sell() == [10.0] * 12
+        for port in cluster.ports:  # as a node restarted without its script cache would be
+            with redis.Redis(port=port) as node:
+                node.script_flush()
+        assert await sell() == [20.0] * 12
+    finally:
+        await state.drop_all()
+        await state.close()
+
+
+def test_stopping_a_cluster_leaves_no_node_running() -> None:
+    from tests.test_embedded import process_gone
+
+    with EmbeddedRedisCluster(nodes=3) as started:
+        pids = [node.pid for node in started.nodes]
+        assert all(pid is not None for pid in pids)
+    assert all(process_gone(pid) for pid in pids if pid is not None)

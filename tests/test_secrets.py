@@ -1,0 +1,149 @@
+"""Kafka and Redis secrets are configurable and never shown: not in settings dumps, logs,
+`storewatch tune show`, the metrics endpoint, nor in errors about an unreachable Redis."""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from collections.abc import Iterator
+
+import pytest
+from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+from pydantic import ValidationError
+
+from stream.config import KafkaSecuritySettings, Settings, load_settings, redact_url
+from stream.embedded import EmbeddedKafka, free_port
+from stream.metrics import Metrics
+from stream.state import RedisStateStore, StateUnavailableError
+from stream.tuning import show
+
+KAFKA_PASSWORD = "kafka-pw-7f3a9c"
+REDIS_URL_PASSWORD = "redis-url-pw-51b2e8"
+REDIS_PASSWORD = "redis-pw-c0ffee"
+SECRETS = (KAFKA_PASSWORD, REDIS_URL_PASSWORD, REDIS_PASSWORD)
+
+
+@pytest.fixture
+def secret_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("STOREWATCH_KAFKA_SECURITY__PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("STOREWATCH_KAFKA_SECURITY__SASL_MECHANISM", "SCRAM-SHA-256")
+    monkeypatch.setenv("STOREWATCH_KAFKA_SECURITY__SASL_USERNAME", "storewatch")
+    monkeypatch.setenv("STOREWATCH_KAFKA_SECURITY__SASL_PASSWORD", KAFKA_PASSWORD)
+    monkeypatch.setenv("STOREWATCH_REDIS_URL",
+                       f"redis://storewatch:{REDIS_URL_PASSWORD}@127.0.0.1:{free_port()}/0")
+    monkeypatch.setenv("STOREWATCH_REDIS_PASSWORD", REDIS_PASSWORD)
+    yield
+
+
+def assert_no_secret(text: str) -> None:
+    for secret in SECRETS:
+        assert secret not in text
+
+
+def test_secrets_come_from_the_environment_and_reach_the_clients(secret_env: None) -> None:
+    settings = load_settings()
+    security = settings.kafka_security
+    assert security.sasl_password is not None
+    assert security.sasl_password.get_secret_value() == KAFKA_PASSWORD
+    options = security.aiokafka_options()
+    assert options["security_protocol"] == "SASL_SSL" and options["sasl_mechanism"] == "SCRAM-SHA-256"
+    assert options["sasl_plain_password"] == KAFKA_PASSWORD
+    assert isinstance(options["ssl_context"], ssl.SSLContext)
+    assert security.kafka_python_options()["sasl_plain_password"] == KAFKA_PASSWORD
+    assert settings.redis_options() == {"password": REDIS_PASSWORD}
+
+
+def test_the_faust_app_gets_sasl_credentials_that_do_not_print_the_password(
+        secret_env: None) -> None:
+    from stream.app import faust_settings
+
+    credentials = faust_settings(load_settings())["broker_credentials"]
+    assert (credentials.username, credentials.password) == ("storewatch", KAFKA_PASSWORD)
+    assert credentials.protocol.value == "SASL_SSL"
+    assert credentials.mechanism.value == "SCRAM-SHA-256"
+    assert_no_secret(repr(credentials))
+
+
+def test_settings_dumps_logs_and_tuning_output_show_no_secret(
+        secret_env: None, caplog: pytest.LogCaptureFixture) -> None:
+    from stream.app import create_app
+
+    settings = load_settings()
+    registry = CollectorRegistry()
+    with caplog.at_level(logging.DEBUG):
+        app = create_app(settings, Metrics.create(registry))
+        logging.getLogger("storewatch.test").info("settings in force: %s", settings)
+    assert_no_secret(repr(settings) + str(settings) + settings.model_dump_json())
+    assert_no_secret(repr(settings.model_dump()))
+    assert_no_secret("\n".join(" ".join(row) for row in show(settings)))
+    assert_no_secret(caplog.text)
+    assert_no_secret(repr(app.conf.broker_credentials))
+    assert_no_secret(generate_latest(registry).decode())
+    assert_no_secret(generate_latest(REGISTRY).decode())  # what a worker serves
+    assert "settings in force" in caplog.text
+
+
+async def test_an_unreachable_redis_error_does_not_carry_its_password(secret_env: None) -> None:
+    settings = load_settings()
+    state = RedisStateStore.from_url(settings.redis_url.get_secret_value(), settings.windows,
+                                     **settings.redis_options())
+    with pytest.raises(StateUnavailableError) as caught:
+        await state.ping()
+    await state.close()
+    assert_no_secret(str(caught.value) + repr(caught.value))
+
+
+def test_tune_show_prints_no_secret(secret_env: None, monkeypatch: pytest.MonkeyPatch,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from stream.cli import main
+
+    # the embedded broker speaks PLAINTEXT (see README "Limits"); the Redis secrets stay set
+    for name in ("PROTOCOL", "SASL_MECHANISM", "SASL_USERNAME", "SASL_PASSWORD"):
+        monkeypatch.delenv(f"STOREWATCH_KAFKA_SECURITY__{name}")
+    with EmbeddedKafka() as kafka:
+        assert main(["tune", "show", "--bootstrap", kafka.bootstrap]) == 0
+    out = capsys.readouterr()
+    assert "windows.fact_ttl_s" in out.out
+    assert_no_secret(out.out + out.err)
+
+
+def test_a_printed_redis_url_hides_its_password() -> None:
+    url = f"rediss://storewatch:{REDIS_URL_PASSWORD}@redis:6380/0"
+    assert redact_url(url) == "rediss://storewatch:***@redis:6380/0"
+
+
+def test_sasl_without_credentials_and_credentials_without_sasl_are_refused() -> None:
+    with pytest.raises(ValidationError, match="needs sasl_username and sasl_password"):
+        KafkaSecuritySettings(protocol="SASL_SSL")
+    with pytest.raises(ValidationError, match="would not be used"):
+        KafkaSecuritySettings(sasl_username="u", sasl_password="p")  # type: ignore[arg-type]
+
+
+def test_redis_tls_files_need_a_rediss_url() -> None:
+    with pytest.raises(ValidationError, match="not rediss"):
+        Settings(redis_tls_ca_file="/etc/ca.pem")
+    options = Settings(redis_url="rediss://redis:6380/0",  # type: ignore[arg-type]
+                       redis_tls_ca_file="/etc/ca.pem").redis_options()
+    assert options == {"ssl_ca_certs": "/etc/ca.pem"}
+
+
+async def test_the_state_store_authenticates_to_a_redis_that_requires_a_password() -> None:
+    import redis.exceptions
+
+    from stream.embedded import EmbeddedRedis
+    from stream.events import event_from_dict
+    from stream.state import update_for
+    from tests import factories as f
+
+    # redis-server answers NOAUTH to the ready probe's PING, which still proves it is up
+    with EmbeddedRedis(extra_args=["--requirepass", REDIS_PASSWORD]) as server:
+        settings = Settings(redis_url=server.url, redis_password=REDIS_PASSWORD)  # type: ignore[arg-type]
+        state = RedisStateStore.from_url(server.url, settings.windows, **settings.redis_options())
+        view = await state.apply(update_for(event_from_dict(f.order("s1", f.T0, price=7))))
+        assert view.window(3600.0)["sales_cny"] == 7
+        await state.close()
+        anonymous = RedisStateStore.from_url(server.url, settings.windows)
+        with pytest.raises(StateUnavailableError, match="authenticated") as refused:
+            await anonymous.ping()
+        assert isinstance(refused.value.__cause__, redis.exceptions.AuthenticationError)
+        await anonymous.close()
