@@ -576,9 +576,14 @@ class RedisStateStore:
 
     async def drop_all(self) -> int:
         """Delete every key of this store's namespace (fresh state for a replay run)."""
+        keys = [key async for key in self._client.scan_iter(match=f"{self._namespace}:*",
+                                                               count=1000)]
         deleted = 0
-        async for key in self._client.scan_iter(match=f"{self._namespace}:*", count=1000):
-            deleted += await self._client.unlink(key)
+        for start in range(0, len(keys), 1000):  # one round trip per thousand keys
+            pipe = self._client.pipeline(transaction=False)
+            for key in keys[start:start + 1000]:
+                pipe.unlink(key)  # one key a command: keys of a Cluster lie in many slots
+            deleted += sum(await pipe.execute())
         return deleted
 
     async def ping(self) -> None:
