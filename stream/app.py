@@ -10,7 +10,6 @@ exception escaping an agent acks the message and kills the actor.
 from __future__ import annotations
 
 import asyncio
-import heapq
 import logging
 import tempfile
 import time
@@ -32,6 +31,7 @@ from stream.control import consume_changes
 from stream.engine import DeadLetter, Engine, Source
 from stream.events import REJECT_REASONS, SEVERITIES, Alert
 from stream.metrics import Metrics
+from stream.ordering import EventTimeMerger
 from stream.state import RedisStateStore, StateUnavailableError
 from stream.tuning import Change, InvalidChangeError, apply_changes, current_value
 
@@ -70,20 +70,25 @@ class KafkaDeadLetterSink:
 
 
 class EventTimeScheduling(DefaultSchedulingStrategy):
-    """Hands over the records of one fetch in record-timestamp order across partitions.
+    """Hands over fetched records in record-timestamp order across partitions, holding back
+    those another partition of the fetch may still precede (``ordering.EventTimeMerger``).
 
-    Producers stamp each record with its event time, so this undoes most of the skew between
-    the five topics without waiting for anything: only records already fetched are reordered.
-    (Faust's default is round-robin by topic, which can run one topic far ahead.)
+    Producers stamp each record with its event time, so this undoes the skew between the five
+    topics, above all while catching up on a backlog, where a fetch of a quiet topic spans
+    days and one of a busy topic minutes. (Faust's default is round-robin by topic, which can
+    run one topic far ahead.) Held records are dropped when partitions are revoked: Faust
+    seeks back to the committed offsets and fetches them again.
     """
 
+    def __init__(self) -> None:
+        self.merger: EventTimeMerger[TP] = EventTimeMerger(_record_timestamp)
+
     def iterate(self, records: Any) -> Any:
-        streams = [[(tp, record) for record in batch] for tp, batch in records.items()]
-        return heapq.merge(*streams, key=_record_timestamp)
+        return self.merger.add(records)
 
 
-def _record_timestamp(item: tuple[TP, Any]) -> int:
-    return int(item[1].timestamp or 0)
+def _record_timestamp(record: Any) -> int:
+    return int(record.timestamp or 0)
 
 
 class _PromptFetchThread(AIOKafkaConsumerThread):
@@ -187,6 +192,9 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     async def _revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
         engine_metrics.assigned_partitions.set(0)
         engine_metrics.consumer_lag.clear()  # the next assignment reports its own partitions
+        scheduler = getattr(app.consumer, "scheduler", None)
+        if isinstance(scheduler, EventTimeScheduling):
+            scheduler.merger.clear()
         await save_models()  # the worker taking these partitions over resumes from here
 
     @app.on_partitions_assigned.connect

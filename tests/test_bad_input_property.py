@@ -62,7 +62,7 @@ def _fresh(event: dict[str, Any], **changes: Any) -> dict[str, Any]:
     return {**event, "event_id": f"bad-{time.monotonic_ns()}", **changes}
 
 
-def _malformed(template: dict[str, Any], kind: str) -> tuple[bytes, str]:
+def malformed(template: dict[str, Any], kind: str) -> tuple[bytes, str]:
     """A message broken in one way the contract forbids, and the reason for it."""
     amount_field = {"store": "deposit", "order": "unit_price", "price": "new_price",
                     "refund": "amount", "withdrawal": "amount"}[template["type"]]
@@ -153,7 +153,7 @@ def bad_messages(draw: st.DrawFn) -> list[Bad]:
         kind = draw(st.sampled_from([*MALFORMED, "duplicate", "late", "unknown_order"]))
         if kind in MALFORMED:
             template = GOOD[min(after, len(GOOD) - 1)]
-            raw, reason = _malformed(template, kind)
+            raw, reason = malformed(template, kind)
             bads.append(Bad(raw, reason, after))
         elif (bad := _stateful(kind, after)) is not None:
             bads.append(bad)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import time
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from stream.embedded import EmbeddedRedis
 from stream.replay import replay_in_process, replay_via_kafka
 from stream.simulate import simulate, write_events
 from tests import factories as f
+from tests.test_bad_input_property import MALFORMED, malformed
 from tests.test_engine import price_protection_scheme
 
 pytestmark = pytest.mark.integration
@@ -91,3 +93,28 @@ def test_the_kafka_path_alerts_the_same_stores_as_the_in_process_replay(tmp_path
         via_kafka = asyncio.run(replay_via_kafka(events, equivalence_stack.settings, timeout_s=300))
     assert in_process.flagged_stores(), "the file should raise some alerts"
     assert via_kafka.flagged_stores() == in_process.flagged_stores()
+
+
+async def test_every_kind_of_bad_message_is_dead_lettered_by_the_worker_and_harms_no_alert(
+        stack: DevStack, tmp_path: Path) -> None:
+    scheme = price_protection_scheme("kafka-gang-bad")
+    placed = scheme[1]
+    bad = {kind: malformed(placed, kind) for kind in MALFORMED}
+    later_order = f.order("kafka-gang-bad", f.T0 + 4 * f.HOUR, price=10)  # moves the order stream on
+    bad["duplicate"] = (f.raw(later_order), "duplicate")
+    bad["late"] = (f.raw(f.order("kafka-gang-bad", f.T0 + f.HOUR - 2 * f.DAY)), "late")
+    bad["unknown_order"] = (f.raw(f.refund("kafka-gang-bad", f.T0 + 2 * f.HOUR, 5.0,
+                                           order_id="never-placed")), "unknown_order")
+    lines: list[dict[str, Any] | bytes] = [*scheme[:2], later_order, *(raw for raw, _ in bad.values()),
+                                           *scheme[2:]]
+    good_only = write_jsonl(tmp_path / "good.jsonl", [*scheme[:2], later_order, *scheme[2:]])
+    with EmbeddedRedis() as redis:
+        expected = await replay_in_process(good_only, stack.settings, redis.url)
+    result = await replay_via_kafka(write_jsonl(tmp_path / "mixed.jsonl", lines), stack.settings,
+                                    rate_per_s=50, timeout_s=120)
+    assert {a["alert_id"] for a in result.alerts} == {a["alert_id"] for a in expected.alerts}
+    letters = [json.loads(r.value) for r in
+               await read_topic(stack.settings, stack.settings.topics.dead_letter)]
+    reason_of = {base64.b64decode(letter["raw_base64"]): letter["reason"] for letter in letters}
+    assert {kind: reason_of.get(raw) for kind, (raw, _) in bad.items()} == \
+        {kind: reason for kind, (_, reason) in bad.items()}

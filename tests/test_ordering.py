@@ -1,0 +1,58 @@
+"""Event-time merging of fetched records across partitions (stream/ordering.py)."""
+
+from __future__ import annotations
+
+from itertools import islice
+
+from stream.ordering import EventTimeMerger
+
+
+def merger(max_held: int = 1000) -> EventTimeMerger[str]:
+    return EventTimeMerger(timestamp=float, max_held=max_held)
+
+
+def test_records_are_handed_over_in_timestamp_order_across_partitions() -> None:
+    out = list(merger().add({"orders": [1, 4, 6], "refunds": [2, 3, 7]}))
+    assert [ts for _, ts in out] == [1, 2, 3, 4, 6]
+
+
+def test_a_quiet_partition_far_ahead_waits_for_the_busy_one_to_catch_up() -> None:
+    m = merger()
+    first = list(m.add({"orders": [1, 2, 3], "withdrawals": [2.5, 50]}))
+    assert ("withdrawals", 50) not in first
+    second = list(m.add({"orders": [40, 60]}))
+    assert second == [("orders", 40), ("withdrawals", 50), ("orders", 60)]
+
+
+def test_a_partition_that_brought_nothing_does_not_hold_the_others_back() -> None:
+    m = merger()
+    list(m.add({"orders": [1], "withdrawals": [10]}))
+    assert list(m.add({"withdrawals": [11]})) == [("withdrawals", 10), ("withdrawals", 11)]
+
+
+def test_an_empty_fetch_releases_everything_held() -> None:
+    m = merger()
+    list(m.add({"orders": [1], "withdrawals": [10, 20]}))
+    assert list(m.add({})) == [("withdrawals", 10), ("withdrawals", 20)]
+    assert m.held == 0
+
+
+def test_records_left_when_the_consumer_stops_iterating_stay_held() -> None:
+    m = merger()
+    taken = list(islice(m.add({"orders": [1, 2, 3]}), 1))
+    assert taken == [("orders", 1)] and m.held == 2
+    assert list(m.add({})) == [("orders", 2), ("orders", 3)]
+
+
+def test_past_the_cap_the_oldest_held_records_go_first() -> None:
+    m = merger(max_held=2)
+    out = list(m.add({"orders": [1], "withdrawals": [5, 6, 7, 8]}))
+    assert out == [("orders", 1), ("withdrawals", 5), ("withdrawals", 6)]
+    assert m.held == 2
+
+
+def test_clearing_forgets_held_records() -> None:
+    m = merger()
+    list(m.add({"orders": [1], "withdrawals": [10]}))
+    m.clear()
+    assert list(m.add({})) == [] and m.held == 0
