@@ -20,10 +20,15 @@ def test_the_benchmark_reports_every_figure_on_a_small_input(tmp_path: Path) -> 
     figures = json.loads(out.read_text())["figures"]
     for key in ("json_ceiling_per_s", "bare_consumer_ceiling_per_s", "replay_in_process_per_s",
                 "replay_vs_json_ceiling", "kafka_one_worker", "kafka_two_workers",
-                "two_vs_one_worker", "latency", "cost_split"):
+                "two_vs_one_worker", "latency", "cost_split", "replay_cpu", "targets"):
         assert key in figures
-    assert figures["kafka_one_worker"]["stores_tracked"] > 0
-    assert figures["kafka_one_worker"]["redis_bytes_per_store"] > 0
-    assert abs(sum(figures["cost_split"].values()) - 1) < 0.01
+    one, two = figures["kafka_one_worker"], figures["kafka_two_workers"]
+    assert one["stores_tracked"] > 0
+    assert one["redis_bytes_per_store"] > 0
+    assert len(one["worker_rss_mib"]) == 1 and len(two["worker_rss_mib"]) == 2
+    # CPU seconds of every process over the run, to show where the CPU went
+    assert {"broker", "redis", "worker0", "worker1"} <= set(two["cpu"]["cpu_s"])
+    assert two["cpu"]["cpu_s"]["worker0"] > 0 and two["cpu"]["cpu_s"]["worker1"] > 0
+    assert abs(sum(figures["cost_split"]["share"].values()) - 1) < 0.01
     fixed = figures["latency"]["at_fixed_rate"]
     assert 0 < fixed["p50_s"] <= fixed["p99_s"]
