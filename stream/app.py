@@ -24,12 +24,13 @@ from faust.transport.drivers.aiokafka import Transport as AIOKafkaTransport
 from faust.transport.utils import DefaultSchedulingStrategy
 from faust.types import TP
 from faust.types.auth import CredentialsT
-from prometheus_client import REGISTRY, start_http_server
+from prometheus_client import REGISTRY
 
 from stream.config import Settings
 from stream.control import consume_changes
 from stream.engine import DeadLetter, Engine, Source
 from stream.events import REJECT_REASONS, SEVERITIES, Alert
+from stream.health import serve as serve_metrics_and_health
 from stream.metrics import Metrics
 from stream.ordering import EventTimeMerger
 from stream.state import RedisStateStore, StateUnavailableError
@@ -342,7 +343,7 @@ async def process_with_retry(engine: Engine, batch: list[tuple[bytes, Source]]) 
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
     """Run one worker until SIGINT/SIGTERM: Faust's event loop, plus the metrics endpoint."""
     if settings.metrics_port:
-        start_http_server(settings.metrics_port, addr="0.0.0.0")
+        serve_metrics_and_health(settings.metrics_port)
     app = create_app(settings)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()
