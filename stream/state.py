@@ -582,7 +582,9 @@ class RedisStateStore:
         for start in range(0, len(keys), 1000):  # one round trip per thousand keys
             pipe = self._client.pipeline(transaction=False)
             for key in keys[start:start + 1000]:
-                pipe.unlink(key)  # one key a command: keys of a Cluster lie in many slots
+                # one key a command, sent raw: a Cluster pipeline routes it by its key, where
+                # its own unlink() would split keys across slots and run at once
+                pipe.execute_command("UNLINK", key)
             deleted += sum(await pipe.execute())
         return deleted
 
