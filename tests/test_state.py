@@ -183,6 +183,19 @@ async def test_a_view_awaiting_its_decision_comes_back_to_be_decided_again(
     assert redo.windows == first.windows and redo.profile == first.profile
 
 
+async def test_a_view_awaiting_its_decision_comes_back_even_once_its_stream_moved_past_lateness(
+        redis_client: redis_asyncio.Redis) -> None:
+    # a crash after a batch was applied: the events after this one in the batch moved the
+    # order stream on, and its copy must still be decided again, not refused as late
+    store = make_store(redis_client, allowed_lateness_s="30m")
+    update = update_for(event_from_dict(f.order("s1", T0, price=100)), keep_view=True)
+    later = update_for(event_from_dict(f.order("s1", T0 + HOUR, price=1)), keep_view=True)
+    first, _ = await store.apply_many([update, later])
+    (redo,) = await store.apply_many([update])
+    assert redo.redo and redo.refusal is None
+    assert redo.windows == first.windows
+
+
 async def test_once_decided_a_copy_is_a_duplicate(redis_client: redis_asyncio.Redis) -> None:
     store = make_store(redis_client)
     update = update_for(event_from_dict(f.order("s1", T0, price=100)), keep_view=True)
