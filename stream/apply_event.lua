@@ -228,6 +228,26 @@ for w = 1, nwin do
   if idx == head then sums[w] = running else sums[w] = window_at(prefix, idx, head, running, ring) end
 end
 
+-- SKUs that sold nothing since `oldest` are forgotten, so a store that keeps listing new
+-- SKUs stays bounded by the SKUs it sold within the longest window. Amortized O(1) per sale:
+-- the hash is scanned only once it has doubled since it was last pruned (its size then is
+-- kept in the field '~n').
+local SKUS_PRUNED_FROM = 32
+local function prune_skus(oldest)
+  local size = redis.call('HLEN', KEYS[3])
+  local pruned_size = tonumber(redis.call('HGET', KEYS[3], '~n') or SKUS_PRUNED_FROM)
+  if size <= 2 * pruned_size then return end
+  local flat = redis.call('HGETALL', KEYS[3])
+  local stale = {}
+  for i = 1, #flat, 2 do
+    if flat[i] ~= '~n' and parse(flat[i + 1])[1] < oldest then stale[#stale + 1] = flat[i] end
+  end
+  for first = 1, #stale, 1000 do
+    redis.call('HDEL', KEYS[3], unpack(stale, first, math.min(first + 999, #stale)))
+  end
+  redis.call('HSET', KEYS[3], '~n', math.max(SKUS_PRUNED_FROM, size - #stale))
+end
+
 -- per-SKU recent sales: "last sale ts,highest unit price,units,value"; forgotten after the
 -- longest window
 local sku_record = ''
@@ -246,7 +266,7 @@ if sku ~= '' then
     rec[3] = rec[3] + sku_units
     rec[4] = rec[4] + sku_price * sku_units
     sku_record = string.format('%.15g,%.15g,%.15g,%.15g', rec[1], rec[2], rec[3], rec[4])
-    redis.call('HSET', KEYS[3], sku, sku_record)
+    if redis.call('HSET', KEYS[3], sku, sku_record) == 1 then prune_skus(ts - horizon) end
   elseif rec then
     sku_record = current
   end

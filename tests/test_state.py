@@ -264,3 +264,14 @@ async def test_windows_of_events_arriving_out_of_order_across_streams_are_exact(
                 expected = sum(v for t, m, v in applied if m == name
                                and idx - settings.buckets_per_window < t // bucket_s <= idx)
                 assert abs(view.window(length_s)[name] - expected) < 1e-6, (length_s, name)
+
+
+async def test_a_store_listing_ever_new_skus_keeps_only_those_sold_within_the_longest_window(
+        redis_client: redis_asyncio.Redis) -> None:
+    store = make_store(redis_client, lengths_s=["1h", "1d"])
+    sales = [f.order("s1", T0 + i * 600.0, sku=f"sku-{i}") for i in range(600)]  # ~4 days
+    for start in range(0, len(sales), 100):
+        await apply(store, *sales[start:start + 100])
+    kept = await redis_client.hlen(store_keys("s1")[2])
+    sold_within_a_day = 144
+    assert kept <= 2 * sold_within_a_day + 2  # its own size marker included
