@@ -107,10 +107,10 @@ if stream_max_ts < ts then
 end
 if #new_prof > 0 then redis.call('HSET', KEYS[1], unpack(new_prof)) end
 
+-- Packed numbers are "n1,n2,...": written by table.concat (C, 14 significant digits) and read
+-- by cjson (C), about twice as fast as a Lua loop of string.format and tonumber.
 local function parse(packed)
-  local values = {}
-  for part in string.gmatch(packed, '[^,]+') do values[#values + 1] = tonumber(part) end
-  return values
+  return cjson.decode('[' .. packed .. ']')
 end
 
 local function zeros()
@@ -120,9 +120,7 @@ local function zeros()
 end
 
 local function pack(values)
-  local parts = {}
-  for i = 1, #values do parts[i] = string.format('%.15g', values[i]) end
-  return table.concat(parts, ',')
+  return table.concat(values, ',')
 end
 
 -- Sum of window w's buckets in (idx - nbuckets, idx], read slot by slot: the slow path, for an
@@ -273,10 +271,17 @@ if sku ~= '' then
   redis.call('EXPIRE', KEYS[3], ttl)
 end
 
+-- Orders are remembered only while the store is younger than the order memory: past that
+-- the unknown-order check above cannot be decided, so an established store keeps none.
 if update.placed ~= '' then
-  redis.call('ZADD', KEYS[6], ts, update.placed)
-  redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', '(' .. (ts - order_memory))
-  redis.call('EXPIRE', KEYS[6], ttl)
+  local first_ts = math.min(tonumber(pmap['first_ts'] or tostring(ts)), ts)
+  if first_ts >= ts - order_memory then
+    redis.call('ZADD', KEYS[6], ts, update.placed)
+    redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', '(' .. (ts - order_memory))
+    redis.call('EXPIRE', KEYS[6], ttl)
+  elseif pmap['first_ts'] then
+    redis.call('UNLINK', KEYS[6])
+  end
 end
 
 redis.call('ZADD', KEYS[4], ts, event_id)

@@ -13,6 +13,11 @@ milliseconds). A partition that brought nothing is caught up and does not hold o
 an empty fetch releases everything. At most ``max_held`` records wait, the oldest going first
 past that, so a partition far ahead cannot fill memory.
 
+A partition's records keep their order (offsets are committed in it), so a record is ranked
+by the earliest timestamp from it to the end of its partition's queue: a record stamped far
+ahead (a producer's clock, a malformed message stamped with the wall clock) goes with the
+records behind it instead of holding its whole partition back.
+
 Transport-free: keys are any hashable partition id, records anything with a timestamp.
 """
 
@@ -33,7 +38,9 @@ class EventTimeMerger(Generic[Partition]):
     def __init__(self, timestamp: Callable[[Any], float], max_held: int = MAX_HELD) -> None:
         self._timestamp = timestamp
         self._max_held = max_held
-        self._held: dict[Partition, deque[Any]] = {}
+        # per partition, in offset order: [rank, record], rank = earliest timestamp from
+        # this record to the end of the queue
+        self._held: dict[Partition, deque[list[Any]]] = {}
         self._count = 0
 
     @property
@@ -46,6 +53,20 @@ class EventTimeMerger(Generic[Partition]):
         committed offsets, so they will be fetched again)."""
         self._held.clear()
         self._count = 0
+
+    def _hold(self, partition: Partition, records: Sequence[Any]) -> None:
+        queue = self._held.setdefault(partition, deque())
+        earliest = float("inf")
+        ranked = []
+        for record in reversed(records):
+            earliest = min(earliest, self._timestamp(record))
+            ranked.append([earliest, record])
+        for entry in reversed(queue):  # held records now precede the new ones
+            if entry[0] <= earliest:
+                break
+            entry[0] = earliest
+        queue.extend(reversed(ranked))
+        self._count += len(records)
 
     def add(self, fetched: Mapping[Partition, Sequence[Any]]) -> Iterator[tuple[Partition, Any]]:
         """Take a fetch; yield the records now safe to hand over, oldest first.
@@ -61,22 +82,21 @@ class EventTimeMerger(Generic[Partition]):
         """
         for partition, records in fetched.items():
             if records:
-                self._held.setdefault(partition, deque()).extend(records)
-                self._count += len(records)
+                self._hold(partition, records)
         lasts = [self._timestamp(records[-1]) for records in fetched.values() if records]
         frontier = min(lasts) if lasts else float("inf")
-        heads = [(self._timestamp(queue[0]), i, partition)
+        heads = [(queue[0][0], i, partition)
                  for i, (partition, queue) in enumerate(self._held.items()) if queue]
         heapq.heapify(heads)
         while heads:
-            ts, i, partition = heads[0]
-            if ts > frontier and self._count <= self._max_held:
+            rank, i, partition = heads[0]
+            if rank > frontier and self._count <= self._max_held:
                 return
             queue = self._held[partition]
-            record = queue.popleft()
+            _, record = queue.popleft()
             self._count -= 1
             if queue:
-                heapq.heapreplace(heads, (self._timestamp(queue[0]), i, partition))
+                heapq.heapreplace(heads, (queue[0][0], i, partition))
             else:
                 heapq.heappop(heads)
                 del self._held[partition]

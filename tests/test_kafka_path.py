@@ -18,7 +18,7 @@ from stream.embedded import EmbeddedRedis
 from stream.replay import replay_in_process, replay_via_kafka
 from stream.simulate import simulate, write_events
 from tests import factories as f
-from tests.test_bad_input_property import MALFORMED, malformed
+from tests.bad_input import MALFORMED, malformed
 from tests.test_engine import price_protection_scheme
 
 pytestmark = pytest.mark.integration

@@ -56,3 +56,15 @@ def test_clearing_forgets_held_records() -> None:
     list(m.add({"orders": [1], "withdrawals": [10]}))
     m.clear()
     assert list(m.add({})) == [] and m.held == 0
+
+
+def test_a_record_stamped_far_ahead_goes_with_the_records_behind_it() -> None:
+    m = merger()
+    out = list(m.add({"orders": [1, 9999, 2, 3], "prices": [2.5, 4]}))
+    assert out[:4] == [("orders", 1), ("orders", 9999), ("orders", 2), ("prices", 2.5)]
+    assert ("orders", 3) in out
+
+
+def test_a_partition_keeps_its_own_order() -> None:
+    out = list(merger().add({"orders": [5, 1, 7]}))
+    assert out == [("orders", 5), ("orders", 1), ("orders", 7)]

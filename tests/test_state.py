@@ -275,3 +275,9 @@ async def test_a_store_listing_ever_new_skus_keeps_only_those_sold_within_the_lo
     kept = await redis_client.hlen(store_keys("s1")[2])
     sold_within_a_day = 144
     assert kept <= 2 * sold_within_a_day + 2  # its own size marker included
+
+
+async def test_an_established_store_keeps_no_order_memory(redis_client: redis_asyncio.Redis) -> None:
+    store = make_store(redis_client)
+    await apply(store, f.order("s1", T0, order_id="o-1"), f.order("s1", T0 + 8 * DAY, order_id="o-2"))
+    assert await redis_client.exists("sw:v1:{s1}:orders") == 0
