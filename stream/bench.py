@@ -265,6 +265,27 @@ def quantile_from_buckets(q: float, before: dict[float, float], after: dict[floa
     return lower
 
 
+def reset_command_stats(redis_url: str) -> None:
+    import redis as redis_sync
+
+    redis_sync.Redis.from_url(redis_url).config_resetstat()
+
+
+def command_time_per_event(redis_url: str, events: int) -> dict[str, float]:
+    """Redis time per event by command since the last reset (INFO commandstats). Commands a
+    script calls are counted both under their own name and inside ``evalsha``, so
+    ``evalsha`` minus the others is the script's own interpretation time."""
+    import redis as redis_sync
+
+    stats = redis_sync.Redis.from_url(redis_url).info("commandstats")
+    per_event = {name.removeprefix("cmdstat_"): round(stat["usec"] / events, 1)
+                 for name, stat in stats.items()}
+    inner = sum(us for name, us in per_event.items()
+                if name not in ("evalsha", "scan", "unlink", "info", "config"))
+    per_event["evalsha_minus_other_commands"] = round(per_event.get("evalsha", 0.0) - inner, 1)
+    return dict(sorted(per_event.items(), key=lambda item: -item[1]))
+
+
 def rss_mib(pid: int) -> float:
     """Resident memory of a process in MiB, from /proc/<pid>/status."""
     with open(f"/proc/{pid}/status") as status:
@@ -600,9 +621,11 @@ def run_bench(plan: BenchPlan, out_json: str | Path | None = None, say: Any = pr
             bare_consumer_ceiling_per_s(kafka.bootstrap, lines, plan.partitions)))
     say(f"bare aiokafka consumer ceiling: {f['bare_consumer_ceiling_per_s']:,}/s")
     with EmbeddedRedis() as redis:
+        reset_command_stats(redis.url)
         meter = CpuMeter({"redis": redis.pid, "bench (replay)": os.getpid()}).start()
         replayed = asyncio.run(replay_in_process(path, Settings(), redis.url))
         cpu = meter.stop()
+        f["replay_redis_commands"] = command_time_per_event(redis.url, len(lines))
         f["replay_in_process_per_s"] = round(replayed.events_per_s)
         f["replay_vs_json_ceiling"] = round(replayed.events_per_s / f["json_ceiling_per_s"], 4)
         f["replay_cpu"] = {**cpu, "redis_cpu_us_per_event":

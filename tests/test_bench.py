@@ -30,5 +30,8 @@ def test_the_benchmark_reports_every_figure_on_a_small_input(tmp_path: Path) -> 
     assert {"broker", "redis", "worker0", "worker1"} <= set(two["cpu"]["cpu_s"])
     assert two["cpu"]["cpu_s"]["worker0"] > 0 and two["cpu"]["cpu_s"]["worker1"] > 0
     assert abs(sum(figures["cost_split"]["share"].values()) - 1) < 0.01
+    # Redis time per event by command: the script's own share is what the README discusses
+    commands = figures["replay_redis_commands"]
+    assert commands["evalsha"] > 0 and "evalsha_minus_other_commands" in commands
     fixed = figures["latency"]["at_fixed_rate"]
     assert 0 < fixed["p50_s"] <= fixed["p99_s"]
