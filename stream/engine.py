@@ -230,12 +230,17 @@ class Engine:
         return (f"refund for order {event.fields.get('order_id')!r}, which store "
                 f"{event.store_id} never placed")
 
+    def _state_unavailable(self) -> None:
+        """Count a failed state call and report the worker unhealthy (the caller re-raises:
+        the shell retries the batch)."""
+        self.metrics.redis_errors.labels("unavailable").inc()
+        self.metrics.healthy.set(0)
+
     async def _decided(self, updates: list[StateUpdate]) -> None:
         try:
             await self.state.decided(updates)
         except StateUnavailableError:
-            self.metrics.redis_errors.labels("unavailable").inc()
-            self.metrics.healthy.set(0)
+            self._state_unavailable()
             raise
 
     async def _apply(self, updates: list[StateUpdate]) -> list[StoreView]:
@@ -245,8 +250,7 @@ class Engine:
         try:
             views = await self.state.apply_many(updates)
         except StateUnavailableError:
-            self.metrics.redis_errors.labels("unavailable").inc()
-            self.metrics.healthy.set(0)
+            self._state_unavailable()
             raise
         self.metrics.redis_seconds.observe(time.perf_counter() - started)
         self.metrics.healthy.set(1)

@@ -66,8 +66,13 @@ def event_keys(store_id: str, stream: str, namespace: str = KEY_PREFIX) -> list[
     ['sw:v1:{s42}:ids:refund', 'sw:v1:{s42}:pending', 'sw:v1:{s42}:orders']
     """
     base = f"{namespace}:{{{store_id}}}"
-    return [*store_keys(store_id, namespace), f"{base}:ids:{stream}", f"{base}:pending",
-            f"{base}:orders"]
+    return [*store_keys(store_id, namespace), f"{base}:ids:{stream}",
+            pending_key(store_id, namespace), f"{base}:orders"]
+
+
+def pending_key(store_id: str, namespace: str = KEY_PREFIX) -> str:
+    """The store's views awaiting a decision (event id -> the view it was applied with)."""
+    return f"{namespace}:{{{store_id}}}:pending"
 
 
 @dataclass(frozen=True, slots=True)
@@ -535,7 +540,7 @@ class RedisStateStore:
             return
         pipe = self._client.pipeline(transaction=False)
         for store_id, event_ids in done.items():
-            pipe.hdel(event_keys(store_id, "", self._namespace)[4], *event_ids)
+            pipe.hdel(pending_key(store_id, self._namespace), *event_ids)
         try:
             await pipe.execute()
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
