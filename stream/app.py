@@ -196,6 +196,7 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
         scheduler = getattr(app.consumer, "scheduler", None)
         if isinstance(scheduler, EventTimeScheduling):
             scheduler.merger.clear()
+        state.release()  # their stores may belong to another worker now: read them afresh
         await save_models()  # the worker taking these partitions over resumes from here
 
     @app.on_partitions_assigned.connect

@@ -345,12 +345,12 @@ def worker_throughput(path: Path, plan: BenchPlan, workers: int, events: int) ->
 def state_footprint(stack: DevStack, redis_before_bytes: int) -> dict[str, Any]:
     """Redis memory per tracked store at the end of a run: used memory above what the same
     server used before the first event (workers connected, scripts not yet loaded), divided by
-    the stores with a profile. Cross-store facts are included: they exist because of stores."""
+    the stores with saved state. Cross-store facts are included: they exist because of stores."""
     import redis
 
     client = redis.Redis.from_url(str(stack.redis_url))
     try:
-        stores = sum(1 for _ in client.scan_iter(match="sw:v1:*:profile", count=1000))
+        stores = sum(1 for _ in client.scan_iter(match="sw:v1:*:state", count=1000))
         keys = client.dbsize()
         used = int(client.info("memory")["used_memory"])
     finally:
@@ -368,8 +368,8 @@ def state_footprint(stack: DevStack, redis_before_bytes: int) -> dict[str, Any]:
 def key_kind(key: str) -> str:
     """What a Storewatch key holds, for the memory breakdown.
 
-    >>> key_kind("sw:v1:{s42}:windows"), key_kind("sw:v1:fact:trk:{YT123}")
-    ('windows', 'fact:trk')
+    >>> key_kind("sw:v1:{s42}:state"), key_kind("sw:v1:fact:trk:{YT123}")
+    ('state', 'fact:trk')
     """
     if "}:" in key:
         return key.rsplit("}:", 1)[1]
@@ -486,16 +486,18 @@ async def _profiled_replay(lines: list[bytes], settings: Settings, redis_url: st
         await state.close()
 
 
-COST_GROUPS = ("parse", "validate", "redis client", "waiting for redis", "models",
+COST_GROUPS = ("parse", "validate", "state", "redis client", "waiting for redis", "models",
                "features+detectors", "alerts", "metrics", "engine", "asyncio", "other")
 
 
 def _group_of(filename: str, function: str) -> str:
     if filename.endswith("stream/events.py"):
         return "validate"
-    if "poll" in function and "epoll" in function:  # the loop idle: redis-server runs the Lua
+    if "poll" in function and "epoll" in function:  # the loop idle: redis-server is at work
         return "waiting for redis"
-    if "/redis/" in filename or filename.endswith("stream/state.py"):
+    if filename.endswith("stream/store_state.py"):
+        return "state"
+    if "/redis/" in filename or filename.endswith(("stream/state.py", "stream/facts.py")):
         return "redis client"
     if "/river/" in filename or filename.endswith("stream/models.py"):
         return "models"
@@ -515,9 +517,9 @@ def _group_of(filename: str, function: str) -> str:
 def cost_split(path: Path, redis_url: str, events: int) -> dict[str, Any]:
     """Share of the in-process replay's time by kind of work, from cProfile's own times.
 
-    JSON is charged to whoever called it: ``json.loads`` from ``events.py`` is "parse", from
-    ``state.py`` (the Lua script's reply) "redis client", ``json.dumps`` from ``state.py``
-    (the script's arguments) "redis client", from ``alerts.py`` "alerts". cProfile slows
+    JSON is charged to whoever called it: ``json.loads`` from ``events.py`` is "parse",
+    ``json.dumps`` from ``store_state.py`` (saving a store) "state", from ``facts.py`` (the
+    fact script's reply) "redis client", from ``alerts.py`` "alerts". cProfile slows
     Python calls more than C code, so the shares of call-heavy parts are somewhat inflated.
     """
     lines = list(read_lines(path))[:events]

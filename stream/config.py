@@ -97,6 +97,9 @@ class WindowSettings(BaseModel):
     # compared with, and a shared account seen a month apart should still link two stores.
     fact_ttl_s: DurationS = Field(30 * 86400.0, ge=60, le=365 * 86400)
     fact_cap: int = Field(32, ge=2, le=1000)
+    # Stores a worker keeps in memory (least recently used are dropped once saved, and read
+    # back from Redis when they come again); about 10 KB each.
+    stores_in_memory: int = Field(200_000, ge=100)
 
     @model_validator(mode="after")
     def _check(self) -> WindowSettings:

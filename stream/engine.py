@@ -1,9 +1,9 @@
 """The order of steps for one event, and the error policy. Transport-free: no Faust here.
 
-parse and validate -> apply to the store's state (one Redis round trip, or one per batch) ->
-run the detectors that watch this event type -> send alerts. A message that cannot be processed
-is dead-lettered with its original bytes and a reason, counted, and processing goes on: one bad
-message must never stop the worker or cost a good event.
+parse and validate -> apply to the store's state (in memory; facts in Redis) -> run the
+detectors that watch this event type -> send alerts -> save the batch's state to Redis. A
+message that cannot be processed is dead-lettered with its original bytes and a reason, counted,
+and processing goes on: one bad message must never stop the worker or cost a good event.
 """
 
 from __future__ import annotations
@@ -166,15 +166,28 @@ class Engine:
         return restored
 
     async def process(self, raw: bytes, source: Source) -> list[Alert]:
-        """One message, one Redis round trip: the path of a Faust agent."""
+        """One message: a batch of one."""
         return await self.process_batch([(raw, source)])
 
     async def process_batch(self, messages: Sequence[tuple[bytes, Source]]) -> list[Alert]:
-        """Messages in order, with one pipelined Redis round trip for all of them.
+        """Messages in order, with a few Redis round trips for all of them.
 
         Each event still sees the state left by the events before it, so a batch decides
-        exactly as one-by-one processing would.
+        exactly as one-by-one processing would. The state the batch leaves is saved only once
+        its alerts and dead letters are sent; a batch that fails is forgotten whole, so its
+        retry (or the worker that takes over) decides it again on the same state.
         """
+        try:
+            raised = await self._decide_batch(messages)
+            await self._commit()
+        except BaseException:
+            self.state.discard()
+            raise
+        self.metrics.newest_event_ts_seconds.set(self._newest_ts_s)
+        self.metrics.event_time_lag_seconds.set(max(0.0, time.time() - self._newest_ts_s))
+        return raised
+
+    async def _decide_batch(self, messages: Sequence[tuple[bytes, Source]]) -> list[Alert]:
         started = time.perf_counter()
         accepted: list[tuple[Event, Source, bytes]] = []
         future_s = self._wall_s() + MAX_FUTURE_S
@@ -188,29 +201,17 @@ class Engine:
                 await self._dead_letter(exc.reason, str(exc), raw, source)
                 continue
             accepted.append((event, source, raw))
-        # a view is saved until decided when some detector may decide on it, so a crash
-        # between the state update and the alert is redone, not lost
-        updates = [update_for(event, keep_view=event.type in self._by_type)
-                   for event, _, _ in accepted]
-        views = await self._apply(updates)
+        views = await self._apply([update_for(event) for event, _, _ in accepted])
         raised: list[Alert] = []
-        in_batch: set[tuple[str, str]] = set()
         for (event, source, raw), view in zip(accepted, views, strict=True):
-            key = (event.store_id, event.event_id)
-            if view.redo and key in in_batch:  # a copy within the batch, not a cut-off decision
-                view = replace(view, refusal="duplicate")
-            in_batch.add(key)
             if view.refusal is not None:
                 await self._dead_letter(view.refusal, self._refusal_error(event, view), raw, source)
                 continue
-            if view.redo:
-                log.info("deciding again on %s: its first decision did not finish", event.event_id)
-            raised += await self._detect(event, view, raw, source)
-            self._newest_ts_s = max(self._newest_ts_s, event.ts_s)
+            if event.type in self._by_type:
+                raised += await self._detect(event, view, raw, source)
+            if event.ts_s > self._newest_ts_s:
+                self._newest_ts_s = event.ts_s
             self.metrics.processing_seconds.observe(time.perf_counter() - started)
-        await self._decided(updates)
-        self.metrics.newest_event_ts_seconds.set(self._newest_ts_s)
-        self.metrics.event_time_lag_seconds.set(max(0.0, time.time() - self._newest_ts_s))
         return raised
 
     @staticmethod
@@ -236,12 +237,14 @@ class Engine:
         self.metrics.redis_errors.labels("unavailable").inc()
         self.metrics.healthy.set(0)
 
-    async def _decided(self, updates: list[StateUpdate]) -> None:
+    async def _commit(self) -> None:
+        started = time.perf_counter()
         try:
-            await self.state.decided(updates)
+            await self.state.commit()
         except StateUnavailableError:
             self._state_unavailable()
             raise
+        self.metrics.redis_seconds.observe(time.perf_counter() - started)
 
     async def _apply(self, updates: list[StateUpdate]) -> list[StoreView]:
         if not updates:

@@ -74,7 +74,7 @@ class Metrics:
                 ["detector"], registry=registry),
             redis_seconds=Histogram(
                 "storewatch_redis_call_seconds",
-                "Wall time of one Redis round trip (one event, or one pipelined batch).",
+                "Wall time of a batch's Redis work: reading its stores and linking facts, then saving.",
                 buckets=LATENCY_BUCKETS_S, registry=registry),
             redis_errors=Counter(
                 "storewatch_redis_errors_total", "Redis round trips that failed, by kind.",

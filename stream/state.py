@@ -1,24 +1,28 @@
-"""Per-store state in Redis: the store's profile, sliding windows and recent SKU sales.
+"""Per-store state: kept in the memory of the worker that owns the store, saved to Redis.
 
-Every event costs one Lua call (``apply_event.lua``) that writes its contribution and reads back
-what the detectors need, so there is one round trip per event, or one per batch when
-``apply_many`` pipelines them. All of a store's keys share the hash tag ``{store_id}``, so each
-call touches a single Redis Cluster slot. Memory is bounded: each window is a ring of
-``buckets_per_window`` buckets (plus the allowed lateness) with a running sum, SKU records are forgotten after the longest window, and every
-key of a store expires after ``idle_store_ttl_s`` without events.
+Every input topic is keyed by store id and the topics are co-partitioned, so one worker at a
+time sees all of a store's events: it keeps the store's ``StoreState`` (profile, windows, SKU
+sales, event ids) in memory, applies each event in Python, and at the end of every batch,
+after the batch's alerts were published and before its offsets are committed, writes each
+store the batch changed to Redis as one JSON value (``commit``). Redis is the durable copy: a
+store is read from it the first time a worker meets it (after a start or a rebalance). A batch
+that fails anywhere is forgotten (``discard``) and redone from Redis, so a crash or a Redis
+outage replays decisions on the same state and mints the same alert ids.
 
-Windows are keyed by event time, so a late event lands in its own bucket; a window sum is
-exact to one bucket (window length / buckets per window) at its old end.
+Cross-store facts (accounts, tracking numbers, claimants, rings) link stores of different
+workers, so they stay in Redis (``stream.facts``); a batch costs at most three round trips:
+read the stores it meets for the first time, link its facts, save what it changed.
 """
 
 from __future__ import annotations
 
 import base64
-import json
+import logging
+import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from importlib import resources
 from typing import Any, Final, Protocol
 
 import redis.asyncio as redis_asyncio
@@ -27,52 +31,24 @@ from redis.asyncio.cluster import RedisCluster
 
 from stream.config import WindowSettings, format_duration
 from stream.events import Event
+from stream.facts import KEY_PREFIX, FACT_KINDS, Fact, FactIndex, FactLinks, fact_key
+from stream.store_state import (METRIC_INDEX, REFUSALS, WINDOW_METRICS, StateConfig,
+                                StoreState)
 
-KEY_PREFIX: Final = "sw:v1"
+__all__ = ["FACT_KINDS", "KEY_PREFIX", "REFUSALS", "WINDOW_METRICS", "Fact", "FactLinks",
+           "RedisStateStore", "SkuSales", "StateStore", "StateUnavailableError", "StateUpdate",
+           "StoreView", "fact_key", "redis_client", "state_key", "update_for"]
 
-# What every window counts, in the order the Lua script stores them.
-WINDOW_METRICS: Final = (
-    "sales_cny",
-    "orders_placed",
-    "cancelled_cny",
-    "orders_shipped",
-    "orders_delivered",
-    "refund_price_protection_cny",
-    "refund_not_received_cny",
-    "refund_return_cny",
-    "refund_other_cny",
-    "price_cuts",
-    "withdrawn_cny",
-    "withdrawals",
-)
-_METRIC_INDEX: Final = {name: i for i, name in enumerate(WINDOW_METRICS)}
+log = logging.getLogger(__name__)
 
 
-def store_keys(store_id: str, namespace: str = KEY_PREFIX) -> tuple[str, str, str]:
-    """Profile, window and SKU keys of a store; the braces make them one Cluster slot.
+def state_key(store_id: str, namespace: str = KEY_PREFIX) -> str:
+    """The Redis key of a store's saved state; the braces name its Cluster slot.
 
-    >>> store_keys("s42")
-    ('sw:v1:{s42}:profile', 'sw:v1:{s42}:windows', 'sw:v1:{s42}:skus')
+    >>> state_key("s42")
+    'sw:v1:{s42}:state'
     """
-    base = f"{namespace}:{{{store_id}}}"
-    return f"{base}:profile", f"{base}:windows", f"{base}:skus"
-
-
-def event_keys(store_id: str, stream: str, namespace: str = KEY_PREFIX) -> list[str]:
-    """Every key one event's Lua call touches, in the script's KEYS order: the store's keys,
-    the event ids seen on its stream, the views awaiting a decision, the orders it placed.
-
-    >>> event_keys("s42", "refund")[3:]
-    ['sw:v1:{s42}:ids:refund', 'sw:v1:{s42}:pending', 'sw:v1:{s42}:orders']
-    """
-    base = f"{namespace}:{{{store_id}}}"
-    return [*store_keys(store_id, namespace), f"{base}:ids:{stream}",
-            pending_key(store_id, namespace), f"{base}:orders"]
-
-
-def pending_key(store_id: str, namespace: str = KEY_PREFIX) -> str:
-    """The store's views awaiting a decision (event id -> the view it was applied with)."""
-    return f"{namespace}:{{{store_id}}}:pending"
+    return f"{namespace}:{{{store_id}}}:state"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,64 +61,13 @@ class SkuSales:
     sales_cny: float
 
 
-# Cross-store facts: what links stores, how many members a fact keeps, how long it lives.
-FACT_KINDS: Final = {
-    "bank": "bank account",  # member: store id, value: its owner ('' when not registered)
-    "trk": "tracking number",  # member: order id, value: its store
-    "claim": "price-protection claimant",  # member: store id, value: ''
-}
-# How many members a fact keeps and how long it lives: windows.fact_cap and fact_ttl_s.
-RING_FIELD: Final = "~ring"
-MARKS_KEPT: Final = 100_000
-
-
-def fact_key(kind: str, value: str, namespace: str = KEY_PREFIX) -> str:
-    """The key of one cross-store fact; the braces give each fact its own Cluster slot.
-
-    >>> fact_key("bank", "6222-01")
-    'sw:v1:fact:bank:{6222-01}'
-    """
-    return f"{namespace}:fact:{kind}:{{{value}}}"
-
-
-@dataclass(frozen=True, slots=True)
-class Fact:
-    """One event's touch of a cross-store fact: ``member`` (with ``value``) joins ``kind:value``."""
-
-    kind: str
-    value: str
-    member: str
-    member_value: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class FactLinks:
-    """Who else touched a fact, as of the event (the event's own touch included)."""
-
-    kind: str
-    value: str
-    members: dict[str, str]
-    ring_id: str | None = None
-
-    def other_stores(self, store_id: str) -> set[str]:
-        """Stores other than ``store_id`` that share this fact."""
-        if self.kind == "trk":
-            return {store for store in self.members.values() if store and store != store_id}
-        return {member for member in self.members if member != store_id}
-
-
-# Why the state refused an event (nothing of it was written).
-REFUSALS: Final = ("late", "duplicate", "unknown_order")
-
-
 @dataclass(frozen=True, slots=True)
 class StoreView:
     """What the state knew of a store when one of its events was applied.
 
     ``profile`` is as it was *before* the event (so "time since the last withdrawal" means the
     previous one); ``windows`` and ``sku`` already include the event. ``refusal`` names why
-    the event was not applied (one of REFUSALS), and ``redo`` marks the saved view of an event
-    applied earlier whose decision never finished (a crash), to be decided again.
+    the event was not applied (one of REFUSALS).
     """
 
     refusal: str | None
@@ -151,7 +76,6 @@ class StoreView:
     windows: dict[float, dict[str, float]]
     sku: SkuSales | None
     links: dict[str, FactLinks] = field(default_factory=dict)
-    redo: bool = False
 
     @property
     def late(self) -> bool:
@@ -167,13 +91,16 @@ class StoreView:
 
 @dataclass(frozen=True, slots=True)
 class StateUpdate:
-    """One event's effect on its store's state, as arguments of the Lua script."""
+    """One event's effect on its store's state.
+
+    ``deltas`` are keyed by the metric's index in WINDOW_METRICS; ``profile_ops`` are
+    (op, field, value) with op '=' set, '>' keep the max, '<' keep the min."""
 
     store_id: str
     stream: str
     ts_s: float
-    deltas: dict[str, float]
-    profile_ops: list[tuple[str, str]]
+    deltas: dict[int, float]
+    profile_ops: list[tuple[str, str, str]]
     sku: str = ""
     sku_unit_price_cny: float = 0.0
     sku_units: int = 0
@@ -181,12 +108,20 @@ class StateUpdate:
     event_id: str = ""
     placed_order_id: str = ""
     refund_of_order_id: str = ""
-    keep_view: bool = False
 
 
-def update_for(event: Event, keep_view: bool = False) -> StateUpdate:
-    """What an event adds to its store's windows and profile. ``keep_view``: save the view
-    until ``decided`` is called, so a crash before the decision can be redone.
+_SALES = METRIC_INDEX["sales_cny"]
+_PLACED = METRIC_INDEX["orders_placed"]
+_CANCELLED = METRIC_INDEX["cancelled_cny"]
+_SHIPPED = METRIC_INDEX["orders_shipped"]
+_DELIVERED = METRIC_INDEX["orders_delivered"]
+_PRICE_CUTS = METRIC_INDEX["price_cuts"]
+_WITHDRAWN = METRIC_INDEX["withdrawn_cny"]
+_WITHDRAWALS = METRIC_INDEX["withdrawals"]
+
+
+def update_for(event: Event) -> StateUpdate:
+    """What an event adds to its store's windows and profile.
 
     Every count is keyed by the event's own time and needs no earlier event of the same order,
     so arrival order never changes what a window holds (a refund or a delivery seen before its
@@ -194,67 +129,75 @@ def update_for(event: Event, keep_view: bool = False) -> StateUpdate:
     """
     f = event.fields
     ts = repr(event.ts_s)
-    ops: list[tuple[str, str]] = [("<first_ts", ts)]
+    ops: list[tuple[str, str, str]] = [("<", "first_ts", ts)]
     if event.type != "store":
         # when the stream first saw the store at work: "quiet all week" needs a week of watching
-        ops.append(("<first_activity_ts", ts))
-    deltas: dict[str, float] = {}
+        ops.append(("<", "first_activity_ts", ts))
+    deltas: dict[int, float] = {}
     sku, price, units = "", 0.0, 0
     facts: tuple[Fact, ...] = ()
     placed = refund_of = ""
     if event.type == "store":
-        ops += [("=opened_ts", ts), ("=deposit", repr(f["deposit"])),
-                ("=bank_account", f["bank_account"]), ("=owner_id", f["owner_id"]),
-                ("=category", f["category"])]
+        ops += [("=", "opened_ts", ts), ("=", "deposit", repr(f["deposit"])),
+                ("=", "bank_account", f["bank_account"]), ("=", "owner_id", f["owner_id"]),
+                ("=", "category", f["category"])]
         facts = (Fact("bank", f["bank_account"], event.store_id, f["owner_id"]),)
     elif event.type == "order":
         value_cny = f["unit_price"] * f["quantity"]
         status = f["status"]
         if status == "placed":
-            deltas = {"sales_cny": value_cny, "orders_placed": 1}
-            ops += [(">last_sale_ts", ts), ("<first_sale_ts", ts)]
+            deltas = {_SALES: float(value_cny), _PLACED: 1.0}
+            ops += [(">", "last_sale_ts", ts), ("<", "first_sale_ts", ts)]
             sku, price, units = f["sku"], f["unit_price"], f["quantity"]
             placed = f["order_id"]
         elif status == "cancelled":
-            deltas = {"cancelled_cny": value_cny}
+            deltas = {_CANCELLED: float(value_cny)}
         elif status == "shipped":
-            deltas = {"orders_shipped": 1}
+            deltas = {_SHIPPED: 1.0}
         else:
-            deltas = {"orders_delivered": 1}
+            deltas = {_DELIVERED: 1.0}
         if f.get("tracking_no"):
             facts = (Fact("trk", f["tracking_no"], f["order_id"], event.store_id),)
     elif event.type == "price":
         sku = f["sku"]
         if f["new_price"] < f["old_price"]:
-            deltas = {"price_cuts": 1}
-            ops += [(">last_price_cut_ts", ts)]
+            deltas = {_PRICE_CUTS: 1.0}
+            ops.append((">", "last_price_cut_ts", ts))
     elif event.type == "refund":
-        deltas = {f"refund_{f['reason']}_cny": f["amount"]}
+        deltas = {METRIC_INDEX[f"refund_{f['reason']}_cny"]: float(f["amount"])}
         refund_of = f["order_id"]
         if f["reason"] == "price_protection":
             facts = (Fact("claim", f["buyer_id"], event.store_id),)
     elif event.type == "withdrawal":
-        deltas = {"withdrawn_cny": f["amount"], "withdrawals": 1}
+        deltas = {_WITHDRAWN: float(f["amount"]), _WITHDRAWALS: 1.0}
         # first use of each payout account: "never used before" and rotation across accounts
-        ops += [(">last_withdrawal_ts", ts), (f"<acct:{f['bank_account']}", ts)]
+        ops += [(">", "last_withdrawal_ts", ts), ("<", f"acct:{f['bank_account']}", ts)]
         facts = (Fact("bank", f["bank_account"], event.store_id),)
     return StateUpdate(event.store_id, event.type, event.ts_s, deltas, ops, sku, price, units,
-                       facts, event.event_id, placed, refund_of, keep_view)
+                       facts, event.event_id, placed, refund_of)
 
 
 class StateUnavailableError(RuntimeError):
-    """Redis could not be reached or answered with a connection error; the event may be
+    """Redis could not be reached or answered with a connection error; the batch may be
     retried. (Transport shells catch this instead of importing redis themselves.)"""
+
+
+@contextmanager
+def _redis_errors() -> Iterator[None]:
+    try:
+        yield
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        raise StateUnavailableError(f"Redis unavailable: {exc}") from exc
 
 
 class StateStore(Protocol):
     """Where per-store state lives; the engine depends on this, not on Redis."""
 
-    async def apply(self, update: StateUpdate) -> StoreView: ...
-
     async def apply_many(self, updates: list[StateUpdate]) -> list[StoreView]: ...
 
-    async def decided(self, updates: Sequence[StateUpdate]) -> None: ...
+    async def commit(self) -> None: ...
+
+    def discard(self) -> None: ...
 
     def reconfigure(self, windows: WindowSettings) -> None: ...
 
@@ -351,39 +294,34 @@ class _ClusterClient:
 
 
 class RedisStateStore:
-    """StateStore on Redis (single node or Cluster) through one Lua script per event."""
+    """StateStore: the stores this worker owns in memory, saved to Redis once per batch."""
 
     def __init__(self, client: Any, windows: WindowSettings, namespace: str = KEY_PREFIX) -> None:
         if isinstance(client, RedisCluster):
             client = _ClusterClient(client)
         self._client = client
         self._namespace = namespace
+        self.facts = FactIndex(client, namespace, windows.fact_cap, int(windows.fact_ttl_s))
         self.reconfigure(windows)
-        self._script = client.register_script(
-            resources.files("stream").joinpath("apply_event.lua").read_text()
-        )
-        self._link = client.register_script(
-            resources.files("stream").joinpath("link_fact.lua").read_text()
-        )
-        # Alert marks this process wrote, so events already read in the same pipelined batch
-        # see them as one-by-one processing would (Redis holds them for other workers).
-        self._marks: OrderedDict[str, dict[str, str]] = OrderedDict()
-        self._fact_rings: OrderedDict[str, str] = OrderedDict()
+        # least recently used first; a store is dropped from memory once saved and past the cap
+        self._stores: OrderedDict[str, StoreState] = OrderedDict()
+        self._saved_at_s: dict[str, float] = {}
+        self._changed: set[str] = set()
+        # alert marks written during this batch, for the views read before them
+        self._batch_marks: dict[str, dict[str, str]] = {}
+        self._release_after_batch = False
 
     def reconfigure(self, windows: WindowSettings) -> None:
         """Use new window settings from the next event on (runtime tuning). A window whose
         length, bucket count or ring size changed starts empty and fills over its length."""
         self._windows = windows
         self._lengths_s = list(windows.lengths_s)
-        self._conf = json.dumps({
-            "lateness_s": windows.allowed_lateness_s,
-            "ttl_s": int(windows.idle_store_ttl_s),
-            "buckets": windows.buckets_per_window,
-            "metrics": len(WINDOW_METRICS),
-            "lengths_s": self._lengths_s,
-        })
-        self._fact_cap = windows.fact_cap
-        self._fact_ttl_s = int(windows.fact_ttl_s)
+        self._config = StateConfig.of(self._lengths_s, windows.buckets_per_window,
+                                      windows.allowed_lateness_s)
+        self._ttl_s = int(windows.idle_store_ttl_s)
+        self._capacity = windows.stores_in_memory
+        self.facts.cap = windows.fact_cap
+        self.facts.ttl_s = int(windows.fact_ttl_s)
 
     @classmethod
     def from_url(cls, url: str, windows: WindowSettings, namespace: str = KEY_PREFIX,
@@ -395,156 +333,145 @@ class RedisStateStore:
     def window_names(self) -> dict[float, str]:
         return {length_s: format_duration(length_s) for length_s in self._lengths_s}
 
-    def _args(self, update: StateUpdate) -> tuple[list[str], list[str]]:
-        payload = json.dumps({
-            "ts": update.ts_s,
-            "stream": update.stream,
-            "deltas": {str(_METRIC_INDEX[name]): float(delta) for name, delta in update.deltas.items()},
-            "ops": update.profile_ops,
-            "sku": update.sku,
-            "price": update.sku_unit_price_cny,
-            "units": update.sku_units,
-            "id": update.event_id,
-            "keep": 1 if update.keep_view else 0,
-            "placed": update.placed_order_id,
-            "refund_of": update.refund_of_order_id,
-        }, separators=(",", ":"))
-        return event_keys(update.store_id, update.stream, self._namespace), [self._conf, payload]
+    async def apply_many(self, updates: list[StateUpdate]) -> list[StoreView]:
+        """Apply updates in order; each view sees the updates before it.
 
-    def _view(self, reply: str) -> StoreView:
-        data = json.loads(reply)
-        if "max_ts" not in data:
-            refusal = next(reason for reason in REFUSALS if reason in data)
-            return StoreView(refusal, float(data.get("late", 0.0)), {}, {}, None)
-        windows = {length_s: dict(zip(WINDOW_METRICS, sums, strict=True))
-                   for length_s, sums in zip(self._lengths_s, data["windows"], strict=True)}
-        sku = SkuSales(*map(float, data["sku"].split(","))) if data["sku"] else None
-        # cjson encodes an empty Lua table as {} and a profile is never a list
-        profile = {k: str(v) for k, v in data["profile"].items()} if data["profile"] else {}
-        return StoreView(None, float(data["max_ts"]), profile, windows, sku,
-                         redo=bool(data.get("redo")))
+        The cross-store facts of the events the stores accepted are then linked in Redis (a
+        refused event must leave no trace)."""
+        if not updates:
+            return []
+        with _redis_errors():
+            await self._load({update.store_id for update in updates})
+        views: list[StoreView] = []
+        linking: list[int] = []
+        lengths_s = self._lengths_s
+        for update in updates:
+            store = self._stores[update.store_id]
+            applied = store.apply(update, self._config)
+            if applied.refusal is not None:
+                views.append(StoreView(applied.refusal, applied.max_ts_s, {}, {}, None))
+                continue
+            self._changed.add(update.store_id)
+            windows = {length_s: dict(zip(WINDOW_METRICS, sums))
+                       for length_s, sums in zip(lengths_s, applied.window_sums)}
+            sku = SkuSales(*applied.sku) if applied.sku is not None else None
+            views.append(StoreView(None, applied.max_ts_s, applied.profile, windows, sku))
+            if update.facts:
+                linking.append(len(views) - 1)
+        if linking:
+            facts = [fact for i in linking for fact in updates[i].facts]
+            with _redis_errors():
+                links = iter(await self.facts.link(facts))
+            for i in linking:
+                views[i] = replace(views[i], links={
+                    fact.kind: next(links) for fact in updates[i].facts})
+        return views
+
+    async def _load(self, store_ids: set[str]) -> None:
+        """Bring the stores not in memory (or idle past their TTL) from Redis, in one round
+        trip; a store Redis does not know starts empty."""
+        now_s = time.monotonic()
+        missing = []
+        for store_id in store_ids:
+            if store_id in self._stores and now_s - self._saved_at_s.get(store_id, now_s) < self._ttl_s:
+                self._stores.move_to_end(store_id)
+            else:
+                missing.append(store_id)
+        if not missing:
+            return
+        pipe = self._client.pipeline(transaction=False)
+        for store_id in missing:
+            pipe.get(state_key(store_id, self._namespace))
+        for store_id, saved in zip(missing, await pipe.execute(), strict=True):
+            self._stores[store_id] = self._restore(store_id, saved)
+            self._stores.move_to_end(store_id)
 
     @staticmethod
-    def _links(facts: tuple[Fact, ...], fact_replies: Sequence[str]) -> dict[str, FactLinks]:
-        links = {}
-        for fact, fact_reply in zip(facts, fact_replies, strict=True):
-            members = json.loads(fact_reply) if fact_reply else {}
-            members = members if isinstance(members, dict) else {}
-            ring_id = members.pop(RING_FIELD, None)
-            links[fact.kind] = FactLinks(fact.kind, fact.value, members, ring_id)
-        return links
+    def _restore(store_id: str, saved: str | None) -> StoreState:
+        if saved is None:
+            return StoreState()
+        try:
+            return StoreState.from_json(saved)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.error("state of store %s unreadable, starting it afresh: %s", store_id, exc)
+            return StoreState()
+
+    async def commit(self) -> None:
+        """Save every store changed since the last commit (one SET each, one round trip), with
+        the idle TTL. Called once a batch's alerts are published, before its offsets commit."""
+        if not self._changed:
+            return
+        changed = list(self._changed)
+        pipe = self._client.pipeline(transaction=False)
+        for store_id in changed:
+            pipe.set(state_key(store_id, self._namespace),
+                     self._stores[store_id].to_json(self._config), ex=self._ttl_s)
+        with _redis_errors():
+            await pipe.execute()
+        now_s = time.monotonic()
+        for store_id in changed:
+            self._saved_at_s[store_id] = now_s
+        self._batch_done()
+        while len(self._stores) > self._capacity:
+            store_id, _ = self._stores.popitem(last=False)
+            self._saved_at_s.pop(store_id, None)
+
+    def discard(self) -> None:
+        """Forget what was applied since the last commit: the batch will be redone from the
+        state saved in Redis."""
+        for store_id in self._changed:
+            self._stores.pop(store_id, None)
+            self._saved_at_s.pop(store_id, None)
+        self._batch_done()
+
+    def release(self) -> None:
+        """Forget every store (partitions revoked: another worker may own them now). A batch
+        in progress first finishes (commit or discard), so what it applied is not lost."""
+        if self._changed:
+            self._release_after_batch = True
+            return
+        self._stores.clear()
+        self._saved_at_s.clear()
+        self._batch_marks.clear()
+
+    def _batch_done(self) -> None:
+        self._changed.clear()
+        self._batch_marks.clear()
+        if self._release_after_batch:
+            self._release_after_batch = False
+            self.release()
+
+    @property
+    def stores_in_memory(self) -> int:
+        return len(self._stores)
 
     def current(self, view: StoreView, store_id: str) -> StoreView:
         """``view`` with the alert marks and ring ids written since it was read."""
-        marks = self._marks.get(store_id)
-        rings = {kind: self._fact_rings.get(fact_key(kind, link.value, self._namespace))
-                 for kind, link in view.links.items()}
-        if not marks and not any(rings.values()):
+        marks = self._batch_marks.get(store_id)
+        rings = {kind: self.facts.ring_of(link) for kind, link in view.links.items()}
+        if not marks and all(rings[kind] == link.ring_id for kind, link in view.links.items()):
             return view
-        links = {kind: replace(link, ring_id=link.ring_id or rings[kind])
-                 for kind, link in view.links.items()}
+        links = {kind: replace(link, ring_id=rings[kind]) for kind, link in view.links.items()}
         return replace(view, profile={**view.profile, **(marks or {})}, links=links)
 
     async def mark_alert(self, store_id: str, detector: str, ts_s: float, ring_id: str,
                          facts: list[FactLinks]) -> set[str]:
         """Remember an alert and return the stores of its ring (this one included).
 
-        The alert's time goes to the store's profile (episodes survive restarts and are shared
-        by workers), its ring id to the profile and to the facts the event touched (a later
-        store touching one of them learns it joins a known ring), the store to the ring's
-        member set. Single-slot commands in one pipeline; one per alert, so rare."""
+        The alert's time and ring id go to the store's profile (episodes survive restarts),
+        its ring id to the facts the event touched (a later store touching one of them learns
+        it joins a known ring), the store to the ring's member set."""
         fields = {f"alerted:{detector}": repr(ts_s), "ring_id": ring_id}
-        profile_key = store_keys(store_id, self._namespace)[0]
-        marks = self._marks.setdefault(store_id, {})
-        marks.update(fields)
-        self._marks.move_to_end(store_id)
-        pipe = self._client.pipeline(transaction=False)
-        pipe.hset(profile_key, mapping=fields)
-        await self._link(keys=[fact_key("ring", ring_id, self._namespace)],
-                         args=[store_id, "", self._fact_cap, self._fact_ttl_s], client=pipe)
-        self._tie(pipe, ring_id, facts)
-        try:
-            replies = await pipe.execute()
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-            raise StateUnavailableError(f"Redis unavailable: {exc}") from exc
-        members = json.loads(replies[1]) if replies[1] else {}
-        return {m for m in (members if isinstance(members, dict) else {}) if m != RING_FIELD}
+        self._stores[store_id].mark(fields)
+        self._changed.add(store_id)
+        self._batch_marks.setdefault(store_id, {}).update(fields)
+        with _redis_errors():
+            return await self.facts.join_ring(ring_id, store_id, facts)
 
     async def tie_facts(self, ring_id: str, facts: list[FactLinks]) -> None:
         """Mark facts a store of ``ring_id`` touched after its alert with the ring's id."""
-        pipe = self._client.pipeline(transaction=False)
-        self._tie(pipe, ring_id, facts)
-        try:
-            await pipe.execute()
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-            raise StateUnavailableError(f"Redis unavailable: {exc}") from exc
-
-    def _tie(self, pipe: Any, ring_id: str, facts: list[FactLinks]) -> None:
-        for link in facts:
-            key = fact_key(link.kind, link.value, self._namespace)
-            self._fact_rings[key] = ring_id
-            self._fact_rings.move_to_end(key)
-            pipe.hset(key, RING_FIELD, ring_id)
-            pipe.expire(key, self._fact_ttl_s)  # the fact may have expired since it was read
-        while len(self._marks) > MARKS_KEPT:
-            self._marks.popitem(last=False)
-        while len(self._fact_rings) > MARKS_KEPT:
-            self._fact_rings.popitem(last=False)
-
-    async def apply(self, update: StateUpdate) -> StoreView:
-        return (await self.apply_many([update]))[0]
-
-    async def apply_many(self, updates: list[StateUpdate]) -> list[StoreView]:
-        """Apply updates in order in one pipeline; each view sees the updates before it.
-
-        The cross-store facts of the events the stores accepted follow in a second pipeline
-        (a refused event must leave no trace), so a batch costs two round trips at most."""
-        if not updates:
-            return []
-        try:
-            if len(updates) == 1:
-                keys, args = self._args(updates[0])
-                replies = [await self._script(keys=keys, args=args)]
-            else:
-                pipe = self._client.pipeline(transaction=False)
-                for update in updates:
-                    keys, args = self._args(update)
-                    await self._script(keys=keys, args=args, client=pipe)
-                replies = await pipe.execute()
-            views = [self._view(reply) for reply in replies]
-            linking = [(i, update) for i, (update, view) in enumerate(zip(updates, views))
-                       if update.facts and view.refusal is None]
-            if linking:
-                pipe = self._client.pipeline(transaction=False)
-                for _, update in linking:
-                    for fact in update.facts:
-                        await self._link(keys=[fact_key(fact.kind, fact.value, self._namespace)],
-                                         args=[fact.member, fact.member_value,
-                                               self._fact_cap, self._fact_ttl_s], client=pipe)
-                fact_replies = iter(await pipe.execute())
-                for i, update in linking:
-                    links = self._links(update.facts, [next(fact_replies) for _ in update.facts])
-                    views[i] = replace(views[i], links=links)
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-            raise StateUnavailableError(f"Redis unavailable: {exc}") from exc
-        return views
-
-    async def decided(self, updates: Sequence[StateUpdate]) -> None:
-        """Forget the saved views of events whose decision (and alerts) are done: one
-        pipelined HDEL per store, one round trip per batch."""
-        done: dict[str, list[str]] = {}
-        for update in updates:
-            if update.keep_view:
-                done.setdefault(update.store_id, []).append(update.event_id)
-        if not done:
-            return
-        pipe = self._client.pipeline(transaction=False)
-        for store_id, event_ids in done.items():
-            pipe.hdel(pending_key(store_id, self._namespace), *event_ids)
-        try:
-            await pipe.execute()
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-            raise StateUnavailableError(f"Redis unavailable: {exc}") from exc
+        with _redis_errors():
+            await self.facts.tie(ring_id, facts)
 
     def models_key(self, app_id: str) -> str:
         """The hash of an app's model snapshots, one field per detector (its own slot)."""
@@ -557,30 +484,32 @@ class RedisStateStore:
         if not snapshots:
             return
         encoded = {name: base64.b64encode(blob).decode() for name, blob in snapshots.items()}
-        try:
+        with _redis_errors():
             await self._client.hset(self.models_key(app_id), mapping=encoded)
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-            raise StateUnavailableError(f"Redis unavailable: {exc}") from exc
 
     async def load_models(self, app_id: str) -> dict[str, bytes]:
-        try:
+        with _redis_errors():
             encoded = await self._client.hgetall(self.models_key(app_id))
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-            raise StateUnavailableError(f"Redis unavailable: {exc}") from exc
         return {name: base64.b64decode(text) for name, text in encoded.items()}
 
     async def tracked_stores(self) -> int:
         """How many stores have state (scans; for tests, reports and gauges, not the hot path)."""
         count = 0
-        try:
-            async for _ in self._client.scan_iter(match=f"{self._namespace}:*:profile", count=1000):
+        with _redis_errors():
+            async for _ in self._client.scan_iter(match=f"{self._namespace}:*:state", count=1000):
                 count += 1
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-            raise StateUnavailableError(f"Redis unavailable: {exc}") from exc
         return count
+
+    async def saved_state(self, store_id: str) -> StoreState | None:
+        """A store's state as saved in Redis (for tests and tools; the worker reads its own
+        memory)."""
+        with _redis_errors():
+            saved = await self._client.get(state_key(store_id, self._namespace))
+        return StoreState.from_json(saved) if saved is not None else None
 
     async def drop_all(self) -> int:
         """Delete every key of this store's namespace (fresh state for a replay run)."""
+        self.release()
         keys = [key async for key in self._client.scan_iter(match=f"{self._namespace}:*",
                                                                count=1000)]
         deleted = 0
@@ -595,10 +524,8 @@ class RedisStateStore:
 
     async def ping(self) -> None:
         """Raise StateUnavailableError unless Redis answers (for health at start-up)."""
-        try:
+        with _redis_errors():
             await self._client.ping()
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-            raise StateUnavailableError(f"Redis unavailable: {exc}") from exc
 
     async def close(self) -> None:
         await self._client.aclose()

@@ -208,16 +208,17 @@ async def test_a_redelivered_event_is_dead_lettered_as_a_duplicate_and_raises_no
     assert len(h.dead.letters) == len(scheme)
 
 
-async def test_an_event_whose_decision_was_cut_off_is_decided_again_with_the_same_alert_id(
+async def test_a_batch_cut_off_before_its_commit_is_decided_again_with_the_same_alert_id(
         redis_client: redis_asyncio.Redis) -> None:
     undisturbed = Harness(redis_client)
     scheme = price_protection_scheme("gang-1")
     await undisturbed.feed(*scheme)
     await redis_client.flushdb()
-    h = Harness(redis_client)
-    await h.feed(*scheme[:2])
-    # a crash after the state took the price cut, before any detector saw it
-    await h.engine.state.apply_many([update_for(event_from_dict(scheme[2]), keep_view=True)])
+    crashed = Harness(redis_client)
+    await crashed.feed(*scheme[:2])
+    # the worker took the price cut into its memory and died before the batch was committed
+    await crashed.engine.state.apply_many([update_for(event_from_dict(scheme[2]))])
+    h = Harness(redis_client)  # the worker that takes over reads the committed state
     await h.feed(*scheme[2:])
     assert [a.alert_id for a in h.alerts.alerts] == [a.alert_id for a in undisturbed.alerts.alerts]
     assert not h.dead.letters

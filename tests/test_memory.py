@@ -2,8 +2,8 @@
 
 A flood of new stores, buyers, SKUs, tracking numbers and bank accounts is what an attacker
 (or a bot-driven marketplace) can produce at will. Each of them may create Redis keys, so
-every key must carry a TTL, and the worker itself must keep nothing per key beyond its
-capped alert marks. The bounds asserted here are documented in the README ("Limits").
+every key must carry a TTL, and the worker itself must keep no more stores in memory than
+``windows.stores_in_memory``. The bounds asserted here are documented in the README ("Limits").
 """
 
 from __future__ import annotations
@@ -29,9 +29,10 @@ from tests import factories as f
 pytestmark = pytest.mark.integration
 
 FLOOD_STORES = 10_000  # x 6 events: 60,000 events, 40,000 distinct facts
-# Measured (README "Limits"): about 2.1 KB of Redis per flooded store (its 3 keys and its 4
-# facts) and no RSS growth past the warm-up (+0.2 MiB); the bounds leave room for allocator
-# and version differences, not for a leak.
+# Measured (README "Limits"): Redis per flooded store (its state key and its 4 facts) and the
+# worker's RSS past the warm-up, with 1,000 stores kept in memory; the bounds leave room for
+# allocator and version differences, not for a leak.
+STORES_IN_MEMORY = 1_000
 REDIS_BYTES_PER_STORE_MAX = 4_000
 RSS_GROWTH_MAX_BYTES = 16 * 2**20
 
@@ -87,13 +88,13 @@ def engine_on(client: redis_asyncio.Redis, windows: WindowSettings) -> Engine:
 
 async def test_a_flood_of_distinct_keys_costs_bounded_redis_memory_and_worker_rss(
         fresh_redis: redis_asyncio.Redis) -> None:
-    windows = Settings().windows
+    windows = WindowSettings(stores_in_memory=STORES_IN_MEMORY)
     engine = engine_on(fresh_redis, windows)
-    await run(engine, flood(0, 1_000))  # warm-up: models, pools, caches
+    await run(engine, flood(0, 2 * STORES_IN_MEMORY))  # warm-up: models, pools, the store cache
     memory_before = int((await fresh_redis.info("memory"))["used_memory"])
     rss_before = rss_bytes()
     started = time.perf_counter()
-    events = await run(engine, flood(1_000, FLOOD_STORES))
+    events = await run(engine, flood(2 * STORES_IN_MEMORY, FLOOD_STORES))
     elapsed_s = time.perf_counter() - started
     redis_per_store = (int((await fresh_redis.info("memory"))["used_memory"]) - memory_before) \
         / FLOOD_STORES
@@ -103,6 +104,7 @@ async def test_a_flood_of_distinct_keys_costs_bounded_redis_memory_and_worker_rs
     assert events == 6 * FLOOD_STORES
     assert redis_per_store < REDIS_BYTES_PER_STORE_MAX
     assert rss_growth < RSS_GROWTH_MAX_BYTES
+    assert engine.state.stores_in_memory <= STORES_IN_MEMORY  # type: ignore[attr-defined]
 
 
 async def test_every_key_a_flood_creates_carries_its_ttl(fresh_redis: redis_asyncio.Redis) -> None:
@@ -115,8 +117,8 @@ async def test_every_key_a_flood_creates_carries_its_ttl(fresh_redis: redis_asyn
         limit = windows.fact_ttl_s if kind == "fact" else windows.idle_store_ttl_s
         assert 0 < ttl <= limit, (key, ttl)
         kinds[kind] = kinds.get(kind, 0) + 1
-    # a store's keys: profile, windows, skus, orders and the event ids of its five streams
-    assert kinds["store"] == 9 * 2_000 and kinds["fact"] == 4 * 2_000, kinds
+    # a store's state is one key; its four facts one key each
+    assert kinds["store"] == 2_000 and kinds["fact"] == 4 * 2_000, kinds
 
 
 async def test_state_and_facts_are_gone_once_their_ttl_has_passed(
@@ -126,7 +128,7 @@ async def test_state_and_facts_are_gone_once_their_ttl_has_passed(
     windows = WindowSettings.model_construct(
         **{**Settings().windows.model_dump(), "idle_store_ttl_s": 2.0, "fact_ttl_s": 2.0})
     await run(engine_on(fresh_redis, windows), flood(0, 500))
-    assert await fresh_redis.dbsize() == (9 + 4) * 500  # see the test above
+    assert await fresh_redis.dbsize() == (1 + 4) * 500  # see the test above
     await asyncio.sleep(3.0)
     deadline = time.monotonic() + 10
     while await fresh_redis.dbsize() and time.monotonic() < deadline:

@@ -139,7 +139,8 @@ async def test_the_state_store_authenticates_to_a_redis_that_requires_a_password
     with EmbeddedRedis(extra_args=["--requirepass", REDIS_PASSWORD]) as server:
         settings = Settings(redis_url=server.url, redis_password=REDIS_PASSWORD)  # type: ignore[arg-type]
         state = RedisStateStore.from_url(server.url, settings.windows, **settings.redis_options())
-        view = await state.apply(update_for(event_from_dict(f.order("s1", f.T0, price=7))))
+        (view,) = await state.apply_many([update_for(event_from_dict(f.order("s1", f.T0, price=7)))])
+        await state.commit()
         assert view.window(3600.0)["sales_cny"] == 7
         await state.close()
         anonymous = RedisStateStore.from_url(server.url, settings.windows)

@@ -1,4 +1,5 @@
-"""The Redis state store: windows in event time, profile, SKU sales, lateness, bounds."""
+"""The state store: windows in event time, profile, SKU sales, lateness, bounds; kept in memory,
+saved to Redis on commit and read back from it."""
 
 from __future__ import annotations
 
@@ -6,13 +7,17 @@ import redis.asyncio as redis_asyncio
 
 from stream.config import Settings, WindowSettings
 from stream.events import event_from_dict
-from stream.state import RedisStateStore, StoreView, store_keys, update_for
+from stream.state import RedisStateStore, StoreView, state_key, update_for
+from stream.store_state import WindowShape
 from tests import factories as f
 from tests.factories import DAY, HOUR, T0
 
 
 async def apply(store: RedisStateStore, *events: dict[str, object]) -> list[StoreView]:
-    return await store.apply_many([update_for(event_from_dict(e)) for e in events])
+    """Apply events as one batch and commit it, as the engine does."""
+    views = await store.apply_many([update_for(event_from_dict(e)) for e in events])
+    await store.commit()
+    return views
 
 
 def make_store(client: redis_asyncio.Redis, **windows: object) -> RedisStateStore:
@@ -95,27 +100,69 @@ async def test_refunds_are_counted_by_reason(redis_client: redis_asyncio.Redis) 
     assert (day["refund_not_received_cny"], day["refund_price_protection_cny"]) == (70, 30)
 
 
-async def test_every_key_of_a_store_shares_one_cluster_slot_and_expires(
+async def test_a_committed_store_is_one_key_in_its_own_cluster_slot_that_expires(
         redis_client: redis_asyncio.Redis) -> None:
     store = make_store(redis_client)
     await apply(store, f.store("s1", T0), f.order("s1", T0 + 1, sku="x"))
-    keys = store_keys("s1")
-    assert all("{s1}" in key for key in keys)
-    for key in keys:
-        ttl = await redis_client.ttl(key)
-        assert 0 < ttl <= Settings().windows.idle_store_ttl_s
+    assert "{s1}" in state_key("s1")
+    assert [key async for key in redis_client.scan_iter("sw:v1:{s1}:*")] == [state_key("s1")]
+    ttl = await redis_client.ttl(state_key("s1"))
+    assert 0 < ttl <= Settings().windows.idle_store_ttl_s
+
+
+async def test_nothing_reaches_redis_before_the_commit(redis_client: redis_asyncio.Redis) -> None:
+    store = make_store(redis_client)
+    await store.apply_many([update_for(event_from_dict(f.order("s1", T0, price=5)))])
+    assert await redis_client.exists(state_key("s1")) == 0
+    await store.commit()
+    assert await redis_client.exists(state_key("s1")) == 1
+
+
+async def test_a_worker_meeting_a_store_reads_what_another_committed(
+        redis_client: redis_asyncio.Redis) -> None:
+    await apply(make_store(redis_client), f.store("s1", T0, deposit=1000),
+                f.order("s1", T0 + 60, price=100, sku="tv"))
+    (view,) = await apply(make_store(redis_client), f.order("s1", T0 + 120, price=50, sku="tv"))
+    assert view.window(3600.0)["sales_cny"] == 150
+    assert view.profile_float("deposit") == 1000
+    assert view.sku is not None and view.sku.units == 2
+
+
+async def test_a_discarded_batch_is_redone_from_the_committed_state(
+        redis_client: redis_asyncio.Redis) -> None:
+    store = make_store(redis_client)
+    await apply(store, f.order("s1", T0, price=100))
+    batch = [update_for(event_from_dict(f.order("s1", T0 + 60, price=7)))]
+    await store.apply_many(batch)
+    store.discard()  # e.g. Redis failed before the commit: the batch will be retried
+    (again,) = await store.apply_many(batch)
+    assert again.refusal is None
+    assert again.window(3600.0)["sales_cny"] == 107
+
+
+async def test_a_released_store_is_read_again_from_redis(redis_client: redis_asyncio.Redis) -> None:
+    store = make_store(redis_client)
+    await apply(store, f.order("s1", T0, price=100))
+    other_worker = make_store(redis_client)  # took the partition over, then gave it back
+    await apply(other_worker, f.order("s1", T0 + 60, price=1))
+    store.release()
+    (view,) = await apply(store, f.order("s1", T0 + 120, price=10))
+    assert view.window(3600.0)["sales_cny"] == 111
 
 
 async def test_window_memory_is_bounded_by_the_bucket_count(redis_client: redis_asyncio.Redis) -> None:
     store = make_store(redis_client)
     events = [f.order("s1", T0 + i * 1800.0, price=1) for i in range(24 * 2 * 20)]  # 20 days
-    await apply(store, *events)
-    fields = await redis_client.hlen(store_keys("s1")[1])
+    for start in range(0, len(events), 100):
+        await apply(store, *events[start:start + 100])
+    saved = await store.saved_state("s1")
+    assert saved is not None
     settings = Settings().windows
-    ring_slots = sum(settings.buckets_per_window + settings.allowed_lateness_s // (w / settings.buckets_per_window) + 2
-                     for w in settings.lengths_s)
-    running_sums = 2 * len(settings.lengths_s)
-    assert fields <= ring_slots + running_sums
+    for length_s in settings.lengths_s:
+        shape = WindowShape.of(length_s, settings.buckets_per_window, settings.allowed_lateness_s)
+        assert len(saved.windows[shape.key].buckets) <= shape.ring
+    in_memory = store._stores["s1"].windows  # noqa: SLF001 - the live copy is bounded too
+    assert all(len(window.buckets) <= 2 * shape.ring + 1 for window in in_memory.values())
 
 
 async def test_a_pipelined_batch_sees_each_earlier_event(redis_client: redis_asyncio.Redis) -> None:
@@ -169,41 +216,15 @@ async def test_event_ids_are_forgotten_beyond_the_allowed_lateness(
         redis_client: redis_asyncio.Redis) -> None:
     store = make_store(redis_client, allowed_lateness_s="30m")
     await apply(store, *(f.order("s1", T0 + i * HOUR, price=1) for i in range(48)))
-    remembered = await redis_client.zcard("sw:v1:{s1}:ids:order")
-    assert remembered == 1
+    saved = await store.saved_state("s1")
+    assert saved is not None and len(saved.ids["order"]) == 1
 
 
-async def test_a_view_awaiting_its_decision_comes_back_to_be_decided_again(
-        redis_client: redis_asyncio.Redis) -> None:
-    store = make_store(redis_client)
-    update = update_for(event_from_dict(f.order("s1", T0, price=100)), keep_view=True)
-    (first,) = await store.apply_many([update])
-    (redo,) = await store.apply_many([update])
-    assert redo.redo and redo.refusal is None
-    assert redo.windows == first.windows and redo.profile == first.profile
-
-
-async def test_a_view_awaiting_its_decision_comes_back_even_once_its_stream_moved_past_lateness(
-        redis_client: redis_asyncio.Redis) -> None:
-    # a crash after a batch was applied: the events after this one in the batch moved the
-    # order stream on, and its copy must still be decided again, not refused as late
-    store = make_store(redis_client, allowed_lateness_s="30m")
-    update = update_for(event_from_dict(f.order("s1", T0, price=100)), keep_view=True)
-    later = update_for(event_from_dict(f.order("s1", T0 + HOUR, price=1)), keep_view=True)
-    first, _ = await store.apply_many([update, later])
-    (redo,) = await store.apply_many([update])
-    assert redo.redo and redo.refusal is None
-    assert redo.windows == first.windows
-
-
-async def test_once_decided_a_copy_is_a_duplicate(redis_client: redis_asyncio.Redis) -> None:
-    store = make_store(redis_client)
-    update = update_for(event_from_dict(f.order("s1", T0, price=100)), keep_view=True)
-    await store.apply_many([update])
-    await store.decided([update])
-    (again,) = await store.apply_many([update])
+async def test_a_copy_after_the_commit_is_a_duplicate(redis_client: redis_asyncio.Redis) -> None:
+    sale = f.order("s1", T0, price=100)
+    await apply(make_store(redis_client), sale)
+    (again,) = await apply(make_store(redis_client), sale)
     assert again.refusal == "duplicate"
-    assert await redis_client.exists("sw:v1:{s1}:pending") == 0
 
 
 async def test_a_refund_for_an_order_the_store_never_placed_is_refused(
@@ -272,12 +293,15 @@ async def test_a_store_listing_ever_new_skus_keeps_only_those_sold_within_the_lo
     sales = [f.order("s1", T0 + i * 600.0, sku=f"sku-{i}") for i in range(600)]  # ~4 days
     for start in range(0, len(sales), 100):
         await apply(store, *sales[start:start + 100])
-    kept = await redis_client.hlen(store_keys("s1")[2])
+    saved = await store.saved_state("s1")
+    assert saved is not None
     sold_within_a_day = 144
-    assert kept <= 2 * sold_within_a_day + 2  # its own size marker included
+    assert len(saved.skus) <= sold_within_a_day + 1
+    assert len(store._stores["s1"].skus) <= 2 * sold_within_a_day + 1  # noqa: SLF001
 
 
 async def test_an_established_store_keeps_no_order_memory(redis_client: redis_asyncio.Redis) -> None:
     store = make_store(redis_client)
     await apply(store, f.order("s1", T0, order_id="o-1"), f.order("s1", T0 + 8 * DAY, order_id="o-2"))
-    assert await redis_client.exists("sw:v1:{s1}:orders") == 0
+    saved = await store.saved_state("s1")
+    assert saved is not None and saved.orders == {}

@@ -1,0 +1,330 @@
+"""One store's state in plain Python: its profile, sliding windows, recent SKU sales, the event
+ids it has seen. Applying an event is arithmetic on this object; no I/O.
+
+The worker that owns a store's partitions is the only one that writes it (every input topic is
+keyed by store id and co-partitioned), so the state can live in the worker's memory and go to
+Redis once per batch as one compact JSON value (see ``state.RedisStateStore``). Memory is
+bounded: each window keeps the buckets of its length plus the allowed lateness, SKU records
+are forgotten after the longest window, event ids after the allowed lateness, orders once the
+store is established.
+
+Windows are keyed by event time, so a late event lands in its own bucket; a window sum is
+exact to one bucket (window length / buckets per window) at its old end.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any, Final
+
+# What every window counts; a bucket maps a metric's index here to its sum.
+WINDOW_METRICS: Final = (
+    "sales_cny",
+    "orders_placed",
+    "cancelled_cny",
+    "orders_shipped",
+    "orders_delivered",
+    "refund_price_protection_cny",
+    "refund_not_received_cny",
+    "refund_return_cny",
+    "refund_other_cny",
+    "price_cuts",
+    "withdrawn_cny",
+    "withdrawals",
+)
+METRIC_INDEX: Final = {name: i for i, name in enumerate(WINDOW_METRICS)}
+NO_METRICS: Final = (0.0,) * len(WINDOW_METRICS)
+# Why the state refused an event (nothing of it was written).
+REFUSALS: Final = ("late", "duplicate", "unknown_order")
+# A store's SKU records are scanned for stale ones once they have doubled since the last scan.
+SKUS_PRUNED_FROM: Final = 32
+IDS_PRUNED_FROM: Final = 64
+BLOB_VERSION: Final = 1
+
+
+@dataclass(frozen=True, slots=True)
+class WindowShape:
+    """A window's length and buckets. Its ring keeps the allowed lateness on top of the window,
+    so a late event's window is still whole."""
+
+    length_s: float
+    buckets: int
+    bucket_s: float
+    ring: int
+
+    @classmethod
+    def of(cls, length_s: float, buckets: int, lateness_s: float) -> WindowShape:
+        bucket_s = length_s / buckets
+        return cls(length_s, buckets, bucket_s, buckets + math.ceil(lateness_s / bucket_s) + 1)
+
+    @property
+    def key(self) -> str:
+        """Names the shape in the saved state: a window retuned at run time starts afresh
+        instead of misreading buckets of another size."""
+        return f"{self.length_s:g}/{self.buckets}/{self.ring}"
+
+
+@dataclass(frozen=True, slots=True)
+class StateConfig:
+    """What applying an event needs to know of the window settings."""
+
+    shapes: tuple[WindowShape, ...]
+    lateness_s: float
+
+    @classmethod
+    def of(cls, lengths_s: list[float], buckets: int, lateness_s: float) -> StateConfig:
+        return cls(tuple(WindowShape.of(length_s, buckets, lateness_s) for length_s in lengths_s),
+                   lateness_s)
+
+    @property
+    def longest_s(self) -> float:
+        return self.shapes[-1].length_s
+
+
+class Window:
+    """A window's buckets by index (event time / bucket length), and the running sum of the
+    buckets in (head - buckets, head], head being its newest bucket. Moving the head forward
+    subtracts the buckets that fall out, so an in-order event reads its window in O(1)."""
+
+    __slots__ = ("head", "running", "buckets")
+
+    def __init__(self, head: int = -1, running: list[float] | None = None,
+                 buckets: dict[int, dict[int, float]] | None = None) -> None:
+        self.head = head
+        self.running = running if running is not None else list(NO_METRICS)
+        self.buckets = buckets if buckets is not None else {}
+
+    def add(self, shape: WindowShape, ts_s: float, deltas: dict[int, float]) -> list[float]:
+        """Count ``deltas`` at ``ts_s`` and return the window's sums ending at that time."""
+        idx = int(ts_s // shape.bucket_s)
+        n = shape.buckets
+        if self.head < 0 or idx - self.head >= n:
+            self.running = list(NO_METRICS)
+            self.head = idx
+        elif idx > self.head:
+            running, buckets = self.running, self.buckets
+            for old in range(self.head - n + 1, idx - n + 1):
+                bucket = buckets.get(old)
+                if bucket:
+                    for m, value in bucket.items():
+                        running[m] -= value
+            self.head = idx
+        oldest_kept = self.head - shape.ring
+        if deltas and idx > oldest_kept:  # older than the ring keeps: too late for any window
+            bucket = self.buckets.get(idx)
+            if bucket is None:
+                bucket = self.buckets[idx] = {}
+                if len(self.buckets) > 2 * shape.ring:
+                    self.prune(shape)
+            counted = idx > self.head - n
+            for m, delta in deltas.items():
+                bucket[m] = bucket.get(m, 0.0) + delta
+                if counted:
+                    self.running[m] += delta
+        if idx == self.head:
+            return list(self.running)
+        return self.sum_ending_at(shape, idx)
+
+    def sum_ending_at(self, shape: WindowShape, idx: int) -> list[float]:
+        """Sums of the buckets in (idx - buckets, idx] that the ring still keeps: the slow
+        path, for an event older than the window's newest bucket (skew between topics)."""
+        total = list(NO_METRICS)
+        buckets = self.buckets
+        for b in range(max(idx - shape.buckets, self.head - shape.ring) + 1, idx + 1):
+            bucket = buckets.get(b)
+            if bucket:
+                for m, value in bucket.items():
+                    total[m] += value
+        return total
+
+    def prune(self, shape: WindowShape) -> None:
+        """Forget the buckets older than the ring (never read again)."""
+        oldest_kept = self.head - shape.ring
+        for b in [b for b in self.buckets if b <= oldest_kept]:
+            del self.buckets[b]
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What one event found and left: the profile before it, its windows and SKU after it."""
+
+    refusal: str | None
+    max_ts_s: float
+    profile: dict[str, str]
+    window_sums: tuple[list[float], ...]
+    sku: tuple[float, float, float, float] | None
+
+
+class StoreState:
+    """Everything the detectors remember of one store."""
+
+    __slots__ = ("profile", "max_ts_s", "stream_max_ts_s", "windows", "skus", "skus_pruned_size",
+                 "ids", "ids_pruned_size", "orders", "orders_pruned_size")
+
+    def __init__(self) -> None:
+        self.profile: dict[str, str] = {}
+        self.max_ts_s = -1.0
+        self.stream_max_ts_s: dict[str, float] = {}
+        self.windows: dict[str, Window] = {}
+        # sku -> [last sale ts, highest unit price, units, sales], over the longest window
+        self.skus: dict[str, list[float]] = {}
+        self.skus_pruned_size = SKUS_PRUNED_FROM
+        # stream -> event id -> event time, kept for the allowed lateness
+        self.ids: dict[str, dict[str, float]] = {}
+        self.ids_pruned_size: dict[str, int] = {}
+        # orders placed while the store is young: order id -> event time
+        self.orders: dict[str, float] = {}
+        self.orders_pruned_size = IDS_PRUNED_FROM
+
+    def apply(self, update: Any, config: StateConfig) -> Applied:
+        """Apply one event (a ``state.StateUpdate``), or refuse it and change nothing."""
+        ts = update.ts_s
+        stream = update.stream
+        stream_max = self.stream_max_ts_s.get(stream, -1.0)
+        # Late means behind newer events of the same store *on the same stream*: Kafka keeps
+        # order within a partition only, so skew between the five topics is not lateness.
+        if stream_max >= 0 and ts < stream_max - config.lateness_s:
+            return Applied("late", stream_max, {}, (), None)
+        ids = self.ids.get(stream)
+        if ids is None:
+            ids = self.ids[stream] = {}
+        # Exactly one effect per event id; ids are kept as long as the stream would accept
+        # the event, beyond which a copy is refused as late anyway.
+        if update.event_id in ids:
+            return Applied("duplicate", stream_max, {}, (), None)
+        order_memory_s = config.longest_s
+        first_ts = float(self.profile.get("first_ts", ts))
+        if update.refund_of_order_id and update.refund_of_order_id not in self.orders \
+                and self._order_is_unknown(ts, first_ts, order_memory_s, config.lateness_s):
+            return Applied("unknown_order", stream_max, {}, (), None)
+
+        before = dict(self.profile)
+        self._apply_profile(update.profile_ops)
+        self.max_ts_s = max(self.max_ts_s, ts)
+        if stream_max < ts:
+            self.stream_max_ts_s[stream] = ts
+        sums = tuple(self._window(shape).add(shape, ts, update.deltas) for shape in config.shapes)
+        sku = self._apply_sku(update, order_memory_s) if update.sku else None
+        if update.placed_order_id:
+            self._remember_order(update.placed_order_id, ts, min(first_ts, ts), order_memory_s)
+        ids[update.event_id] = ts
+        if len(ids) > 2 * self.ids_pruned_size.get(stream, IDS_PRUNED_FROM):
+            self._prune_ids(stream, config.lateness_s)
+        return Applied(None, self.max_ts_s, before, sums, sku)
+
+    def _order_is_unknown(self, ts: float, first_ts: float, order_memory_s: float,
+                          lateness_s: float) -> bool:
+        """A refund for an order this store never placed. Decided only where it can be: the
+        store is younger than the order memory (so every order it placed is remembered), and
+        its order stream has moved past the refund by more than the allowed lateness (so the
+        order can no longer arrive in time). Otherwise the refund counts: it may have
+        overtaken its order."""
+        order_stream_ts = self.stream_max_ts_s.get("order", -1.0)
+        return first_ts >= ts - order_memory_s and order_stream_ts > ts + lateness_s
+
+    def _apply_profile(self, ops: list[tuple[str, str, str]]) -> None:
+        profile = self.profile
+        for kind, name, value in ops:
+            old = profile.get(name)
+            if (kind == "=" or old is None
+                    or (kind == ">" and float(value) > float(old))
+                    or (kind == "<" and float(value) < float(old))):
+                profile[name] = value
+
+    def _window(self, shape: WindowShape) -> Window:
+        window = self.windows.get(shape.key)
+        if window is None:
+            window = self.windows[shape.key] = Window()
+        return window
+
+    def _apply_sku(self, update: Any, horizon_s: float) -> tuple[float, float, float, float] | None:
+        ts = update.ts_s
+        record = self.skus.get(update.sku)
+        if record is not None and record[0] < ts - horizon_s:
+            record = None
+        if update.sku_units > 0:
+            price = update.sku_unit_price_cny
+            if record is None:
+                record = self.skus[update.sku] = [ts, 0.0, 0.0, 0.0]
+                if len(self.skus) > 2 * self.skus_pruned_size:
+                    self._prune_skus(ts - horizon_s)
+            record[0] = max(record[0], ts)
+            record[1] = max(record[1], price)
+            record[2] += update.sku_units
+            record[3] += price * update.sku_units
+        return (record[0], record[1], record[2], record[3]) if record is not None else None
+
+    def _prune_skus(self, oldest_ts: float) -> None:
+        """SKUs that sold nothing since ``oldest_ts`` are forgotten, so a store that keeps
+        listing new SKUs stays bounded by the SKUs it sold within the longest window."""
+        self.skus = {sku: rec for sku, rec in self.skus.items() if rec[0] >= oldest_ts}
+        self.skus_pruned_size = max(SKUS_PRUNED_FROM, len(self.skus))
+
+    def _remember_order(self, order_id: str, ts: float, first_ts: float,
+                        order_memory_s: float) -> None:
+        """Orders are remembered only while the store is younger than the order memory: past
+        that the unknown-order check cannot be decided, so an established store keeps none."""
+        if first_ts >= ts - order_memory_s:
+            self.orders[order_id] = ts
+            if len(self.orders) > 2 * self.orders_pruned_size:
+                self.orders = {o: t for o, t in self.orders.items() if t >= ts - order_memory_s}
+                self.orders_pruned_size = max(IDS_PRUNED_FROM, len(self.orders))
+        elif self.orders:
+            self.orders = {}
+
+    def _prune_ids(self, stream: str, lateness_s: float) -> None:
+        oldest = self.stream_max_ts_s.get(stream, 0.0) - lateness_s
+        kept = {i: t for i, t in self.ids[stream].items() if t >= oldest}
+        self.ids[stream] = kept
+        self.ids_pruned_size[stream] = max(IDS_PRUNED_FROM, len(kept))
+
+    def mark(self, fields: dict[str, str]) -> None:
+        """Record an alert's marks (episode times, ring id) in the profile."""
+        self.profile.update(fields)
+
+    # Saved form: one JSON object, only what is still needed (pruned to the ring, the
+    # lateness and the longest window), so a store costs a few KB in Redis.
+    def to_json(self, config: StateConfig) -> str:
+        windows = {}
+        for shape in config.shapes:
+            window = self.windows.get(shape.key)
+            if window is None or window.head < 0:
+                continue
+            oldest_kept = window.head - shape.ring
+            windows[shape.key] = [window.head, window.running,
+                                  {b: v for b, v in window.buckets.items() if b > oldest_kept}]
+        horizon = self.max_ts_s - config.longest_s
+        ids = {}
+        for stream, seen in self.ids.items():
+            oldest = self.stream_max_ts_s.get(stream, 0.0) - config.lateness_s
+            ids[stream] = {i: t for i, t in seen.items() if t >= oldest}
+        return json.dumps({
+            "v": BLOB_VERSION,
+            "p": self.profile,
+            "m": self.max_ts_s,
+            "sm": self.stream_max_ts_s,
+            "w": windows,
+            "k": {sku: rec for sku, rec in self.skus.items() if rec[0] >= horizon},
+            "i": ids,
+            "o": self.orders,
+        }, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> StoreState:
+        data = json.loads(text)
+        if data.get("v") != BLOB_VERSION:
+            raise ValueError(f"store state of version {data.get('v')!r}, expected {BLOB_VERSION}")
+        state = cls()
+        state.profile = data["p"]
+        state.max_ts_s = float(data["m"])
+        state.stream_max_ts_s = data["sm"]
+        for key, (head, running, buckets) in data["w"].items():
+            state.windows[key] = Window(head, running, {
+                int(b): {int(m): v for m, v in bucket.items()} for b, bucket in buckets.items()})
+        state.skus = data["k"]
+        state.skus_pruned_size = max(SKUS_PRUNED_FROM, len(state.skus))
+        state.ids = data["i"]
+        state.orders = data["o"]
+        return state
