@@ -28,7 +28,7 @@ from prometheus_client import REGISTRY
 
 from stream.config import Settings
 from stream.control import consume_changes
-from stream.engine import DeadLetter, Engine, Source
+from stream.engine import RETRY_FIRST_S, RETRY_MAX_S, DeadLetter, Engine, Source
 from stream.events import REJECT_REASONS, SEVERITIES, Alert
 from stream.health import serve as serve_metrics_and_health
 from stream.metrics import Metrics
@@ -38,8 +38,6 @@ from stream.tuning import Change, InvalidChangeError, apply_changes, current_val
 
 log = logging.getLogger(__name__)
 
-RETRY_FIRST_S = 0.1
-RETRY_MAX_S = 5.0
 GAUGE_INTERVAL_S = 15.0
 # A batch is what one fetch brings, up to BATCH_MAX; a lone message waits at most BATCH_WITHIN_S.
 BATCH_MAX = 500
@@ -275,18 +273,20 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
         restored = engine.restore_models(snapshots)
         log.info("models resumed from snapshots: %s", ", ".join(restored) or "none (fresh)")
 
+    saver = StateSaver(engine, app, settings.state_save_interval_s)
+
+    @app.timer(interval=settings.state_save_interval_s / 2)
+    async def _save_state_while_idle() -> None:
+        await saver.save_if_due()
+
     @app.agent(inputs, concurrency=1)
     async def detect(stream: faust.StreamT[bytes]) -> None:
         # Every change already on the control topic applies before the first event, and the
         # models resume from the latest snapshot of this app's workers.
         await tuned.caught_up.wait()
         await restore_models()
-        # take_events acks a batch only after the body has processed it, so offsets never run
-        # ahead of decisions; one Redis round trip then serves the whole batch.
         async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
-            batch = [(event.value, Source(event.message.topic, event.message.partition,
-                                          event.message.offset)) for event in events]
-            await process_with_retry(engine, batch)
+            await saver.process(events)
             decided_at = time.time()
             for event in events:
                 if event.message.timestamp:  # Faust gives it in seconds
@@ -323,22 +323,51 @@ class RuntimeTuning:
         log.error("tuning refused, nothing applied: %s (record %r)", reason, raw[:200])
 
 
-async def process_with_retry(engine: Engine, batch: list[tuple[bytes, Source]]) -> None:
-    """Process a batch of messages; while Redis is down, wait and retry the same batch.
+class StateSaver:
+    """Holds the acknowledgement of processed events until the state they changed is saved.
 
-    Skipping would lose the event and crashing would make Faust ack it, so the worker holds
-    its position (and its offsets) until the state store answers again.
+    ``take_events`` acks a batch once the agent body returns; each message's reference count is
+    raised first, so that ack does not free its offset. Every ``interval_s`` (from the agent,
+    or from a timer while no events come) the engine saves the changed stores to Redis and
+    only then are the held messages acked, so Faust never commits an offset whose effect is
+    not in Redis. A lock keeps a save from running in the middle of a batch. (Faust waits for
+    held messages to be acked before a rebalance goes on, which the timer sees to.)
     """
-    delay_s = RETRY_FIRST_S
-    while True:
-        try:
-            await engine.process_batch(batch)
-            return
-        except StateUnavailableError as exc:
-            log.warning("state store unavailable, retrying %d messages in %.1fs: %s",
-                        len(batch), delay_s, exc)
-            await asyncio.sleep(delay_s)
-            delay_s = min(delay_s * 2, RETRY_MAX_S)
+
+    def __init__(self, engine: Engine, app: faust.App, interval_s: float) -> None:
+        self._engine = engine
+        self._app = app
+        self._interval_s = interval_s
+        self._held: list[Any] = []
+        self._saved_at_s = time.monotonic()
+        self._lock = asyncio.Lock()
+
+    async def process(self, events: list[Any]) -> None:
+        batch = [(event.value, Source(event.message.topic, event.message.partition,
+                                      event.message.offset)) for event in events]
+        async with self._lock:
+            for event in events:
+                event.message.incref()
+            self._held += events
+            await self._engine.process_batch(batch)
+            if self._due():
+                await self._save()
+
+    async def save_if_due(self) -> None:
+        if self._held and self._due():
+            async with self._lock:
+                await self._save()
+
+    def _due(self) -> bool:
+        return time.monotonic() - self._saved_at_s >= self._interval_s
+
+    async def _save(self) -> None:
+        await self._engine.commit()
+        consumer = self._app.consumer
+        for event in self._held:
+            event.message.ack(consumer)
+        self._held = []
+        self._saved_at_s = time.monotonic()
 
 
 def run_worker(settings: Settings, loglevel: str = "info") -> None:

@@ -3,7 +3,8 @@
 Everything is measured in one run on the same simulated marketplace, and every speed is also
 given as a ratio to a ceiling measured in the same run (these machines are noisy):
 
-- ceilings: ``json.loads`` alone over the events, and a bare aiokafka consumer over them;
+- ceilings: ``json.loads`` alone over the events, a bare aiokafka consumer over them, and a
+  Faust worker whose agent does nothing (``stream.faust_ceiling``);
 - in-process replay against a real Redis;
 - one Faust worker through Kafka (events published as fast as possible until all are decided),
   then two workers on the same partitions (the ratio two/one);
@@ -41,7 +42,7 @@ from stream.dev import DevStack
 from stream.embedded import EmbeddedKafka, EmbeddedRedis, create_topics
 from stream.engine import Engine, ListDeadLetterSink, Source
 from stream.metrics import Metrics
-from stream.replay import BATCH_SIZE, publish_file, read_lines, replay_in_process
+from stream.replay import publish_file, read_lines, replay_in_process, run_engine
 from stream.simulate import simulate, write_events
 from stream.state import KEY_PREFIX, RedisStateStore
 
@@ -123,6 +124,25 @@ async def bare_consumer_ceiling_per_s(bootstrap: str, lines: list[bytes], partit
         return seen / (time.perf_counter() - started)
     finally:
         await consumer.stop()
+
+
+def faust_agent_ceiling_per_s(path: Path, events: int, partitions: int) -> float:
+    """Events per second a Faust worker whose agent does nothing takes the same events
+    (``stream.faust_ceiling``, in a process of its own), from its first batch to the last."""
+    import subprocess
+    import sys
+
+    with EmbeddedKafka() as kafka:
+        settings = Settings(kafka_bootstrap=kafka.bootstrap, kafka_partitions=partitions)
+        create_topics(kafka.bootstrap, list(settings.topics.input_topics().values()), partitions)
+        asyncio.run(publish_file(path, settings))
+        done = subprocess.run(
+            [sys.executable, "-m", "stream.faust_ceiling", kafka.bootstrap, str(events),
+             str(partitions)], capture_output=True, text=True, timeout=1800, check=False)
+    for line in done.stdout.splitlines():
+        if '{"events_per_s"' in line:  # after the terminal codes the worker writes
+            return float(json.loads(line[line.index("{"):])["events_per_s"])
+    raise RuntimeError(f"the Faust ceiling run failed:\n{done.stderr[-2000:]}")
 
 
 # --------------------------------------------------------------------------- CPU accounting
@@ -218,6 +238,16 @@ def decided(stack: DevStack) -> float:
             continue
         total += samples.get("storewatch_kafka_to_decision_seconds_count", 0.0)
     return total
+
+
+def mean_batch_events(stack: DevStack) -> float:
+    """Messages per batch the workers decided, on average (storewatch_batch_events)."""
+    count = total = 0.0
+    for worker in stack.workers:
+        samples = scrape(worker.metrics_port)
+        count += samples.get("storewatch_batch_events_count", 0.0)
+        total += samples.get("storewatch_batch_events_sum", 0.0)
+    return round(total / count, 1) if count else 0.0
 
 
 def wait_decided(stack: DevStack, target: float, timeout_s: float) -> bool:
@@ -336,6 +366,7 @@ def worker_throughput(path: Path, plan: BenchPlan, workers: int, events: int) ->
             "redis_cpu_us_per_event": round(1e6 * cpu["cpu_s"].get("redis", 0.0) / events),
             "broker_cpu_us_per_event": round(1e6 * cpu["cpu_s"].get("broker", 0.0) / events),
             "worker_rss_mib": [rss_mib(w.process.pid) for w in stack.workers],
+            "mean_batch_events": mean_batch_events(stack),
         }
         if workers == 1:
             figures.update(state_footprint(stack, redis_before))
@@ -476,9 +507,7 @@ async def _profiled_replay(lines: list[bytes], settings: Settings, redis_url: st
     try:
         started = time.perf_counter()
         profiler.enable()
-        for first in range(0, len(lines), BATCH_SIZE):
-            await engine.process_batch([(raw, Source("bench", 0, first + i)) for i, raw
-                                        in enumerate(lines[first:first + BATCH_SIZE])])
+        await run_engine(engine, ((raw, Source("bench", 0, i)) for i, raw in enumerate(lines)))
         profiler.disable()
         return len(lines) / (time.perf_counter() - started)
     finally:
@@ -579,10 +608,11 @@ def summary_rows(f: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     return [
         ("json.loads ceiling", f"{f['json_ceiling_per_s']:,}/s", "1", ""),
         ("bare aiokafka consumer ceiling", f"{f['bare_consumer_ceiling_per_s']:,}/s", "1", ""),
+        ("Faust agent doing nothing (ceiling)", f"{f['faust_agent_ceiling_per_s']:,}/s", "1", ""),
         ("replay in-process, real Redis", f"{f['replay_in_process_per_s']:,}/s",
          f"{f['replay_vs_json_ceiling']} of json", ">= 30,000/s, >= 0.11"),
         ("one Faust worker, produced to decided", f"{one['events_per_s']:,}/s",
-         f"{f['one_worker_vs_bare_consumer']} of consumer", ">= 10,000/s"),
+         f"{f['one_worker_vs_faust_ceiling']} of Faust", ">= 10,000/s"),
         ("two Faust workers", f"{two['events_per_s']:,}/s",
          f"{f['two_vs_one_worker']}x one", ">= 1.6x"),
         (f"latency at {fixed['offered_per_s']:,.0f}/s p50/p95/p99",
@@ -622,6 +652,9 @@ def run_bench(plan: BenchPlan, out_json: str | Path | None = None, say: Any = pr
         f["bare_consumer_ceiling_per_s"] = round(asyncio.run(
             bare_consumer_ceiling_per_s(kafka.bootstrap, lines, plan.partitions)))
     say(f"bare aiokafka consumer ceiling: {f['bare_consumer_ceiling_per_s']:,}/s")
+    f["faust_agent_ceiling_per_s"] = round(faust_agent_ceiling_per_s(path, len(lines),
+                                                                    plan.partitions))
+    say(f"Faust agent that does nothing: {f['faust_agent_ceiling_per_s']:,}/s")
     with EmbeddedRedis() as redis:
         reset_command_stats(redis.url)
         meter = CpuMeter({"redis": redis.pid, "bench (replay)": os.getpid()}).start()
@@ -649,6 +682,8 @@ def run_bench(plan: BenchPlan, out_json: str | Path | None = None, say: Any = pr
     f["two_vs_one_worker"] = round(two["events_per_s"] / one["events_per_s"], 2)
     f["one_worker_vs_bare_consumer"] = round(
         one["events_per_s"] / f["bare_consumer_ceiling_per_s"], 4)
+    f["one_worker_vs_faust_ceiling"] = round(
+        one["events_per_s"] / f["faust_agent_ceiling_per_s"], 4)
     say(f"two workers: {two['events_per_s']:,}/s ({f['two_vs_one_worker']}x one); CPU {two['cpu']}")
     f["latency"] = latency(path, plan)
     fixed = f["latency"]["at_fixed_rate"] or {"offered_per_s": 0, "p50_s": None, "p95_s": None,

@@ -263,6 +263,9 @@ class Settings(BaseSettings):
     app_id: str = "storewatch"
     consumer_group_rebalance_timeout_s: DurationS = 4.0
     consumer_group_session_timeout_s: DurationS = 8.0
+    # How often a worker saves the stores it changed to Redis and lets the offsets of those
+    # events commit. Longer: fewer writes for a busy store; a crash redoes up to this much.
+    state_save_interval_s: DurationS = Field(1.0, ge=0.05, le=60)
     topics: TopicSettings = Field(default_factory=TopicSettings)
     windows: WindowSettings = Field(default_factory=WindowSettings)
     detectors: DetectorSettings = Field(default_factory=DetectorSettings)

@@ -1,20 +1,23 @@
 """The order of steps for one event, and the error policy. Transport-free: no Faust here.
 
 parse and validate -> apply to the store's state (in memory; facts in Redis) -> run the
-detectors that watch this event type -> send alerts -> save the batch's state to Redis. A
+detectors that watch this event type -> send alerts; ``commit`` saves the state to Redis. A
 message that cannot be processed is dead-lettered with its original bytes and a reason, counted,
 and processing goes on: one bad message must never stop the worker or cost a good event.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol
+from functools import partial
+from typing import Protocol, TypeVar
 
 from stream.alerts import AlertSink, build_alert, tie_to_ring, wall_clock_iso
 from stream.config import DetectorSettings, Settings, tunable_values
@@ -26,6 +29,9 @@ from stream.tuning import RESTART_ONLY
 from stream.state import StateStore, StateUnavailableError, StateUpdate, StoreView, update_for
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+RETRY_FIRST_S = 0.1
+RETRY_MAX_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,33 +172,57 @@ class Engine:
         return restored
 
     async def process(self, raw: bytes, source: Source) -> list[Alert]:
-        """One message: a batch of one."""
-        return await self.process_batch([(raw, source)])
+        """One message, decided and saved at once (tests, tools)."""
+        raised = await self.process_batch([(raw, source)])
+        await self.commit()
+        return raised
 
     async def process_batch(self, messages: Sequence[tuple[bytes, Source]]) -> list[Alert]:
         """Messages in order, with a few Redis round trips for all of them.
 
         Each event still sees the state left by the events before it, so a batch decides
-        exactly as one-by-one processing would. The state the batch leaves is saved only once
-        its alerts and dead letters are sent; a batch that fails is forgotten whole, so its
-        retry (or the worker that takes over) decides it again on the same state.
+        exactly as one-by-one processing would. What the batch changed stays in memory until
+        ``commit``: a shell acknowledges its messages only after that, so a crash before it
+        redelivers them to a worker that reads the state saved before them. While Redis does
+        not answer, the batch waits and retries in place (every Redis step of a batch can be
+        repeated), so the worker holds its position instead of losing or doubling an event.
         """
-        try:
-            raised = await self._decide_batch(messages)
-            await self._commit()
-        except BaseException:
-            self.state.discard()
-            raise
+        self.metrics.batch_events.observe(len(messages))
+        raised = await self._decide_batch(messages)
         self.metrics.newest_event_ts_seconds.set(self._newest_ts_s)
         self.metrics.event_time_lag_seconds.set(max(0.0, time.time() - self._newest_ts_s))
         return raised
+
+    async def commit(self) -> None:
+        """Save what the batches since the last commit changed (retried while Redis is down)."""
+        started = time.perf_counter()
+        await self._until_available(self.state.commit)
+        self.metrics.redis_seconds.observe(time.perf_counter() - started)
+
+    async def _until_available(self, call: Callable[[], Awaitable[T]]) -> T:
+        """``call()`` until the state store answers; the worker reports itself unhealthy and
+        counts every failure meanwhile. Only for calls that may be repeated."""
+        delay_s = RETRY_FIRST_S
+        while True:
+            try:
+                result = await call()
+            except StateUnavailableError as exc:
+                self.metrics.redis_errors.labels("unavailable").inc()
+                self.metrics.healthy.set(0)
+                log.warning("state store unavailable, retrying in %.1fs: %s", delay_s, exc)
+                await asyncio.sleep(delay_s)
+                delay_s = min(delay_s * 2, RETRY_MAX_S)
+                continue
+            self.metrics.healthy.set(1)
+            return result
 
     async def _decide_batch(self, messages: Sequence[tuple[bytes, Source]]) -> list[Alert]:
         started = time.perf_counter()
         accepted: list[tuple[Event, Source, bytes]] = []
         future_s = self._wall_s() + MAX_FUTURE_S
+        for topic, count in Counter(source.topic for _, source in messages).items():
+            self.metrics.events_consumed.labels(topic).inc(count)
         for raw, source in messages:
-            self.metrics.events_consumed.labels(source.topic).inc()
             try:
                 event = parse_event(raw)
                 self._check_topic(event, source)
@@ -231,32 +261,13 @@ class Engine:
         return (f"refund for order {event.fields.get('order_id')!r}, which store "
                 f"{event.store_id} never placed")
 
-    def _state_unavailable(self) -> None:
-        """Count a failed state call and report the worker unhealthy (the caller re-raises:
-        the shell retries the batch)."""
-        self.metrics.redis_errors.labels("unavailable").inc()
-        self.metrics.healthy.set(0)
-
-    async def _commit(self) -> None:
-        started = time.perf_counter()
-        try:
-            await self.state.commit()
-        except StateUnavailableError:
-            self._state_unavailable()
-            raise
-        self.metrics.redis_seconds.observe(time.perf_counter() - started)
-
     async def _apply(self, updates: list[StateUpdate]) -> list[StoreView]:
         if not updates:
             return []
         started = time.perf_counter()
-        try:
-            views = await self.state.apply_many(updates)
-        except StateUnavailableError:
-            self._state_unavailable()
-            raise
+        views = await self._until_available(partial(self.state.apply_many, updates))
+        views = await self._until_available(partial(self.state.link_facts, updates, views))
         self.metrics.redis_seconds.observe(time.perf_counter() - started)
-        self.metrics.healthy.set(1)
         return views
 
     def _check_topic(self, event: Event, source: Source) -> None:
@@ -279,7 +290,8 @@ class Engine:
                 continue
             if verdict is None:
                 continue
-            verdict = await tie_to_ring(self.state, event, view, verdict)
+            verdict = await self._until_available(
+                partial(tie_to_ring, self.state, event, view, verdict))
             view = self.state.current(view, event.store_id)
             alert = build_alert(event, verdict, self._clock)
             await self.alerts.send(alert)
@@ -289,7 +301,7 @@ class Engine:
         ring_id = view.profile.get("ring_id")
         untied = [link for link in view.links.values() if link.ring_id is None]
         if ring_id and untied:
-            await self.state.tie_facts(ring_id, untied)
+            await self._until_available(partial(self.state.tie_facts, ring_id, untied))
         return raised
 
     async def _dead_letter(self, reason: str, error: str, raw: bytes, source: Source) -> None:

@@ -209,27 +209,30 @@ def parse_ts_s(value: Any) -> float:
 
 
 def _check_field(spec: FieldSpec, value: Any, event_type: str) -> Any:
+    # the common case first and with no work beyond the checks: this runs for every field
+    kind = spec.kind
+    if kind in ("id", "text") and value.__class__ is str:
+        if not value or len(value) > (MAX_ID_CHARS if kind == "id" else MAX_TEXT_CHARS):
+            limit = MAX_ID_CHARS if kind == "id" else MAX_TEXT_CHARS
+            raise InvalidEventError("bad_value", f"{event_type}.{spec.name} must have 1 to "
+                                    f"{limit} characters")
+        if spec.choices and value not in spec.choices:
+            raise InvalidEventError(
+                f"unknown_{spec.name}", f"{event_type}.{spec.name} must be one of "
+                f"{list(spec.choices)}, got {value!r:.40}")
+        return value
     where = f"{event_type}.{spec.name}"
     if value is None:
         if spec.nullable:
             return None
         raise InvalidEventError("missing_field", f"{where} is required, got null")
-    if spec.kind in ("id", "text"):
-        if not isinstance(value, str):
-            raise InvalidEventError("wrong_type", f"{where} must be a string, got {value!r:.40}")
-        limit = MAX_ID_CHARS if spec.kind == "id" else MAX_TEXT_CHARS
-        if not value or len(value) > limit:
-            raise InvalidEventError("bad_value", f"{where} must have 1 to {limit} characters")
-        if spec.choices and value not in spec.choices:
-            raise InvalidEventError(
-                f"unknown_{spec.name}", f"{where} must be one of {list(spec.choices)}, got {value!r:.40}"
-            )
-        return value
+    if kind in ("id", "text"):
+        raise InvalidEventError("wrong_type", f"{where} must be a string, got {value!r:.40}")
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidEventError("wrong_type", f"{where} must be a number, got {value!r:.40}")
     if not math.isfinite(value):
         raise InvalidEventError("not_finite", f"{where} must be finite, got {value!r}")
-    if spec.kind == "count":
+    if kind == "count":
         if value != int(value) or not 1 <= value <= MAX_QUANTITY:
             raise InvalidEventError(
                 "bad_amount", f"{where} must be a whole number from 1 to {MAX_QUANTITY}, got {value!r}"

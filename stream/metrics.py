@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 KAFKA_LATENCY_BUCKETS_S = (0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4,
                            0.5, 0.75, 1.0, 2.0, 5.0, 10.0, 30.0)
+BATCH_SIZE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 SCORE_BUCKETS = tuple(round(i / 20, 2) for i in range(1, 21))
 
 
@@ -29,6 +30,7 @@ class Metrics:
     model_score: Histogram
     model_warm: Gauge
     redis_seconds: Histogram
+    batch_events: Histogram
     redis_errors: Counter
     stores_tracked: Gauge
     consumer_lag: Gauge
@@ -72,6 +74,10 @@ class Metrics:
                 "storewatch_model_warm",
                 "1 once a detector's model has seen enough of the population to be trusted.",
                 ["detector"], registry=registry),
+            batch_events=Histogram(
+                "storewatch_batch_events",
+                "Messages per batch the engine decides at once (large under load, 1 when idle).",
+                buckets=BATCH_SIZE_BUCKETS, registry=registry),
             redis_seconds=Histogram(
                 "storewatch_redis_call_seconds",
                 "Wall time of a batch's Redis work: reading its stores and linking facts, then saving.",

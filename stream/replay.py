@@ -12,7 +12,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,9 @@ from stream.events import Alert, InvalidEventError, parse_event
 from stream.metrics import Metrics
 from stream.state import KEY_PREFIX, RedisStateStore
 
-BATCH_SIZE = 200
+BATCH_SIZE = 500  # as a Faust worker under load takes them (app.BATCH_MAX)
+# A worker saves its stores every `state_save_interval_s` (1 s); a replay every so many events.
+SAVE_EVERY_EVENTS = 10_000
 Progress = Callable[[int], None]
 
 
@@ -87,22 +89,11 @@ async def replay_in_process(
         Metrics.create(CollectorRegistry()), check_topics=False)
     result = ReplayResult()
     started = time.perf_counter()
-    batch: list[tuple[bytes, Source]] = []
     source_name = str(path)
     try:
-        for line_no, raw in enumerate(read_lines(path), start=1):
-            batch.append((raw, Source(source_name, 0, line_no)))
-            if len(batch) >= BATCH_SIZE:
-                await engine.process_batch(batch)
-                result.events += len(batch)
-                if progress:
-                    progress(len(batch))
-                batch = []
-        if batch:
-            await engine.process_batch(batch)
-            result.events += len(batch)
-            if progress:
-                progress(len(batch))
+        result.events = await run_engine(
+            engine, ((raw, Source(source_name, 0, line_no))
+                     for line_no, raw in enumerate(read_lines(path), start=1)), progress)
     finally:
         result.elapsed_s = time.perf_counter() - started
         if file_sink:
@@ -113,6 +104,32 @@ async def replay_in_process(
         result.rejected[letter.reason] = result.rejected.get(letter.reason, 0) + 1
     result.alerts = [alert.to_dict() for alert in collected.alerts]
     return result
+
+
+async def run_engine(engine: Engine, messages: Iterable[tuple[bytes, Source]],
+                     progress: Progress | None = None) -> int:
+    """Feed messages to the engine in batches as a worker under load takes them, saving the
+    state every SAVE_EVERY_EVENTS events and at the end; returns how many were fed."""
+    fed = since_save = 0
+    batch: list[tuple[bytes, Source]] = []
+    for message in messages:
+        batch.append(message)
+        if len(batch) >= BATCH_SIZE:
+            await engine.process_batch(batch)
+            fed, since_save = fed + len(batch), since_save + len(batch)
+            if progress:
+                progress(len(batch))
+            batch = []
+            if since_save >= SAVE_EVERY_EVENTS:
+                await engine.commit()
+                since_save = 0
+    if batch:
+        await engine.process_batch(batch)
+        fed += len(batch)
+        if progress:
+            progress(len(batch))
+    await engine.commit()
+    return fed
 
 
 # --------------------------------------------------------------------------- via Kafka

@@ -4,20 +4,22 @@ Every input topic is keyed by store id and the topics are co-partitioned, so one
 time sees all of a store's events: it keeps the store's ``StoreState`` (profile, windows, SKU
 sales, event ids) in memory, applies each event in Python, and at the end of every batch,
 after the batch's alerts were published and before its offsets are committed, writes each
-store the batch changed to Redis as one JSON value (``commit``). Redis is the durable copy: a
-store is read from it the first time a worker meets it (after a start or a rebalance). A batch
-that fails anywhere is forgotten (``discard``) and redone from Redis, so a crash or a Redis
-outage replays decisions on the same state and mints the same alert ids.
+store the batches changed to Redis as one value (``commit``), before their offsets are
+committed. Redis is the durable copy: a store is read from it the first time a worker meets it
+(after a start or a rebalance), so a crash redelivers the events after the last commit to a
+worker that decides them again on the same state, with the same alert ids. Every Redis step
+can be repeated after a failure, so a Redis outage only holds the worker where it is.
 
 Cross-store facts (accounts, tracking numbers, claimants, rings) link stores of different
-workers, so they stay in Redis (``stream.facts``); a batch costs at most three round trips:
-read the stores it meets for the first time, link its facts, save what it changed.
+workers, so they stay in Redis (``stream.facts``): a batch costs two round trips at most (read
+the stores it meets for the first time, link its facts), and a commit one.
 """
 
 from __future__ import annotations
 
 import base64
 import logging
+import pickle
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -195,9 +197,12 @@ class StateStore(Protocol):
 
     async def apply_many(self, updates: list[StateUpdate]) -> list[StoreView]: ...
 
+    async def link_facts(self, updates: list[StateUpdate],
+                         views: list[StoreView]) -> list[StoreView]: ...
+
     async def commit(self) -> None: ...
 
-    def discard(self) -> None: ...
+    def release(self) -> None: ...
 
     def reconfigure(self, windows: WindowSettings) -> None: ...
 
@@ -309,7 +314,7 @@ class RedisStateStore:
         self._changed: set[str] = set()
         # alert marks written during this batch, for the views read before them
         self._batch_marks: dict[str, dict[str, str]] = {}
-        self._release_after_batch = False
+        self._release_after_commit = False
 
     def reconfigure(self, windows: WindowSettings) -> None:
         """Use new window settings from the next event on (runtime tuning). A window whose
@@ -334,20 +339,16 @@ class RedisStateStore:
         return {length_s: format_duration(length_s) for length_s in self._lengths_s}
 
     async def apply_many(self, updates: list[StateUpdate]) -> list[StoreView]:
-        """Apply updates in order; each view sees the updates before it.
-
-        The cross-store facts of the events the stores accepted are then linked in Redis (a
-        refused event must leave no trace)."""
+        """Apply updates in order; each view sees the updates before it. The stores not yet in
+        memory are read first, so a failure (StateUnavailableError) leaves nothing applied."""
         if not updates:
             return []
         with _redis_errors():
             await self._load({update.store_id for update in updates})
         views: list[StoreView] = []
-        linking: list[int] = []
         lengths_s = self._lengths_s
         for update in updates:
-            store = self._stores[update.store_id]
-            applied = store.apply(update, self._config)
+            applied = self._stores[update.store_id].apply(update, self._config)
             if applied.refusal is not None:
                 views.append(StoreView(applied.refusal, applied.max_ts_s, {}, {}, None))
                 continue
@@ -356,15 +357,22 @@ class RedisStateStore:
                        for length_s, sums in zip(lengths_s, applied.window_sums)}
             sku = SkuSales(*applied.sku) if applied.sku is not None else None
             views.append(StoreView(None, applied.max_ts_s, applied.profile, windows, sku))
-            if update.facts:
-                linking.append(len(views) - 1)
-        if linking:
-            facts = [fact for i in linking for fact in updates[i].facts]
-            with _redis_errors():
-                links = iter(await self.facts.link(facts))
-            for i in linking:
-                views[i] = replace(views[i], links={
-                    fact.kind: next(links) for fact in updates[i].facts})
+        return views
+
+    async def link_facts(self, updates: list[StateUpdate],
+                         views: list[StoreView]) -> list[StoreView]:
+        """Record the cross-store facts of the events the stores accepted (a refused event
+        leaves no trace) and return the views with who else touched them. One round trip;
+        repeating it after a failure changes nothing more."""
+        linking = [i for i, (update, view) in enumerate(zip(updates, views, strict=True))
+                   if update.facts and view.refusal is None]
+        if not linking:
+            return views
+        with _redis_errors():
+            links = iter(await self.facts.link([fact for i in linking for fact in updates[i].facts]))
+        views = list(views)
+        for i in linking:
+            views[i] = replace(views[i], links={fact.kind: next(links) for fact in updates[i].facts})
         return views
 
     async def _load(self, store_ids: set[str]) -> None:
@@ -381,64 +389,57 @@ class RedisStateStore:
             return
         pipe = self._client.pipeline(transaction=False)
         for store_id in missing:
-            pipe.get(state_key(store_id, self._namespace))
+            pipe.execute_command("GET", state_key(store_id, self._namespace), NEVER_DECODE=[])
         for store_id, saved in zip(missing, await pipe.execute(), strict=True):
             self._stores[store_id] = self._restore(store_id, saved)
             self._stores.move_to_end(store_id)
 
     @staticmethod
-    def _restore(store_id: str, saved: str | None) -> StoreState:
+    def _restore(store_id: str, saved: bytes | None) -> StoreState:
         if saved is None:
             return StoreState()
         try:
-            return StoreState.from_json(saved)
-        except (ValueError, KeyError, TypeError) as exc:
+            return StoreState.from_blob(saved)
+        except (ValueError, TypeError, pickle.UnpicklingError) as exc:
             log.error("state of store %s unreadable, starting it afresh: %s", store_id, exc)
             return StoreState()
 
     async def commit(self) -> None:
         """Save every store changed since the last commit (one SET each, one round trip), with
-        the idle TTL. Called once a batch's alerts are published, before its offsets commit."""
+        the idle TTL. Called once the alerts of the batches before are published, and before
+        their offsets are committed. Nothing is forgotten when it fails: it may be repeated."""
         if not self._changed:
             return
         changed = list(self._changed)
         pipe = self._client.pipeline(transaction=False)
         for store_id in changed:
             pipe.set(state_key(store_id, self._namespace),
-                     self._stores[store_id].to_json(self._config), ex=self._ttl_s)
+                     self._stores[store_id].to_blob(self._config), ex=self._ttl_s)
         with _redis_errors():
             await pipe.execute()
         now_s = time.monotonic()
         for store_id in changed:
             self._saved_at_s[store_id] = now_s
-        self._batch_done()
+        self._after_commit()
         while len(self._stores) > self._capacity:
             store_id, _ = self._stores.popitem(last=False)
             self._saved_at_s.pop(store_id, None)
 
-    def discard(self) -> None:
-        """Forget what was applied since the last commit: the batch will be redone from the
-        state saved in Redis."""
-        for store_id in self._changed:
-            self._stores.pop(store_id, None)
-            self._saved_at_s.pop(store_id, None)
-        self._batch_done()
-
     def release(self) -> None:
-        """Forget every store (partitions revoked: another worker may own them now). A batch
-        in progress first finishes (commit or discard), so what it applied is not lost."""
+        """Forget every store (partitions revoked: another worker may own them now). Changes
+        not yet saved are kept until the next commit, so what was applied is not lost."""
         if self._changed:
-            self._release_after_batch = True
+            self._release_after_commit = True
             return
         self._stores.clear()
         self._saved_at_s.clear()
         self._batch_marks.clear()
 
-    def _batch_done(self) -> None:
+    def _after_commit(self) -> None:
         self._changed.clear()
         self._batch_marks.clear()
-        if self._release_after_batch:
-            self._release_after_batch = False
+        if self._release_after_commit:
+            self._release_after_commit = False
             self.release()
 
     @property
@@ -504,8 +505,9 @@ class RedisStateStore:
         """A store's state as saved in Redis (for tests and tools; the worker reads its own
         memory)."""
         with _redis_errors():
-            saved = await self._client.get(state_key(store_id, self._namespace))
-        return StoreState.from_json(saved) if saved is not None else None
+            saved = await self._client.execute_command(
+                "GET", state_key(store_id, self._namespace), NEVER_DECODE=[])
+        return StoreState.from_blob(saved) if saved is not None else None
 
     async def drop_all(self) -> int:
         """Delete every key of this store's namespace (fresh state for a replay run)."""

@@ -60,6 +60,7 @@ async def run(redis_url: str, messages: list[bytes]) -> tuple[list[str], list[st
     for offset in range(0, len(messages), 50):
         batch = messages[offset:offset + 50]
         await engine.process_batch([(raw, Source("file", 0, offset + i)) for i, raw in enumerate(batch)])
+    await engine.commit()
     await client.aclose()
     return [a.alert_id for a in alerts.alerts], [d.reason for d in dead.letters], len(messages)
 

@@ -18,13 +18,15 @@ def test_the_benchmark_reports_every_figure_on_a_small_input(tmp_path: Path) -> 
                      probe_s=1.0, profile_events=1000)
     run_bench(plan, out, say=lambda _: None)
     figures = json.loads(out.read_text())["figures"]
-    for key in ("json_ceiling_per_s", "bare_consumer_ceiling_per_s", "replay_in_process_per_s",
+    for key in ("json_ceiling_per_s", "bare_consumer_ceiling_per_s", "faust_agent_ceiling_per_s",
+                "replay_in_process_per_s",
                 "replay_vs_json_ceiling", "kafka_one_worker", "kafka_two_workers",
                 "two_vs_one_worker", "latency", "cost_split", "replay_cpu", "targets"):
         assert key in figures
     one, two = figures["kafka_one_worker"], figures["kafka_two_workers"]
     assert one["stores_tracked"] > 0
     assert one["redis_bytes_per_store"] > 0
+    assert one["mean_batch_events"] >= 1
     assert len(one["worker_rss_mib"]) == 1 and len(two["worker_rss_mib"]) == 2
     # CPU seconds of every process over the run, to show where the CPU went
     assert {"broker", "redis", "worker0", "worker1"} <= set(two["cpu"]["cpu_s"])

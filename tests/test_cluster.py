@@ -79,6 +79,7 @@ async def test_a_marketplace_on_a_cluster_spreads_over_every_node_and_is_dropped
     for start in range(0, len(lines), 200):
         await engine.process_batch([(raw, Source("file", 0, start + i))
                                     for i, raw in enumerate(lines[start:start + 200])])
+    await engine.commit()
     keys_per_node = keys_on_each_node(cluster)
     assert all(keys > 100 for keys in keys_per_node), keys_per_node
     assert await state.tracked_stores() == 80
@@ -125,7 +126,7 @@ async def test_a_batch_on_nodes_that_lost_the_scripts_is_applied_once(
         # a withdrawal links its account through link_fact.lua
         updates = [update_for(event_from_dict(f.withdrawal(s, f.T0 + day * f.DAY, 10, bank=f"b-{s}")))
                    for s in stores]
-        views = await state.apply_many(updates)
+        views = await state.link_facts(updates, await state.apply_many(updates))
         await state.commit()
         return [(view.window(604800.0)["withdrawn_cny"], len(view.links["bank"].members))
                 for view in views]

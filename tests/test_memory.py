@@ -64,9 +64,11 @@ async def run(engine: Engine, events: Iterator[dict[str, Any]]) -> int:
         count += 1
         if len(batch) == 200:
             await engine.process_batch(batch)
+            await engine.commit()
             batch = []
     if batch:
         await engine.process_batch(batch)
+    await engine.commit()
     return count
 
 
