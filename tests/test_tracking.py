@@ -88,7 +88,8 @@ async def test_a_new_number_sweeps_its_bucket_of_numbers_past_their_ttl(
     clock.now_s += TTL_S + 3600
     await ship(facts, "YT100", "o1", "s1")
     bucket = facts.key("trk", "YT100")
-    assert set(await redis_client.hkeys(bucket)) == {"", "YT100"}  # '' says when to sweep next
+    # '' says when to sweep next
+    assert set(await redis_client.hkeys(bucket)) == {"", tracking.entry_field("YT100")}
     assert 0 < await redis_client.ttl(bucket) <= TTL_S
 
 
@@ -144,3 +145,12 @@ async def test_ids_holding_the_entry_separators_come_back_unchanged(
     again = await ship(facts, "~" + odd, "o2", "s2")
     assert again.members == {"o" + odd: "s" + odd, "o2": "s2"}
     assert again.ring_id == "ring" + odd
+
+
+def test_every_tracking_number_has_a_field_of_its_own() -> None:
+    tricky = ["YT1", "YT01", "YT001", "YT10", "AB1", "BA1", "ZZ999999999999999", "AA0",
+              "YT1234567890123456", "yt1", "73011572740984", "073011572740984", "-1", "~-1",
+              "~1:x", "~~1:x", str(-(643 * 10**16 + 11))]  # the last: what YT1 is filed as
+    assert tracking.entry_field("YT1") == tricky[-1]
+    fields = [tracking.entry_field(number) for number in tricky]
+    assert len(set(fields)) == len(tricky), dict(zip(tricky, fields))
