@@ -99,7 +99,7 @@ class WindowSettings(BaseModel):
     # compared with, and a shared account seen a month apart should still link two stores.
     fact_ttl_s: DurationS = Field(30 * 86400.0, ge=60, le=365 * 86400)
     fact_cap: int = Field(32, ge=2, le=1000)
-    # Tracking numbers share this many Redis hashes, so that one costs ~36 B, not a key of
+    # Tracking numbers share this many Redis hashes, so that one costs ~34 B, not a key of
     # its own (~111 B). A hash stays compact up to 128 entries: aim at about 64, i.e. the
     # tracking numbers shipped within fact_ttl_s / 64. The default suits ~130,000 numbers
     # (700 stores x 166 a month). A count far from the aim costs memory (too few: hashes too

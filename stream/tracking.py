@@ -4,7 +4,7 @@ One key per tracking number cost about 111 B of Redis for some 30 B of content (
 an order id, a store id), and a store ships ~166 numbers a month. Small hashes are stored as
 listpacks (ziplists on Redis 6), a few bytes of overhead per entry, so the numbers are spread
 over ``buckets`` hashes by a stable hash of the number, one entry each (``link_tracking.lua``
-has the format): about 36 B a number. A bucket stays a listpack while it has at most
+has the format): about 34 B a number. A bucket stays a listpack while it has at most
 ``hash-max-listpack-entries`` entries (128 by default on Redis 7) and no field or value longer
 than ``hash-max-listpack-value`` (64 B): the script splits a long entry (a number reused by
 many orders) into pieces of ``PIECE_BYTES``, and ``buckets`` should keep the live numbers at
@@ -55,7 +55,7 @@ def bucket_key(number: str, buckets: int, namespace: str) -> str:
 def entry_field(number: str) -> str:
     """The number's field in its bucket, one to one.
 
-    A listpack keeps a field that reads as a 64-bit integer in 9 B instead of its text (16 B
+    A listpack keeps a field that reads as a 64-bit integer in 10 B instead of its text (16 B
     for 14 characters), which all-digit numbers get for free; two capital letters and up to 15
     digits, most couriers' format, become such an integer too: minus (the letters as a base-26
     pair x 10**16 + '1' + the digits), below every all-digit number. Any other number is its
