@@ -25,6 +25,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from stream import tracking
+
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 
@@ -97,6 +99,13 @@ class WindowSettings(BaseModel):
     # compared with, and a shared account seen a month apart should still link two stores.
     fact_ttl_s: DurationS = Field(30 * 86400.0, ge=60, le=365 * 86400)
     fact_cap: int = Field(32, ge=2, le=1000)
+    # Tracking numbers share this many Redis hashes, so that one costs ~34 B, not a key of
+    # its own (~111 B). A hash stays compact up to 128 entries: aim at about 64, i.e. the
+    # tracking numbers shipped within fact_ttl_s / 64. The default suits ~130,000 numbers
+    # (700 stores x 166 a month). A count far from the aim costs memory (too few: hashes too
+    # big to stay compact; too many: a key per handful of numbers), never a detection.
+    # Restart-only: a new count files numbers elsewhere and forgets those recorded before.
+    trk_buckets: int = Field(tracking.DEFAULT_BUCKETS, ge=1, le=2**24)
     # Stores a worker keeps in memory (least recently used are dropped once saved, and read
     # back from Redis when they come again); about 10 KB each.
     stores_in_memory: int = Field(200_000, ge=100)

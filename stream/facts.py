@@ -2,19 +2,25 @@
 
 A fact links stores that never share a partition, so unlike a store's own state it cannot live
 in the worker that owns the store: every worker reads and writes it in Redis. Each event's touch
-is one ``link_fact.lua`` call on one key (its own Cluster slot), pipelined with the batch's
-others, so a batch costs one round trip for all of its facts. Memory is bounded: a fact keeps at
-most ``cap`` members and expires ``ttl_s`` after its last touch.
+is one script call on one key (one Cluster slot), pipelined with the batch's others, so a batch
+costs one round trip for all of its facts. Memory is bounded: a fact keeps at most ``cap``
+members and expires ``ttl_s`` after its last touch. A bank account, a claimant or a ring is one
+hash (``link_fact.lua``); tracking numbers, one per shipped order and hence most facts, share
+bucket hashes (``stream.tracking``).
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Final
+
+from stream import tracking
+from stream.tracking import FactLimits, TrackingBuckets, TrackingEntry
 
 KEY_PREFIX: Final = "sw:v1"
 
@@ -68,33 +74,51 @@ class FactIndex:
     """The cross-store facts of one namespace, on a redis.asyncio client (or Cluster client
     whose pipelines run scripts, see ``state._ClusterClient``)."""
 
-    def __init__(self, client: Any, namespace: str, cap: int, ttl_s: int) -> None:
+    def __init__(self, client: Any, namespace: str, cap: int, ttl_s: int, *,
+                 trk_buckets: int = tracking.DEFAULT_BUCKETS,
+                 wall_s: Callable[[], float] = time.time) -> None:
         self._client = client
         self._namespace = namespace
         self.cap = cap
         self.ttl_s = ttl_s
+        self._wall_s = wall_s
         self._link = client.register_script(
             resources.files("stream").joinpath("link_fact.lua").read_text()
         )
-        self._rings: OrderedDict[str, str] = OrderedDict()
+        self._tracking = TrackingBuckets(client, namespace, trk_buckets)
+        # ring ids tied by this process, by (kind, value)
+        self._rings: OrderedDict[tuple[str, str], str] = OrderedDict()
 
     def key(self, kind: str, value: str) -> str:
+        """The key that holds the fact (for a tracking number: its bucket, shared)."""
+        if kind == tracking.KIND:
+            return self._tracking.key(value)
         return fact_key(kind, value, self._namespace)
+
+    def _limits(self) -> FactLimits:
+        return FactLimits(self.cap, self.ttl_s, self._wall_s())
 
     async def link(self, facts: Sequence[Fact]) -> list[FactLinks]:
         """Record every touch, in order, and return who touched each fact (one round trip)."""
         if not facts:
             return []
         pipe = self._client.pipeline(transaction=False)
+        limits = self._limits()
         for fact in facts:
-            await self._link(keys=[self.key(fact.kind, fact.value)],
-                             args=[fact.member, fact.member_value, self.cap, self.ttl_s],
-                             client=pipe)
+            if fact.kind == tracking.KIND:
+                await self._tracking.link(pipe, fact.value, fact.member, fact.member_value, limits)
+            else:
+                await self._link(keys=[self.key(fact.kind, fact.value)],
+                                 args=[fact.member, fact.member_value, self.cap, self.ttl_s],
+                                 client=pipe)
         replies = await pipe.execute()
         return [self._links(fact, reply) for fact, reply in zip(facts, replies, strict=True)]
 
     @staticmethod
     def _links(fact: Fact, reply: str) -> FactLinks:
+        if fact.kind == tracking.KIND:
+            entry = TrackingEntry.decode(reply)
+            return FactLinks(fact.kind, fact.value, entry.orders, entry.ring_id)
         members = json.loads(reply) if reply else {}
         members = members if isinstance(members, dict) else {}
         ring_id = members.pop(RING_FIELD, None)
@@ -102,7 +126,7 @@ class FactIndex:
 
     def ring_of(self, link: FactLinks) -> str | None:
         """The ring ``link``'s fact belongs to, counting ties written since it was read."""
-        return link.ring_id or self._rings.get(self.key(link.kind, link.value))
+        return link.ring_id or self._rings.get((link.kind, link.value))
 
     async def join_ring(self, ring_id: str, store_id: str, facts: Sequence[FactLinks]) -> set[str]:
         """Add an alerted store to its ring, tie the facts its event touched to the ring, and
@@ -110,7 +134,7 @@ class FactIndex:
         pipe = self._client.pipeline(transaction=False)
         await self._link(keys=[fact_key("ring", ring_id, self._namespace)],
                          args=[store_id, "", self.cap, self.ttl_s], client=pipe)
-        self._tie(pipe, ring_id, facts)
+        await self._tie(pipe, ring_id, facts)
         replies = await pipe.execute()
         members = json.loads(replies[0]) if replies[0] else {}
         return {m for m in (members if isinstance(members, dict) else {}) if m != RING_FIELD}
@@ -118,14 +142,19 @@ class FactIndex:
     async def tie(self, ring_id: str, facts: Sequence[FactLinks]) -> None:
         """Mark facts a store of ``ring_id`` touched after its alert with the ring's id."""
         pipe = self._client.pipeline(transaction=False)
-        self._tie(pipe, ring_id, facts)
+        await self._tie(pipe, ring_id, facts)
         await pipe.execute()
 
-    def _tie(self, pipe: Any, ring_id: str, facts: Sequence[FactLinks]) -> None:
+    async def _tie(self, pipe: Any, ring_id: str, facts: Sequence[FactLinks]) -> None:
+        limits = self._limits()
         for link in facts:
+            fact = (link.kind, link.value)
+            self._rings[fact] = ring_id
+            self._rings.move_to_end(fact)
+            if link.kind == tracking.KIND:
+                await self._tracking.tie(pipe, link.value, ring_id, limits)
+                continue
             key = self.key(link.kind, link.value)
-            self._rings[key] = ring_id
-            self._rings.move_to_end(key)
             pipe.hset(key, RING_FIELD, ring_id)
             pipe.expire(key, self.ttl_s)  # the fact may have expired since it was read
         while len(self._rings) > RINGS_KEPT:

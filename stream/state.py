@@ -306,7 +306,8 @@ class RedisStateStore:
             client = _ClusterClient(client)
         self._client = client
         self._namespace = namespace
-        self.facts = FactIndex(client, namespace, windows.fact_cap, int(windows.fact_ttl_s))
+        self.facts = FactIndex(client, namespace, windows.fact_cap, int(windows.fact_ttl_s),
+                               trk_buckets=windows.trk_buckets)
         self.reconfigure(windows)
         # least recently used first; a store is dropped from memory once saved and past the cap
         self._stores: OrderedDict[str, StoreState] = OrderedDict()

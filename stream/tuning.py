@@ -20,8 +20,10 @@ from stream.config import Settings, format_duration
 SECTIONS = ("windows", "detectors")
 
 # The population models are built once per worker: changing their shape or their score
-# quantile would throw away what they learnt, so these wait for a restart.
+# quantile would throw away what they learnt, so these wait for a restart; so does the number
+# of tracking-number buckets, which decides where every number is filed.
 RESTART_ONLY = frozenset({
+    "windows.trk_buckets",
     "detectors.model_quantile",
     "detectors.model_trees",
     "detectors.model_height",
@@ -98,8 +100,9 @@ def apply_changes(settings: Settings, changes: Mapping[str, str]) -> Settings:
     data = settings.model_dump()
     for key, value in changes.items():
         if key in RESTART_ONLY:
-            raise InvalidChangeError(f"{key} shapes the online models and takes effect only at a "
-                                     f"worker restart: set it in the configuration file")
+            raise InvalidChangeError(f"{key} takes effect only at a worker restart (it shapes "
+                                     f"the online models or where facts are filed): set it in "
+                                     f"the configuration file")
         if key not in allowed:
             raise InvalidChangeError(f"{key} is not a tunable parameter; tunable: {', '.join(allowed)}")
         section, name = key.split(".", 1)

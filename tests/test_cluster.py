@@ -12,6 +12,7 @@ import redis.asyncio.cluster as redis_asyncio_cluster
 from prometheus_client import CollectorRegistry
 from redis.crc import key_slot
 
+from stream import tracking
 from stream.alerts import ListAlertSink
 from stream.config import Settings
 from stream.embedded import EmbeddedRedis, EmbeddedRedisCluster
@@ -108,9 +109,13 @@ def test_every_key_of_a_marketplace_lies_in_the_slot_of_its_store_or_fact(market
         namespace = "sw:v1:replay-0123abcd"  # replays namespace their keys; braces unaffected
         assert key_slot(state_key(update.store_id, namespace).encode()) == \
             key_slot(f"{{{update.store_id}}}".encode())
-        for fact in update.facts:  # link_fact.lua takes exactly one key
-            key = fact_key(fact.kind, fact.value, namespace)
-            assert key_slot(key.encode()) == key_slot(f"{{{fact.value}}}".encode())
+        for fact in update.facts:  # link_fact.lua and link_tracking.lua take exactly one key
+            if fact.kind == tracking.KIND:  # the slot of the number's bucket
+                key = tracking.bucket_key(fact.value, tracking.DEFAULT_BUCKETS, namespace)
+                tag = f"{{t{tracking.bucket_of(fact.value, tracking.DEFAULT_BUCKETS)}}}"
+            else:
+                key, tag = fact_key(fact.kind, fact.value, namespace), f"{{{fact.value}}}"
+            assert key_slot(key.encode()) == key_slot(tag.encode())
         calls += len(update.facts)
     assert calls > 1_000
 
@@ -122,21 +127,26 @@ async def test_a_batch_on_nodes_that_lost_the_scripts_is_applied_once(
     state = RedisStateStore.from_url(cluster.url, Settings().windows, "sw:v1:noscript")
     stores = [f"s{i}" for i in range(12)]  # several stores, so several nodes
 
-    async def pay_out(day: int) -> list[tuple[float, int]]:
-        # a withdrawal links its account through link_fact.lua
-        updates = [update_for(event_from_dict(f.withdrawal(s, f.T0 + day * f.DAY, 10, bank=f"b-{s}")))
-                   for s in stores]
+    async def ship_and_pay_out(day: int) -> list[tuple[float, int]]:
+        # a shipment links its tracking number through link_tracking.lua, a withdrawal its
+        # account through link_fact.lua
+        events = [e for s in stores for e in (
+            f.order(s, f.T0 + day * f.DAY, status="shipped", order_id=f"o-{s}-{day}",
+                    tracking_no=f"T-{s}"),
+            f.withdrawal(s, f.T0 + day * f.DAY + 1, 10, bank=f"b-{s}"))]
+        updates = [update_for(event_from_dict(e)) for e in events]
         views = await state.link_facts(updates, await state.apply_many(updates))
         await state.commit()
-        return [(view.window(604800.0)["withdrawn_cny"], len(view.links["bank"].members))
-                for view in views]
+        return [(paid.window(604800.0)["withdrawn_cny"],
+                 len(shipped.links["trk"].members) + len(paid.links["bank"].members))
+                for shipped, paid in zip(views[::2], views[1::2], strict=True)]
 
     try:
-        assert await pay_out(0) == [(10.0, 1)] * 12
+        assert await ship_and_pay_out(0) == [(10.0, 2)] * 12
         for port in cluster.ports:  # as a node restarted without its script cache would be
             with redis.Redis(port=port) as node:
                 node.script_flush()
-        assert await pay_out(1) == [(20.0, 1)] * 12
+        assert await ship_and_pay_out(1) == [(20.0, 3)] * 12  # a second order on each number
     finally:
         await state.drop_all()
         await state.close()

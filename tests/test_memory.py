@@ -18,20 +18,22 @@ import pytest
 import redis.asyncio as redis_asyncio
 from prometheus_client import CollectorRegistry
 
+from stream import tracking
 from stream.alerts import ListAlertSink
 from stream.config import Settings, WindowSettings
 from stream.embedded import EmbeddedRedis
 from stream.engine import Engine, ListDeadLetterSink, Source
 from stream.metrics import Metrics
-from stream.state import RedisStateStore
+from stream.state import KEY_PREFIX, RedisStateStore
 from tests import factories as f
 
 pytestmark = pytest.mark.integration
 
 FLOOD_STORES = 10_000  # x 6 events: 60,000 events, 40,000 distinct facts
-# Measured (README "Limits"): Redis per flooded store (its state key and its 4 facts) and the
-# worker's RSS past the warm-up, with 1,000 stores kept in memory; the bounds leave room for
-# allocator and version differences, not for a leak.
+# Measured (README "Limits"): Redis per flooded store (its state key, its 3 fact keys and an
+# entry for its tracking number in a shared bucket) and the worker's RSS past the warm-up,
+# with 1,000 stores kept in memory; the bounds leave room for allocator and version
+# differences, not for a leak.
 STORES_IN_MEMORY = 1_000
 REDIS_BYTES_PER_STORE_MAX = 4_000
 RSS_GROWTH_MAX_BYTES = 16 * 2**20
@@ -55,6 +57,12 @@ def flood(first: int, count: int) -> Iterator[dict[str, Any]]:
         yield f.price(store, ts + 3, old=100.0, new=95.0, sku=f"sku-{i}")
         yield {**f.refund(store, ts + 4, 5.0, order_id=f"o-{i}"), "buyer_id": f"claimant-{i}"}
         yield f.withdrawal(store, ts + 5, 50.0, bank=f"payout-{i}")
+
+
+def tracking_buckets(first: int, count: int) -> set[str]:
+    """The bucket keys that the flood's tracking numbers fall in."""
+    return {tracking.bucket_key(f"trk-{i}", tracking.DEFAULT_BUCKETS, KEY_PREFIX)
+            for i in range(first, first + count)}
 
 
 async def run(engine: Engine, events: Iterator[dict[str, Any]]) -> int:
@@ -115,12 +123,14 @@ async def test_every_key_a_flood_creates_carries_its_ttl(fresh_redis: redis_asyn
     kinds: dict[str, int] = {}
     async for key in fresh_redis.scan_iter(count=1000):
         ttl = await fresh_redis.ttl(key)
-        kind = key.split(":")[2] if ":fact:" in key else "store"
-        limit = windows.fact_ttl_s if kind == "fact" else windows.idle_store_ttl_s
+        kind = key.split(":")[3] if ":fact:" in key else "store"  # a fact's kind
+        limit = windows.idle_store_ttl_s if kind == "store" else windows.fact_ttl_s
         assert 0 < ttl <= limit, (key, ttl)
         kinds[kind] = kinds.get(kind, 0) + 1
-    # a store's state is one key; its four facts one key each
-    assert kinds["store"] == 2_000 and kinds["fact"] == 4 * 2_000, kinds
+    # a store's state is one key; its bank account, claimant and payout account one key each;
+    # its tracking number an entry in one of the shared buckets
+    assert kinds == {"store": 2_000, "bank": 2 * 2_000, "claim": 2_000,
+                     "trk": len(tracking_buckets(0, 2_000))}, kinds
 
 
 async def test_state_and_facts_are_gone_once_their_ttl_has_passed(
@@ -130,7 +140,7 @@ async def test_state_and_facts_are_gone_once_their_ttl_has_passed(
     windows = WindowSettings.model_construct(
         **{**Settings().windows.model_dump(), "idle_store_ttl_s": 2.0, "fact_ttl_s": 2.0})
     await run(engine_on(fresh_redis, windows), flood(0, 500))
-    assert await fresh_redis.dbsize() == (1 + 4) * 500  # see the test above
+    assert await fresh_redis.dbsize() == (1 + 3) * 500 + len(tracking_buckets(0, 500))  # as above
     await asyncio.sleep(3.0)
     deadline = time.monotonic() + 10
     while await fresh_redis.dbsize() and time.monotonic() < deadline:

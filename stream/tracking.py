@@ -1,0 +1,147 @@
+"""Tracking-number facts, many to a Redis hash: who shipped with a number, and its ring.
+
+One key per tracking number cost about 111 B of Redis for some 30 B of content (a number,
+an order id, a store id), and a store ships ~166 numbers a month. Small hashes are stored as
+listpacks (ziplists on Redis 6), a few bytes of overhead per entry, so the numbers are spread
+over ``buckets`` hashes by a stable hash of the number, one entry each (``link_tracking.lua``
+has the format): about 34 B a number. A bucket stays a listpack while it has at most
+``hash-max-listpack-entries`` entries (128 by default on Redis 7) and no field or value longer
+than ``hash-max-listpack-value`` (64 B): the script splits a long entry (a number reused by
+many orders) into pieces of ``PIECE_BYTES``, and ``buckets`` should keep the live numbers at
+about ``TARGET_ENTRIES`` a bucket (``windows.trk_buckets``).
+
+Expiry stays "``fact_ttl_s`` after the last touch", per number (to the hour), with the wall
+clock as before, so replays see what they saw with one key per number. Each call touches one
+key, so a Redis Cluster runs it on one node.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, Final
+
+KIND: Final = "trk"
+PIECE_BYTES: Final = 64  # hash-max-listpack-value's default: longer values unpack the hash
+TARGET_ENTRIES: Final = 64  # live numbers per bucket that trk_buckets should aim at
+DEFAULT_BUCKETS: Final = 2048  # ~130,000 live numbers: 700 stores x 166 a month, and room
+STAMP_CHARS: Final = 4  # the entry's deadline, see link_tracking.lua
+
+# Bytes the entry format gives a meaning to; ids holding them are escaped with ESCAPE.
+ESCAPE: Final = "\x1b"
+RING_MARK, ORDER_SEP, STORE_SEP = "\x1d", "\x1e", "\x1f"
+_RESERVED = re.compile("[\x1b\x1d\x1e\x1f]")
+_ESCAPED = re.compile("\x1b(.)", re.DOTALL)
+_PIECE_PREFIX: Final = "~"  # fields of later pieces: '~<i>:<field>'
+_COURIER_FORMAT = re.compile("([A-Z]{2})([0-9]{1,15})")
+
+
+def bucket_of(number: str, buckets: int) -> int:
+    """The bucket of ``number``: crc32 is stable across processes and Python versions."""
+    return zlib.crc32(number.encode()) % buckets
+
+
+def bucket_key(number: str, buckets: int, namespace: str) -> str:
+    """The hash that holds ``number``; the braces make each bucket one Cluster slot.
+
+    >>> bucket_key("YT638177723661", 2048, "sw:v1")
+    'sw:v1:fact:trk:{t560}'
+    """
+    return f"{namespace}:fact:{KIND}:{{t{bucket_of(number, buckets)}}}"
+
+
+def entry_field(number: str) -> str:
+    """The number's field in its bucket, one to one.
+
+    A listpack keeps a field that reads as a 64-bit integer in 10 B instead of its text (16 B
+    for 14 characters), which all-digit numbers get for free; two capital letters and up to 15
+    digits, most couriers' format, become such an integer too: minus (the letters as a base-26
+    pair x 10**16 + '1' + the digits), below every all-digit number. Any other number is its
+    own field, with ``~`` before it if it starts like a piece's field or a packed one.
+
+    >>> entry_field("YT638177723661"), entry_field("73011572740984"), entry_field("-1")
+    ('-6430001638177723661', '73011572740984', '~-1')
+    """
+    packable = _COURIER_FORMAT.fullmatch(number)
+    if packable:
+        letters, digits = packable.groups()
+        pair = (ord(letters[0]) - ord("A")) * 26 + ord(letters[1]) - ord("A")
+        return str(-(pair * 10**16 + int("1" + digits)))
+    if number.startswith((_PIECE_PREFIX, "-")):
+        return _PIECE_PREFIX + number
+    return number
+
+
+def escape(text: str) -> str:
+    """``text`` without the entry format's separators (ids may hold any character).
+
+    >>> escape("o-1"), escape("a\\x1fb")
+    ('o-1', 'a\\x1b_b')
+    """
+    if _RESERVED.search(text) is None:
+        return text
+    return _RESERVED.sub(lambda found: ESCAPE + chr(ord(found[0]) + 0x40), text)
+
+
+def unescape(text: str) -> str:
+    """The id that ``escape`` gave ``text``."""
+    if ESCAPE not in text:
+        return text
+    return _ESCAPED.sub(lambda found: chr(ord(found[1]) - 0x40), text)
+
+
+@dataclass(frozen=True, slots=True)
+class TrackingEntry:
+    """What a bucket knows about one number: its orders (order id -> store) and ring."""
+
+    orders: dict[str, str]
+    ring_id: str | None
+
+    @classmethod
+    def decode(cls, entry: str | None) -> TrackingEntry:
+        """Read an entry as ``link_tracking.lua`` returns it (deadline first)."""
+        body, _, ring = (entry or "")[STAMP_CHARS:].partition(RING_MARK)
+        orders: dict[str, str] = {}
+        for member in filter(None, body.split(ORDER_SEP)):
+            order, _, store = member.partition(STORE_SEP)
+            orders[unescape(order)] = unescape(store)
+        return cls(orders, unescape(ring) if ring else None)
+
+
+@dataclass(frozen=True, slots=True)
+class FactLimits:
+    """The bounds of one touch: members kept, lifetime, and the wall clock it is read at."""
+
+    cap: int
+    ttl_s: int
+    now_s: float
+
+
+class TrackingBuckets:
+    """Queues ``link_tracking.lua`` calls for tracking numbers on a pipeline."""
+
+    def __init__(self, client: Any, namespace: str, buckets: int) -> None:
+        self._namespace = namespace
+        self.buckets = buckets
+        self._script = client.register_script(
+            resources.files("stream").joinpath("link_tracking.lua").read_text())
+
+    def key(self, number: str) -> str:
+        return bucket_key(number, self.buckets, self._namespace)
+
+    async def link(self, pipe: Any, number: str, order: str, store: str, limits: FactLimits) -> None:
+        """Queue: ``order`` of ``store`` shipped with ``number``."""
+        await self._call(pipe, number, "link", escape(order), escape(store), limits)
+
+    async def tie(self, pipe: Any, number: str, ring_id: str, limits: FactLimits) -> None:
+        """Queue: ``number`` belongs to ring ``ring_id``."""
+        await self._call(pipe, number, "tie", escape(ring_id), "", limits)
+
+    async def _call(self, pipe: Any, number: str, op: str, first: str, second: str,
+                    limits: FactLimits) -> None:
+        await self._script(keys=[self.key(number)],
+                           args=[op, entry_field(number), first, second, limits.cap,
+                                 limits.ttl_s, PIECE_BYTES, int(limits.now_s)],
+                           client=pipe)

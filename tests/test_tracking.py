@@ -1,0 +1,156 @@
+"""Tracking-number facts in shared bucket hashes: what a touch returns, expiry, compactness."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as redis_asyncio
+
+from stream import tracking
+from stream.facts import Fact, FactIndex, FactLinks
+from stream.state import KEY_PREFIX
+
+DAY_S = 86400
+TTL_S = 30 * DAY_S
+CAP = 32
+COMPACT = {"listpack", "ziplist"}  # Redis 7, Redis 6
+
+
+class Clock:
+    """A wall clock the test moves."""
+
+    def __init__(self, now_s: float = 1_700_000_000.0) -> None:
+        self.now_s = now_s
+
+    def __call__(self) -> float:
+        return self.now_s
+
+
+def index(client: redis_asyncio.Redis, clock: Clock, buckets: int = 16, cap: int = CAP) -> FactIndex:
+    return FactIndex(client, KEY_PREFIX, cap, TTL_S, trk_buckets=buckets, wall_s=clock)
+
+
+async def ship(facts: FactIndex, number: str, order: str, store: str) -> FactLinks:
+    return (await facts.link([Fact("trk", number, order, store)]))[0]
+
+
+def numbers(count: int) -> list[str]:
+    """Tracking numbers shaped like couriers' (two letters, twelve digits)."""
+    return [f"YT{738_177_723_661 + 7919 * i:012d}" for i in range(count)]
+
+
+@pytest.fixture
+async def compact_hashes(redis_client: redis_asyncio.Redis) -> AsyncIterator[redis_asyncio.Redis]:
+    """The server with Redis 7's compiled-in limit (128 entries; 6.2 and redis.conf say 512)."""
+    before = await redis_client.config_get("hash-max-ziplist-entries")
+    await redis_client.config_set("hash-max-ziplist-entries", 128)
+    yield redis_client
+    await redis_client.config_set("hash-max-ziplist-entries", before["hash-max-ziplist-entries"])
+
+
+async def test_the_orders_of_a_tracking_number_reused_across_stores_are_returned(
+        redis_client: redis_asyncio.Redis) -> None:
+    facts = index(redis_client, Clock())
+    await ship(facts, "YT100", "o1", "s1")
+    await ship(facts, "YT999", "o9", "s9")  # another number, maybe in the same bucket
+    link = await ship(facts, "YT100", "o2", "s2")
+    assert link.members == {"o1": "s1", "o2": "s2"}
+    assert link.other_stores("s2") == {"s1"}
+
+
+async def test_a_touch_keeps_a_tracking_number_for_another_ttl(
+        redis_client: redis_asyncio.Redis) -> None:
+    clock = Clock()
+    facts = index(redis_client, clock)
+    await ship(facts, "YT100", "o1", "s1")
+    clock.now_s += TTL_S - DAY_S
+    await ship(facts, "YT100", "o1", "s1")  # delivered
+    clock.now_s += TTL_S - DAY_S
+    assert (await ship(facts, "YT100", "o2", "s2")).members == {"o1": "s1", "o2": "s2"}
+
+
+async def test_a_tracking_number_is_forgotten_once_its_ttl_has_passed_since_its_last_touch(
+        redis_client: redis_asyncio.Redis) -> None:
+    clock = Clock()
+    facts = index(redis_client, clock)
+    await ship(facts, "YT100", "o1", "s1")
+    clock.now_s += TTL_S + 3600  # the deadline is kept to the hour
+    assert (await ship(facts, "YT100", "o2", "s2")).members == {"o2": "s2"}
+
+
+async def test_a_new_number_sweeps_its_bucket_of_numbers_past_their_ttl(
+        redis_client: redis_asyncio.Redis) -> None:
+    clock = Clock()
+    facts = index(redis_client, clock, buckets=1)
+    for number in numbers(50):
+        await ship(facts, number, f"o-{number}", "s1")
+    clock.now_s += TTL_S + 3600
+    await ship(facts, "YT100", "o1", "s1")
+    bucket = facts.key("trk", "YT100")
+    # '' says when to sweep next
+    assert set(await redis_client.hkeys(bucket)) == {"", tracking.entry_field("YT100")}
+    assert 0 < await redis_client.ttl(bucket) <= TTL_S
+
+
+async def test_a_bucket_at_the_configured_size_stays_a_compact_encoding(
+        compact_hashes: redis_asyncio.Redis) -> None:
+    buckets = 4
+    facts = index(compact_hashes, Clock(), buckets=buckets)
+    for number in numbers(buckets * tracking.TARGET_ENTRIES):
+        await ship(facts, number, f"o-{number[-8:]}", f"s{number[-5:]}")
+    for i in range(CAP + 5):  # and a number reused by a ring, far past the listpack value size
+        await ship(facts, "YT100", f"o-{i:08d}", f"s{i:05d}")
+    keys = await compact_hashes.keys(f"{KEY_PREFIX}:fact:trk:*")
+    assert len(keys) == buckets
+    assert {await compact_hashes.object("encoding", key) for key in keys} <= COMPACT
+
+
+async def test_a_tracking_number_keeps_the_orders_within_the_cap_of_every_fact(
+        redis_client: redis_asyncio.Redis) -> None:
+    facts = index(redis_client, Clock(), cap=3)
+    for i in range(6):
+        bank = (await facts.link([Fact("bank", "b1", f"s{i}")]))[0]
+        trk = await ship(facts, "YT100", f"o{i}", f"s{i}")
+    assert trk.members == {f"o{i}": f"s{i}" for i in range(len(bank.members))}
+    assert len(bank.members) == 3 + 1  # link_fact.lua: cap members besides a ring id
+
+
+async def test_a_long_entry_is_kept_in_pieces_within_the_listpack_value_size(
+        redis_client: redis_asyncio.Redis) -> None:
+    facts = index(redis_client, Clock(), buckets=1)
+    for i in range(CAP + 1):
+        link = await ship(facts, "YT100", f"order-{i:06d}", f"store-{i:04d}")
+    assert link.members == {f"order-{i:06d}": f"store-{i:04d}" for i in range(CAP + 1)}
+    bucket = facts.key("trk", "YT100")
+    fields = await redis_client.hkeys(bucket)
+    assert len(fields) > 3
+    assert all([await redis_client.hstrlen(bucket, f) <= tracking.PIECE_BYTES for f in fields])
+
+
+async def test_a_ring_tie_is_read_by_the_next_touch_of_the_number(
+        redis_client: redis_asyncio.Redis) -> None:
+    facts = index(redis_client, Clock())
+    link = await ship(facts, "YT100", "o1", "s1")
+    await facts.tie("ring-s1", [link])
+    assert (await ship(facts, "YT100", "o2", "s2")).ring_id == "ring-s1"
+
+
+async def test_ids_holding_the_entry_separators_come_back_unchanged(
+        redis_client: redis_asyncio.Redis) -> None:
+    facts = index(redis_client, Clock())
+    odd = "".join(map(chr, range(0x1b, 0x20))) + "é~"
+    link = await ship(facts, "~" + odd, "o" + odd, "s" + odd)
+    await facts.tie("ring" + odd, [link])
+    again = await ship(facts, "~" + odd, "o2", "s2")
+    assert again.members == {"o" + odd: "s" + odd, "o2": "s2"}
+    assert again.ring_id == "ring" + odd
+
+
+def test_every_tracking_number_has_a_field_of_its_own() -> None:
+    tricky = ["YT1", "YT01", "YT001", "YT10", "AB1", "BA1", "ZZ999999999999999", "AA0",
+              "YT1234567890123456", "yt1", "73011572740984", "073011572740984", "-1", "~-1",
+              "~1:x", "~~1:x", str(-(643 * 10**16 + 11))]  # the last: what YT1 is filed as
+    assert tracking.entry_field("YT1") == tricky[-1]
+    fields = [tracking.entry_field(number) for number in tricky]
+    assert len(set(fields)) == len(tricky), dict(zip(tricky, fields))
