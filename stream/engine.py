@@ -15,7 +15,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 from typing import Protocol, TypeVar
 
@@ -25,8 +25,8 @@ from stream.detectors import Detector, default_detectors
 from stream.events import MAX_FUTURE_S, Alert, Event, InvalidEventError, format_ts, parse_event
 from stream.metrics import Metrics
 from stream.models import ModelVerdict, SnapshotVersionError
-from stream.tuning import RESTART_ONLY
 from stream.state import StateStore, StateUnavailableError, StateUpdate, StoreView, update_for
+from stream.tuning import RESTART_ONLY
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -43,7 +43,7 @@ def main(bootstrap: str, events: int, partitions: int) -> None:
                 # straight to file descriptor 1: the worker sends sys.stdout to its log
                 os.write(1, json.dumps({"events_per_s": round(taken / elapsed_s),
                                         "events": taken}).encode() + b"\n")
-                os._exit(0)  # noqa: SLF001 - done: no need for Faust's orderly shutdown
+                os._exit(0)
 
     faust.Worker(app, loglevel="warning", quiet=True).execute_from_commandline()
 

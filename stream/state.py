@@ -33,9 +33,8 @@ from redis.asyncio.cluster import RedisCluster
 
 from stream.config import WindowSettings, format_duration
 from stream.events import Event
-from stream.facts import KEY_PREFIX, FACT_KINDS, Fact, FactIndex, FactLinks, fact_key
-from stream.store_state import (METRIC_INDEX, REFUSALS, WINDOW_METRICS, StateConfig,
-                                StoreState)
+from stream.facts import FACT_KINDS, KEY_PREFIX, Fact, FactIndex, FactLinks, fact_key
+from stream.store_state import METRIC_INDEX, REFUSALS, WINDOW_METRICS, StateConfig, StoreState
 
 __all__ = ["FACT_KINDS", "KEY_PREFIX", "REFUSALS", "WINDOW_METRICS", "Fact", "FactLinks",
            "RedisStateStore", "SkuSales", "StateStore", "StateUnavailableError", "StateUpdate",

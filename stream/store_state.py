@@ -18,7 +18,10 @@ import io
 import math
 import pickle
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:  # state.py builds updates and imports this module
+    from stream.state import StateUpdate
 
 # What every window counts; a bucket maps a metric's index here to its sum.
 WINDOW_METRICS: Final = (
@@ -176,8 +179,8 @@ class StoreState:
         self.orders: dict[str, float] = {}
         self.orders_pruned_size = IDS_PRUNED_FROM
 
-    def apply(self, update: Any, config: StateConfig) -> Applied:
-        """Apply one event (a ``state.StateUpdate``), or refuse it and change nothing."""
+    def apply(self, update: StateUpdate, config: StateConfig) -> Applied:
+        """Apply one event, or refuse it and change nothing."""
         ts = update.ts_s
         stream = update.stream
         stream_max = self.stream_max_ts_s.get(stream, -1.0)
@@ -237,7 +240,7 @@ class StoreState:
             window = self.windows[shape.key] = Window()
         return window
 
-    def _apply_sku(self, update: Any, horizon_s: float) -> tuple[float, float, float, float] | None:
+    def _apply_sku(self, update: StateUpdate, horizon_s: float) -> tuple[float, float, float, float] | None:
         ts = update.ts_s
         record = self.skus.get(update.sku)
         if record is not None and record[0] < ts - horizon_s:

@@ -34,7 +34,7 @@ KEY_PANELS = (
     "Consumer lag per topic",
     "Alerts by detector and severity",
     "Model score distribution",
-    "Redis round trip percentiles",
+    "Redis time per batch, percentiles",
     "Worker health",
     "Partitions held per worker",
 )
