@@ -107,7 +107,7 @@ class WindowSettings(BaseModel):
     # Restart-only: a new count files numbers elsewhere and forgets those recorded before.
     trk_buckets: int = Field(tracking.DEFAULT_BUCKETS, ge=1, le=2**24)
     # Stores a worker keeps in memory (least recently used are dropped once saved, and read
-    # back from Redis when they come again): about 28 KB each on the bench's month.
+    # back from Redis when they come again): about 28 KB each (tests/test_memory.py).
     stores_in_memory: int = Field(50_000, ge=100)
 
     @model_validator(mode="after")

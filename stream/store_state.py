@@ -285,7 +285,7 @@ class StoreState:
         """Record an alert's marks (episode times, ring id) in the profile."""
         self.profile.update(fields)
 
-    # Saved form: plain containers pickled (5 times faster to write than JSON, and a store is
+    # Saved form: plain containers pickled (several times faster to write than JSON, and a store is
     # written once per batch that touches it), read back by an unpickler that refuses every
     # class, so a value in Redis can only ever become dicts, lists, strings and numbers.
     def to_blob(self, config: StateConfig) -> bytes:

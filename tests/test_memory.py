@@ -35,6 +35,8 @@ FLOOD_STORES = 10_000  # x 6 events: 60,000 events, 40,000 distinct facts
 # with 1,000 stores kept in memory; the bounds leave room for allocator and version
 # differences, not for a leak.
 STORES_IN_MEMORY = 1_000
+# A month of a simulated store held in memory (README "Memory bounds"): measured ~28 KB.
+IN_MEMORY_BYTES_PER_STORE_MAX = 64_000
 REDIS_BYTES_PER_STORE_MAX = 4_000
 RSS_GROWTH_MAX_BYTES = 16 * 2**20
 
@@ -146,3 +148,30 @@ async def test_state_and_facts_are_gone_once_their_ttl_has_passed(
     while await fresh_redis.dbsize() and time.monotonic() < deadline:
         await asyncio.sleep(0.2)  # active expiry samples keys; it catches up within a second
     assert await fresh_redis.dbsize() == 0
+
+
+async def test_a_store_a_worker_keeps_in_memory_costs_bounded_bytes(
+        fresh_redis: redis_asyncio.Redis) -> None:
+    """What `windows.stores_in_memory` is sized by: a month of a simulated marketplace, then
+    the bytes Python allocates to hold its stores again (tracemalloc), and their saved size."""
+    import tracemalloc
+
+    from stream.simulate import simulate
+    from stream.store_state import StoreState
+
+    windows = Settings().windows
+    engine = engine_on(fresh_redis, windows)
+    events = simulate(stores=100, days=30, seed=21).events
+    await run(engine, iter(events))
+    state = engine.state
+    assert isinstance(state, RedisStateStore)
+    saved = [store.to_blob(state._config) for store in state._stores.values()]  # noqa: SLF001
+    tracemalloc.start()
+    copies = [StoreState.from_blob(blob) for blob in saved]
+    in_memory, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    per_store = in_memory / len(copies)
+    print(f"\n{len(events)} events, {len(copies)} stores: {per_store:,.0f} B a store in memory, "
+          f"{sum(map(len, saved)) / len(saved):,.0f} B saved")
+    assert len(copies) == 100
+    assert per_store < IN_MEMORY_BYTES_PER_STORE_MAX
