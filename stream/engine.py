@@ -264,10 +264,15 @@ class Engine:
     async def _apply(self, updates: list[StateUpdate]) -> list[StoreView]:
         if not updates:
             return []
+        # Redis time only: reading the stores met for the first time, then linking facts; the
+        # in-memory apply between them is the engine's own work
         started = time.perf_counter()
-        views = await self._until_available(partial(self.state.apply_many, updates))
+        await self._until_available(partial(self.state.load, {u.store_id for u in updates}))
+        loaded = time.perf_counter()
+        views = await self.state.apply_many(updates)  # every store is in memory: no I/O
+        applied = time.perf_counter()
         views = await self._until_available(partial(self.state.link_facts, updates, views))
-        self.metrics.redis_seconds.observe(time.perf_counter() - started)
+        self.metrics.redis_seconds.observe(loaded - started + time.perf_counter() - applied)
         return views
 
     def _check_topic(self, event: Event, source: Source) -> None:

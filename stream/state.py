@@ -194,6 +194,8 @@ def _redis_errors() -> Iterator[None]:
 class StateStore(Protocol):
     """Where per-store state lives; the engine depends on this, not on Redis."""
 
+    async def load(self, store_ids: set[str]) -> None: ...
+
     async def apply_many(self, updates: list[StateUpdate]) -> list[StoreView]: ...
 
     async def link_facts(self, updates: list[StateUpdate],
@@ -343,8 +345,7 @@ class RedisStateStore:
         memory are read first, so a failure (StateUnavailableError) leaves nothing applied."""
         if not updates:
             return []
-        with _redis_errors():
-            await self._load({update.store_id for update in updates})
+        await self.load({update.store_id for update in updates})
         views: list[StoreView] = []
         lengths_s = self._lengths_s
         for update in updates:
@@ -375,13 +376,15 @@ class RedisStateStore:
             views[i] = replace(views[i], links={fact.kind: next(links) for fact in updates[i].facts})
         return views
 
-    async def _load(self, store_ids: set[str]) -> None:
+    async def load(self, store_ids: set[str]) -> None:
         """Bring the stores not in memory (or idle past their TTL) from Redis, in one round
-        trip; a store Redis does not know starts empty."""
+        trip; a store Redis does not know starts empty. Nothing is read when all are here."""
         now_s = time.monotonic()
         missing = []
         for store_id in store_ids:
-            if store_id in self._stores and now_s - self._saved_at_s.get(store_id, now_s) < self._ttl_s:
+            idle_s = now_s - self._saved_at_s.get(store_id, now_s)
+            # a store with unsaved changes is never read over, however long Redis was away
+            if store_id in self._stores and (idle_s < self._ttl_s or store_id in self._changed):
                 self._stores.move_to_end(store_id)
             else:
                 missing.append(store_id)
@@ -390,7 +393,9 @@ class RedisStateStore:
         pipe = self._client.pipeline(transaction=False)
         for store_id in missing:
             pipe.execute_command("GET", state_key(store_id, self._namespace), NEVER_DECODE=[])
-        for store_id, saved in zip(missing, await pipe.execute(), strict=True):
+        with _redis_errors():
+            replies = await pipe.execute()
+        for store_id, saved in zip(missing, replies, strict=True):
             self._stores[store_id] = self._restore(store_id, saved)
             self._stores.move_to_end(store_id)
 
