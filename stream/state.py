@@ -4,8 +4,7 @@ Every input topic is keyed by store id and the topics are co-partitioned, so one
 time sees all of a store's events: it keeps the store's ``StoreState`` (profile, windows, SKU
 sales, event ids) in memory, applies each event in Python, and at the end of every batch,
 after the batch's alerts were published and before its offsets are committed, writes each
-store the batches changed to Redis as one value (``commit``), before their offsets are
-committed. Redis is the durable copy: a store is read from it the first time a worker meets it
+store the batches changed to Redis as one value (``commit``). Redis is the durable copy: a store is read from it the first time a worker meets it
 (after a start or a rebalance), so a crash redelivers the events after the last commit to a
 worker that decides them again on the same state, with the same alert ids. Every Redis step
 can be repeated after a failure, so a Redis outage only holds the worker where it is.
@@ -30,6 +29,7 @@ from typing import Any, Final, Protocol
 import redis.asyncio as redis_asyncio
 import redis.exceptions
 from redis.asyncio.cluster import RedisCluster
+from redis.crc import key_slot
 
 from stream.config import WindowSettings, format_duration
 from stream.events import Event
@@ -278,6 +278,10 @@ class _ClusterPipeline:
         return results
 
 
+def _slot_of(key: str) -> int:
+    return int(key_slot(key.encode()))
+
+
 class _ClusterClient:
     """A RedisCluster whose ``pipeline()`` runs registered scripts (see _ClusterPipeline)."""
 
@@ -303,12 +307,14 @@ class RedisStateStore:
     """StateStore: the stores this worker owns in memory, saved to Redis once per batch."""
 
     def __init__(self, client: Any, windows: WindowSettings, namespace: str = KEY_PREFIX) -> None:
-        if isinstance(client, RedisCluster):
+        cluster = isinstance(client, RedisCluster)
+        if cluster:
             client = _ClusterClient(client)
         self._client = client
         self._namespace = namespace
         self.facts = FactIndex(client, namespace, windows.fact_cap, int(windows.fact_ttl_s),
-                               trk_buckets=windows.trk_buckets)
+                               trk_buckets=windows.trk_buckets,
+                               slot_of=_slot_of if cluster else None)
         self.reconfigure(windows)
         # least recently used first; a store is dropped from memory once saved and past the cap
         self._stores: OrderedDict[str, StoreState] = OrderedDict()

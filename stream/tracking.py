@@ -3,7 +3,7 @@
 One key per tracking number cost about 111 B of Redis for some 30 B of content (a number,
 an order id, a store id), and a store ships ~166 numbers a month. Small hashes are stored as
 listpacks (ziplists on Redis 6), a few bytes of overhead per entry, so the numbers are spread
-over ``buckets`` hashes by a stable hash of the number, one entry each (``link_tracking.lua``
+over ``buckets`` hashes by a stable hash of the number, one entry each (``link_facts.lua``
 has the format): about 34 B a number. A bucket stays a listpack while it has at most
 ``hash-max-listpack-entries`` entries (128 by default on Redis 7) and no field or value longer
 than ``hash-max-listpack-value`` (64 B): the script splits a long entry (a number reused by
@@ -11,8 +11,8 @@ many orders) into pieces of ``PIECE_BYTES``, and ``buckets`` should keep the liv
 about ``TARGET_ENTRIES`` a bucket (``windows.trk_buckets``).
 
 Expiry stays "``fact_ttl_s`` after the last touch", per number (to the hour), with the wall
-clock as before, so replays see what they saw with one key per number. Each call touches one
-key, so a Redis Cluster runs it on one node.
+clock as before, so replays see what they saw with one key per number. A number's touches
+work on its bucket alone, so on a Redis Cluster they run on the bucket's node.
 """
 
 from __future__ import annotations
@@ -20,14 +20,13 @@ from __future__ import annotations
 import re
 import zlib
 from dataclasses import dataclass
-from importlib import resources
-from typing import Any, Final
+from typing import Final
 
 KIND: Final = "trk"
 PIECE_BYTES: Final = 64  # hash-max-listpack-value's default: longer values unpack the hash
 TARGET_ENTRIES: Final = 64  # live numbers per bucket that trk_buckets should aim at
 DEFAULT_BUCKETS: Final = 2048  # ~130,000 live numbers: 700 stores x 166 a month, and room
-STAMP_CHARS: Final = 4  # the entry's deadline, see link_tracking.lua
+STAMP_CHARS: Final = 4  # the entry's deadline, see link_facts.lua
 
 # Bytes the entry format gives a meaning to; ids holding them are escaped with ESCAPE.
 ESCAPE: Final = "\x1b"
@@ -101,47 +100,10 @@ class TrackingEntry:
 
     @classmethod
     def decode(cls, entry: str | None) -> TrackingEntry:
-        """Read an entry as ``link_tracking.lua`` returns it (deadline first)."""
+        """Read an entry as ``link_facts.lua`` returns it (deadline first)."""
         body, _, ring = (entry or "")[STAMP_CHARS:].partition(RING_MARK)
         orders: dict[str, str] = {}
         for member in filter(None, body.split(ORDER_SEP)):
             order, _, store = member.partition(STORE_SEP)
             orders[unescape(order)] = unescape(store)
         return cls(orders, unescape(ring) if ring else None)
-
-
-@dataclass(frozen=True, slots=True)
-class FactLimits:
-    """The bounds of one touch: members kept, lifetime, and the wall clock it is read at."""
-
-    cap: int
-    ttl_s: int
-    now_s: float
-
-
-class TrackingBuckets:
-    """Queues ``link_tracking.lua`` calls for tracking numbers on a pipeline."""
-
-    def __init__(self, client: Any, namespace: str, buckets: int) -> None:
-        self._namespace = namespace
-        self.buckets = buckets
-        self._script = client.register_script(
-            resources.files("stream").joinpath("link_tracking.lua").read_text())
-
-    def key(self, number: str) -> str:
-        return bucket_key(number, self.buckets, self._namespace)
-
-    async def link(self, pipe: Any, number: str, order: str, store: str, limits: FactLimits) -> None:
-        """Queue: ``order`` of ``store`` shipped with ``number``."""
-        await self._call(pipe, number, "link", escape(order), escape(store), limits)
-
-    async def tie(self, pipe: Any, number: str, ring_id: str, limits: FactLimits) -> None:
-        """Queue: ``number`` belongs to ring ``ring_id``."""
-        await self._call(pipe, number, "tie", escape(ring_id), "", limits)
-
-    async def _call(self, pipe: Any, number: str, op: str, first: str, second: str,
-                    limits: FactLimits) -> None:
-        await self._script(keys=[self.key(number)],
-                           args=[op, entry_field(number), first, second, limits.cap,
-                                 limits.ttl_s, PIECE_BYTES, int(limits.now_s)],
-                           client=pipe)

@@ -109,7 +109,7 @@ def test_every_key_of_a_marketplace_lies_in_the_slot_of_its_store_or_fact(market
         namespace = "sw:v1:replay-0123abcd"  # replays namespace their keys; braces unaffected
         assert key_slot(state_key(update.store_id, namespace).encode()) == \
             key_slot(f"{{{update.store_id}}}".encode())
-        for fact in update.facts:  # link_fact.lua and link_tracking.lua take exactly one key
+        for fact in update.facts:  # each touch of link_facts.lua works on one key
             if fact.kind == tracking.KIND:  # the slot of the number's bucket
                 key = tracking.bucket_key(fact.value, tracking.DEFAULT_BUCKETS, namespace)
                 tag = f"{{t{tracking.bucket_of(fact.value, tracking.DEFAULT_BUCKETS)}}}"
@@ -128,8 +128,8 @@ async def test_a_batch_on_nodes_that_lost_the_scripts_is_applied_once(
     stores = [f"s{i}" for i in range(12)]  # several stores, so several nodes
 
     async def ship_and_pay_out(day: int) -> list[tuple[float, int]]:
-        # a shipment links its tracking number through link_tracking.lua, a withdrawal its
-        # account through link_fact.lua
+        # a shipment links its tracking number, a withdrawal its account: link_facts.lua calls
+        # on several slots of several nodes
         events = [e for s in stores for e in (
             f.order(s, f.T0 + day * f.DAY, status="shipped", order_id=f"o-{s}-{day}",
                     tracking_no=f"T-{s}"),

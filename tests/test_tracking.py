@@ -1,4 +1,5 @@
-"""Tracking-number facts in shared bucket hashes: what a touch returns, expiry, compactness."""
+"""Cross-store facts, above all tracking numbers in shared bucket hashes: what a touch
+returns, expiry, compactness, and a batch of touches in one script call."""
 
 from __future__ import annotations
 
@@ -113,7 +114,7 @@ async def test_a_tracking_number_keeps_the_orders_within_the_cap_of_every_fact(
         bank = (await facts.link([Fact("bank", "b1", f"s{i}")]))[0]
         trk = await ship(facts, "YT100", f"o{i}", f"s{i}")
     assert trk.members == {f"o{i}": f"s{i}" for i in range(len(bank.members))}
-    assert len(bank.members) == 3 + 1  # link_fact.lua: cap members besides a ring id
+    assert len(bank.members) == 3 + 1  # cap members besides a ring id
 
 
 async def test_a_long_entry_is_kept_in_pieces_within_the_listpack_value_size(
@@ -145,6 +146,23 @@ async def test_ids_holding_the_entry_separators_come_back_unchanged(
     again = await ship(facts, "~" + odd, "o2", "s2")
     assert again.members == {"o" + odd: "s" + odd, "o2": "s2"}
     assert again.ring_id == "ring" + odd
+
+
+async def test_each_touch_of_a_batch_sees_the_touches_before_it(
+        redis_client: redis_asyncio.Redis) -> None:
+    facts = index(redis_client, Clock())
+    links = await facts.link([Fact("bank", "b1", "s1"), Fact("trk", "YT100", "o1", "s1"),
+                              Fact("bank", "b1", "s2"), Fact("trk", "YT100", "o2", "s2")])
+    assert [set(link.members) for link in links] == [{"s1"}, {"o1"}, {"s1", "s2"}, {"o1", "o2"}]
+
+
+async def test_ids_that_look_like_the_scripts_framing_come_back_unchanged(
+        redis_client: redis_asyncio.Redis) -> None:
+    facts = index(redis_client, Clock())
+    odd = ["12:", ":3:", "é:1:x", "0:"]
+    await facts.link([Fact("bank", odd[0], odd[1], odd[2])])
+    link = (await facts.link([Fact("bank", odd[0], odd[3])]))[0]
+    assert link.members == {odd[1]: odd[2], odd[3]: ""}
 
 
 def test_every_tracking_number_has_a_field_of_its_own() -> None:
