@@ -286,12 +286,13 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
         await tuned.caught_up.wait()
         await restore_models()
         async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
-            await saver.process(events)
+            await saver.process(events)  # decided: their alerts are published
             decided_at = time.time()
             for event in events:
                 if event.message.timestamp:  # Faust gives it in seconds
                     engine_metrics.kafka_to_decision_seconds.observe(
                         max(0.0, decided_at - event.message.timestamp))
+            await saver.save_if_due()  # the next batch waits for it, and counts the wait
 
     return app
 
@@ -343,6 +344,7 @@ class StateSaver:
         self._lock = asyncio.Lock()
 
     async def process(self, events: list[Any]) -> None:
+        """Decide a batch and hold its messages until the next save (``save_if_due``)."""
         batch = [(event.value, Source(event.message.topic, event.message.partition,
                                       event.message.offset)) for event in events]
         async with self._lock:
@@ -350,8 +352,6 @@ class StateSaver:
                 event.message.incref()
             self._held += events
             await self._engine.process_batch(batch)
-            if self._due():
-                await self._save()
 
     async def save_if_due(self) -> None:
         if self._held and self._due():

@@ -526,7 +526,8 @@ def _group_of(filename: str, function: str) -> str:
         return "waiting for redis"
     if filename.endswith("stream/store_state.py"):
         return "state"
-    if "/redis/" in filename or filename.endswith(("stream/state.py", "stream/facts.py")):
+    if ("/redis/" in filename or "hiredis" in function  # hiredis: C, filename '~'
+            or filename.endswith(("stream/state.py", "stream/facts.py"))):
         return "redis client"
     if "/river/" in filename or filename.endswith("stream/models.py"):
         return "models"
