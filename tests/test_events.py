@@ -10,11 +10,20 @@ import jsonschema
 import pytest
 
 from stream.events import (
+    MAX_ID_CHARS,
+    MAX_TEXT_CHARS,
+    Event,
     InvalidEventError,
+    _checked_event,
+    _checked_ts_s,
+    _decode_json,
+    _refuse_constant,
     alert_json_schema,
+    event_from_dict,
     event_json_schema,
     event_to_dict,
     parse_event,
+    parse_ts_s,
 )
 from tests import factories as f
 from tests.factories import T0
@@ -107,3 +116,80 @@ def test_the_schema_files_shipped_are_the_generated_ones(name: str, build: Any) 
 def test_the_schemas_are_valid_json_schema() -> None:
     jsonschema.Draft202012Validator.check_schema(event_json_schema())
     jsonschema.Draft202012Validator.check_schema(alert_json_schema())
+
+
+# ------------------------------------------------------------- fast paths against the full checks
+# parse_ts_s, event_from_dict and the JSON decoding each take a fast path for the usual message
+# and fall back to the full checks; on odd input both must give the same value, or the same
+# refusal with the same words.
+
+
+class _Str(str):
+    pass
+
+
+def _outcome(parse: Any, value: Any) -> tuple[Any, ...]:
+    """What a parser makes of a value, with the exact types of what it returns."""
+    try:
+        result = parse(value)
+    except InvalidEventError as exc:
+        return ("refused", exc.reason, str(exc))
+    if isinstance(result, Event):
+        fields = [(name, type(v), repr(v)) for name, v in result.fields.items()]
+        return ("event", result.type, result.event_id, result.store_id, repr(result.ts_s), fields)
+    return ("value", type(result), repr(result))
+
+
+ODD_TS = [
+    "2024-03-01T12:00:00.000Z", "2024-03-01T12:00:00Z", "2024-03-01T12:00:00.123456Z",
+    "2024-03-01T12:00:00.1Z", "2024-03-01T12:00:00+00:00", "2024-03-01T12:00:00-00:00",
+    "2024-03-01T12:00:00+00:00:00.000001", "2024-03-01T12:00:00+08:00", "2024-03-01T12:00:00",
+    "2024-03-01T12:00:00.000z", "2024-03-01t12:00:00.000Z", "2024-03-01 12:00:00Z", "2024-03-01",
+    "20240301T120000Z", "2024-03-01T12:00Z", "2024-02-30T00:00:00Z", "2024-03-01T12:00:00UTC",
+    "1999-12-31T23:59:59.999Z", "2000-01-01T00:00:00Z", "1969-07-20T20:17:00.000Z",
+    "0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z", " 2024-03-01T12:00:00Z", "", "yesterday",
+    _Str("2024-03-01T12:00:00Z"), 1709294400, 1709294400.5, 946684799.9, -1, True, None,
+    float("nan"), float("inf"), [],
+]
+
+
+@pytest.mark.parametrize("value", ODD_TS, ids=repr)
+def test_the_fast_ts_parse_agrees_with_the_full_one(value: Any) -> None:
+    assert _outcome(parse_ts_s, value) == _outcome(_checked_ts_s, value)
+
+
+ODD_VALUES = [
+    None, True, 0, 1, 2, 100_000, 100_001, 0.0, -0.0, 2.0, 2.5, 1e8, 1e15, -5, float("nan"),
+    float("inf"), "", "x", "x" * MAX_ID_CHARS, "x" * (MAX_ID_CHARS + 1), "x" * (MAX_TEXT_CHARS + 1),
+    "placed", "lost", "return", _Str("placed"), ["placed"], {}, "...",  # "..." drops the field
+]
+
+
+@pytest.mark.parametrize("event", GOOD_EVENTS, ids=lambda e: e["type"])
+def test_the_fast_field_checks_agree_with_the_full_ones(event: dict[str, Any]) -> None:
+    for name in sorted(event.keys() - {"type"}):  # the type is checked before either path
+        for value in ODD_VALUES:
+            changed = mutate(event, **{name: ... if value == "..." else value})
+            expected = _outcome(lambda data: _checked_event(data, data["type"]), changed)
+            assert _outcome(event_from_dict, changed) == expected, (name, value)
+
+
+@pytest.mark.parametrize("text", [
+    '{"a":1}', ' {"a":1}', '{"a":1} ', '{"a":1}\n', '{ "a" : 1 }', '{"a":1}x', '{"a":1} {}',
+    '\ufeff{"a":1}', '{"a":', '{"a":NaN}', "NaN", " NaN", "", " ", "[]", "1", '"x"', "null",
+    '{"a":1e999}',
+], ids=repr)
+def test_the_fast_json_decoding_agrees_with_json_loads(text: str) -> None:
+    def loads(raw: str | bytearray) -> Any:
+        return json.loads(raw, parse_constant=_refuse_constant)
+
+    for raw in (text, bytearray(text.encode())):
+        try:
+            expected: Any = ("value", repr(loads(raw)))
+        except (ValueError, InvalidEventError) as exc:
+            expected = ("raised", type(exc), str(exc))
+        try:
+            got: Any = ("value", repr(_decode_json(raw)))  # type: ignore[arg-type]
+        except (ValueError, InvalidEventError) as exc:
+            got = ("raised", type(exc), str(exc))
+        assert got == expected
