@@ -18,8 +18,10 @@ from stream.features import (
     DAY_S,
     price_cut_features,
     price_cut_model_input,
+    store_age_s,
     tracking_features,
     tracking_model_input,
+    tracking_reuse,
     withdrawal_features,
     withdrawal_model_input,
 )
@@ -288,18 +290,23 @@ class TrackingReuseDetector:
         self.model = OnlineAnomalyModel(self.name, settings, _bind(on_score, self.name))
 
     def evaluate(self, event: Event, view: StoreView) -> Verdict | None:
-        if "trk" not in view.links or event.fields["status"] != "shipped":
+        link = view.links.get("trk")
+        if link is None or event.fields["status"] != "shipped":
             return None
-        raw = tracking_features(event, view)
-        verdict = self.model.score_and_learn(tracking_model_input(raw, "deposit" in view.profile))
-        if raw["tracking_other_orders"] < 1:
+        # every shipment teaches the model, but only a reused number needs the raw features
+        other_orders, other_stores = tracking_reuse(link.members, event.fields["order_id"],
+                                                    event.store_id)
+        verdict = self.model.score_and_learn(tracking_model_input(
+            other_orders, other_stores, store_age_s(event, view), view.profile_float("deposit")))
+        if other_orders < 1:
             return None
         if in_episode(view.profile, (self.name,), event.ts_s, self.settings.alert_episode_s):
             return None
-        strong = raw["tracking_other_orders"] >= 2 or raw["tracking_other_stores"] >= 1
+        strong = other_orders >= 2 or other_stores >= 1
         severity = decide_severity(verdict, strong, self.settings.use_models)
         if severity is None:
             return None
+        raw = tracking_features(event, view)
         number = event.fields["tracking_no"]
         reasons = [f"Order {event.fields['order_id']} was shipped with tracking number {number} "
                    f"({event.fields.get('courier') or 'unknown courier'}), already used on "

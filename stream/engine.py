@@ -23,8 +23,8 @@ from stream.alerts import AlertSink, build_alert, tie_to_ring, wall_clock_iso
 from stream.config import DetectorSettings, Settings, tunable_values
 from stream.detectors import Detector, default_detectors
 from stream.events import MAX_FUTURE_S, Alert, Event, InvalidEventError, format_ts, parse_event
-from stream.metrics import Metrics
-from stream.models import ModelVerdict, SnapshotVersionError
+from stream.metrics import Metrics, ModelScoreRecorder
+from stream.models import SnapshotVersionError
 from stream.state import StateStore, StateUnavailableError, StateUpdate, StoreView, update_for
 from stream.tuning import RESTART_ONLY
 
@@ -96,12 +96,8 @@ class Engine:
         """The engine every shell uses: the default detectors with the configured windows."""
         topic_types = {topic: kind for kind, topic in settings.topics.input_topics().items()}
 
-        def observe(detector: str, verdict: ModelVerdict) -> None:
-            metrics.model_score.labels(detector).observe(verdict.score)
-            metrics.model_warm.labels(detector).set(1 if verdict.warm else 0)
-
         windows_s = list(settings.windows.lengths_s)
-        detectors = default_detectors(settings.detectors, windows_s, observe)
+        detectors = default_detectors(settings.detectors, windows_s, ModelScoreRecorder(metrics))
         engine = cls(state, detectors, alerts, dead_letters, metrics,
                      topic_types if check_topics else None)
         engine._tuned = (settings.detectors, windows_s)
@@ -233,6 +229,7 @@ class Engine:
             accepted.append((event, source, raw))
         views = await self._apply([update_for(event) for event, _, _ in accepted])
         raised: list[Alert] = []
+        observe_decided = self.metrics.processing_seconds.observe  # per event: looked up once
         for (event, source, raw), view in zip(accepted, views, strict=True):
             if view.refusal is not None:
                 await self._dead_letter(view.refusal, self._refusal_error(event, view), raw, source)
@@ -241,7 +238,7 @@ class Engine:
                 raised += await self._detect(event, view, raw, source)
             if event.ts_s > self._newest_ts_s:
                 self._newest_ts_s = event.ts_s
-            self.metrics.processing_seconds.observe(time.perf_counter() - started)
+            observe_decided(time.perf_counter() - started)
         return raised
 
     @staticmethod
@@ -304,9 +301,10 @@ class Engine:
             raised.append(alert)
         # a store of a known ring marks what it touches, so the ring's next store is known
         ring_id = view.profile.get("ring_id")
-        untied = [link for link in view.links.values() if link.ring_id is None]
-        if ring_id and untied:
-            await self._until_available(partial(self.state.tie_facts, ring_id, untied))
+        if ring_id:
+            untied = [link for link in view.links.values() if link.ring_id is None]
+            if untied:
+                await self._until_available(partial(self.state.tie_facts, ring_id, untied))
         return raised
 
     async def _dead_letter(self, reason: str, error: str, raw: bytes, source: Source) -> None:

@@ -184,14 +184,30 @@ def dormancy_features(event: Event, view: StoreView, sales_day_cny: float,
     }
 
 
+def tracking_reuse(members: dict[str, str], order_id: str, store_id: str) -> tuple[float, float]:
+    """How many other orders used a tracking number, and how many other stores they belong to.
+
+    ``members`` maps every order that used the number to its store (the event's own included).
+
+    >>> tracking_reuse({"o1": "s1"}, "o1", "s1")
+    (0.0, 0.0)
+    >>> tracking_reuse({"o1": "s1", "o2": "s1", "o3": "s2"}, "o1", "s1")
+    (2.0, 1.0)
+    """
+    other_stores = {store for order, store in members.items()
+                    if order != order_id and store != store_id}
+    return float(len(members) - (order_id in members)), float(len(other_stores))
+
+
 def tracking_features(event: Event, view: StoreView) -> dict[str, float]:
     """How often a shipment's tracking number was used: other orders, other stores."""
     link = view.links.get("trk")
-    others = {order: store for order, store in (link.members.items() if link else ())
-              if order != event.fields["order_id"]}
+    other_orders, other_stores = (
+        tracking_reuse(link.members, event.fields["order_id"], event.store_id) if link
+        else (0.0, 0.0))
     return {
-        "tracking_other_orders": float(len(others)),
-        "tracking_other_stores": float(len({s for s in others.values() if s != event.store_id})),
+        "tracking_other_orders": other_orders,
+        "tracking_other_stores": other_stores,
         "store_age_s": store_age_s(event, view),
         "deposit_cny": view.profile_float("deposit") or 0.0,
         "orders_delivered_day": view.window(min(view.windows, key=lambda w: abs(w - DAY_S)))[
@@ -199,13 +215,18 @@ def tracking_features(event: Event, view: StoreView) -> dict[str, float]:
     }
 
 
-def tracking_model_input(raw: dict[str, float], deposit_known: bool) -> dict[str, float]:
-    """Scaled [0, 1] inputs of the tracking-reuse model."""
+def tracking_model_input(other_orders: float, other_stores: float, store_age_s: float,
+                         deposit_cny: float | None) -> dict[str, float]:
+    """Scaled [0, 1] inputs of the tracking-reuse model (``deposit_cny`` None: unknown).
+
+    Built from the few numbers it needs, not from ``tracking_features``: it runs for every
+    shipment, the raw features only for an alert.
+    """
     return {
-        "tracking_other_orders": clip01(raw["tracking_other_orders"] / 5),
-        "tracking_other_stores": clip01(raw["tracking_other_stores"] / 3),
-        "youth": youth(raw["store_age_s"]),
-        "small_deposit": small_deposit(raw["deposit_cny"] if deposit_known else None),
+        "tracking_other_orders": clip01(other_orders / 5),
+        "tracking_other_stores": clip01(other_stores / 3),
+        "youth": youth(store_age_s),
+        "small_deposit": small_deposit(deposit_cny),
     }
 
 

@@ -8,6 +8,7 @@ ever carries a store id (unbounded cardinality).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -16,6 +17,9 @@ KAFKA_LATENCY_BUCKETS_S = (0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2,
                            0.5, 0.75, 1.0, 2.0, 5.0, 10.0, 30.0)
 BATCH_SIZE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 SCORE_BUCKETS = tuple(round(i / 20, 2) for i in range(1, 21))
+
+if TYPE_CHECKING:
+    from stream.models import ModelVerdict
 
 
 @dataclass(frozen=True)
@@ -129,3 +133,26 @@ class Metrics:
         """Expose the current tunable values, so a dashboard shows what the worker runs with."""
         for name, value in values.items():
             self.parameter.labels(name).set(value)
+
+
+class ModelScoreRecorder:
+    """Records every model verdict: its score in ``model_score``, its warmth in ``model_warm``.
+
+    It runs once per scored event, so each detector's labelled series are looked up once, and
+    the warm gauge is written only when a model's warmth changes: a scrape reads the same value
+    as if every verdict wrote it.
+    """
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+        self._scores: dict[str, Histogram] = {}
+        self._warm: dict[str, bool] = {}
+
+    def __call__(self, detector: str, verdict: ModelVerdict) -> None:
+        scores = self._scores.get(detector)
+        if scores is None:
+            scores = self._scores[detector] = self._metrics.model_score.labels(detector)
+        scores.observe(verdict.score)
+        if self._warm.get(detector) != verdict.warm:
+            self._metrics.model_warm.labels(detector).set(1 if verdict.warm else 0)
+            self._warm[detector] = verdict.warm

@@ -1,4 +1,4 @@
-"""The online population model: cold start, what it finds unusual, snapshots."""
+"""The online population model: cold start, what it finds unusual, snapshots, metrics."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ import pickle
 import random
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from stream.config import DetectorSettings
+from stream.metrics import Metrics, ModelScoreRecorder
 from stream.models import OnlineAnomalyModel, SnapshotVersionError
 
 
@@ -38,6 +40,21 @@ def test_a_warm_model_finds_most_typical_observations_normal() -> None:
     model, rng = trained()
     verdicts = [model.score_and_learn(typical(rng)) for _ in range(200)]
     assert sum(v.anomalous for v in verdicts) / len(verdicts) < 0.2
+
+
+def test_the_model_metrics_count_every_score_and_show_when_the_model_turns_warm() -> None:
+    registry = CollectorRegistry()
+    record = ModelScoreRecorder(Metrics.create(registry))
+    model = OnlineAnomalyModel("test", DetectorSettings(model_window_size=100),
+                               lambda verdict: record("test", verdict))
+    rng = random.Random(7)
+    warm = []
+    for _ in range(201):
+        model.score_and_learn(typical(rng))
+        warm.append(registry.get_sample_value("storewatch_model_warm", {"detector": "test"}))
+    assert warm[0] == 0.0
+    assert warm[199:] == [0.0, 1.0]
+    assert registry.get_sample_value("storewatch_model_score_count", {"detector": "test"}) == 201
 
 
 def test_a_snapshot_restores_the_same_scores() -> None:
