@@ -210,8 +210,9 @@ def tracking_features(event: Event, view: StoreView) -> dict[str, float]:
         "tracking_other_stores": other_stores,
         "store_age_s": store_age_s(event, view),
         "deposit_cny": view.profile_float("deposit") or 0.0,
-        "orders_delivered_day": view.window(min(view.windows, key=lambda w: abs(w - DAY_S)))[
-            "orders_delivered"] if view.windows else 0.0,
+        "orders_delivered_day": view.window(
+            min(view.window_lengths_s, key=lambda w: abs(w - DAY_S)))["orders_delivered"]
+        if view.window_sums else 0.0,
     }
 
 

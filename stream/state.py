@@ -21,7 +21,7 @@ import logging
 import pickle
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, Protocol
@@ -34,11 +34,18 @@ from redis.crc import key_slot
 from stream.config import WindowSettings, format_duration
 from stream.events import Event
 from stream.facts import FACT_KINDS, KEY_PREFIX, Fact, FactIndex, FactLinks, fact_key
-from stream.store_state import METRIC_INDEX, REFUSALS, WINDOW_METRICS, StateConfig, StoreState
+from stream.store_state import (
+    METRIC_INDEX,
+    REFUSALS,
+    WINDOW_METRICS,
+    SkuSales,
+    StateConfig,
+    StoreState,
+)
 
 __all__ = ["FACT_KINDS", "KEY_PREFIX", "REFUSALS", "WINDOW_METRICS", "Fact", "FactLinks",
            "RedisStateStore", "SkuSales", "StateStore", "StateUnavailableError", "StateUpdate",
-           "StoreView", "fact_key", "redis_client", "state_key", "update_for"]
+           "StoreView", "WindowSums", "fact_key", "redis_client", "state_key", "update_for"]
 
 log = logging.getLogger(__name__)
 
@@ -52,29 +59,45 @@ def state_key(store_id: str, namespace: str = KEY_PREFIX) -> str:
     return f"{namespace}:{{{store_id}}}:state"
 
 
-@dataclass(frozen=True, slots=True)
-class SkuSales:
-    """A SKU's sales over the longest window, as of the event."""
+class WindowSums(Mapping[str, float]):
+    """One window's sums by metric name, read from the sums the state computed (indexed as
+    WINDOW_METRICS). Few events have their windows read, so names are looked up only then.
 
-    last_sale_ts_s: float
-    highest_unit_price_cny: float
-    units: float
-    sales_cny: float
+    >>> WindowSums([250.0, 2.0] + [0.0] * 10)["orders_placed"]
+    2.0
+    """
+
+    __slots__ = ("_sums",)
+
+    def __init__(self, sums: Sequence[float]) -> None:
+        self._sums = sums
+
+    def __getitem__(self, metric: str) -> float:
+        return self._sums[METRIC_INDEX[metric]]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(WINDOW_METRICS)
+
+    def __len__(self) -> int:
+        return len(WINDOW_METRICS)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen, as the state's records (see store_state.Applied): read-only
 class StoreView:
     """What the state knew of a store when one of its events was applied.
 
     ``profile`` is as it was *before* the event (so "time since the last withdrawal" means the
-    previous one); ``windows`` and ``sku`` already include the event. ``refusal`` names why
-    the event was not applied (one of REFUSALS).
+    previous one); it may be the same dict as other views' of the store, so it is read, never
+    written. ``window(length_s)`` and ``sku`` already include the event: ``window_sums`` holds
+    the sums of each length of ``window_lengths_s``, in that order. ``refusal`` names why the
+    event was not applied (one of REFUSALS); a refused event's view has no windows.
     """
 
     refusal: str | None
     max_ts_s: float
     profile: dict[str, str]
-    windows: dict[float, dict[str, float]]
+    window_lengths_s: tuple[float, ...]
+    window_sums: Sequence[tuple[float, ...]]
     sku: SkuSales | None
     links: dict[str, FactLinks] = field(default_factory=dict)
 
@@ -86,22 +109,35 @@ class StoreView:
         value = self.profile.get(name)
         return float(value) if value is not None else None
 
-    def window(self, length_s: float) -> dict[str, float]:
-        return self.windows[length_s]
+    @property
+    def windows(self) -> dict[float, WindowSums]:
+        """Every window's sums by its length (empty for a refused event)."""
+        return {length_s: WindowSums(sums)
+                for length_s, sums in zip(self.window_lengths_s, self.window_sums)}
+
+    def window(self, length_s: float) -> WindowSums:
+        """The sums of the window of ``length_s``, one of the configured lengths."""
+        try:
+            return WindowSums(self.window_sums[self.window_lengths_s.index(length_s)])
+        except (ValueError, IndexError):
+            raise KeyError(f"no window of {length_s}s in this view (windows: "
+                           f"{list(self.window_lengths_s)}, refusal: {self.refusal})") from None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen, as the state's records (see store_state.Applied): read-only
 class StateUpdate:
     """One event's effect on its store's state.
 
-    ``deltas`` are keyed by the metric's index in WINDOW_METRICS; ``profile_ops`` are
-    (op, field, value) with op '=' set, '>' keep the max, '<' keep the min."""
+    ``deltas`` are keyed by the metric's index in WINDOW_METRICS. ``profile_times`` are
+    (op, field) pairs that keep the event's time in the field: op '<' the earliest, '>' the
+    latest; ``profile_sets`` (field, value) pairs set the field. Both apply in their order."""
 
     store_id: str
     stream: str
     ts_s: float
     deltas: dict[int, float]
-    profile_ops: list[tuple[str, str, str]]
+    profile_times: tuple[tuple[str, str], ...]
+    profile_sets: tuple[tuple[str, str], ...] = ()
     sku: str = ""
     sku_unit_price_cny: float = 0.0
     sku_units: int = 0
@@ -120,6 +156,13 @@ _PRICE_CUTS = METRIC_INDEX["price_cuts"]
 _WITHDRAWN = METRIC_INDEX["withdrawn_cny"]
 _WITHDRAWALS = METRIC_INDEX["withdrawals"]
 
+# when the store was first seen at all, and first seen at work: "quiet all week" needs a week
+# of watching
+_SEEN: Final = (("<", "first_ts"),)
+_ACTIVE: Final = (("<", "first_ts"), ("<", "first_activity_ts"))
+_SALE: Final = (*_ACTIVE, (">", "last_sale_ts"), ("<", "first_sale_ts"))
+_PRICE_CUT: Final = (*_ACTIVE, (">", "last_price_cut_ts"))
+
 
 def update_for(event: Event) -> StateUpdate:
     """What an event adds to its store's windows and profile.
@@ -129,26 +172,24 @@ def update_for(event: Event) -> StateUpdate:
     order counts all the same).
     """
     f = event.fields
-    ts = repr(event.ts_s)
-    ops: list[tuple[str, str, str]] = [("<", "first_ts", ts)]
-    if event.type != "store":
-        # when the stream first saw the store at work: "quiet all week" needs a week of watching
-        ops.append(("<", "first_activity_ts", ts))
+    times = _ACTIVE
+    sets: tuple[tuple[str, str], ...] = ()
     deltas: dict[int, float] = {}
     sku, price, units = "", 0.0, 0
     facts: tuple[Fact, ...] = ()
     placed = refund_of = ""
     if event.type == "store":
-        ops += [("=", "opened_ts", ts), ("=", "deposit", repr(f["deposit"])),
-                ("=", "bank_account", f["bank_account"]), ("=", "owner_id", f["owner_id"]),
-                ("=", "category", f["category"])]
+        times = _SEEN
+        sets = (("opened_ts", repr(event.ts_s)), ("deposit", repr(f["deposit"])),
+                ("bank_account", f["bank_account"]), ("owner_id", f["owner_id"]),
+                ("category", f["category"]))
         facts = (Fact("bank", f["bank_account"], event.store_id, f["owner_id"]),)
     elif event.type == "order":
         value_cny = f["unit_price"] * f["quantity"]
         status = f["status"]
         if status == "placed":
             deltas = {_SALES: float(value_cny), _PLACED: 1.0}
-            ops += [(">", "last_sale_ts", ts), ("<", "first_sale_ts", ts)]
+            times = _SALE
             sku, price, units = f["sku"], f["unit_price"], f["quantity"]
             placed = f["order_id"]
         elif status == "cancelled":
@@ -163,7 +204,7 @@ def update_for(event: Event) -> StateUpdate:
         sku = f["sku"]
         if f["new_price"] < f["old_price"]:
             deltas = {_PRICE_CUTS: 1.0}
-            ops.append((">", "last_price_cut_ts", ts))
+            times = _PRICE_CUT
     elif event.type == "refund":
         deltas = {METRIC_INDEX[f"refund_{f['reason']}_cny"]: float(f["amount"])}
         refund_of = f["order_id"]
@@ -172,10 +213,10 @@ def update_for(event: Event) -> StateUpdate:
     elif event.type == "withdrawal":
         deltas = {_WITHDRAWN: float(f["amount"]), _WITHDRAWALS: 1.0}
         # first use of each payout account: "never used before" and rotation across accounts
-        ops += [(">", "last_withdrawal_ts", ts), ("<", f"acct:{f['bank_account']}", ts)]
+        times = (*_ACTIVE, (">", "last_withdrawal_ts"), ("<", f"acct:{f['bank_account']}"))
         facts = (Fact("bank", f["bank_account"], event.store_id),)
-    return StateUpdate(event.store_id, event.type, event.ts_s, deltas, ops, sku, price, units,
-                       facts, event.event_id, placed, refund_of)
+    return StateUpdate(event.store_id, event.type, event.ts_s, deltas, times, sets, sku, price,
+                       units, facts, event.event_id, placed, refund_of)
 
 
 class StateUnavailableError(RuntimeError):
@@ -328,8 +369,8 @@ class RedisStateStore:
         """Use new window settings from the next event on (runtime tuning). A window whose
         length, bucket count or ring size changed starts empty and fills over its length."""
         self._windows = windows
-        self._lengths_s = list(windows.lengths_s)
-        self._config = StateConfig.of(self._lengths_s, windows.buckets_per_window,
+        self._lengths_s = tuple(windows.lengths_s)
+        self._config = StateConfig.of(list(self._lengths_s), windows.buckets_per_window,
                                       windows.allowed_lateness_s)
         self._ttl_s = int(windows.idle_store_ttl_s)
         self._capacity = windows.stores_in_memory
@@ -353,17 +394,14 @@ class RedisStateStore:
             return []
         await self.load({update.store_id for update in updates})
         views: list[StoreView] = []
+        stores, changed, config = self._stores, self._changed, self._config
         lengths_s = self._lengths_s
         for update in updates:
-            applied = self._stores[update.store_id].apply(update, self._config)
-            if applied.refusal is not None:
-                views.append(StoreView(applied.refusal, applied.max_ts_s, {}, {}, None))
-                continue
-            self._changed.add(update.store_id)
-            windows = {length_s: dict(zip(WINDOW_METRICS, sums))
-                       for length_s, sums in zip(lengths_s, applied.window_sums)}
-            sku = SkuSales(*applied.sku) if applied.sku is not None else None
-            views.append(StoreView(None, applied.max_ts_s, applied.profile, windows, sku))
+            applied = stores[update.store_id].apply(update, config)
+            if applied.refusal is None:
+                changed.add(update.store_id)
+            views.append(StoreView(applied.refusal, applied.max_ts_s, applied.profile, lengths_s,
+                                   applied.window_sums, applied.sku))
         return views
 
     async def link_facts(self, updates: list[StateUpdate],
@@ -460,6 +498,8 @@ class RedisStateStore:
     def current(self, view: StoreView, store_id: str) -> StoreView:
         """``view`` with the alert marks and ring ids written since it was read."""
         marks = self._batch_marks.get(store_id)
+        if not marks and not view.links:
+            return view
         rings = {kind: self.facts.ring_of(link) for kind, link in view.links.items()}
         if not marks and all(rings[kind] == link.ring_id for kind, link in view.links.items()):
             return view

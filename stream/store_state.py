@@ -73,15 +73,12 @@ class StateConfig:
 
     shapes: tuple[WindowShape, ...]
     lateness_s: float
+    longest_s: float  # the last shape's length, read by every event
 
     @classmethod
     def of(cls, lengths_s: list[float], buckets: int, lateness_s: float) -> StateConfig:
-        return cls(tuple(WindowShape.of(length_s, buckets, lateness_s) for length_s in lengths_s),
-                   lateness_s)
-
-    @property
-    def longest_s(self) -> float:
-        return self.shapes[-1].length_s
+        shapes = tuple(WindowShape.of(length_s, buckets, lateness_s) for length_s in lengths_s)
+        return cls(shapes, lateness_s, shapes[-1].length_s)
 
 
 class Window:
@@ -97,38 +94,41 @@ class Window:
         self.running = running if running is not None else list(NO_METRICS)
         self.buckets = buckets if buckets is not None else {}
 
-    def add(self, shape: WindowShape, ts_s: float, deltas: dict[int, float]) -> list[float]:
-        """Count ``deltas`` at ``ts_s`` and return the window's sums ending at that time."""
+    def add(self, shape: WindowShape, ts_s: float, deltas: dict[int, float]) -> tuple[float, ...]:
+        """Count ``deltas`` at ``ts_s`` and return the window's sums ending at that time. A tuple:
+        it outlives the event in its view, and the collector stops tracking a tuple of floats."""
         idx = int(ts_s // shape.bucket_s)
         n = shape.buckets
-        if self.head < 0 or idx - self.head >= n:
-            self.running = list(NO_METRICS)
-            self.head = idx
-        elif idx > self.head:
-            running, buckets = self.running, self.buckets
-            for old in range(self.head - n + 1, idx - n + 1):
-                bucket = buckets.get(old)
-                if bucket:
-                    for m, value in bucket.items():
-                        running[m] -= value
-            self.head = idx
-        oldest_kept = self.head - shape.ring
-        if deltas and idx > oldest_kept:  # older than the ring keeps: too late for any window
+        head = self.head
+        if head < 0 or idx - head >= n:
+            running = self.running = list(NO_METRICS)
+            head = self.head = idx
+        else:
+            running = self.running
+            if idx > head:
+                buckets = self.buckets
+                for old in range(head - n + 1, idx - n + 1):
+                    bucket = buckets.get(old)
+                    if bucket:
+                        for m, value in bucket.items():
+                            running[m] -= value
+                head = self.head = idx
+        if deltas and idx > head - shape.ring:  # older than the ring keeps: too late for any window
             bucket = self.buckets.get(idx)
             if bucket is None:
                 bucket = self.buckets[idx] = {}
                 if len(self.buckets) > 2 * shape.ring:
                     self.prune(shape)
-            counted = idx > self.head - n
+            counted = idx > head - n
             for m, delta in deltas.items():
                 bucket[m] = bucket.get(m, 0.0) + delta
                 if counted:
-                    self.running[m] += delta
-        if idx == self.head:
-            return list(self.running)
+                    running[m] += delta
+        if idx == head:
+            return tuple(running)
         return self.sum_ending_at(shape, idx)
 
-    def sum_ending_at(self, shape: WindowShape, idx: int) -> list[float]:
+    def sum_ending_at(self, shape: WindowShape, idx: int) -> tuple[float, ...]:
         """Sums of the buckets in (idx - buckets, idx] that the ring still keeps: the slow
         path, for an event older than the window's newest bucket (skew between topics)."""
         total = list(NO_METRICS)
@@ -138,7 +138,7 @@ class Window:
             if bucket:
                 for m, value in bucket.items():
                     total[m] += value
-        return total
+        return tuple(total)
 
     def prune(self, shape: WindowShape) -> None:
         """Forget the buckets older than the ring (never read again)."""
@@ -147,25 +147,51 @@ class Window:
             del self.buckets[b]
 
 
-@dataclass(frozen=True, slots=True)
+# The records made for every event (SkuSales, Applied, and state.StateUpdate and StoreView) are
+# not frozen: a frozen dataclass sets each field through object.__setattr__, which made their
+# construction cost more than the arithmetic of applying an event. Nothing writes them after.
+
+
+@dataclass(slots=True)
+class SkuSales:
+    """A SKU's sales over the longest window, as of the event."""
+
+    last_sale_ts_s: float
+    highest_unit_price_cny: float
+    units: float
+    sales_cny: float
+
+
+@dataclass(slots=True)
 class Applied:
-    """What one event found and left: the profile before it, its windows and SKU after it."""
+    """What one event found and left: the profile before it, its windows and SKU after it.
+
+    ``profile`` is the store's own dict of that moment, shared and never written again (the
+    store copies it before its next change); ``window_sums`` has the sums (indexed as
+    WINDOW_METRICS) per configured window, in the order of the config's shapes."""
 
     refusal: str | None
     max_ts_s: float
     profile: dict[str, str]
-    window_sums: tuple[list[float], ...]
-    sku: tuple[float, float, float, float] | None
+    window_sums: list[tuple[float, ...]]
+    sku: SkuSales | None
 
 
 class StoreState:
     """Everything the detectors remember of one store."""
 
-    __slots__ = ("profile", "max_ts_s", "stream_max_ts_s", "windows", "skus", "skus_pruned_size",
-                 "ids", "ids_pruned_size", "orders", "orders_pruned_size")
+    __slots__ = ("profile", "profile_shared", "profile_times", "max_ts_s", "stream_max_ts_s",
+                 "windows", "skus", "skus_pruned_size", "ids", "ids_pruned_size", "orders",
+                 "orders_pruned_size")
 
     def __init__(self) -> None:
         self.profile: dict[str, str] = {}
+        # Copy on write: the profile dict was handed to a view (as the profile before its
+        # event), so it is copied before it changes. Most events change nothing in it.
+        self.profile_shared = False
+        # The profile's event-time fields as numbers, parsed once from their saved text;
+        # not saved, refilled as read.
+        self.profile_times: dict[str, float] = {}
         self.max_ts_s = -1.0
         self.stream_max_ts_s: dict[str, float] = {}
         self.windows: dict[str, Window] = {}
@@ -187,26 +213,35 @@ class StoreState:
         # Late means behind newer events of the same store *on the same stream*: Kafka keeps
         # order within a partition only, so skew between the five topics is not lateness.
         if stream_max >= 0 and ts < stream_max - config.lateness_s:
-            return Applied("late", stream_max, {}, (), None)
+            return Applied("late", stream_max, {}, [], None)
         ids = self.ids.get(stream)
         if ids is None:
             ids = self.ids[stream] = {}
         # Exactly one effect per event id; ids are kept as long as the stream would accept
         # the event, beyond which a copy is refused as late anyway.
         if update.event_id in ids:
-            return Applied("duplicate", stream_max, {}, (), None)
+            return Applied("duplicate", stream_max, {}, [], None)
         order_memory_s = config.longest_s
-        first_ts = float(self.profile.get("first_ts", ts))
+        first_ts = self._profile_time("first_ts")
+        if first_ts is None:
+            first_ts = ts
         if update.refund_of_order_id and update.refund_of_order_id not in self.orders \
                 and self._order_is_unknown(ts, first_ts, order_memory_s, config.lateness_s):
-            return Applied("unknown_order", stream_max, {}, (), None)
+            return Applied("unknown_order", stream_max, {}, [], None)
 
-        before = dict(self.profile)
-        self._apply_profile(update.profile_ops)
+        before = self.profile
+        self.profile_shared = True
+        self._apply_profile(update)
         self.max_ts_s = max(self.max_ts_s, ts)
         if stream_max < ts:
             self.stream_max_ts_s[stream] = ts
-        sums = tuple(self._window(shape).add(shape, ts, update.deltas) for shape in config.shapes)
+        windows, deltas = self.windows, update.deltas
+        sums = []
+        for shape in config.shapes:
+            window = windows.get(shape.key)
+            if window is None:
+                window = windows[shape.key] = Window()
+            sums.append(window.add(shape, ts, deltas))
         sku = self._apply_sku(update, order_memory_s) if update.sku else None
         if update.placed_order_id:
             self._remember_order(update.placed_order_id, ts, min(first_ts, ts), order_memory_s)
@@ -225,22 +260,40 @@ class StoreState:
         order_stream_ts = self.stream_max_ts_s.get("order", -1.0)
         return first_ts >= ts - order_memory_s and order_stream_ts > ts + lateness_s
 
-    def _apply_profile(self, ops: list[tuple[str, str, str]]) -> None:
-        profile = self.profile
-        for kind, name, value in ops:
-            old = profile.get(name)
-            if (kind == "=" or old is None
-                    or (kind == ">" and float(value) > float(old))
-                    or (kind == "<" and float(value) < float(old))):
-                profile[name] = value
+    def _apply_profile(self, update: StateUpdate) -> None:
+        """Keep the earliest ('<') or latest ('>') event time in each of the update's time
+        fields, then set its other fields. The time is written as its repr, read back exactly."""
+        ts = update.ts_s
+        parsed = self.profile_times
+        for keep, name in update.profile_times:
+            old = parsed.get(name)
+            if old is None:  # not parsed yet, or not in the profile
+                old = self._profile_time(name)
+            if old is None or (ts < old if keep == "<" else ts > old):
+                self._set_profile(name, repr(ts))
+                self.profile_times[name] = ts
+        for name, value in update.profile_sets:
+            self._set_profile(name, value)
 
-    def _window(self, shape: WindowShape) -> Window:
-        window = self.windows.get(shape.key)
-        if window is None:
-            window = self.windows[shape.key] = Window()
-        return window
+    def _profile_time(self, name: str) -> float | None:
+        """A time field of the profile as a number, None when the profile has none."""
+        value = self.profile_times.get(name)
+        if value is None:
+            text = self.profile.get(name)
+            if text is None:
+                return None
+            value = self.profile_times[name] = float(text)
+        return value
 
-    def _apply_sku(self, update: StateUpdate, horizon_s: float) -> tuple[float, float, float, float] | None:
+    def _set_profile(self, name: str, value: str) -> None:
+        """Write one profile field, copying the profile first if a view holds it."""
+        if self.profile_shared:
+            self.profile = dict(self.profile)
+            self.profile_shared = False
+        self.profile[name] = value
+        self.profile_times.pop(name, None)
+
+    def _apply_sku(self, update: StateUpdate, horizon_s: float) -> SkuSales | None:
         ts = update.ts_s
         record = self.skus.get(update.sku)
         if record is not None and record[0] < ts - horizon_s:
@@ -255,7 +308,7 @@ class StoreState:
             record[1] = max(record[1], price)
             record[2] += update.sku_units
             record[3] += price * update.sku_units
-        return (record[0], record[1], record[2], record[3]) if record is not None else None
+        return SkuSales(record[0], record[1], record[2], record[3]) if record is not None else None
 
     def _prune_skus(self, oldest_ts: float) -> None:
         """SKUs that sold nothing since ``oldest_ts`` are forgotten, so a store that keeps
@@ -283,7 +336,8 @@ class StoreState:
 
     def mark(self, fields: dict[str, str]) -> None:
         """Record an alert's marks (episode times, ring id) in the profile."""
-        self.profile.update(fields)
+        for name, value in fields.items():
+            self._set_profile(name, value)
 
     # Saved form: plain containers pickled (several times faster to write than JSON, and a store is
     # written once per batch that touches it), read back by an unpickler that refuses every
