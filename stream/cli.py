@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -13,7 +14,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from stream.config import Settings, load_settings, redact_url
 
@@ -336,8 +337,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The pipeline allocates a few short-lived objects per event while the heap holds thousands of
+# long-lived ones (stores in memory, River's trees): at Python's default (700, 10, 10) the
+# collector runs some twenty times per thousand events. Measured on 100,000 events replayed:
+# about 15% more events per second at these thresholds (cycles are still collected, later).
+GC_THRESHOLDS: Final = (50_000, 20, 100)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    gc.set_threshold(*GC_THRESHOLDS)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return int(args.func(args))
