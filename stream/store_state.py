@@ -3,7 +3,8 @@ ids it has seen. Applying an event is arithmetic on this object; no I/O.
 
 The worker that owns a store's partitions is the only one that writes it (every input topic is
 keyed by store id and co-partitioned), so the state can live in the worker's memory and go to
-Redis once per batch as one compact JSON value (see ``state.RedisStateStore``). Memory is
+Redis once per save as one value, plain containers pickled (see ``to_blob`` and
+``state.RedisStateStore``). Memory is
 bounded: each window keeps the buckets of its length plus the allowed lateness, SKU records
 are forgotten after the longest window, event ids after the allowed lateness, orders once the
 store is established.
