@@ -191,6 +191,11 @@ class FactIndex:
                 by_slot.setdefault(self._slot_of(touch.key), []).append(i)
             groups = list(by_slot.values())
         limits = [self.cap, self.ttl_s, tracking.PIECE_BYTES, int(self._wall_s())]
+        if len(groups) == 1:
+            # no pipeline for one call: redis-py's pipeline asks SCRIPT EXISTS before every
+            # execute, a round trip more; the plain call loads the script on NOSCRIPT instead
+            return list(await self._script(keys=[touch.key for touch in touches],
+                                           args=[*limits, frame(touch[1:] for touch in touches)]))
         pipe = self._client.pipeline(transaction=False)
         for group in groups:
             await self._script(keys=[touches[i].key for i in group],

@@ -152,6 +152,23 @@ async def test_a_batch_on_nodes_that_lost_the_scripts_is_applied_once(
         await state.close()
 
 
+async def test_a_touch_of_one_slot_on_nodes_that_lost_the_scripts_is_recorded_once(
+        cluster: EmbeddedRedisCluster) -> None:
+    from stream.facts import Fact
+
+    state = RedisStateStore.from_url(cluster.url, Settings().windows, "sw:v1:noscript-one")
+    try:
+        await state.facts.link([Fact("bank", "b-one", "s1")])
+        for port in cluster.ports:  # one slot, one script call, not a pipeline
+            with redis.Redis(port=port) as node:
+                node.script_flush()
+        links = await state.facts.link([Fact("bank", "b-one", "s2")])
+        assert links[0].members == {"s1": "", "s2": ""}
+    finally:
+        await state.drop_all()
+        await state.close()
+
+
 def test_stopping_a_cluster_leaves_no_node_running() -> None:
     from tests.test_embedded import process_gone
 
