@@ -95,6 +95,10 @@ class Touch(NamedTuple):
     b: str = ""
     c: str = ""
 
+    def values(self) -> tuple[str, str, str, str]:
+        """What the script reads of the touch, in its order (the key goes in KEYS)."""
+        return (self.op, self.a, self.b, self.c)
+
 
 class FactIndex:
     """The cross-store facts of one namespace, on a redis.asyncio client (or Cluster client
@@ -195,11 +199,11 @@ class FactIndex:
             # no pipeline for one call: redis-py's pipeline asks SCRIPT EXISTS before every
             # execute, a round trip more; the plain call loads the script on NOSCRIPT instead
             return list(await self._script(keys=[touch.key for touch in touches],
-                                           args=[*limits, frame(touch[1:] for touch in touches)]))
+                                           args=[*limits, frame(touch.values() for touch in touches)]))
         pipe = self._client.pipeline(transaction=False)
         for group in groups:
             await self._script(keys=[touches[i].key for i in group],
-                               args=[*limits, frame(touches[i][1:] for i in group)], client=pipe)
+                               args=[*limits, frame(touches[i].values() for i in group)], client=pipe)
         replies = [""] * len(touches)
         for group, found in zip(groups, await pipe.execute(), strict=True):
             for i, reply in zip(group, found, strict=True):

@@ -265,11 +265,8 @@ class StoreState:
         """Keep the earliest ('<') or latest ('>') event time in each of the update's time
         fields, then set its other fields. The time is written as its repr, read back exactly."""
         ts = update.ts_s
-        parsed = self.profile_times
         for keep, name in update.profile_times:
-            old = parsed.get(name)
-            if old is None:  # not parsed yet, or not in the profile
-                old = self._profile_time(name)
+            old = self._profile_time(name)
             if old is None or (ts < old if keep == "<" else ts > old):
                 self._set_profile(name, repr(ts))
                 self.profile_times[name] = ts
