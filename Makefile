@@ -24,10 +24,13 @@ install-test: $(VENV)/.installed-test
 demo: install
 	$(VENV)/bin/storewatch demo
 
-# tests/test_prometheus.py runs a real Prometheus: Debian's package, installed here when possible
-# (as root with apt); without it that test skips and says why.
+# tests/test_prometheus.py runs a real Prometheus and tests/test_secrets.py a Redis built with
+# TLS (/usr/bin/redis-server): Debian's packages, installed here when possible (as root with
+# apt); without them those tests skip and say why.
 test: install-test
-	@command -v prometheus >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null) || echo "prometheus could not be installed: tests/test_prometheus.py will skip"
+	@missing=""; command -v prometheus >/dev/null || missing="prometheus"; \
+	test -x /usr/bin/redis-server || missing="$$missing redis-server"; \
+	[ -z "$$missing" ] || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null) || echo "$$missing could not be installed: tests/test_prometheus.py or the TLS test of tests/test_secrets.py will skip"
 	$(PY) -m pytest
 
 bench: install-test

@@ -30,10 +30,11 @@ from stream.config import Settings
 from stream.control import consume_changes
 from stream.engine import RETRY_FIRST_S, RETRY_MAX_S, DeadLetter, Engine, Source
 from stream.events import REJECT_REASONS, SEVERITIES, Alert
+from stream.health import PING_TIMEOUT_S, RedisWatch, WorkerHealth
 from stream.health import serve as serve_metrics_and_health
 from stream.metrics import Metrics
 from stream.ordering import EventTimeMerger
-from stream.state import RedisStateStore, StateUnavailableError
+from stream.state import RedisStateStore, StateUnavailableError, redis_client
 from stream.tuning import Change, InvalidChangeError, apply_changes, current_value
 
 log = logging.getLogger(__name__)
@@ -186,10 +187,13 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     dead_letters = app.topic(settings.topics.dead_letter, key_type=bytes, value_type=bytes,
                              partitions=settings.kafka_partitions)
     engine_metrics = metrics or Metrics.create(REGISTRY)
+    health = WorkerHealth(partitions_after_s=settings.consumer_group_session_timeout_s
+                          + settings.consumer_group_rebalance_timeout_s + 10).bind(engine_metrics)
 
     @app.on_partitions_revoked.connect
     async def _revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
         engine_metrics.assigned_partitions.set(0)
+        health.revoked()
         engine_metrics.consumer_lag.clear()  # the next assignment reports its own partitions
         scheduler = getattr(app.consumer, "scheduler", None)
         if isinstance(scheduler, EventTimeScheduling):
@@ -201,6 +205,7 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     async def _assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
         mine = [tp for tp in app.consumer.assignment() if tp.topic in names]
         engine_metrics.assigned_partitions.set(len(mine))
+        health.assigned(len(mine))
 
     state = RedisStateStore.from_url(settings.redis_url.get_secret_value(), settings.windows,
                                      **settings.redis_options())
@@ -226,17 +231,23 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     async def _save_models_periodically() -> None:
         await save_models()
 
-    @app.task
-    async def check_state_store() -> None:
-        """Healthy from the start when Redis answers, not only after the first event."""
-        try:
-            await state_for_gauges.ping()
-            engine_metrics.healthy.set(1)
-        except StateUnavailableError:
-            engine_metrics.healthy.set(0)
-            engine_metrics.redis_errors.labels("unavailable").inc()
+    watch = RedisWatch(redis_client(settings.redis_url.get_secret_value(),
+                                    socket_timeout=PING_TIMEOUT_S,
+                                    socket_connect_timeout=PING_TIMEOUT_S,
+                                    **settings.redis_options()), health, engine_metrics)
 
     @app.task
+    @health.watched("task watch_redis")
+    async def watch_redis() -> None:
+        """PING for /healthz; notice a Redis that restarted empty or was flushed."""
+        await watch.run()
+
+    @app.timer(interval=0.5)
+    async def _probe_pending_work() -> None:
+        health.work_pending(_work_pending(app.consumer, names))
+
+    @app.task
+    @health.watched("task follow_control_topic")
     async def follow_control_topic() -> None:
         await control.maybe_declare()
         await consume_changes(settings, tuned.apply, tuned.refuse, tuned.caught_up)
@@ -280,6 +291,7 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
         await saver.save_if_due()
 
     @app.agent(inputs, concurrency=1)
+    @health.watched("agent detect")
     async def detect(stream: faust.StreamT[bytes]) -> None:
         # Every change already on the control topic applies before the first event, and the
         # models resume from the latest snapshot of this app's workers.
@@ -287,6 +299,7 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
         await restore_models()
         async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
             await saver.process(events)  # decided: their alerts are published
+            health.batch_decided()
             decided_at = time.time()
             for event in events:
                 if event.message.timestamp:  # Faust gives it in seconds
@@ -295,6 +308,17 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
             await saver.save_if_due()  # the next batch waits for it, and counts the wait
 
     return app
+
+
+def _work_pending(consumer: Any, topics: list[str]) -> bool:
+    """Records on an assigned input partition past its committed offset (fetched or not)."""
+    for tp in consumer.assignment():
+        if tp.topic in topics:
+            end = consumer.highwater(tp)
+            committed = consumer._committed_offset.get(tp)  # noqa: SLF001 (no public reader)
+            if end and end > (committed or 0):
+                return True
+    return False
 
 
 class RuntimeTuning:

@@ -34,7 +34,9 @@ def cmd_dev(args: argparse.Namespace) -> int:
     from stream.dev import DevStack
 
     settings = _settings(args, kafka_partitions=args.partitions)
-    stack = DevStack(settings, bootstrap=args.bootstrap, redis_url=args.redis_url)
+    # its own Redis keeps an append-only file in its data dir: a restart of it keeps the state
+    stack = DevStack(settings, bootstrap=args.bootstrap, redis_url=args.redis_url,
+                     durable_redis=True)
     stopping = {"now": False}
 
     def request_stop(signum: int, _frame: Any) -> None:
@@ -57,10 +59,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
         print("ready: replay into it with `storewatch replay --via-kafka --bootstrap "
               f"{s.kafka_bootstrap} --input events.jsonl`; Ctrl-C stops everything", flush=True)
         while not stopping["now"]:
-            for worker in stack.workers:
-                if worker.process.poll() is not None:
-                    print(f"worker {worker.process.pid} exited:\n{worker.log_tail()}", file=sys.stderr)
-                    return 1
+            for line in stack.supervise():  # a worker that exits is restarted, with backoff
+                print(line, flush=True)
             time.sleep(0.2)
         print("stopping", flush=True)
     print("stopped", flush=True)

@@ -4,7 +4,8 @@
 the embedded Tansu broker (or Apache Kafka from ``KAFKA_HOME``, or an existing cluster), the
 embedded redis-server (or an existing one), the topics with several partitions, and one or
 more ``storewatch worker`` processes, each in its own process group so that stopping the stack
-leaves no process behind.
+leaves no process behind. ``supervise()`` restarts a worker that exited (a crash, a kill -9)
+with backoff, while the broker and Redis stay up.
 """
 
 from __future__ import annotations
@@ -25,6 +26,33 @@ from stream.config import Settings
 from stream.embedded import EmbeddedKafka, EmbeddedRedis, create_topics, free_port
 
 WORKER_READY_TIMEOUT_S = 60.0
+RESTART_FIRST_S = 1.0
+RESTART_MAX_S = 30.0
+RESTART_RESET_AFTER_S = 60.0  # a worker up this long crashed afresh: back to the first delay
+
+
+class RestartBackoff:
+    """Delays between restarts of one worker: 1 s doubling to 30 s, back to 1 s once a
+    worker stayed up a minute.
+
+    >>> backoff = RestartBackoff()
+    >>> [backoff.next_delay(uptime_s=2) for _ in range(7)]
+    [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
+    >>> backoff.next_delay(uptime_s=61)
+    1.0
+    """
+
+    def __init__(self, first_s: float = RESTART_FIRST_S, max_s: float = RESTART_MAX_S,
+                 reset_after_s: float = RESTART_RESET_AFTER_S) -> None:
+        self.first_s, self.max_s, self.reset_after_s = first_s, max_s, reset_after_s
+        self._delay_s = first_s
+
+    def next_delay(self, uptime_s: float) -> float:
+        if uptime_s >= self.reset_after_s:
+            self._delay_s = self.first_s
+        delay_s = self._delay_s
+        self._delay_s = min(delay_s * 2, self.max_s)
+        return delay_s
 
 
 class DevStackError(RuntimeError):
@@ -38,6 +66,10 @@ class WorkerProcess:
     process: subprocess.Popen[bytes]
     log_path: Path
     metrics_port: int
+    started_at: float = field(default_factory=time.monotonic)
+    backoff: RestartBackoff = field(default_factory=RestartBackoff)
+    # (when, delay) of a restart scheduled by DevStack.supervise() after the process exited
+    restart_at: tuple[float, float] | None = None
 
     def log_tail(self, lines: int = 30) -> str:
         try:
@@ -161,14 +193,43 @@ class DevStack:
     def start_worker(self) -> WorkerProcess:
         metrics_port = free_port()
         log_path = self.log_dir / f"worker-{len(self.workers)}.log"
-        with open(log_path, "wb") as log:
-            process = subprocess.Popen(
+        worker = WorkerProcess(self._spawn_worker(log_path, metrics_port, "wb"), log_path,
+                               metrics_port)
+        self.workers.append(worker)
+        return worker
+
+    def _spawn_worker(self, log_path: Path, metrics_port: int,
+                      mode: str) -> subprocess.Popen[bytes]:
+        with open(log_path, mode) as log:
+            return subprocess.Popen(
                 [sys.executable, "-m", "stream.cli", "worker"],
                 env=self.worker_env(metrics_port), stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, start_new_session=True)
-        worker = WorkerProcess(process, log_path, metrics_port)
-        self.workers.append(worker)
-        return worker
+
+    def supervise(self, now: float | None = None) -> list[str]:
+        """One round of supervision (call it often): schedule the restart of every worker that
+        exited, after its backoff, and restart those whose time came, on the same metrics port
+        and log (appended). Returns one line per restart done, for the console."""
+        now = time.monotonic() if now is None else now
+        lines = []
+        for worker in self.workers:
+            code = worker.process.poll()
+            if code is None:
+                continue
+            if worker.restart_at is None:
+                delay_s = worker.backoff.next_delay(now - worker.started_at)
+                worker.restart_at = (now + delay_s, delay_s)
+                continue
+            due_s, delay_s = worker.restart_at
+            if now < due_s:
+                continue
+            old_pid, uptime_s = worker.process.pid, due_s - delay_s - worker.started_at
+            worker.process = self._spawn_worker(worker.log_path, worker.metrics_port, "ab")
+            worker.started_at, worker.restart_at = time.monotonic(), None
+            lines.append(f"worker pid {old_pid} exited with code {code} after {uptime_s:.0f}s up; "
+                         f"restarted as pid {worker.process.pid} after {delay_s:.0f}s "
+                         f"(broker and Redis stay up), log {worker.log_path}")
+        return lines
 
     def wait_until_consuming(self, timeout_s: float = WORKER_READY_TIMEOUT_S) -> None:
         """Wait until the live workers hold every input partition between them, each some."""

@@ -42,6 +42,9 @@ class Metrics:
     healthy: Gauge
     control_changes: Counter
     kafka_to_decision_seconds: Histogram
+    health_check_failing: Gauge
+    redis_state_lost: Counter
+    redis_state_lost_at: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> Metrics:
@@ -102,8 +105,9 @@ class Metrics:
                 registry=registry),
             healthy=Gauge(
                 "storewatch_healthy",
-                "1 while the worker can reach its state store and processes events; 0 while it "
-                "is retrying.", registry=registry),
+                "1 while every health check passes (see storewatch_health_check_failing); 0 "
+                "while one fails, e.g. while the worker retries its state store.",
+                registry=registry),
             control_changes=Counter(
                 "storewatch_control_changes_total",
                 "Runtime tuning changes read from the control topic, by outcome "
@@ -113,6 +117,19 @@ class Metrics:
                 "Wall time from a record's Kafka timestamp to its decision; a latency only "
                 "when producers stamp records with their send time (CreateTime).",
                 buckets=KAFKA_LATENCY_BUCKETS_S, registry=registry),
+            health_check_failing=Gauge(
+                "storewatch_health_check_failing",
+                "1 while a health check fails, by check: stalled (work pending, no batch "
+                "decided), no_partitions (out of the consumer group), crashed (an agent or task "
+                "died), redis (no answer to PING).", ["check"], registry=registry),
+            redis_state_lost=Counter(
+                "storewatch_redis_state_lost_total",
+                "Times this worker found Redis had lost its data (restarted empty or flushed: "
+                "its state marker key gone or replaced).", registry=registry),
+            redis_state_lost_at=Gauge(
+                "storewatch_redis_state_lost_timestamp_seconds",
+                "When this worker last found Redis had lost its data, epoch seconds; 0 never.",
+                registry=registry),
         )
 
     def start_at_zero(self, reject_reasons: list[str], topics: list[str], detectors: list[str],

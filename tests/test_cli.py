@@ -59,6 +59,52 @@ def test_dev_starts_broker_redis_and_worker_and_ctrl_c_stops_them_all() -> None:
     assert [pid for pid in pids if alive(pid)] == []
 
 
+def read_until(dev: subprocess.Popen[str], prefix: str, timeout_s: float, lines: list[str]) -> str:
+    """Lines of dev's output up to the first one containing ``prefix`` (which is returned)."""
+    assert dev.stdout is not None
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        line = dev.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if prefix in line:
+            return line
+    raise AssertionError(f"no {prefix!r} in:\n{''.join(lines)}")
+
+
+def test_dev_restarts_a_killed_worker_and_keeps_broker_and_redis_up() -> None:
+    from stream.dev import assigned_partitions
+
+    dev = subprocess.Popen([sys.executable, "-m", "stream.cli", "dev", "--partitions", "1"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    try:
+        read_until(dev, "ready", 90, lines)
+        output = "".join(lines)
+        kafka_pid, redis_pid, worker_pid = (int(p) for p in re.findall(r"pid (\d+)", output))
+        worker_port = int(re.search(r"metrics http://127.0.0.1:(\d+)/", output).group(1))
+        os.kill(worker_pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+        line = read_until(dev, "restarted as pid", 30, lines)
+        assert time.monotonic() - killed_at < 5, line  # the first delay is 1 s
+        assert f"worker pid {worker_pid} exited with code -9" in line and "after 1s" in line
+        new_pid = int(re.search(r"restarted as pid (\d+)", line).group(1))
+        assert alive(new_pid) and alive(kafka_pid) and alive(redis_pid)
+        deadline = time.monotonic() + 60  # the dead member leaves after its session timeout
+        while assigned_partitions(worker_port) < 5:  # five input topics, one partition each
+            assert time.monotonic() < deadline, "the restarted worker never held the partitions"
+            time.sleep(0.5)
+        assert alive(kafka_pid) and alive(redis_pid) and dev.poll() is None
+        dev.send_signal(signal.SIGINT)
+        assert dev.wait(60) == 0
+    finally:
+        if dev.poll() is None:
+            dev.kill()
+    time.sleep(0.5)
+    assert [pid for pid in (kafka_pid, redis_pid, worker_pid, new_pid) if alive(pid)] == []
+
+
 def test_replay_writes_every_alert_as_jsonl(tmp_path: Path) -> None:
     events = tmp_path / "events.jsonl"
     events.write_bytes(b"\n".join(f.raw(e) for e in price_protection_scheme("cli-gang")) + b"\n")

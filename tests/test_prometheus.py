@@ -248,10 +248,12 @@ def test_every_rule_is_loaded_and_evaluates_without_error(observed: Observed) ->
 
 @pytest.mark.integration
 @pytest.mark.parametrize("alert", ["StorewatchRedisErrors", "StorewatchWorkerUnhealthy",
-                                   "StorewatchTuningRefused", "StorewatchEventTimeLagHigh"])
+                                   "StorewatchTuningRefused", "StorewatchEventTimeLagHigh",
+                                   "StorewatchRedisStateLost"])
 def test_the_incidents_of_the_run_trigger_their_alerts(observed: Observed, alert: str) -> None:
     """Pending (or firing, for a rule without `for`) while the incident lasted: the outage of
-    Redis, the malformed tuning record, and event times years behind the wall clock."""
+    Redis (which comes back empty: its data lost), the malformed tuning record, and event
+    times years behind the wall clock."""
     expr = f'ALERTS{{alertname="{alert}"}}'
     series = observed.prometheus.query_range(expr, observed.start_s, observed.end_s)
     assert finite_points(series), f"{alert} was never pending nor firing"

@@ -4,15 +4,20 @@
 from __future__ import annotations
 
 import logging
+import shutil
+import socket
 import ssl
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from pydantic import ValidationError
 
 from stream.config import KafkaSecuritySettings, Settings, load_settings, redact_url
-from stream.embedded import EmbeddedKafka, free_port
+from stream.embedded import EmbeddedKafka, EmbeddedRedis, EmbeddedServerError, free_port
 from stream.metrics import Metrics
 from stream.state import RedisStateStore, StateUnavailableError
 from stream.tuning import show
@@ -148,3 +153,137 @@ async def test_the_state_store_authenticates_to_a_redis_that_requires_a_password
             await anonymous.ping()
         assert isinstance(refused.value.__cause__, redis.exceptions.AuthenticationError)
         await anonymous.close()
+
+
+# -- TLS to a real Redis ------------------------------------------------------------------------
+
+DEBIAN_REDIS = Path("/usr/bin/redis-server")
+
+
+def openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+def make_certificates(where: Path) -> None:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, with the openssl CLI.
+    EC keys (fast); the extensions Python's strict verification wants."""
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
+            "-subj", "/CN=storewatch test CA",
+            "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=where)
+    for name, usage, san in (("server", "serverAuth", "IP:127.0.0.1,DNS:localhost"),
+                             ("client", "clientAuth", "DNS:storewatch-worker")):
+        (where / f"{name}.ext").write_text(
+            f"subjectAltName={san}\nbasicConstraints=critical,CA:FALSE\n"
+            f"keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage={usage}\n"
+            "authorityKeyIdentifier=keyid\nsubjectKeyIdentifier=hash\n")
+        openssl("req", "-new", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr",
+                "-subj", f"/CN=storewatch {name}", cwd=where)
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+                "-CAcreateserial", "-out", f"{name}.crt", "-days", "2",
+                "-extfile", f"{name}.ext", cwd=where)
+
+
+class TlsRedis(EmbeddedRedis):
+    """Debian's redis-server (built with TLS) listening on TLS only, client certificates
+    required; the lifecycle (own session, temp dir, stop) is EmbeddedRedis'."""
+
+    def __init__(self, certs: Path) -> None:
+        super().__init__()
+        self.certs = certs
+
+    @property
+    def url(self) -> str:
+        return f"rediss://127.0.0.1:{self.port}/0"
+
+    def client_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=str(self.certs / "ca.crt"))
+        context.load_cert_chain(self.certs / "client.crt", self.certs / "client.key")
+        return context
+
+    def _launch(self, tmpdir: Path, log: Any) -> subprocess.Popen[bytes]:
+        c = self.certs
+        return self._spawn([
+            str(DEBIAN_REDIS), "--bind", "127.0.0.1", "--port", "0",
+            "--tls-port", str(self.port), "--tls-cert-file", str(c / "server.crt"),
+            "--tls-key-file", str(c / "server.key"), "--tls-ca-cert-file", str(c / "ca.crt"),
+            "--tls-auth-clients", "yes", "--save", "", "--appendonly", "no",
+            "--dir", str(tmpdir), "--daemonize", "no", "--logfile", "",
+        ], log)  # fmt: skip
+
+    def _ready(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as raw, \
+                    self.client_context().wrap_socket(raw, server_hostname="127.0.0.1") as sock:
+                sock.sendall(b"*1\r\n$4\r\nPING\r\n")
+                return sock.recv(64).startswith(b"+PONG")
+        except (OSError, ssl.SSLError):
+            return False
+
+
+@pytest.fixture
+def tls_redis(tmp_path: Path) -> Iterator[TlsRedis]:
+    if not DEBIAN_REDIS.exists():
+        pytest.skip(f"no {DEBIAN_REDIS} (Debian's redis-server, built with TLS; `make test` "
+                    "installs it with apt when run as root)")
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl command to make the test certificates with")
+    make_certificates(tmp_path)
+    server = TlsRedis(tmp_path)
+    try:
+        server.start()
+    except EmbeddedServerError as exc:
+        if "tls" in str(exc).lower() and ("not supported" in str(exc) or "Bad directive" in str(exc)):
+            pytest.skip(f"{DEBIAN_REDIS} is built without TLS")
+        raise
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def test_the_state_store_speaks_tls_with_a_client_certificate_to_a_real_redis(
+        tls_redis: TlsRedis) -> None:
+    from stream.events import event_from_dict
+    from stream.state import update_for
+    from tests import factories as f
+
+    certs = tls_redis.certs
+    settings = Settings(redis_url=tls_redis.url,  # type: ignore[arg-type]
+                        redis_tls_ca_file=str(certs / "ca.crt"),
+                        redis_tls_cert_file=str(certs / "client.crt"),
+                        redis_tls_key_file=str(certs / "client.key"))
+    for price, total in ((9, 9), (5, 14)):  # the second store reads the first one's save
+        state = RedisStateStore.from_url(settings.redis_url.get_secret_value(),
+                                         settings.windows, **settings.redis_options())
+        try:
+            await state.ping()
+            (view,) = await state.apply_many([update_for(event_from_dict(
+                f.order("tls1", f.T0 + price, price=price)))])
+            await state.commit()
+            assert view.window(3600.0)["sales_cny"] == total
+            assert await state.saved_state("tls1") is not None
+            assert await state.tracked_stores() == 1
+        finally:
+            await state.close()
+
+    # without a client certificate the server refuses the handshake
+    anonymous = RedisStateStore.from_url(tls_redis.url, settings.windows,
+                                         ssl_ca_certs=str(certs / "ca.crt"))
+    with pytest.raises(StateUnavailableError):
+        await anonymous.ping()
+    await anonymous.close()
+    # and a client that does not trust the server's CA refuses the server
+    untrusting = RedisStateStore.from_url(tls_redis.url, settings.windows,
+                                          ssl_certfile=str(certs / "client.crt"),
+                                          ssl_keyfile=str(certs / "client.key"))
+    with pytest.raises(StateUnavailableError, match="(?i)certificate"):
+        await untrusting.ping()
+    await untrusting.close()
+    # a plain redis:// client gets no answer on the TLS port
+    plain = RedisStateStore.from_url(tls_redis.url.replace("rediss://", "redis://"),
+                                     settings.windows, socket_timeout=2)
+    with pytest.raises(StateUnavailableError):
+        await plain.ping()
+    await plain.close()
