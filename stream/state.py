@@ -169,7 +169,8 @@ def _redis_errors() -> Iterator[None]:
 
 
 class StateStore(Protocol):
-    """Where per-store state lives; the engine depends on this, not on Redis."""
+    """Where per-store state lives; the engine depends on this, not on Redis (RedisStateStore
+    below; stream.memory_state.InMemoryStateStore keeps it all in the process)."""
 
     async def load(self, store_ids: set[str]) -> None: ...
 
