@@ -72,6 +72,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     from stream.replay import read_lines, replay_via_kafka
 
+    if args.via_kafka and args.state == "memory":
+        raise SystemExit("--state memory replays in this process; with --via-kafka the running "
+                         "worker keeps the state")
     settings = _settings(args, kafka_bootstrap=args.bootstrap,
                          detectors={"use_models": False} if args.no_models else None)
     total = sum(1 for _ in read_lines(args.input))
@@ -105,6 +108,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
 async def _replay_embedded(args: argparse.Namespace, settings: Settings, advance: Any) -> Any:
     from stream.replay import replay_in_process
 
+    if args.state == "memory":
+        return await replay_in_process(args.input, settings, None, args.alerts_out, advance,
+                                       state_backend="memory")
     if args.redis_url:
         return await replay_in_process(args.input, settings, args.redis_url, args.alerts_out, advance)
     from stream.embedded import EmbeddedRedis
@@ -266,6 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", required=True, type=Path)
     p.add_argument("--alerts-out", type=Path)
     p.add_argument("--redis-url", help="Redis to use (default: start an embedded one)")
+    p.add_argument("--state", choices=("redis", "memory"), default="redis",
+                   help="where the replay keeps its state: Redis (default) or this process's "
+                        "memory (no Redis; the same alerts)")
     p.add_argument("--via-kafka", action="store_true",
                    help="publish to the topics of a running worker and collect its alerts")
     p.add_argument("--bootstrap", help="Kafka bootstrap of the running stack (with --via-kafka)")

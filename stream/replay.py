@@ -2,7 +2,8 @@
 
 In-process replay runs the same engine as the Faust agent, against a real Redis, with fresh
 state each run (its own key namespace, deleted afterwards), so a month of history gives the
-alerts the live path would have given. ``--via-kafka`` publishes the file to the input topics
+alerts the live path would have given; with ``state_backend="memory"`` the state lives in this
+process instead (``stream.memory_state``: no Redis, the same alerts). ``--via-kafka`` publishes the file to the input topics
 of a running worker and collects the alerts it publishes.
 """
 
@@ -24,8 +25,10 @@ from stream.config import Settings
 from stream.engine import Engine, ListDeadLetterSink, Source
 from stream.events import Alert, InvalidEventError, parse_event
 from stream.metrics import Metrics
+from stream.memory_state import InMemoryStateStore
 from stream.state import KEY_PREFIX, RedisStateStore
 
+STATE_BACKENDS = ("redis", "memory")
 BATCH_SIZE = 500  # as a Faust worker under load takes them (app.BATCH_MAX)
 # A worker saves its stores every `state_save_interval_s` (1 s); a replay every so many events.
 SAVE_EVERY_EVENTS = 10_000
@@ -70,17 +73,26 @@ class _TeeSink:
 async def replay_in_process(
     path: str | Path,
     settings: Settings,
-    redis_url: str,
+    redis_url: str | None,
     alerts_out: str | Path | None = None,
     progress: Progress | None = None,
+    state_backend: str = "redis",
 ) -> ReplayResult:
     """Run the detection core over a file, in file order, with fresh state.
 
     ``redis_url`` alone says how to reach Redis (a password and TLS options go in it, e.g.
     ``rediss://:pw@host:6380/0?ssl_ca_certs=/ca.pem``): replays usually run on an embedded
-    Redis, which the worker's ``redis_password`` and ``redis_tls_*`` settings would not fit."""
-    namespace = f"{KEY_PREFIX}:replay-{uuid.uuid4().hex[:8]}"
-    state = RedisStateStore.from_url(redis_url, settings.windows, namespace)
+    Redis, which the worker's ``redis_password`` and ``redis_tls_*`` settings would not fit.
+    With ``state_backend="memory"`` no Redis is used and ``redis_url`` may be None."""
+    state: RedisStateStore | InMemoryStateStore
+    if state_backend == "memory":
+        state = InMemoryStateStore(settings.windows)
+    elif state_backend == "redis" and redis_url:
+        namespace = f"{KEY_PREFIX}:replay-{uuid.uuid4().hex[:8]}"
+        state = RedisStateStore.from_url(redis_url, settings.windows, namespace)
+    else:
+        raise ValueError(f"state backend {state_backend!r} (one of {STATE_BACKENDS}) "
+                         f"with Redis URL {redis_url!r}")
     collected = ListAlertSink()
     file_sink = JsonlAlertSink(alerts_out) if alerts_out else None
     dead_letters = ListDeadLetterSink()

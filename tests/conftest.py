@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
 import pytest
 import redis.asyncio as redis_asyncio
 from prometheus_client import CollectorRegistry
 
-from stream.config import Settings
+from stream.config import Settings, WindowSettings
 from stream.embedded import EmbeddedRedis
+from stream.memory_state import InMemoryStateStore
 from stream.metrics import Metrics
+from stream.state import RedisStateStore, StateStore
 
 
 @pytest.fixture(scope="session")
@@ -40,3 +43,36 @@ def registry() -> CollectorRegistry:
 @pytest.fixture
 def metrics(registry: CollectorRegistry) -> Metrics:
     return Metrics.create(registry)
+
+
+# Every state store backend: the same store tests run on each (tests/test_state_protocol.py).
+STATE_BACKENDS = ("memory", "redis")
+StateStoreFactory = Callable[..., Any]  # (**window settings) -> the backend's store
+
+
+@pytest.fixture(params=STATE_BACKENDS)
+def state_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def make_state_store(state_backend: str, request: pytest.FixtureRequest) -> StateStoreFactory:
+    """Builds stores of the backend under test, with the window settings given (the defaults
+    when none): one in this process's memory, or one on a freshly emptied embedded Redis.
+    Redis stores built by one test share that Redis, as two workers would."""
+    if state_backend == "memory":
+        def in_memory(**windows: Any) -> InMemoryStateStore:
+            return InMemoryStateStore(WindowSettings(**windows) if windows else Settings().windows)
+        return in_memory
+    client = request.getfixturevalue("redis_client")
+
+    def on_redis(**windows: Any) -> RedisStateStore:
+        return RedisStateStore(client, WindowSettings(**windows) if windows else Settings().windows)
+    return on_redis
+
+
+@pytest.fixture
+def state_store(make_state_store: StateStoreFactory) -> StateStore:
+    """A store of each backend with the default settings."""
+    store: StateStore = make_state_store()
+    return store
