@@ -10,7 +10,7 @@ from typing import IO, Callable, Protocol
 
 from dataclasses import replace
 
-from stream.detectors import Verdict, known_ring
+from stream.detectors import RING_FACT_KINDS, Verdict, known_ring
 from stream.events import Alert, Event, format_ts
 from stream.state import StateStore, StoreView
 
@@ -45,9 +45,11 @@ async def tie_to_ring(state: StateStore, event: Event, view: StoreView, verdict:
     and the stores that share a fact with this event.
     """
     ring_id = str(verdict.extra.get("ring_id") or known_ring(view) or new_ring_id(event.store_id))
+    # only facts that carry ring marks are tied: a claimant is an honest shopper as often as not
+    ring_facts = [link for link in view.links.values() if link.kind in RING_FACT_KINDS]
     members = await state.mark_alert(event.store_id, verdict.detector, event.ts_s, ring_id,
-                                     list(view.links.values()))
-    for link in view.links.values():
+                                     ring_facts)
+    for link in ring_facts:
         members |= link.other_stores(event.store_id)
     linked = sorted(members - {event.store_id})
     extra = {**verdict.extra, "ring_id": ring_id, "linked_stores": linked[:LINKED_STORES_SHOWN]}

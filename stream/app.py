@@ -227,6 +227,8 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
             log.warning("models not saved: Redis unavailable (next try in %.0fs)",
                         settings.detectors.model_snapshot_interval_s)
 
+    engine.save_watch = save_models
+
     @app.timer(interval=settings.detectors.model_snapshot_interval_s)
     async def _save_models_periodically() -> None:
         await save_models()

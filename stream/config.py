@@ -134,32 +134,45 @@ class WindowSettings(BaseModel):
 
 
 class DetectorSettings(BaseModel):
-    """Rule gates and model thresholds of the detectors."""
+    """How much evidence raises an alert, how much money must be at stake, and the models.
 
-    young_store_s: DurationS = 30 * 86400.0
-    price_cut_min_ratio: float = Field(0.5, gt=0, lt=1)
-    withdrawal_min_share: float = Field(0.6, gt=0, le=10)
-    model_quantile: float = Field(0.9, gt=0.5, lt=1)
+    Detectors add graded signals (``stream.evidence``); an alert needs their sum, scaled by
+    how much money is at stake, to reach ``alert_evidence``. No signal has a cliff to tune:
+    the ramps are in the detectors, written in the population's terms (shares, ratios, ages).
+    """
+
+    # The evidence an alert needs, and the evidence of a high-severity one.
+    alert_evidence: float = Field(1.0, gt=0, le=10)
+    high_evidence: float = Field(1.6, gt=0, le=20)
+    # Money below which a finding does not page anyone (CNY): evidence counts fully from
+    # 30 times this stake, 40% at it, and the stake weight grows on a log scale between.
+    min_stake_cny: float = Field(300.0, ge=0)
+    # A model alerts by itself when a decision is rarer than this share of the population
+    # (and at least model_min_stake_cny is at stake); rarer than model_evidence_tail it adds
+    # evidence to the rules'.
+    model_alert_tail: float = Field(0.002, gt=0, lt=0.5)
+    model_evidence_tail: float = Field(0.02, gt=0, lt=1)
+    model_min_stake_cny: float = Field(2000.0, ge=0)
     model_trees: int = Field(10, ge=1, le=50)
     model_height: int = Field(8, ge=2, le=16)
-    model_window_size: int = Field(100, ge=10, le=10_000)
+    model_window_size: int = Field(250, ge=10, le=10_000)
     model_seed: int = 42
-    # False: every rule gate decides alone (the ablation `replay --no-models`); the models
-    # still learn and score, their verdicts are only not asked.
+    # The population the models describe: scores older than this count half. A tail can only
+    # be as fine as the decisions it holds (about rate x half-life / ln 2): at 100 withdrawals
+    # a day, a week's half-life gives ~1,000, enough to tell 1 in 500.
+    model_half_life_s: DurationS = Field(7 * 86400.0, ge=600)
+    # Decisions learnt before a model's rarity means anything.
+    model_min_population: int = Field(500, ge=10)
+    # False: the models do not add evidence or alert (the ablation `replay --no-models`); they
+    # still learn and score.
     use_models: bool = True
     # One alert per store per detector per episode: a store alerted by a detector is not
     # alerted by it again until this long after (event time).
     alert_episode_s: DurationS = 7 * 86400.0
-    # Strong evidence for the price-cut gate: the new price this far below the sold price.
-    price_cut_strong_ratio: float = Field(0.9, gt=0, lt=1)
-    # A store younger than this paying out to an account it did not register.
-    new_store_s: DurationS = 3 * 86400.0
-    # A store older than this whose week's sales all came in its last day is waking up.
-    dormant_store_s: DurationS = 60 * 86400.0
-    # Sales of a waking store's last day (CNY) that make its payout worth a look.
-    dormant_burst_min_cny: float = Field(2000.0, ge=0)
-    # Unshipped orders older than a day that make "never shipped" evidence (not one slow parcel).
-    unshipped_min_orders: int = Field(4, ge=1, le=1000)
+    # A store this old is established: its youth no longer counts as evidence.
+    young_store_s: DurationS = 30 * 86400.0
+    # The marketplace's local time (hours east of UTC), for the night-time share of sales.
+    local_utc_offset_h: float = Field(8.0, ge=-12, le=14)
     # How often a worker saves its models to Redis; a restarted worker resumes from the latest
     # save, so a crash costs the models at most this much learning.
     model_snapshot_interval_s: DurationS = Field(60.0, ge=5, le=86400)

@@ -1,39 +1,44 @@
 """Detectors: from one event and its store's state to a verdict with reasons, or nothing.
 
-Each detector pairs a rule gate (the shape of the scheme, readable by an analyst) with a River
-model that learns the population online (how unusual this store is among all stores). A warm
-model must agree before an alert is raised; while the model is still cold only the strongest
-form of the rule alerts, at a lower severity, and the reasons say so.
+Each detector watches one decision point (a withdrawal, a price cut, a price-protection claim,
+a shipment) and collects graded evidence (``stream.evidence``): signals that grow with how far
+the store's behaviour goes, written in the population's terms. Its River population model
+(``stream.models``) scores the same decision; a score rarer than ``model_evidence_tail`` of the
+population adds evidence, and one rarer than ``model_alert_tail`` alerts by itself when enough
+money is at stake. An alert needs the evidence, weighed by the money at stake, to reach
+``alert_evidence``. Decisions that raise nothing teach the model the population; stores already
+alerted never do.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Protocol
 
 from stream.config import DetectorSettings
 from stream.events import Event
+from stream.evidence import Evidence, falling, log_ramp, ramp
 from stream.features import (
     DAY_S,
+    Watch,
+    claim_features,
+    claim_model_input,
     price_cut_features,
     price_cut_model_input,
     store_age_s,
-    tracking_features,
-    tracking_model_input,
-    tracking_reuse,
+    tracking_use,
     withdrawal_features,
     withdrawal_model_input,
 )
-from stream.models import ModelVerdict, OnlineAnomalyModel
-from stream.state import StoreView
+from stream.models import ModelVerdict, PopulationModel
+from stream.store_view import StoreView
 
 ScoreObserver = Callable[[str, ModelVerdict], None]
-STRONG_SHARE = 0.9
-PRICE_PROTECTION_SUSPECT = 0.2
-UNSHIPPED_SUSPECT = 0.6
-DORMANT_BURST_SHARE = 0.9
-NEW_STORE_MIN_ORDERS = 3
+# Cross-store facts that carry a ring's mark to the next store that touches them. Claimants
+# do not: an honest shopper who claimed at an alerted store must not mark the next store.
+RING_FACT_KINDS = frozenset({"bank", "trk"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +57,7 @@ class Verdict:
 class Detector(Protocol):
     name: str
     event_types: frozenset[str]
-    model: OnlineAnomalyModel | None  # the population model it learns, if any
+    model: PopulationModel | None  # the population model it learns, if any
 
     def evaluate(self, event: Event, view: StoreView) -> Verdict | None: ...
 
@@ -72,43 +77,6 @@ def describe_duration(seconds: float) -> str:
     return f"{seconds / DAY_S:.1f} days"
 
 
-def model_sentence(kind: str, verdict: ModelVerdict, window_size: int,
-                   use_models: bool = True) -> str:
-    if not use_models:
-        return "The population model was not consulted (rules-only run)."
-    if verdict.warm and not verdict.anomalous:
-        return (f"The population model scores this {kind} {verdict.score:.2f}, under the "
-                f"{verdict.threshold:.2f} of the most unusual {kind}s: the rule's evidence is "
-                f"strong enough on its own.")
-    if verdict.warm:
-        return (f"The population model scores this {kind} {verdict.score:.2f}, above the "
-                f"{verdict.threshold:.2f} that only the most unusual share of the {verdict.seen} "
-                f"{kind}s seen so far reach.")
-    return (f"The population model is still learning ({verdict.seen} of {2 * window_size} {kind}s "
-            f"seen), so the rule alone decided.")
-
-
-def decide_severity(verdict: ModelVerdict, strong: bool, use_models: bool = True) -> str | None:
-    """Strong evidence alerts on its own (high when the model agrees, medium when it does not);
-    weak evidence needs a warm model that finds the observation rare, and alerts at medium.
-    Without models (the ablation) every open gate alerts, strong ones high, weak ones medium.
-
-    >>> warm_rare = ModelVerdict(0.9, 0.8, True, 500)
-    >>> warm_common = ModelVerdict(0.5, 0.8, True, 500)
-    >>> decide_severity(warm_rare, True), decide_severity(warm_common, True)
-    ('high', 'medium')
-    >>> decide_severity(warm_rare, False), decide_severity(warm_common, False)
-    ('medium', None)
-    >>> decide_severity(warm_common, False, use_models=False)
-    'medium'
-    """
-    if not use_models:
-        return "high" if strong else "medium"
-    if strong:
-        return "high" if verdict.anomalous else "medium"
-    return "medium" if verdict.anomalous else None
-
-
 def in_episode(profile: dict[str, str], detectors: tuple[str, ...], ts_s: float,
                episode_s: float) -> bool:
     """Whether the store was alerted by one of ``detectors`` less than ``episode_s`` before.
@@ -125,226 +93,416 @@ def in_episode(profile: dict[str, str], detectors: tuple[str, ...], ts_s: float,
     return False
 
 
+def ever_alerted(profile: dict[str, str]) -> bool:
+    """A store alerted once, or tied to a ring, does not teach the models what is normal."""
+    return "ring_id" in profile or any(key.startswith("alerted:") for key in profile)
+
+
 def known_ring(view: StoreView) -> str | None:
-    """The ring the store or one of the facts its event touched was tied to by an alert."""
+    """The ring the store, or a fact its event touched that carries ring marks, belongs to."""
     for link in view.links.values():
-        if link.ring_id:
+        if link.ring_id and link.kind in RING_FACT_KINDS:
             return link.ring_id
     return view.profile.get("ring_id")
 
 
-class PriceCutDetector:
-    """A sharp cut of a young store's SKU below the price it recently sold at.
+def stake_weight(stake_cny: float, min_stake_cny: float) -> float:
+    """How much the money at stake lets evidence count: 0.4 at the minimum stake, growing on a
+    log scale to 1 at 30 times it; nothing under the minimum.
 
-    The price-protection scheme: expensive items "sold" to controlled accounts, then the price
-    cut to a few percent so the platform refunds the difference.
+    >>> stake_weight(100.0, 300.0), stake_weight(300.0, 300.0), stake_weight(9000.0, 300.0)
+    (0.0, 0.4, 1.0)
+    """
+    if stake_cny < min_stake_cny:
+        return 0.0
+    return 0.4 + 0.6 * log_ramp(stake_cny, min_stake_cny, 30 * min_stake_cny)
+
+
+def rarity_sentence(model: PopulationModel, feature: str, value: float, what: str) -> str | None:
+    """Where one model input sits in the population, or None while it cannot be said."""
+    tail = model.feature_tail(feature, value)
+    if tail is None or tail > 0.2:
+        return None
+    return f"{what}: about 1 in {max(1, round(1 / tail)):,} of {model.name} decisions."
+
+
+class EvidenceDetector:
+    """What every evidence detector shares: the model, the model's say, the stake, the alert.
+
+    A subclass names its decision point and writes ``collect``: the raw features, the model
+    inputs, the evidence, the money at stake and the population comparisons to quote.
     """
 
-    name = "price_cut"
-    event_types = frozenset({"price"})
+    name = ""
+    event_types: frozenset[str] = frozenset()
+    # how much each signal alone says about fraud: the evidence of a signal at full strength
+    WEIGHTS: Mapping[str, float] = MappingProxyType({})
+    action = "review"
+    noun = "decision"
 
-    def __init__(self, settings: DetectorSettings, windows_s: list[float],
+    def __init__(self, settings: DetectorSettings, windows_s: list[float], watch: Watch,
                  on_score: ScoreObserver | None = None) -> None:
         self.settings = settings
         self.windows_s = windows_s
-        self.model = OnlineAnomalyModel(self.name, settings, _bind(on_score, self.name))
+        self.watch = watch
+        self.model: PopulationModel | None = PopulationModel(
+            self.name, settings, None if on_score is None else
+            (lambda verdict: on_score(self.name, verdict)))
+
+    def collect(self, event: Event, view: StoreView
+                ) -> tuple[dict[str, float], dict[str, float], Evidence, float, list[str]] | None:
+        raise NotImplementedError
 
     def evaluate(self, event: Event, view: StoreView) -> Verdict | None:
-        raw = price_cut_features(event, view, self.windows_s)
-        if raw["price_cut_ratio"] <= 0:
+        collected = self.collect(event, view)
+        if collected is None:
             return None
-        verdict = self.model.score_and_learn(price_cut_model_input(raw, "deposit" in view.profile))
+        raw, inputs, evidence, stake_cny, context = collected
         s = self.settings
-        age_s = raw["store_age_s"]
-        # strong: a young store cuts a SKU to a few percent of what it sold at; weak (the model
-        # must agree): a brand-new store cuts a sold SKU by half or more
-        strong = age_s < s.young_store_s and raw["cut_vs_sold_ratio"] >= s.price_cut_strong_ratio
-        weak = age_s < s.new_store_s and raw["cut_vs_sold_ratio"] >= s.price_cut_min_ratio
-        if not (strong or weak):
+        assert self.model is not None
+        model_verdict = self.model.score(inputs)
+        if s.use_models and model_verdict.rarer_than(s.model_evidence_tail):
+            strength = log_ramp(1 / model_verdict.tail_p, 1 / s.model_evidence_tail,
+                                1 / s.model_alert_tail)
+            evidence.add("model", max(strength, 0.05),
+                         f"The population model scores this {self.noun} {model_verdict.score:.2f}: "
+                         f"about 1 {self.noun} in {model_verdict.one_in():,} scores as high.")
+        weight = stake_weight(stake_cny, s.min_stake_cny)
+        weighed = evidence.total * weight
+        model_alone = (s.use_models and model_verdict.rarer_than(s.model_alert_tail)
+                       and stake_cny >= s.model_min_stake_cny)
+        alerting = (weighed >= s.alert_evidence or model_alone) and not in_episode(
+            view.profile, (self.name,), event.ts_s, s.alert_episode_s)
+        if not alerting:
+            if not ever_alerted(view.profile):
+                self.model.learn(inputs, model_verdict, event.ts_s)
             return None
-        if in_episode(view.profile, (self.name,), event.ts_s, s.alert_episode_s):
-            return None
-        severity = decide_severity(verdict, strong, s.use_models)
-        if severity is None:
-            return None
-        f = event.fields
-        reasons = [
-            f"SKU {f['sku']} was cut from {f['old_price']:,.2f} to {f['new_price']:,.2f} CNY "
-            f"({raw['price_cut_ratio']:.0%} off).",
-            f"It sold at up to {raw['sku_sold_price_cny']:,.2f} CNY ({raw['sku_units_sold']:g} units) "
-            f"in the last {describe_duration(self.windows_s[-1])}: the new price is "
-            f"{raw['cut_vs_sold_ratio']:.0%} below that, and every buyer can claim the difference "
-            f"as price protection.",
-            f"The store opened {describe_duration(raw['store_age_s'])} before the cut, with a "
-            f"deposit of {raw['deposit_cny']:,.0f} CNY.",
-            model_sentence("price cut", verdict, self.model.window_size, self.settings.use_models),
-        ]
-        features = {**raw, "model_score": round(verdict.score, 4),
-                    "model_threshold": round(verdict.threshold, 4)}
-        return Verdict(self.name, severity, round(verdict.score, 4), reasons, features,
-                       action="suspend_price_protection")
+        decided_by = ("rules and model" if weighed >= s.alert_evidence and "model" in
+                      {sig.name for sig in evidence.signals} else
+                      "rules" if weighed >= s.alert_evidence else "model")
+        severity = "high" if weighed >= s.high_evidence or model_alone else "medium"
+        reasons = [signal.sentence for signal in evidence.strongest()]
+        reasons += context
+        reasons.append(f"Money at stake: {stake_cny:,.2f} CNY; evidence {evidence.total:.2f} "
+                       f"weighed by the stake {weighed:.2f} against an alert line of "
+                       f"{s.alert_evidence:g} (decided by the {decided_by}).")
+        if not model_verdict.warm:
+            reasons.append(f"The population model is still learning ({self.model.learnt} "
+                           f"{self.noun}s learnt), so the rules decided alone.")
+        features = {**raw, **evidence.contributions(), "evidence": round(evidence.total, 3),
+                    "stake_cny": round(stake_cny, 2),
+                    "model_score": round(model_verdict.score, 4),
+                    "model_tail_p": round(model_verdict.tail_p, 6)}
+        return Verdict(self.name, severity, round(min(1.0, weighed / (2 * s.alert_evidence)), 4),
+                       reasons, features, action=self.action,
+                       extra={"decided_by": decided_by, "stake_cny": round(stake_cny, 2),
+                              "model_warm": model_verdict.warm})
+
+    def population(self, pairs: list[tuple[str, float, str]]) -> list[str]:
+        """Sentences placing the named model inputs in the population (rare ones only)."""
+        assert self.model is not None
+        found = (rarity_sentence(self.model, name, value, what) for name, value, what in pairs)
+        return [sentence for sentence in found if sentence][:2]
 
 
-class WithdrawalDetector:
-    """A withdrawal whose timing, size and destination set the store apart from the population.
+def youth_of(raw: dict[str, float], young_store_s: float) -> float:
+    """1 for a store just opened, 0 once established, scaled by how far its age is trusted."""
+    return falling(raw["store_age_s"], 2 * DAY_S, young_store_s) * raw["age_trust"]
 
-    Cash-out schemes empty a young store's takings soon after the sales (or the price-protection
-    refunds) land, pay out to accounts shared across a ring or rotated from payout to payout,
-    or send a dormant store's sudden takings to an account it never used. An honest seller who
-    moves to a new bank account does none of the rest, so a new account alone does not alert.
+
+class WithdrawalDetector(EvidenceDetector):
+    """A payout whose timing, size, destination and takings set the store apart.
+
+    Every scheme ends here: new stores on bought licences cash out their refunds at once,
+    fronts pay out takings that never shipped or never arrived, ghost suppliers spread payouts
+    over a drawer of cards, bulk-opened accounts move money straight through, rented dormant
+    shops pay out a sudden burst to an account they never used. Honest sellers also cash out
+    everything, to two or three accounts of their own: no one of these signals alerts alone.
     """
+
+    WEIGHTS: Mapping[str, float] = MappingProxyType({
+        "young_cashout": 0.35,
+        "unshipped": 0.8,
+        "paid_before_shipping": 0.25,
+        "undelivered": 0.35,
+        "claimed_back": 0.8,
+        "night_round_sales": 1.0,
+        "young_with_unreal_takings": 0.5,
+        "burst": 0.35,
+        "big_ticket_burst": 0.2,
+        "few_payers": 0.4,
+        "many_accounts": 1.0,
+        "shared_account": 1.0,
+        "first_payout_within_hours": 0.45,
+        "quick_after_sales": 0.05,
+        "new_account": 0.3,
+        "ring_account": 1.2,
+        "model": 1.0,
+    })
 
     name = "withdrawal"
     event_types = frozenset({"withdrawal"})
+    action = "hold_payout"
+    noun = "withdrawal"
 
-    def __init__(self, settings: DetectorSettings, windows_s: list[float],
-                 on_score: ScoreObserver | None = None) -> None:
-        self.settings = settings
-        self.windows_s = windows_s
-        self.model = OnlineAnomalyModel(self.name, settings, _bind(on_score, self.name))
-
-    def evaluate(self, event: Event, view: StoreView) -> Verdict | None:
-        s = self.settings
-        raw = withdrawal_features(event, view, self.windows_s)
-        verdict = self.model.score_and_learn(withdrawal_model_input(raw, "deposit" in view.profile))
-        age_s = raw["store_age_s"]
-        share = raw["withdrawn_share_window"]
-        unregistered = raw["new_bank_account"] > 0
-        first_use = unregistered and raw["first_use_account"] > 0
-        # Honest new sellers also cash out all they earn: emptying a young store is suspicious
-        # only with a sign that the sales were not real (claimed back, or never shipped).
-        unshipped = (raw["unshipped_share"] >= UNSHIPPED_SUSPECT
-                     and raw["unshipped_orders"] >= s.unshipped_min_orders)
-        unreal_sales = raw["price_protection_share_window"] >= PRICE_PROTECTION_SUSPECT or unshipped
-        young_cashout = (age_s < s.young_store_s and share >= s.withdrawal_min_share
-                         and unreal_sales)
-        ring_account = unregistered and (raw["shared_account_stores"] > 0
-                                         or raw["unregistered_accounts_used"] >= 2)
-        dormant_burst = (first_use and age_s >= s.dormant_store_s
-                         and raw["sales_day_share_of_window"] >= DORMANT_BURST_SHARE
-                         and raw["sales_day_cny"] >= s.dormant_burst_min_cny)
-        # a brand-new store with several sales paying out to an account it did not register
-        new_store_new_account = (first_use and age_s < s.new_store_s
-                                 and raw["orders_placed_window"] >= NEW_STORE_MIN_ORDERS)
-        ring_id = known_ring(view)
-        strong = (ring_account or dormant_burst or (young_cashout and share >= STRONG_SHARE)
-                  or (ring_id is not None and (unregistered or young_cashout)))
-        if not (strong or young_cashout or new_store_new_account):
-            return None
-        if in_episode(view.profile, (self.name,), event.ts_s, s.alert_episode_s):
-            return None
-        severity = decide_severity(verdict, strong, s.use_models)
-        if severity is None:
-            return None
+    def collect(self, event: Event, view: StoreView
+                ) -> tuple[dict[str, float], dict[str, float], Evidence, float, list[str]]:
+        young_s = self.settings.young_store_s
+        raw = withdrawal_features(event, view, self.windows_s, self.watch, young_s)
+        inputs = withdrawal_model_input(raw, young_s)
+        e = Evidence(self.WEIGHTS)
         window = describe_duration(self.windows_s[-1])
+        youth = youth_of(raw, young_s)
+        age = describe_duration(raw["store_age_s"])
+        age_note = "" if raw["store_event_seen"] else " (first seen then; it has no store event)"
+        paid_share = ramp(raw["withdrawn_share"], 0.3, 0.9)
+        e.add("young_cashout", youth * paid_share,
+              f"The store opened {age} ago{age_note} and has paid out "
+              f"{raw['withdrawn_share']:.0%} of its {raw['takings_cny']:,.2f} CNY takings of the "
+              f"last {window}.")
+        if raw["first_withdrawal"]:
+            e.add("first_payout_within_hours",
+                  falling(raw["store_age_s"], 6 * 3600, 36 * 3600) * raw["age_trust"],
+                  f"This is its first payout, {age} after the store opened{age_note}.")
+        since = raw["since_last_sale_s"]
+        if since >= 0:
+            e.add("quick_after_sales", falling(since, 2 * 3600, 2 * DAY_S) * paid_share,
+                  f"The money leaves {describe_duration(since)} after the last sale.")
+        # takings that do not look real: never shipped, never arrived, claimed back, top-ups
+        # a shop that ships (a dropshipper, a week late) is not one that never does
+        since_ship = raw["since_last_shipment_s"]
+        ships = 0.0 if since_ship < 0 else falling(since_ship, 3 * DAY_S, 21 * DAY_S)
+        unshipped = (ramp(raw["unshipped_share"], 0.4, 0.9) * ramp(raw["unshipped_orders"], 1, 5)
+                     * (1 - 0.7 * ships))
+        e.add("unshipped", unshipped,
+              f"{raw['unshipped_orders']:g} orders ({raw['unshipped_share']:.0%}) placed over a "
+              f"day ago in the last {window} were never shipped.")
+        before_shipping = (ramp(raw["unshipped_all_share"], 0.6, 1.0)
+                           * ramp(raw["orders_placed_window"], 1, 3) * paid_share)
+        e.add("paid_before_shipping", before_shipping,
+              f"It pays out {raw['withdrawn_share']:.0%} of its takings while "
+              f"{raw['unshipped_all_share']:.0%} of its {raw['orders_placed_window']:g} orders of the "
+              f"last {window} are unshipped.")
+        undelivered = ramp(raw["undelivered_share"], 0.7, 1.0) * ramp(raw["shipped_before_day"], 3, 8)
+        e.add("undelivered", undelivered,
+              f"{raw['undelivered_share']:.0%} of the {raw['shipped_before_day']:g} parcels shipped "
+              f"over a day ago have not arrived.")
+        # claimed back: most of the money, or most of the orders (counted once there are a few)
+        claimed = max(ramp(raw["claimed_share_of_sales"], 0.15, 0.6),
+                      ramp(raw["claims_per_order"], 0.15, 0.6) * ramp(raw["claims_window"], 1, 5))
+        e.add("claimed_back", claimed,
+              f"Price-protection claims: {raw['claims_window']:g} on "
+              f"{raw['orders_placed_window']:g} orders, {raw['claimed_share_of_sales']:.0%} of "
+              f"its sales.")
+        top_ups = ramp(raw["night_share"], 0.25, 0.7) * ramp(raw["round_share"], 0.3, 0.8)
+        e.add("night_round_sales", top_ups,
+              f"{raw['night_share']:.0%} of its sales came between midnight and 6 and "
+              f"{raw['round_share']:.0%} are round sums: top-ups, not purchases.")
+        unreal = max(unshipped, undelivered, claimed, top_ups)
+        e.add("young_with_unreal_takings", youth * unreal,
+              f"A store {age} old whose takings do not look real pays them out.")
+        burst = log_ramp(raw["burst_ratio"], 4, 40) * max(paid_share, 0.5)
+        e.add("burst", burst,
+              f"Its last day's sales ({raw['sales_day_cny']:,.2f} CNY) are "
+              f"{raw['burst_ratio']:,.0f} times its own daily average of the days before.")
+        e.add("big_ticket_burst", burst * log_ramp(raw["order_size_ratio"], 2, 10),
+              f"The day's orders average {raw['order_size_ratio']:,.1f} times the store's usual "
+              f"order: a few big sales, not more of its own goods.")
+        few_payers = ramp(raw["repeat_buyer_share"], 0.3, 0.8)
+        e.add("few_payers", few_payers * max(burst, youth),
+              f"{raw['repeat_buyer_share']:.0%} of its sales of the last {window} came from buyers "
+              f"who had just bought there: a handful of accounts paying, not a clientele.")
         account = event.fields["bank_account"]
-        reasons = [
-            f"Withdrawal of {raw['amount_cny']:,.2f} CNY brings the money taken out in the last "
-            f"{window} to {share:.0%} of the {raw['sales_window_cny']:,.2f} CNY of sales in it.",
-            f"The store opened {describe_duration(age_s)} earlier"
-            + (f"; its last sale was {describe_duration(raw['since_last_sale_s'])} before." if
-               raw["since_last_sale_s"] >= 0 else "; it has made no sale."),
-        ]
-        if unregistered:
-            reasons.append(f"The money goes to {account}, not to the store's registered account"
-                           + (", and the store never paid out to it before." if first_use else "."))
-        if raw["shared_account_stores"] > 0:
-            reasons.append(f"{raw['shared_account_stores']:g} other store(s) of other owners "
-                           f"also paid out to {account}.")
-        if raw["unregistered_accounts_used"] >= 2:
-            reasons.append(f"The store has now paid out to {raw['unregistered_accounts_used']:g} "
-                           f"accounts it did not register.")
-        if dormant_burst:
-            reasons.append(f"The store is {describe_duration(age_s)} old and was quiet: "
-                           f"{raw['sales_day_share_of_window']:.0%} of its sales of the last "
-                           f"{window} ({raw['sales_day_cny']:,.2f} CNY) came in the last day.")
-        if unshipped:
-            reasons.append(f"{raw['unshipped_orders']:g} orders ({raw['unshipped_share']:.0%}) placed "
-                           f"more than a day earlier in the last {window} were never shipped.")
-        if raw["price_protection_share_window"] > 0:
-            reasons.append(f"Price-protection refunds in the last {window} equal "
-                           f"{raw['price_protection_share_window']:.0%} of its sales.")
-        if ring_id is not None:
-            reasons.append(f"The store or this account is tied to ring {ring_id}, already alerted.")
-        reasons.append(model_sentence("withdrawal", verdict, self.model.window_size, s.use_models))
-        features = {**raw, "model_score": round(verdict.score, 4),
-                    "model_threshold": round(verdict.threshold, 4)}
-        return Verdict(self.name, severity, round(verdict.score, 4), reasons, features,
-                       action="hold_payout")
+        if raw["first_use_account"]:
+            e.add("new_account", 0.5 + 0.5 * paid_share,
+                  f"The money goes to {account}, an account the store never paid out to before.")
+        # honest sellers keep two or three accounts of their own; a new store rotating them is
+        # another matter
+        e.add("many_accounts", ramp(raw["unregistered_accounts_used"], 1, 3) * (0.5 + 0.5 * youth),
+              f"The store has paid out to {raw['unregistered_accounts_used']:g} accounts other "
+              f"than its registered one.")
+        # other owners' stores on the same card: a drawer of cards when the card is not the
+        # store's own; a family's shared account when it is
+        e.add("shared_account", log_ramp(raw["shared_account_stores"] + 1, 1, 4)
+              * (0.3 if raw["registered_account"] else 1.0),
+              f"{raw['shared_account_stores']:g} store(s) of other owners also paid out to "
+              f"{account}.")
+        link = view.links.get("bank")
+        if (link is not None and link.ring_id and not raw["registered_account"]
+                and link.ring_id != view.profile.get("ring_id")):
+            e.add("ring_account", 1.0,
+                  f"{account} is tied to ring {link.ring_id}, already alerted.")
+        context = [] if raw["store_event_seen"] else [
+            f"The store has no store event: its age is counted from when it was first seen, and "
+            f"trusted {raw['age_trust']:.0%} (by how long the stream was watched before that)."]
+        context += self.population([
+            ("quick_after_sales", inputs["quick_after_sales"], "Paid out this soon after sales"),
+            ("withdrawn_share", inputs["withdrawn_share"], "Paid out this share of takings"),
+            ("youth", inputs["youth"], "This young at a payout")])
+        stake = max(raw["amount_cny"], raw["withdrawn_window_cny"])
+        return raw, inputs, e, stake, context
 
 
-class TrackingReuseDetector:
-    """A parcel's tracking number already used on other orders, of this store or another.
+class PriceCutDetector(EvidenceDetector):
+    """A deep cut of a SKU just sold at its full price: every buyer can now claim the difference.
 
-    Fronts that sell nothing real (gambling top-ups) buy a batch of tracking numbers and reuse
-    them so orders look shipped and delivered; an honest parcel has a number of its own.
+    The price-protection scheme: a new store "sells" expensive items to controlled accounts,
+    then cuts the price so the platform refunds the difference. Honest clearances cut as deep,
+    but in shops with a past and on stock sold slowly; launch promotions cut before anything
+    sold, so nothing can be claimed: the money at stake is what the cut makes claimable.
     """
+
+    WEIGHTS: Mapping[str, float] = MappingProxyType({
+        "deep_cut": 0.6,
+        "young_store": 0.4,
+        "cut_after_sales": 0.35,
+        "model": 0.6,
+    })
+
+    name = "price_cut"
+    event_types = frozenset({"price"})
+    action = "suspend_price_protection"
+    noun = "price cut"
+
+    def collect(self, event: Event, view: StoreView
+                ) -> tuple[dict[str, float], dict[str, float], Evidence, float, list[str]] | None:
+        if event.fields["new_price"] >= event.fields["old_price"]:
+            return None
+        young_s = self.settings.young_store_s
+        raw = price_cut_features(event, view, self.windows_s, self.watch, young_s)
+        inputs = price_cut_model_input(raw, young_s)
+        e = Evidence(self.WEIGHTS)
+        f = event.fields
+        e.add("deep_cut", ramp(raw["cut_vs_sold_ratio"], 0.4, 0.95),
+              f"SKU {f['sku']} was cut to {f['new_price']:,.2f} CNY, {raw['cut_vs_sold_ratio']:.0%} "
+              f"below the {raw['sku_sold_price_cny']:,.2f} CNY it sold at ({raw['sku_units_sold']:g} "
+              f"units), so its buyers can claim back {raw['claimable_cny']:,.2f} CNY.")
+        e.add("young_store", youth_of(raw, young_s),
+              f"The store opened {describe_duration(raw['store_age_s'])} before the cut"
+              + ("." if raw["age_trust"] >= 1 else " (first seen then; it has no store event)."))
+        since = raw["since_sku_sale_s"]
+        if since >= 0:
+            e.add("cut_after_sales", falling(since, 6 * 3600, 3 * DAY_S)
+                  * ramp(raw["sku_sales_share"], 0.2, 0.7),
+                  f"The SKU made {raw['sku_sales_share']:.0%} of the store's sales and last sold "
+                  f"{describe_duration(since)} before the cut.")
+        context = self.population([("cut_vs_sold", inputs["cut_vs_sold"], "A cut this deep"),
+                                   ("youth", inputs["youth"], "This young at a price cut")])
+        return raw, inputs, e, raw["claimable_cny"], context
+
+
+class ClaimsDetector(EvidenceDetector):
+    """Price-protection claims on a large share of a store's orders.
+
+    Whatever the cut looked like (one step or several, 50% or 99%), the scheme's money comes as
+    claims, and controlled buyers claim on nearly every order; honest buyers claim on few.
+    """
+
+    WEIGHTS: Mapping[str, float] = MappingProxyType({
+        "claims_per_order": 0.7,
+        "claimed_share": 0.8,
+        "young_store": 0.5,
+        "claimant_elsewhere": 0.3,
+        "model": 1.0,
+    })
+
+    name = "claims"
+    event_types = frozenset({"refund"})
+    action = "suspend_price_protection"
+    noun = "claim"
+
+    def collect(self, event: Event, view: StoreView
+                ) -> tuple[dict[str, float], dict[str, float], Evidence, float, list[str]] | None:
+        if event.fields["reason"] != "price_protection":
+            return None
+        young_s = self.settings.young_store_s
+        raw = claim_features(event, view, self.windows_s, self.watch, young_s)
+        inputs = claim_model_input(raw, young_s)
+        e = Evidence(self.WEIGHTS)
+        window = describe_duration(self.windows_s[-1])
+        e.add("claims_per_order", ramp(raw["claims_per_order"], 0.3, 0.8)
+              * ramp(raw["claims_window"], 2, 6),
+              f"{raw['claims_window']:g} price-protection claims on {raw['orders_placed_window']:g} "
+              f"orders in the last {window} ({raw['claims_per_order']:.0%}).")
+        e.add("claimed_share", ramp(raw["claimed_share_of_sales"], 0.1, 0.5),
+              f"Claims paid back {raw['claimed_share_of_sales']:.0%} of its sales "
+              f"({raw['claimed_window_cny']:,.2f} CNY).")
+        e.add("young_store", youth_of(raw, young_s),
+              f"The store opened {describe_duration(raw['store_age_s'])} before the claim.")
+        e.add("claimant_elsewhere", log_ramp(raw["claimant_other_stores"] + 1, 2, 6),
+              f"The claimant, {event.fields['buyer_id']}, also claimed at "
+              f"{raw['claimant_other_stores']:g} other store(s).")
+        context = self.population([("claims_per_order", inputs["claims_per_order"],
+                                    "This share of orders claimed back")])
+        return raw, inputs, e, raw["claimed_window_cny"], context
+
+
+class TrackingReuseDetector(EvidenceDetector):
+    """A parcel's tracking number already used for other buyers, of this store or another.
+
+    Fronts that sell nothing real (gambling top-ups) buy tracking numbers and reuse them so
+    orders look shipped; one buyer's orders merged into one parcel share a number honestly, so
+    only other buyers and other stores count, more the more there are.
+    """
+
+    WEIGHTS: Mapping[str, float] = MappingProxyType({
+        "number_reused": 1.5,
+        "number_of_other_stores": 1.2,
+        "young_store": 0.3,
+        "model": 0.6,
+    })
 
     name = "tracking_reuse"
     event_types = frozenset({"order"})
+    action = "hold_payout"
+    noun = "shipment"
 
-    def __init__(self, settings: DetectorSettings, windows_s: list[float],
-                 on_score: ScoreObserver | None = None) -> None:
-        self.settings = settings
-        self.windows_s = windows_s
-        self.model = OnlineAnomalyModel(self.name, settings, _bind(on_score, self.name))
-
-    def evaluate(self, event: Event, view: StoreView) -> Verdict | None:
+    def collect(self, event: Event, view: StoreView
+                ) -> tuple[dict[str, float], dict[str, float], Evidence, float, list[str]] | None:
         link = view.links.get("trk")
         if link is None or event.fields["status"] != "shipped":
             return None
-        # every shipment teaches the model, but only a reused number needs the raw features
-        other_orders, other_stores = tracking_reuse(link.members, event.fields["order_id"],
-                                                    event.store_id)
-        verdict = self.model.score_and_learn(tracking_model_input(
-            other_orders, other_stores, store_age_s(event, view), view.profile_float("deposit")))
-        if other_orders < 1:
-            return None
-        if in_episode(view.profile, (self.name,), event.ts_s, self.settings.alert_episode_s):
-            return None
-        strong = other_orders >= 2 or other_stores >= 1
-        severity = decide_severity(verdict, strong, self.settings.use_models)
-        if severity is None:
-            return None
-        raw = tracking_features(event, view)
+        other_buyers, other_stores = tracking_use(link.members, event.fields["buyer_id"],
+                                                  event.store_id)
+        if not (other_buyers or other_stores):
+            return None  # a number of its own (or one buyer's merged parcel): nothing to decide
+        age_s = store_age_s(event, view)
+        longest = view.window(self.windows_s[-1])
+        raw = {"tracking_other_buyers": other_buyers, "tracking_other_stores": other_stores,
+               "store_age_s": age_s, "sales_window_cny": longest["sales_cny"]}
+        inputs = {"other_buyers": min(1.0, other_buyers / 5), "other_stores": min(1.0, other_stores / 3)}
+        e = Evidence(self.WEIGHTS)
         number = event.fields["tracking_no"]
-        reasons = [f"Order {event.fields['order_id']} was shipped with tracking number {number} "
-                   f"({event.fields.get('courier') or 'unknown courier'}), already used on "
-                   f"{raw['tracking_other_orders']:g} other order(s)"
-                   + (f", of {raw['tracking_other_stores']:g} other store(s)."
-                      if raw["tracking_other_stores"] else " of this store."),
-                   "A real parcel has a tracking number of its own: reused numbers make orders "
-                   "look shipped and delivered that never were.",
-                   f"The store opened {describe_duration(raw['store_age_s'])} earlier.",
-                   model_sentence("shipment", verdict, self.model.window_size,
-                                  self.settings.use_models)]
-        features = {**raw, "model_score": round(verdict.score, 4),
-                    "model_threshold": round(verdict.threshold, 4)}
-        return Verdict(self.name, severity, round(verdict.score, 4), reasons, features,
-                       action="hold_payout")
+        # two buyers of one household may share a parcel; three cannot, nor can two stores
+        e.add("number_reused", log_ramp(other_buyers + 1, 1.5, 4),
+              f"Order {event.fields['order_id']} was shipped under tracking number {number}, "
+              f"already used for {other_buyers:g} other buyer(s).")
+        e.add("number_of_other_stores", log_ramp(other_stores + 1, 1, 3),
+              f"{other_stores:g} other store(s) shipped under the same number.")
+        e.add("young_store", falling(age_s, 2 * DAY_S, self.settings.young_store_s),
+              f"The store opened {describe_duration(age_s)} before this shipment.")
+        return raw, inputs, e, longest["sales_cny"], []
 
 
 RING_ACTS = {
     "bank": ("paid out to {value}, an account of a ring already alerted", "hold_payout"),
-    "trk": ("shipped with tracking number {value}, used by a ring already alerted", "hold_payout"),
-    "claim": ("received a price-protection claim from {value}, who claimed at a store of a ring "
-              "already alerted", "suspend_price_protection"),
+    "trk": ("shipped under tracking number {value}, used by a ring already alerted", "hold_payout"),
 }
 
 
 class RingMemberDetector:
-    """A store touching a fact (account, tracking number, claimant) of an alerted ring.
+    """A store paying out to an account, or shipping under a tracking number, of an alerted ring.
 
-    Fraud comes in rings; once one member is alerted, the facts it touched carry the ring's
-    id, and a store that touches one of them is flagged at that first act, before its own
-    pattern is complete. No model: the link to an alerted ring is the evidence.
+    Fraud comes in rings; once one member is alerted, its payout accounts and tracking numbers
+    carry the ring's id, and a store that touches one is flagged at that first act. Claimants
+    carry no mark: honest shoppers claim at honest stores too.
     """
 
     name = "ring_member"
-    event_types = frozenset({"order", "refund", "withdrawal"})
+    event_types = frozenset({"order", "withdrawal"})
     model = None
 
-    def __init__(self, settings: DetectorSettings, windows_s: list[float],
+    def __init__(self, settings: DetectorSettings, windows_s: list[float], watch: Watch,
                  on_score: ScoreObserver | None = None) -> None:
         self.settings = settings
 
@@ -363,23 +521,20 @@ class RingMemberDetector:
                        f"Stores that share it: {', '.join(others[:10]) or 'none recorded'}."]
             features = {"linked_stores": float(len(others))}
             return Verdict(self.name, "high", 1.0, reasons, features, action=action,
-                           extra={"ring_id": link.ring_id})
+                           extra={"ring_id": link.ring_id, "decided_by": "ring"})
         return None
 
 
-ALL_DETECTORS = ("price_cut", "withdrawal", "tracking_reuse", "ring_member")
-
-
-def _bind(on_score: ScoreObserver | None, name: str) -> Callable[[ModelVerdict], None] | None:
-    if on_score is None:
-        return None
-    return lambda verdict: on_score(name, verdict)
+ALL_DETECTORS = ("price_cut", "withdrawal", "claims", "tracking_reuse", "ring_member")
 
 
 def default_detectors(settings: DetectorSettings, windows_s: list[float],
-                      on_score: ScoreObserver | None = None) -> list[Detector]:
+                      on_score: ScoreObserver | None = None,
+                      watch: Watch | None = None) -> list[Detector]:
     """The detectors a worker runs; ``on_score`` sees every model score (for metrics)."""
-    return [PriceCutDetector(settings, windows_s, on_score),
-            WithdrawalDetector(settings, windows_s, on_score),
-            TrackingReuseDetector(settings, windows_s, on_score),
-            RingMemberDetector(settings, windows_s, on_score)]
+    watch = watch if watch is not None else Watch()
+    return [PriceCutDetector(settings, windows_s, watch, on_score),
+            WithdrawalDetector(settings, windows_s, watch, on_score),
+            ClaimsDetector(settings, windows_s, watch, on_score),
+            TrackingReuseDetector(settings, windows_s, watch, on_score),
+            RingMemberDetector(settings, windows_s, watch, on_score)]

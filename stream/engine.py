@@ -21,15 +21,25 @@ from typing import Protocol, TypeVar
 
 from stream.alerts import AlertSink, build_alert, tie_to_ring, wall_clock_iso
 from stream.config import DetectorSettings, Settings, tunable_values
-from stream.detectors import Detector, default_detectors
+from stream.detectors import RING_FACT_KINDS, Detector, default_detectors
+from stream.features import Watch
 from stream.events import MAX_FUTURE_S, Alert, Event, InvalidEventError, format_ts, parse_event
 from stream.metrics import Metrics, ModelScoreRecorder
 from stream.models import SnapshotVersionError
-from stream.state import StateStore, StateUnavailableError, StateUpdate, StoreView, update_for
+from stream.state import (
+    DEFAULT_UTC_OFFSET_S,
+    StateStore,
+    StateUnavailableError,
+    StateUpdate,
+    StoreView,
+    update_for,
+)
 from stream.tuning import RESTART_ONLY
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# the key of the watch start among the saved model snapshots (no detector has this name)
+WATCH_KEY = "~watch"
 RETRY_FIRST_S = 0.1
 RETRY_MAX_S = 5.0
 
@@ -97,9 +107,11 @@ class Engine:
         topic_types = {topic: kind for kind, topic in settings.topics.input_topics().items()}
 
         windows_s = list(settings.windows.lengths_s)
-        detectors = default_detectors(settings.detectors, windows_s, ModelScoreRecorder(metrics))
+        detectors = default_detectors(settings.detectors, windows_s, ModelScoreRecorder(metrics),
+                                      Watch())
         engine = cls(state, detectors, alerts, dead_letters, metrics,
                      topic_types if check_topics else None)
+        engine._utc_offset_s = settings.detectors.local_utc_offset_h * 3600
         engine._tuned = (settings.detectors, windows_s)
         metrics.record_parameters(tunable_values(settings))
         return engine
@@ -141,20 +153,35 @@ class Engine:
         self._wall_s = wall_s
         self._tuned: tuple[DetectorSettings, list[float]] | None = None
         self._newest_ts_s = 0.0
+        self._utc_offset_s = DEFAULT_UTC_OFFSET_S
+        # set by a worker: saves the model snapshots (and the watch start with them)
+        self.save_watch: Callable[[], Awaitable[None]] | None = None
+        self._watch_saved_ts_s = float("inf")
+        # the detectors share one Watch (since when the stream has been watched): found, not
+        # made, so an engine built from hand-made detectors moves theirs
+        self.watch: Watch = next((w for d in self.detectors
+                                  if isinstance(w := getattr(d, "watch", None), Watch)), Watch())
         self._by_type: dict[str, list[Detector]] = {}
         for detector in self.detectors:
             for event_type in detector.event_types:
                 self._by_type.setdefault(event_type, []).append(detector)
 
     def model_snapshots(self) -> dict[str, bytes]:
-        """Every detector's model state, by detector name (what a worker saves)."""
-        return {d.name: d.model.snapshot() for d in self.detectors if d.model is not None}
+        """Every detector's model state, by detector name, and since when the stream has been
+        watched (what a worker saves)."""
+        snapshots = {d.name: d.model.snapshot() for d in self.detectors if d.model is not None}
+        snapshots[WATCH_KEY] = repr(self.watch.start_ts_s).encode()
+        return snapshots
 
     def restore_models(self, snapshots: Mapping[str, bytes]) -> list[str]:
         """Resume the models from saved snapshots; returns the detectors restored. A snapshot
         of another River version or model shape is skipped with a warning: that model
         starts fresh, which is safe (a cold model only withholds weak-evidence alerts)."""
         restored = []
+        watched = snapshots.get(WATCH_KEY)
+        if watched is not None:
+            self.watch.see(float(watched))
+            self._watch_saved_ts_s = self.watch.start_ts_s
         for detector in self.detectors:
             model, blob = detector.model, snapshots.get(detector.name)
             if model is None or blob is None:
@@ -194,6 +221,11 @@ class Engine:
         started = time.perf_counter()
         await self._until_available(self.state.commit)
         self.metrics.redis_seconds.observe(time.perf_counter() - started)
+        if self.save_watch is not None and self.watch.start_ts_s != self._watch_saved_ts_s:
+            # the watch start decides how far a store's age is trusted: a worker restarted
+            # before the next model snapshot must resume it, not start a watch of its own
+            self._watch_saved_ts_s = self.watch.start_ts_s
+            await self.save_watch()
 
     async def _until_available(self, call: Callable[[], Awaitable[T]]) -> T:
         """``call()`` until the state store answers; the worker reports itself unhealthy and
@@ -227,7 +259,10 @@ class Engine:
                 await self._dead_letter(exc.reason, str(exc), raw, source)
                 continue
             accepted.append((event, source, raw))
-        views = await self._apply([update_for(event) for event, _, _ in accepted])
+        offset_s, see = self._utc_offset_s, self.watch.see
+        for event, _, _ in accepted:
+            see(event.ts_s)
+        views = await self._apply([update_for(event, offset_s) for event, _, _ in accepted])
         raised: list[Alert] = []
         observe_decided = self.metrics.processing_seconds.observe  # per event: looked up once
         for (event, source, raw), view in zip(accepted, views, strict=True):
@@ -302,7 +337,8 @@ class Engine:
         # a store of a known ring marks what it touches, so the ring's next store is known
         ring_id = view.profile.get("ring_id")
         if ring_id:
-            untied = [link for link in view.links.values() if link.ring_id is None]
+            untied = [link for link in view.links.values()
+                      if link.ring_id is None and link.kind in RING_FACT_KINDS]
             if untied:
                 await self._until_available(partial(self.state.tie_facts, ring_id, untied))
         return raised

@@ -81,6 +81,7 @@ class StateUpdate:
     event_id: str = ""
     placed_order_id: str = ""
     refund_of_order_id: str = ""
+    buyer: str = ""  # the buyer of a placed order
 
 
 _SALES = METRIC_INDEX["sales_cny"]
@@ -91,6 +92,12 @@ _DELIVERED = METRIC_INDEX["orders_delivered"]
 _PRICE_CUTS = METRIC_INDEX["price_cuts"]
 _WITHDRAWN = METRIC_INDEX["withdrawn_cny"]
 _WITHDRAWALS = METRIC_INDEX["withdrawals"]
+_NIGHT_SALES = METRIC_INDEX["night_sales_cny"]
+_ROUND_SALES = METRIC_INDEX["round_sales_cny"]
+_CLAIMS = METRIC_INDEX["claims"]
+_PRICE_PROTECTION = METRIC_INDEX["refund_price_protection_cny"]
+NIGHT_HOURS: Final = range(0, 6)
+DEFAULT_UTC_OFFSET_S: Final = 8 * 3600.0
 
 # when the store was first seen at all, and first seen at work: "quiet all week" needs a week
 # of watching
@@ -98,9 +105,34 @@ _SEEN: Final = (("<", "first_ts"),)
 _ACTIVE: Final = (("<", "first_ts"), ("<", "first_activity_ts"))
 _SALE: Final = (*_ACTIVE, (">", "last_sale_ts"), ("<", "first_sale_ts"))
 _PRICE_CUT: Final = (*_ACTIVE, (">", "last_price_cut_ts"))
+_SHIPMENT: Final = (*_ACTIVE, (">", "last_shipment_ts"))
 
 
-def update_for(event: Event) -> StateUpdate:
+def roundness(value_cny: float) -> float:
+    """How round a sum is: 1 for a multiple of 100 CNY, 0.5 of 10, 0 otherwise. Top-ups and
+    stakes come in round sums; prices end in .99 or any odd figure.
+
+    >>> roundness(500.0), roundness(230.0), roundness(199.9), roundness(0.0)
+    (1.0, 0.5, 0.0, 0.0)
+    """
+    fen = round(value_cny * 100)
+    if fen <= 0:
+        return 0.0
+    if fen % 10_000 == 0:
+        return 1.0
+    return 0.5 if fen % 1_000 == 0 else 0.0
+
+
+def local_hour(ts_s: float, utc_offset_s: float = DEFAULT_UTC_OFFSET_S) -> int:
+    """The hour of the day in the marketplace's local time.
+
+    >>> local_hour(0.0), local_hour(0.0, utc_offset_s=0.0)
+    (8, 0)
+    """
+    return int((ts_s + utc_offset_s) // 3600) % 24
+
+
+def update_for(event: Event, utc_offset_s: float = DEFAULT_UTC_OFFSET_S) -> StateUpdate:
     """What an event adds to its store's windows and profile.
 
     Every count is keyed by the event's own time and needs no earlier event of the same order,
@@ -113,7 +145,7 @@ def update_for(event: Event) -> StateUpdate:
     deltas: dict[int, float] = {}
     sku, price, units = "", 0.0, 0
     facts: tuple[Fact, ...] = ()
-    placed = refund_of = ""
+    placed = refund_of = buyer = ""
     if event.type == "store":
         times = _SEEN
         sets = (("opened_ts", repr(event.ts_s)), ("deposit", repr(f["deposit"])),
@@ -125,17 +157,25 @@ def update_for(event: Event) -> StateUpdate:
         status = f["status"]
         if status == "placed":
             deltas = {_SALES: float(value_cny), _PLACED: 1.0}
+            if local_hour(event.ts_s, utc_offset_s) in NIGHT_HOURS:
+                deltas[_NIGHT_SALES] = float(value_cny)
+            round_share = roundness(value_cny)
+            if round_share:
+                deltas[_ROUND_SALES] = float(value_cny) * round_share
             times = _SALE
             sku, price, units = f["sku"], f["unit_price"], f["quantity"]
-            placed = f["order_id"]
+            placed, buyer = f["order_id"], f["buyer_id"]
         elif status == "cancelled":
             deltas = {_CANCELLED: float(value_cny)}
         elif status == "shipped":
             deltas = {_SHIPPED: 1.0}
+            times = _SHIPMENT
         else:
             deltas = {_DELIVERED: 1.0}
         if f.get("tracking_no"):
-            facts = (Fact("trk", f["tracking_no"], f["order_id"], event.store_id),)
+            # members are buyers, not orders: one buyer's orders merged into one parcel share a
+            # number honestly; a number shared by several buyers or stores is the oddity
+            facts = (Fact("trk", f["tracking_no"], f["buyer_id"], event.store_id),)
     elif event.type == "price":
         sku = f["sku"]
         if f["new_price"] < f["old_price"]:
@@ -145,6 +185,7 @@ def update_for(event: Event) -> StateUpdate:
         deltas = {METRIC_INDEX[f"refund_{f['reason']}_cny"]: float(f["amount"])}
         refund_of = f["order_id"]
         if f["reason"] == "price_protection":
+            deltas[_CLAIMS] = 1.0
             facts = (Fact("claim", f["buyer_id"], event.store_id),)
     elif event.type == "withdrawal":
         deltas = {_WITHDRAWN: float(f["amount"]), _WITHDRAWALS: 1.0}
@@ -152,7 +193,7 @@ def update_for(event: Event) -> StateUpdate:
         times = (*_ACTIVE, (">", "last_withdrawal_ts"), ("<", f"acct:{f['bank_account']}"))
         facts = (Fact("bank", f["bank_account"], event.store_id),)
     return StateUpdate(event.store_id, event.type, event.ts_s, deltas, times, sets, sku, price,
-                       units, facts, event.event_id, placed, refund_of)
+                       units, facts, event.event_id, placed, refund_of, buyer)
 
 
 class StateUnavailableError(RuntimeError):

@@ -38,6 +38,10 @@ WINDOW_METRICS: Final = (
     "price_cuts",
     "withdrawn_cny",
     "withdrawals",
+    "night_sales_cny",  # sales placed between midnight and 6 in the marketplace's local time
+    "round_sales_cny",  # sales whose order value is a round sum (see state.roundness)
+    "claims",  # price-protection claims (refunds), counted; their money is refund_price_protection_cny
+    "repeat_buyer_sales_cny",  # sales to a buyer among the store's last RECENT_BUYERS buyers
 )
 METRIC_INDEX: Final = {name: i for i, name in enumerate(WINDOW_METRICS)}
 NO_METRICS: Final = (0.0,) * len(WINDOW_METRICS)
@@ -46,7 +50,13 @@ REFUSALS: Final = ("late", "duplicate", "unknown_order")
 # A store's SKU records are scanned for stale ones once they have doubled since the last scan.
 SKUS_PRUNED_FROM: Final = 32
 IDS_PRUNED_FROM: Final = 64
-BLOB_VERSION: Final = 1
+# The distinct buyers a store remembers, newest first: a sale to one of them is a repeat. A
+# shop paid by a handful of accounts repeats on almost every sale; a shop with a clientele
+# rarely does, loyal buyers and all, since eight buyers are a day's trade.
+RECENT_BUYERS: Final = 8
+_REPEAT_SALES: Final = WINDOW_METRICS.index("repeat_buyer_sales_cny")
+_SALES: Final = WINDOW_METRICS.index("sales_cny")
+BLOB_VERSION: Final = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +193,7 @@ class StoreState:
 
     __slots__ = ("profile", "profile_shared", "profile_times", "max_ts_s", "stream_max_ts_s",
                  "windows", "skus", "skus_pruned_size", "ids", "ids_pruned_size", "orders",
-                 "orders_pruned_size")
+                 "orders_pruned_size", "buyers")
 
     def __init__(self) -> None:
         self.profile: dict[str, str] = {}
@@ -205,6 +215,7 @@ class StoreState:
         # orders placed while the store is young: order id -> event time
         self.orders: dict[str, float] = {}
         self.orders_pruned_size = IDS_PRUNED_FROM
+        self.buyers: list[str] = []  # the last RECENT_BUYERS distinct buyers, newest first
 
     def apply(self, update: StateUpdate, config: StateConfig) -> Applied:
         """Apply one event, or refuse it and change nothing."""
@@ -237,6 +248,8 @@ class StoreState:
         if stream_max < ts:
             self.stream_max_ts_s[stream] = ts
         windows, deltas = self.windows, update.deltas
+        if update.placed_order_id and update.buyer:
+            deltas = self._count_repeat(update.buyer, deltas)
         sums = []
         for shape in config.shapes:
             window = windows.get(shape.key)
@@ -250,6 +263,18 @@ class StoreState:
         if len(ids) > 2 * self.ids_pruned_size.get(stream, IDS_PRUNED_FROM):
             self._prune_ids(stream, config.lateness_s)
         return Applied(None, self.max_ts_s, before, sums, sku)
+
+    def _count_repeat(self, buyer: str, deltas: dict[int, float]) -> dict[int, float]:
+        """Note the buyer as the newest; a sale to a buyer already among the recent ones also
+        counts as a repeat sale (a new dict: the update's deltas are not ours to change)."""
+        buyers = self.buyers
+        if buyer in buyers:
+            buyers.remove(buyer)
+            deltas = {**deltas, _REPEAT_SALES: deltas.get(_SALES, 0.0)}
+        elif len(buyers) >= RECENT_BUYERS:
+            buyers.pop()
+        buyers.insert(0, buyer)
+        return deltas
 
     def _order_is_unknown(self, ts: float, first_ts: float, order_memory_s: float,
                           lateness_s: float) -> bool:
@@ -353,7 +378,7 @@ class StoreState:
             if seen and next(iter(seen.values())) < self.stream_max_ts_s[stream] - config.lateness_s:
                 self._prune_ids(stream, config.lateness_s)
         return pickle.dumps((BLOB_VERSION, self.profile, self.max_ts_s, self.stream_max_ts_s,
-                             windows, self.skus, self.ids, self.orders), protocol=5)
+                             windows, self.skus, self.ids, self.orders, self.buyers), protocol=5)
 
     @classmethod
     def from_blob(cls, blob: bytes) -> StoreState:
@@ -362,7 +387,7 @@ class StoreState:
             raise ValueError(f"store state of another version, expected {BLOB_VERSION}")
         state = cls()
         (_, state.profile, state.max_ts_s, state.stream_max_ts_s, windows, state.skus,
-         state.ids, state.orders) = saved
+         state.ids, state.orders, state.buyers) = saved
         for key, (head, running, buckets) in windows.items():
             state.windows[key] = Window(head, running, buckets)
         state.skus_pruned_size = max(SKUS_PRUNED_FROM, len(state.skus) // 2)

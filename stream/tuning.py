@@ -24,7 +24,8 @@ SECTIONS = ("windows", "detectors")
 # of tracking-number buckets, which decides where every number is filed.
 RESTART_ONLY = frozenset({
     "windows.trk_buckets",
-    "detectors.model_quantile",
+    "detectors.model_half_life_s",
+    "detectors.local_utc_offset_h",
     "detectors.model_trees",
     "detectors.model_height",
     "detectors.model_window_size",

@@ -43,9 +43,9 @@ def price(store_id: str, ts_s: float, old: float, new: float, sku: str = "sku-1"
 
 
 def refund(store_id: str, ts_s: float, amount: float, reason: str = "price_protection",
-           order_id: str = "o-x") -> dict[str, Any]:
+           order_id: str = "o-x", buyer: str = "buyer-1") -> dict[str, Any]:
     return _event("refund", store_id, ts_s, refund_id=f"r-{next(_ids)}", order_id=order_id,
-                  buyer_id="buyer-1", amount=amount, reason=reason)
+                  buyer_id=buyer, amount=amount, reason=reason)
 
 
 def withdrawal(store_id: str, ts_s: float, amount: float, bank: str = "bank-1") -> dict[str, Any]:

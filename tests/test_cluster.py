@@ -132,7 +132,7 @@ async def test_a_batch_on_nodes_that_lost_the_scripts_is_applied_once(
         # on several slots of several nodes
         events = [e for s in stores for e in (
             f.order(s, f.T0 + day * f.DAY, status="shipped", order_id=f"o-{s}-{day}",
-                    tracking_no=f"T-{s}"),
+                    buyer=f"b-{day}", tracking_no=f"T-{s}"),
             f.withdrawal(s, f.T0 + day * f.DAY + 1, 10, bank=f"b-{s}"))]
         updates = [update_for(event_from_dict(e)) for e in events]
         views = await state.link_facts(updates, await state.apply_many(updates))
@@ -146,7 +146,7 @@ async def test_a_batch_on_nodes_that_lost_the_scripts_is_applied_once(
         for port in cluster.ports:  # as a node restarted without its script cache would be
             with redis.Redis(port=port) as node:
                 node.script_flush()
-        assert await ship_and_pay_out(1) == [(20.0, 3)] * 12  # a second order on each number
+        assert await ship_and_pay_out(1) == [(20.0, 3)] * 12  # a second buyer on each number
     finally:
         await state.drop_all()
         await state.close()

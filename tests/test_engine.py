@@ -65,7 +65,7 @@ async def test_cashing_out_a_new_store_right_after_its_sales_raises_a_withdrawal
     h = Harness(redis_client)
     await h.feed(*price_protection_scheme("gang-1"))
     alert = next(a for a in h.alerts.alerts if a.detector == "withdrawal")
-    assert alert.features["withdrawn_share_window"] >= 0.99
+    assert alert.features["withdrawn_share"] >= 0.99
     assert alert.extra["action"] == "hold_payout"
 
 
@@ -104,7 +104,7 @@ async def test_payouts_rotating_across_unregistered_accounts_are_flagged(
                  f.withdrawal("ghost", T0 + 2 * HOUR, amount=9_000, bank="card-1"),
                  f.withdrawal("ghost", T0 + 3 * HOUR, amount=9_000, bank="card-2"))
     alert = next(a for a in h.alerts.alerts if a.detector == "withdrawal")
-    assert alert.features["new_bank_account"] == 1.0
+    assert alert.features["first_use_account"] == 1.0
     assert alert.features["unregistered_accounts_used"] == 2.0
     assert any("card-2" in reason for reason in alert.reasons)
 
@@ -232,7 +232,7 @@ async def test_a_restarted_engine_resumes_its_models_from_the_saved_snapshots(
     await state.save_models("storewatch", h.engine.model_snapshots())
     restarted = Harness(redis_client)
     restored = restarted.engine.restore_models(await state.load_models("storewatch"))
-    assert set(restored) == {"price_cut", "withdrawal", "tracking_reuse"}
+    assert set(restored) == {"price_cut", "withdrawal", "claims", "tracking_reuse"}
     assert [d.model.seen for d in restarted.engine.detectors if d.model] == \
         [d.model.seen for d in h.engine.detectors if d.model]
 

@@ -159,7 +159,7 @@ async def publish_bad_tuning_record(settings: Settings) -> None:
     await producer.start()
     try:
         await producer.send_and_wait(settings.topics.control, b"not a tuning change",
-                                     key=b"detectors.model_quantile")
+                                     key=b"detectors.model_alert_tail")
     finally:
         await producer.stop()
 

@@ -188,13 +188,19 @@ async def test_an_account_links_the_stores_paying_out_to_it_with_its_owner(
     assert bank.other_stores("s1") == {"s2"}
 
 
-async def test_a_tracking_number_links_its_orders_and_their_stores(state_store: StateStore) -> None:
+async def test_a_tracking_number_links_the_buyers_it_was_shipped_to_and_their_stores(
+        state_store: StateStore) -> None:
     views = await apply(
-        state_store, f.order("s1", T0, status="shipped", order_id="o-1", tracking_no="YT100"),
-        f.order("s2", T0 + 60, status="shipped", order_id="o-2", tracking_no="YT100"),
-        f.order("s1", T0 + DAY, status="delivered", order_id="o-1", tracking_no="YT100"))
+        state_store,
+        f.order("s1", T0, status="shipped", order_id="o-1", buyer="b-1", tracking_no="YT100"),
+        f.order("s2", T0 + 60, status="shipped", order_id="o-2", buyer="b-2", tracking_no="YT100"),
+        f.order("s1", T0 + DAY, status="delivered", order_id="o-1", buyer="b-1", tracking_no="YT100"),
+        # the same buyer's second order merged into the parcel is no new member
+        f.order("s1", T0 + DAY + 60, status="shipped", order_id="o-3", buyer="b-1",
+                tracking_no="YT100"))
     assert [v.links["trk"].members for v in views] == [
-        {"o-1": "s1"}, {"o-1": "s1", "o-2": "s2"}, {"o-1": "s1", "o-2": "s2"}]
+        {"b-1": "s1"}, {"b-1": "s1", "b-2": "s2"}, {"b-1": "s1", "b-2": "s2"},
+        {"b-1": "s1", "b-2": "s2"}]
     assert views[1].links["trk"].other_stores("s2") == {"s1"}
 
 
@@ -212,9 +218,9 @@ async def test_a_fact_keeps_at_most_its_cap_of_members_besides_a_ring(
     store = make_state_store(fact_cap=3)
     paid = await apply(store, *[f.withdrawal(f"s{i}", T0 + i, 1, bank="b1") for i in range(6)])
     shipped = await apply(store, *[f.order(f"s{i}", T0 + i, status="shipped", order_id=f"o{i}",
-                                           tracking_no="YT100") for i in range(6)])
+                                           buyer=f"b{i}", tracking_no="YT100") for i in range(6)])
     assert [len(v.links["bank"].members) for v in paid] == [1, 2, 3, 4, 4, 4]
-    assert shipped[-1].links["trk"].members == {f"o{i}": f"s{i}" for i in range(4)}
+    assert shipped[-1].links["trk"].members == {f"b{i}": f"s{i}" for i in range(4)}
     # a member already known still takes a new value past the cap
     (opened,) = await apply(store, f.store("s0", T0 + 10, bank="b1"))
     assert opened.links["bank"].members["s0"] == "owner-s0"
@@ -225,17 +231,19 @@ async def test_a_ring_id_takes_one_of_the_places_of_a_fact_once_tied(
         make_state_store: StateStoreFactory) -> None:
     store = make_state_store(fact_cap=3)
     first = await apply(store, f.withdrawal("s0", T0, 1, bank="b1"),
-                        f.order("s0", T0, status="shipped", order_id="o0", tracking_no="YT1"))
+                        f.order("s0", T0, status="shipped", order_id="o0", buyer="b0",
+                                tracking_no="YT1"))
     await store.mark_alert("s0", "withdrawal", T0, "ring-s0",
                            [first[0].links["bank"], first[1].links["trk"]])
     await store.commit()
     later = await apply(store, *[e for i in range(1, 5) for e in (
         f.withdrawal(f"s{i}", T0 + i, 1, bank="b1"),
-        f.order(f"s{i}", T0 + i, status="shipped", order_id=f"o{i}", tracking_no="YT1"))])
+        f.order(f"s{i}", T0 + i, status="shipped", order_id=f"o{i}", buyer=f"b{i}",
+                tracking_no="YT1"))])
     bank, trk = later[-2].links["bank"], later[-1].links["trk"]
     assert (bank.ring_id, trk.ring_id) == ("ring-s0", "ring-s0")
     assert set(bank.members) == {"s0", "s1", "s2"}
-    assert trk.members == {"o0": "s0", "o1": "s1", "o2": "s2"}
+    assert trk.members == {"b0": "s0", "b1": "s1", "b2": "s2"}
 
 
 # --------------------------------------------------------------------------- alert marks and rings
@@ -282,7 +290,7 @@ async def test_facts_touched_after_an_alert_are_tied_to_the_ring(state_store: St
     await state_store.tie_facts("ring-s1", [later.links["trk"]])
     await state_store.commit()
     (other,) = await apply(state_store, f.order("s9", T0 + DAY, status="shipped",
-                                                order_id="o-9", tracking_no="YT7"))
+                                                order_id="o-9", buyer="b-9", tracking_no="YT7"))
     assert other.links["trk"].ring_id == "ring-s1"
     assert other.links["trk"].other_stores("s9") == {"s1"}
 

@@ -39,8 +39,8 @@ def test_window_lengths_are_given_as_a_comma_separated_list() -> None:
 
 
 def test_a_value_out_of_bounds_is_refused_with_the_bound() -> None:
-    with pytest.raises(InvalidChangeError, match="less than 1"):
-        apply_changes(Settings(), {"detectors.price_cut_min_ratio": "1.5"})
+    with pytest.raises(InvalidChangeError, match="less than 0.5"):
+        apply_changes(Settings(), {"detectors.model_alert_tail": "0.7"})
 
 
 def test_a_change_breaking_a_cross_field_rule_is_refused() -> None:
@@ -109,18 +109,17 @@ def wait_for_parameter(port: int, name: str, value: float, timeout_s: float = 30
 
 @pytest.mark.integration
 def test_tune_set_changes_detection_on_a_running_worker(stack: DevStack, tmp_path: Path) -> None:
-    young_store_detectors = {"price_cut", "withdrawal"}
     before = {a["detector"] for a in replay(stack, tmp_path, "tune-before")}
-    assert before & young_store_detectors, "the scheme alerts with the default values"
+    assert before, "the scheme alerts with the default values"
     done = subprocess.run(
-        [sys.executable, "-m", "stream.cli", "tune", "set", "detectors.young_store_s=1h",
+        [sys.executable, "-m", "stream.cli", "tune", "set", "detectors.min_stake_cny=1000000",
          "--bootstrap", stack.settings.kafka_bootstrap, "--who", "test"],
         capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert "test set detectors.young_store_s: 30d -> 1h" in done.stdout
-    wait_for_parameter(stack.workers[0].metrics_port, "detectors.young_store_s", 3600)
+    assert "test set detectors.min_stake_cny: 300.0 -> 1000000.0" in done.stdout
+    wait_for_parameter(stack.workers[0].metrics_port, "detectors.min_stake_cny", 1_000_000)
     after = {a["detector"] for a in replay(stack, tmp_path, "tune-after")}
-    assert not after & young_store_detectors, "a day-old store is no longer young"
+    assert not after, "no store of the scheme has a million CNY at stake"
 
 
 @pytest.mark.integration
@@ -137,7 +136,7 @@ def test_tune_set_refuses_an_invalid_value_and_publishes_nothing(stack: DevStack
 @pytest.mark.integration
 def test_a_malformed_control_record_is_refused_by_the_worker_and_nothing_applied(
         stack: DevStack) -> None:
-    bad = Change("detectors.price_cut_min_ratio", "7", "test", "2026-01-01T00:00:00.000Z")
+    bad = Change("detectors.model_alert_tail", "7", "test", "2026-01-01T00:00:00.000Z")
     asyncio.run(publish_changes(stack.settings, [bad]))
     port = stack.workers[0].metrics_port
     deadline = time.monotonic() + 30
@@ -145,16 +144,16 @@ def test_a_malformed_control_record_is_refused_by_the_worker_and_nothing_applied
             urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode():
         assert time.monotonic() < deadline
         time.sleep(0.3)
-    assert parameter(port, "detectors.price_cut_min_ratio") == 0.5
+    assert parameter(port, "detectors.model_alert_tail") == 0.002
 
 
 @pytest.mark.integration
 def test_a_worker_started_later_picks_up_the_latest_values(stack: DevStack) -> None:
     asyncio.run(publish_changes(stack.settings, [
-        Change("detectors.withdrawal_min_share", "0.7", "test", "2026-01-01T00:00:00.000Z")]))
-    wait_for_parameter(stack.workers[0].metrics_port, "detectors.withdrawal_min_share", 0.7)
+        Change("detectors.alert_evidence", "1.2", "test", "2026-01-01T00:00:00.000Z")]))
+    wait_for_parameter(stack.workers[0].metrics_port, "detectors.alert_evidence", 1.2)
     late = stack.start_worker()
-    wait_for_parameter(late.metrics_port, "detectors.withdrawal_min_share", 0.7)
+    wait_for_parameter(late.metrics_port, "detectors.alert_evidence", 1.2)
 
 
 def test_tune_try_lists_the_stores_a_change_would_stop_flagging(tmp_path: Path) -> None:
@@ -163,7 +162,7 @@ def test_tune_try_lists_the_stores_a_change_would_stop_flagging(tmp_path: Path) 
     labels = tmp_path / "labels.json"
     labels.write_text('{"try-gang": "price_protection"}')
     done = subprocess.run(
-        [sys.executable, "-m", "stream.cli", "tune", "try", "detectors.young_store_s=1h",
+        [sys.executable, "-m", "stream.cli", "tune", "try", "detectors.min_stake_cny=1000000",
          "--input", str(events), "--labels", str(labels)],
         capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
