@@ -159,18 +159,24 @@ class EventLog:
     freely: a refund due after the window simply does not happen in the data.
     """
 
-    def __init__(self, start_ms: int, end_ms: int) -> None:
+    def __init__(self, start_ms: int, end_ms: int, id_seed: int = 0) -> None:
         self.start_ms = start_ms
         self.end_ms = end_ms
         self._rows: list[tuple[int, str, Event]] = []
         self._credits: dict[str, list[tuple[int, int]]] = {}
         self._debits: dict[str, list[tuple[int, int]]] = {}
-        self._serials: dict[str, itertools.count[int]] = {}
+        self._id_rng = random.Random(id_seed)
+        self._used_ids: set[str] = set()
         self._unrecorded: dict[str, tuple[Store, int]] = {}
 
     def _next_id(self, prefix: str) -> str:
-        serial = self._serials.setdefault(prefix, itertools.count(1))
-        return f"{prefix}-{next(serial):06d}"
+        """A random unique id: fraud stores are generated first, so serial numbers would tell
+        their orders and payouts apart from honest ones."""
+        while True:
+            candidate = f"{prefix}-{self._id_rng.randrange(10**9):09d}"
+            if candidate not in self._used_ids:
+                self._used_ids.add(candidate)
+                return candidate
 
     def _add(self, event: Event) -> None:
         """Keep an event whose ``ts`` is still epoch ms; ``sorted_events`` formats it."""

@@ -138,8 +138,9 @@ def _world(rng: random.Random, stores: int, days: int, start: datetime) -> World
     day0_ms = (start_ms + LOCAL_UTC_OFFSET_MS) // DAY_MS * DAY_MS - LOCAL_UTC_OFFSET_MS
     local_days = -(-(end_ms - day0_ms) // DAY_MS)
     ids = Identities(rng)
-    return World(rng=rng, log=EventLog(start_ms, end_ms), ids=ids, day0_ms=day0_ms,
-                 local_days=local_days, sale_start_ms=day0_ms + local_days // 2 * DAY_MS,
+    return World(rng=rng, log=EventLog(start_ms, end_ms, rng.getrandbits(64)), ids=ids,
+                 day0_ms=day0_ms, local_days=local_days,
+                 sale_start_ms=day0_ms + local_days // 2 * DAY_MS,
                  shoppers=[ids.buyer() for _ in range(max(2_000, stores * 60))])
 
 
