@@ -49,7 +49,11 @@ class Tactics:
     fresh_tracking: bool  # a new tracking number per parcel, none reused
 
 
-def _force(**changes: Callable[[random.Random], object]) -> Callable[[Tactics, random.Random], None]:
+Evasion = Callable[[Tactics, random.Random], None]
+
+
+def _force(**changes: Callable[[random.Random], object]) -> Evasion:
+    """An evasion that redraws the named tactics from their evasive sub-ranges."""
     def apply(tactics: Tactics, rng: random.Random) -> None:
         for name, draw in changes.items():
             setattr(tactics, name, draw(rng))
@@ -57,7 +61,7 @@ def _force(**changes: Callable[[random.Random], object]) -> Callable[[Tactics, r
 
 
 # What each evasive variant forces; a scheme lists the ones that make sense for it.
-EVASIONS: dict[str, Callable[[Tactics, random.Random], None]] = {
+EVASIONS: dict[str, Evasion] = {
     "shallow_cut": _force(cut_depth=lambda r: r.uniform(0.5, 0.85)),
     "stepped_cut": _force(cut_steps=lambda r: r.randint(3, 4),
                           cut_step_gap_h=lambda r: r.uniform(2, 20)),
