@@ -126,9 +126,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     write_events(args.out, sim.events)
     if args.labels:
         write_labels(args.labels, sim.labels)
-    schemes = Counter(sim.labels.values())
+    kinds = Counter(label.partition("/")[0] for label in sim.labels.values())
     print(json.dumps({"events": len(sim.events), "stores": len(sim.labels),
-                      "labels": dict(sorted(schemes.items())), "out": str(args.out)}, indent=2))
+                      "labels": dict(sorted(kinds.items())),
+                      "variants": dict(sorted(Counter(sim.labels.values()).items())),
+                      "out": str(args.out)}, indent=2))
     return 0
 
 
@@ -296,9 +298,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="money held, recall, precision and honest noise of alerts")
     p.add_argument("--events", required=True, type=Path, help="the JSONL events the alerts came from")
-    p.add_argument("--labels", required=True, type=Path, help="store_id -> legit | scheme (JSON)")
+    p.add_argument("--labels", required=True, type=Path,
+                   help="store_id -> legit[/habit] | scheme[/variant] (JSON)")
     p.add_argument("--alerts", required=True, type=Path, help="the alerts (JSONL)")
-    p.add_argument("--report", required=True, type=Path, help="write the figures as JSON here")
+    p.add_argument("--report", "--out", dest="report", required=True, type=Path,
+                   help="write the figures as JSON here")
     p.add_argument("--plot", type=Path, help="also draw them as a PNG")
     p.set_defaults(func=cmd_evaluate)
 

@@ -20,7 +20,7 @@ from rich.table import Table
 from stream.config import Settings, redact_url
 from stream.dev import DevStack
 from stream.replay import ReplayResult, replay_via_kafka
-from stream.simulate import simulate, write_events
+from stream.simulate import LEGIT, label_kind, simulate, write_events
 
 SEVERITY_STYLE = {"high": "bold red", "medium": "yellow", "low": "cyan"}
 
@@ -30,7 +30,7 @@ def run_demo(settings: Settings, stores: int, days: int, seed: int, rate_per_s: 
     sim = simulate(stores=stores, days=days, seed=seed)
     events_path = Path(tempfile.mkdtemp(prefix="storewatch-demo-")) / "events.jsonl"
     write_events(events_path, sim.events)
-    fraud = {store for store, label in sim.labels.items() if label != "legit"}
+    fraud = {store for store, label in sim.labels.items() if label_kind(label) != LEGIT}
     console.print(f"[bold]Storewatch demo[/]: {len(sim.labels)} stores ({len(fraud)} fraudulent), "
                   f"{days} days, {len(sim.events):,} events, published at {rate_per_s:,.0f}/s")
     with console.status("starting the embedded broker, Redis and a worker..."):
@@ -55,15 +55,18 @@ def run_demo(settings: Settings, stores: int, days: int, seed: int, rate_per_s: 
 
 
 def summary_table(result: ReplayResult, labels: dict[str, str]) -> Table:
-    """Per scheme: stores, stores flagged; and how many honest stores were flagged."""
+    """Per scheme and variant: stores, stores flagged; then the honest stores, all habits in
+    one row (their flagged stores were shown as they happened, with their habit)."""
     flagged = result.flagged_stores()
-    stores_by_label = Counter(labels.values())
-    flagged_by_label = Counter(labels.get(store, "?") for store in flagged)
+    grouped = {store: label if label_kind(label) != LEGIT else LEGIT
+               for store, label in labels.items()}
+    stores_by_label = Counter(grouped.values())
+    flagged_by_label = Counter(grouped.get(store, "?") for store in flagged)
     table = Table(title=f"{result.events:,} events, {len(result.alerts)} alerts in "
                         f"{result.elapsed_s:.0f}s")
-    table.add_column("stores")
+    table.add_column("stores (scheme/variant)")
     table.add_column("count", justify="right")
     table.add_column("flagged", justify="right")
-    for label in sorted(stores_by_label, key=lambda name: (name == "legit", name)):
+    for label in sorted(stores_by_label, key=lambda name: (name == LEGIT, name)):
         table.add_row(label, str(stores_by_label[label]), str(flagged_by_label[label]))
     return table

@@ -1,4 +1,5 @@
-"""The evaluation: money held, recall, precision and honest noise, from events, labels, alerts."""
+"""The evaluation: money held, recall, precision and honest noise, from events, labels, alerts,
+per scheme and variant and per honest habit."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from stream.evaluate import evaluate
+from stream.evaluate import Report, evaluate, render_table
 from stream.events import format_ts
 from tests.factories import DAY, HOUR, T0
 
@@ -76,5 +77,101 @@ def test_the_cli_writes_the_report_and_the_plot(tmp_path: Path) -> None:
          "--report", str(paths["r.json"]), "--plot", str(paths["r.png"])],
         capture_output=True, text=True, check=True)
     assert "| ghost_supplier | 2 | 1 |" in done.stdout
-    assert json.loads(paths["r.json"].read_text())["schemes"]["ghost_supplier"]["money_held"] == 0.6
+    assert "| ghost_supplier | unspecified | 2 | 1 |" in done.stdout
+    written = json.loads(paths["r.json"].read_text())
+    assert written["schemes"]["ghost_supplier"]["money_held"] == 0.6
+    assert written["variants"]["ghost_supplier"]["unspecified"]["stores"] == 2
+    assert set(written) >= {"habits", "legit_flagged_stores", "overall"}
     assert paths["r.png"].stat().st_size > 0
+
+
+def test_the_cli_takes_out_as_the_report_path(tmp_path: Path) -> None:
+    paths = {name: tmp_path / name for name in ("e.jsonl", "l.json", "a.jsonl", "r.json")}
+    paths["e.jsonl"].write_text("".join(json.dumps(e) + "\n" for e in CLAIMS))
+    paths["l.json"].write_text(json.dumps(VARIANT_LABELS))
+    paths["a.jsonl"].write_text(json.dumps(alert("honest-b", T0, "withdrawal")) + "\n")
+    subprocess.run(
+        [sys.executable, "-m", "stream.cli", "evaluate", "--events", str(paths["e.jsonl"]),
+         "--labels", str(paths["l.json"]), "--alerts", str(paths["a.jsonl"]),
+         "--out", str(paths["r.json"])], capture_output=True, text=True, check=True)
+    written = json.loads(paths["r.json"].read_text())
+    assert written["legit_flagged_stores"] == [
+        {"store_id": "honest-b", "habit": "merged_parcels", "detectors": ["withdrawal"],
+         "alerts": 1}]
+
+
+VARIANT_LABELS = {"pp-1": "price_protection/shallow_cut", "pp-2": "price_protection/stepped_cut",
+                  "pp-3": "price_protection/shallow_cut", "honest-a": "legit/merged_parcels",
+                  "honest-b": "legit/merged_parcels", "honest-c": "legit/daily_sweep"}
+CLAIMS = [
+    event("order", "pp-1", T0),
+    event("refund", "pp-1", T0 + HOUR, amount=900.0, reason="price_protection"),
+    event("refund", "pp-1", T0 + 2 * HOUR, amount=50.0, reason="return"),
+    event("withdrawal", "pp-1", T0 + 3 * HOUR, amount=100.0),
+    event("order", "pp-2", T0),
+    event("refund", "pp-2", T0 + HOUR, amount=500.0, reason="price_protection"),
+    event("order", "pp-3", T0),
+    event("order", "honest-a", T0),
+    event("order", "honest-b", T0),
+    event("order", "honest-c", T0),
+]
+
+
+def test_a_claim_after_the_alert_counts_as_held() -> None:
+    report = evaluate(CLAIMS, VARIANT_LABELS, [alert("pp-1", T0 + 30 * 60)])
+    shallow = report.variants["price_protection"]["shallow_cut"]
+    assert (shallow.claimed_cny, shallow.withdrawn_cny, shallow.held_cny) == (900.0, 100.0, 1000.0)
+    assert shallow.money_held == 1.0
+
+
+def test_a_claim_before_the_alert_is_money_lost_and_returns_are_not_money_out() -> None:
+    report = evaluate(CLAIMS, VARIANT_LABELS, [alert("pp-1", T0 + 2 * HOUR)])
+    shallow = report.variants["price_protection"]["shallow_cut"]
+    assert (shallow.held_cny, shallow.claimed_cny + shallow.withdrawn_cny) == (100.0, 1000.0)
+    assert shallow.money_held == 0.1
+
+
+def test_an_alert_at_the_very_moment_of_the_claim_holds_it() -> None:
+    report = evaluate(CLAIMS, VARIANT_LABELS, [alert("pp-2", T0 + HOUR)])
+    assert report.variants["price_protection"]["stepped_cut"].money_held == 1.0
+
+
+def test_each_variant_has_its_own_stores_recall_and_money_held() -> None:
+    report = evaluate(CLAIMS, VARIANT_LABELS, [alert("pp-1", T0), alert("pp-2", T0 + 5 * HOUR)])
+    variants = report.variants["price_protection"]
+    assert (variants["shallow_cut"].stores, variants["shallow_cut"].stores_flagged) == (2, 1)
+    assert variants["shallow_cut"].store_recall == 0.5
+    assert (variants["stepped_cut"].store_recall, variants["stepped_cut"].money_held) == (1.0, 0.0)
+    assert report.schemes["price_protection"].stores == 3
+
+
+def test_honest_stores_are_counted_per_habit_and_the_flagged_ones_listed() -> None:
+    alerts = [alert("honest-a", T0, "tracking_reuse"), alert("honest-a", T0 + HOUR, "withdrawal")]
+    report = evaluate(CLAIMS, VARIANT_LABELS, alerts)
+    merged = report.habits["merged_parcels"]
+    assert (merged.stores, merged.stores_flagged, merged.alert_rate) == (2, 1, 0.5)
+    assert report.habits["daily_sweep"].alert_rate == 0.0
+    [flagged] = report.legit_flagged_stores
+    assert (flagged.store_id, flagged.habit, flagged.detectors, flagged.alerts) == (
+        "honest-a", "merged_parcels", ["tracking_reuse", "withdrawal"], 2)
+    assert report.legit_alert_rate == round(1 / 3, 4)
+
+
+def test_old_plain_labels_read_as_unspecified_variant_and_habit() -> None:
+    report = evaluate(EVENTS, LABELS, [alert("honest-1", T0)])
+    assert set(report.variants["ghost_supplier"]) == {"unspecified"}
+    assert report.habits["unspecified"].stores == 2
+    assert report.legit_flagged_stores[0].habit == "unspecified"
+
+
+def test_the_table_shows_the_robustness_matrix_and_the_honest_stores_flagged() -> None:
+    report = evaluate(CLAIMS, VARIANT_LABELS, [alert("pp-1", T0), alert("honest-c", T0, "x")])
+    table = render_table(report)
+    assert "| price_protection | shallow_cut | 2 | 1 | 0.500 |" in table
+    assert "| merged_parcels | 2 | 0 | 0.0000 |" in table
+    assert "| honest-c | daily_sweep | x | 1 |" in table
+
+
+def test_the_report_makes_no_verdict_of_its_own() -> None:
+    """Targets belong to the reader (the README), not to a method nobody calls."""
+    assert not hasattr(Report, "meets")

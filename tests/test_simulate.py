@@ -1,11 +1,14 @@
-"""Specifications of the labelled marketplace simulator (stream/simulate.py)."""
+"""Specifications of the labelled marketplace simulator (stream/simulate/)."""
 
 from __future__ import annotations
 
 import doctest
+import importlib
 import itertools
 import json
+import pkgutil
 import re
+import statistics
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,9 +16,20 @@ from typing import Any
 
 import pytest
 
-from stream import simulate as simulate_module
-from stream.events import event_from_dict
-from stream.simulate import LEGIT, SCHEMES, Simulation, simulate, write_events, write_labels
+import stream.simulate as simulate_package
+from stream.events import event_from_dict, parse_ts_s
+from stream.simulate import (
+    FRAUD,
+    HABITS,
+    LEGIT,
+    PLAIN,
+    SCHEMES,
+    Simulation,
+    label_kind,
+    simulate,
+    write_events,
+    write_labels,
+)
 
 Event = dict[str, Any]
 
@@ -79,13 +93,51 @@ def by_type(sim: Simulation, kind: str) -> list[Event]:
 
 
 def stores_of(sim: Simulation, label: str) -> list[str]:
-    return [store_id for store_id, truth in sim.labels.items() if truth == label]
+    """Stores whose label is ``label`` exactly, or whose kind (scheme, legit) it is."""
+    return [store_id for store_id, truth in sim.labels.items()
+            if label in (truth, label_kind(truth))]
+
+
+def variant_of(sim: Simulation, store_id: str) -> str:
+    return sim.labels[store_id].partition("/")[2]
+
+
+def registered_accounts(sim: Simulation) -> dict[str, str]:
+    return {e["store_id"]: e["bank_account"] for e in by_type(sim, "store")}
+
+
+def events_by_store(sim: Simulation) -> defaultdict[str, list[Event]]:
+    grouped: defaultdict[str, list[Event]] = defaultdict(list)
+    for event in sim.events:
+        grouped[event["store_id"]].append(event)
+    return grouped
+
+
+def hours_between(earlier_ts: str, later_ts: str) -> float:
+    return (parse_ts_s(later_ts) - parse_ts_s(earlier_ts)) / 3600
+
+
+def deepest_cut(events: list[Event]) -> float:
+    """The largest share of a SKU's first seen price that its later prices removed."""
+    first_price: dict[str, float] = {}
+    deepest = 0.0
+    for event in events:
+        if event["type"] == "price":
+            base = first_price.setdefault(event["sku"], event["old_price"])
+            deepest = max(deepest, 1 - event["new_price"] / base)
+    return deepest
 
 
 @pytest.fixture(scope="module", params=[7, 2024])
 def sim(request: pytest.FixtureRequest) -> Simulation:
     """A 200-store, 10-day market: every scheme, a sale day, rings and gangs that finish."""
     return simulate(stores=200, days=10, seed=request.param)
+
+
+@pytest.fixture(scope="module")
+def fraud_heavy() -> Simulation:
+    """Half the stores fraudulent, so each scheme has dozens of stores to show its ranges."""
+    return simulate(stores=400, days=14, seed=11, fraud_share=0.5)
 
 
 def test_same_seed_writes_byte_identical_files(tmp_path: Path) -> None:
@@ -144,21 +196,58 @@ def test_no_event_comes_after_the_window(sim: Simulation) -> None:
 
 def test_each_store_opens_once_before_any_of_its_activity(sim: Simulation) -> None:
     opened: set[str] = set()
+    active: set[str] = set()
     for event in sim.events:
         if event["type"] == "store":
-            assert event["store_id"] not in opened
+            assert event["store_id"] not in opened and event["store_id"] not in active
             opened.add(event["store_id"])
         else:
-            assert event["store_id"] in opened, event
-    assert opened == set(sim.labels)
+            active.add(event["store_id"])
+    assert opened | active == set(sim.labels)
+
+
+def test_stores_without_a_store_event_opened_before_the_window_and_are_honest_and_fraud(
+        sim: Simulation) -> None:
+    """A live marketplace's feed starts long after most stores registered: missing store
+    events are common among honest stores too, so their absence marks nothing."""
+    unrecorded = set(sim.labels) - set(registered_accounts(sim))
+    assert {label_kind(sim.labels[s]) for s in unrecorded} >= {LEGIT}
+    assert sum(label_kind(sim.labels[s]) == LEGIT for s in unrecorded) >= 0.1 * len(
+        stores_of(sim, LEGIT))
+    assert set(stores_of(sim, "legit/no_store_event")) <= unrecorded
+
+
+def test_fraud_stores_lack_their_store_event_as_often_as_a_variant_draws_it(
+        fraud_heavy: Simulation) -> None:
+    unrecorded = set(fraud_heavy.labels) - set(registered_accounts(fraud_heavy))
+    for scheme in SCHEMES:
+        labelled = stores_of(fraud_heavy, f"{scheme}/no_store_event")
+        assert labelled and set(labelled) <= unrecorded, scheme
 
 
 def test_every_scheme_is_present_at_200_stores(sim: Simulation) -> None:
-    assert set(sim.labels.values()) == {LEGIT, *SCHEMES}
+    assert {label_kind(label) for label in sim.labels.values()} == {LEGIT, *SCHEMES}
+    assert "bulk_identity" in SCHEMES
+
+
+def test_labels_name_a_scheme_and_variant_or_legit_and_habit(sim: Simulation) -> None:
+    for label in sim.labels.values():
+        kind, _, detail = label.partition("/")
+        if kind == LEGIT:
+            assert detail in {*HABITS, PLAIN}, label
+        else:
+            assert detail in FRAUD[kind].variants, label
+
+
+def test_every_variant_of_every_scheme_appears_in_a_fraud_heavy_market(
+        fraud_heavy: Simulation) -> None:
+    for scheme in SCHEMES:
+        seen = {variant_of(fraud_heavy, s) for s in stores_of(fraud_heavy, scheme)}
+        assert seen == set(FRAUD[scheme].variants), scheme
 
 
 def test_fraud_stores_are_a_small_share(sim: Simulation) -> None:
-    fraud = sum(truth != LEGIT for truth in sim.labels.values())
+    fraud = sum(label_kind(truth) != LEGIT for truth in sim.labels.values())
     assert 0.04 * len(sim.labels) <= fraud <= 0.1 * len(sim.labels)
 
 
@@ -198,51 +287,202 @@ def test_withdrawals_never_exceed_the_balance(sim: Simulation) -> None:
             balance_cents[store_id] -= cents(event["amount"])
 
 
-def test_gambling_fronts_reuse_tracking_numbers_across_orders(sim: Simulation) -> None:
+def test_price_protection_cut_depths_span_50_to_99_percent(fraud_heavy: Simulation) -> None:
+    """No single depth to learn: the gang's deepest cut lands anywhere from half to nearly all."""
+    grouped = events_by_store(fraud_heavy)
+    depths = [deepest_cut(grouped[s]) for s in stores_of(fraud_heavy, "price_protection")]
+    depths = [d for d in depths if d > 0]  # a few gangs run out of window before cutting
+    assert min(depths) < 0.6 and max(depths) > 0.95
+    assert sum(0.6 <= d <= 0.9 for d in depths) >= len(depths) / 3
+
+
+def test_price_cuts_come_in_one_step_or_several(fraud_heavy: Simulation) -> None:
+    grouped = events_by_store(fraud_heavy)
+    steps = []
+    for store_id in stores_of(fraud_heavy, "price_protection"):
+        per_sku = Counter(e["sku"] for e in grouped[store_id] if e["type"] == "price")
+        if per_sku:
+            steps.append(max(per_sku.values()))
+    assert 1 in steps and max(steps) >= 3
+
+
+def test_mule_bursts_last_hours_for_some_and_days_for_others(fraud_heavy: Simulation) -> None:
+    grouped = events_by_store(fraud_heavy)
+    spans_h = []
+    for store_id in stores_of(fraud_heavy, "mule_cashout"):
+        big = [e["ts"] for e in grouped[store_id] if e["type"] == "order"
+               and e["status"] == "placed" and e["unit_price"] >= 2_000]
+        if len(big) >= 2:
+            spans_h.append(hours_between(min(big), max(big)))
+    assert min(spans_h) < 3 and max(spans_h) > 24
+
+
+def test_payouts_take_20_to_100_percent_of_takings_in_one_to_four_parts(
+        fraud_heavy: Simulation) -> None:
+    grouped = events_by_store(fraud_heavy)
+    shares, parts = [], []
+    for store_id in stores_of(fraud_heavy, "bulk_identity"):
+        takings = sum(e["unit_price"] * e["quantity"] for e in grouped[store_id]
+                      if e["type"] == "order" and e["status"] == "placed")
+        paid = [e["amount"] for e in grouped[store_id] if e["type"] == "withdrawal"]
+        if takings and paid:
+            shares.append(sum(paid) / takings)
+            parts.append(len(paid))
+    assert all(0.15 <= share <= 1.0 for share in shares)
+    assert min(shares) < 0.35 and max(shares) > 0.9
+    assert set(parts) >= {1, 2, 3, 4} and max(parts) == 4
+
+
+def test_fraud_pays_out_to_registered_new_and_shared_accounts(fraud_heavy: Simulation) -> None:
+    registered = registered_accounts(fraud_heavy)
+    fraud = {s for s in fraud_heavy.labels if label_kind(fraud_heavy.labels[s]) != LEGIT}
+    stores_by_account: defaultdict[str, set[str]] = defaultdict(set)
+    for event in by_type(fraud_heavy, "withdrawal"):
+        stores_by_account[event["bank_account"]].add(event["store_id"])
+    kinds = Counter()
+    for event in by_type(fraud_heavy, "withdrawal"):
+        if event["store_id"] not in fraud:
+            continue
+        account = event["bank_account"]
+        kinds["registered" if registered.get(event["store_id"]) == account else
+              "shared" if len(stores_by_account[account]) > 1 else "new"] += 1
+    assert min(kinds["registered"], kinds["new"], kinds["shared"]) >= 0.1 * sum(kinds.values())
+
+
+def test_own_account_variants_pay_out_only_to_the_registered_account(
+        fraud_heavy: Simulation) -> None:
+    registered = registered_accounts(fraud_heavy)
+    for scheme in ("bulk_identity", "mule_cashout", "price_protection"):
+        for store_id in stores_of(fraud_heavy, f"{scheme}/own_account"):
+            accounts = {e["bank_account"] for e in by_type(fraud_heavy, "withdrawal")
+                        if e["store_id"] == store_id}
+            if store_id in registered:
+                assert accounts <= {registered[store_id]}, store_id
+
+
+def test_gambling_fronts_reuse_tracking_numbers_unless_they_buy_fresh_ones(
+        fraud_heavy: Simulation) -> None:
     orders_by_tracking: defaultdict[str, set[str]] = defaultdict(set)
     tracking_by_store: defaultdict[str, set[str]] = defaultdict(set)
-    for event in by_type(sim, "order"):
+    for event in by_type(fraud_heavy, "order"):
         if event["status"] == "shipped":
             orders_by_tracking[event["tracking_no"]].add(event["order_id"])
             tracking_by_store[event["store_id"]].add(event["tracking_no"])
-    for store_id in stores_of(sim, "gambling_front"):
-        reused = [no for no in tracking_by_store[store_id] if len(orders_by_tracking[no]) > 1]
-        assert reused, f"gambling front {store_id} never reuses a tracking number"
+    reuses = {store_id: any(len(orders_by_tracking[no]) > 1 for no in tracking_by_store[store_id])
+              for store_id in stores_of(fraud_heavy, "gambling_front")}
+    assert not any(reuses[s] for s in stores_of(fraud_heavy, "gambling_front/fresh_tracking"))
+    assert any(reuses.values())
 
 
-def test_honest_stores_never_reuse_tracking_numbers(sim: Simulation) -> None:
+def test_fraud_shops_are_new_or_aged(fraud_heavy: Simulation) -> None:
+    opened = {e["store_id"]: e["ts"] for e in by_type(fraud_heavy, "store")}
+    for scheme in ("price_protection", "ghost_supplier", "gambling_front", "bulk_identity"):
+        ages = [opened[s] < "2024-03-01" for s in stores_of(fraud_heavy, scheme) if s in opened]
+        assert any(ages) and not all(ages), scheme
+
+
+def test_bulk_identity_shops_are_cashed_out_within_hours_of_their_first_sale(
+        fraud_heavy: Simulation) -> None:
+    grouped = events_by_store(fraud_heavy)
+    delays_h = []
+    for store_id in stores_of(fraud_heavy, "bulk_identity"):
+        if variant_of(fraud_heavy, store_id) in ("slow_cashout", "split_payout"):
+            continue
+        events = grouped[store_id]
+        first_sale = min((e["ts"] for e in events if e["type"] == "order"), default=None)
+        first_payout = min((e["ts"] for e in events if e["type"] == "withdrawal"), default=None)
+        if first_sale and first_payout:
+            delays_h.append(hours_between(first_sale, first_payout))
+    assert delays_h and statistics.median(delays_h) < 12
+
+
+def test_honest_habits_appear_at_their_rates(sim: Simulation) -> None:
+    honest = stores_of(sim, LEGIT)
+    habits = Counter(variant_of(sim, s) for s in honest)
+    for habit, share in HABITS.items():
+        assert habits[habit] == max(1, round(share * len(honest))), habit
+    assert habits[PLAIN] == len(honest) - sum(habits[h] for h in HABITS)
+
+
+def test_honest_parcels_only_ever_carry_one_buyer_s_orders(sim: Simulation) -> None:
     honest = set(stores_of(sim, LEGIT))
-    shipped = [e["tracking_no"] for e in by_type(sim, "order")
-               if e["status"] == "shipped" and e["store_id"] in honest]
-    assert len(set(shipped)) == len(shipped)
+    buyers_by_tracking: defaultdict[str, set[str]] = defaultdict(set)
+    for event in by_type(sim, "order"):
+        if event["status"] == "shipped" and event["store_id"] in honest:
+            buyers_by_tracking[event["tracking_no"]].add(event["buyer_id"])
+    assert all(len(buyers) == 1 for buyers in buyers_by_tracking.values())
 
 
-def test_mule_stores_withdraw_to_an_account_other_than_the_registered_one(
+def test_most_merged_parcel_stores_ship_one_buyer_s_orders_under_one_number(
         sim: Simulation) -> None:
-    registered = {e["store_id"]: e["bank_account"] for e in by_type(sim, "store")}
-    for store_id in stores_of(sim, "mule_cashout"):
-        accounts = {e["bank_account"] for e in by_type(sim, "withdrawal")
-                    if e["store_id"] == store_id}
-        assert accounts and registered[store_id] not in accounts, store_id
+    grouped = events_by_store(sim)
+    merging = [s for s in stores_of(sim, "legit/merged_parcels")
+               if max(Counter(e["tracking_no"] for e in grouped[s]
+                              if e["type"] == "order" and e["status"] == "shipped").values(),
+                      default=0) > 1]
+    assert len(merging) >= 0.6 * len(stores_of(sim, "legit/merged_parcels"))
 
 
-def test_price_protection_stores_cut_their_best_selling_sku_by_at_least_90_percent(
+def test_honest_sellers_with_several_accounts_pay_out_to_more_than_one(sim: Simulation) -> None:
+    grouped = events_by_store(sim)
+    accounts = [len({e["bank_account"] for e in grouped[s] if e["type"] == "withdrawal"})
+                for s in stores_of(sim, "legit/several_accounts")]
+    assert max(accounts) >= 2
+
+
+def test_launch_promotions_cut_50_to_75_percent_in_a_new_store_s_first_days(
         sim: Simulation) -> None:
-    for store_id in stores_of(sim, "price_protection"):
-        sales_cents: Counter[str] = Counter()
-        sold_price: dict[str, float] = {}
-        lowest_later_price: dict[str, float] = {}
-        for event in sim.events:
-            if event["store_id"] != store_id:
+    grouped = events_by_store(sim)
+    for store_id in stores_of(sim, "legit/launch_promotion"):
+        opened = grouped[store_id][0]
+        assert opened["type"] == "store" and opened["ts"] >= "2024-03-01"
+        cuts = [1 - e["new_price"] / e["old_price"] for e in grouped[store_id]
+                if e["type"] == "price" and e["new_price"] < e["old_price"]]
+        if cuts:
+            assert 0.45 <= max(cuts) <= 0.8, store_id
+
+
+def test_honest_deep_clearances_cut_70_to_90_percent(sim: Simulation) -> None:
+    grouped = events_by_store(sim)
+    depths = [deepest_cut(grouped[s]) for s in stores_of(sim, "legit/deep_clearance")]
+    assert max(depths) >= 0.7 and all(d <= 0.95 for d in depths)
+
+
+def test_daily_sweeps_take_the_whole_balance_most_days(sim: Simulation) -> None:
+    grouped = events_by_store(sim)
+    payout_days = [len({e["ts"][:10] for e in grouped[s] if e["type"] == "withdrawal"})
+                   for s in stores_of(sim, "legit/daily_sweep")]
+    assert statistics.median(payout_days) >= 5
+
+
+def test_dropshippers_ship_after_about_a_week(sim: Simulation) -> None:
+    grouped = events_by_store(sim)
+    placed: dict[str, str] = {}
+    delays_days = []
+    for store_id in stores_of(sim, "legit/dropshipper"):
+        for event in grouped[store_id]:
+            if event["type"] != "order":
                 continue
-            if event["type"] == "order" and event["status"] == "placed":
-                sales_cents[event["sku"]] += cents(event["unit_price"]) * event["quantity"]
-                sold_price[event["sku"]] = max(sold_price.get(event["sku"], 0), event["unit_price"])
-            elif event["type"] == "price" and event["sku"] in sold_price:
-                lowest_later_price[event["sku"]] = min(
-                    lowest_later_price.get(event["sku"], event["new_price"]), event["new_price"])
-        best_seller = sales_cents.most_common(1)[0][0]
-        assert lowest_later_price[best_seller] <= 0.1 * sold_price[best_seller], store_id
+            if event["status"] == "placed":
+                placed[event["order_id"]] = event["ts"]
+            elif event["status"] == "shipped":
+                delays_days.append(hours_between(placed[event["order_id"]], event["ts"]) / 24)
+    # the window cuts off the longest waits (orders placed late ship after it), hence 3 days
+    assert delays_days and statistics.median(delays_days) >= 3
+
+
+def test_night_sellers_sell_mostly_in_the_small_hours(sim: Simulation) -> None:
+    grouped = events_by_store(sim)
+    local_hours = [(int(e["ts"][11:13]) + 8) % 24 for s in stores_of(sim, "legit/night_seller")
+                   for e in grouped[s] if e["type"] == "order" and e["status"] == "placed"]
+    assert sum(hour < 6 or hour >= 22 for hour in local_hours) > 0.5 * len(local_hours)
+
+
+def test_revived_dormant_shops_are_old_and_silent_before_they_come_back(sim: Simulation) -> None:
+    grouped = events_by_store(sim)
+    for store_id in stores_of(sim, "legit/revived_dormant"):
+        activity = [e["ts"] for e in grouped[store_id] if e["type"] != "store"]
+        assert not activity or min(activity) >= "2024-03-02", store_id
 
 
 def test_price_protection_refunds_also_come_from_honest_stores(sim: Simulation) -> None:
@@ -264,7 +504,8 @@ def test_start_moves_the_whole_market() -> None:
 
 
 def test_no_fraud_when_fraud_share_is_zero() -> None:
-    assert set(simulate(stores=120, days=2, seed=1, fraud_share=0.0).labels.values()) == {LEGIT}
+    labels = simulate(stores=120, days=2, seed=1, fraud_share=0.0).labels.values()
+    assert {label_kind(label) for label in labels} == {LEGIT}
 
 
 @pytest.mark.parametrize("arguments", [
@@ -279,5 +520,9 @@ def test_impossible_arguments_are_refused_with_a_value_error(arguments: dict[str
 
 
 def test_docstring_examples_hold() -> None:
-    results = doctest.testmod(simulate_module)
-    assert results.attempted and not results.failed
+    attempted = failed = 0
+    for module_info in pkgutil.iter_modules(simulate_package.__path__):
+        module = importlib.import_module(f"stream.simulate.{module_info.name}")
+        results = doctest.testmod(module)
+        attempted, failed = attempted + results.attempted, failed + results.failed
+    assert attempted and not failed
