@@ -261,7 +261,8 @@ class Engine:
             accepted.append((event, source, raw))
         offset_s, see = self._utc_offset_s, self.watch.see
         for event, _, _ in accepted:
-            see(event.ts_s)
+            if event.type != "store":  # a store event is dated when the store opened, maybe years ago
+                see(event.ts_s)
         views = await self._apply([update_for(event, offset_s) for event, _, _ in accepted])
         raised: list[Alert] = []
         observe_decided = self.metrics.processing_seconds.observe  # per event: looked up once
