@@ -34,6 +34,7 @@ from stream.health import PING_TIMEOUT_S, RedisWatch, WorkerHealth
 from stream.health import serve as serve_metrics_and_health
 from stream.metrics import Metrics
 from stream.ordering import EventTimeMerger
+from stream.publishing import RetryingSink
 from stream.state import RedisStateStore, StateUnavailableError, redis_client
 from stream.tuning import Change, InvalidChangeError, apply_changes, current_value
 
@@ -167,6 +168,7 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
         # Events produced before the first worker joined must still be processed.
         "consumer_auto_offset_reset": "earliest",
         "producer_acks": -1,
+        "producer_max_request_size": settings.kafka_max_request_bytes,
         "ConsumerScheduler": EventTimeScheduling,
         # No tables: nothing to keep on local disk, and several workers may share a host.
         "datadir": str(Path(tempfile.gettempdir()) / f"storewatch-faust-{settings.app_id}"),
@@ -209,8 +211,15 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
 
     state = RedisStateStore.from_url(settings.redis_url.get_secret_value(), settings.windows,
                                      **settings.redis_options())
-    engine = Engine.from_settings(settings, state, KafkaAlertSink(alerts),
-                                  KafkaDeadLetterSink(dead_letters), engine_metrics)
+    def publish_failed(sink: str) -> None:
+        engine_metrics.publish_errors.labels(sink).inc()
+
+    engine = Engine.from_settings(
+        settings, state,
+        RetryingSink(KafkaAlertSink(alerts), "alert", settings.publish_give_up_s, publish_failed),
+        RetryingSink(KafkaDeadLetterSink(dead_letters), "dead_letter", settings.publish_give_up_s,
+                     publish_failed),
+        engine_metrics)
     state_for_gauges = RedisStateStore.from_url(settings.redis_url.get_secret_value(),
                                                 settings.windows, **settings.redis_options())
     control = app.topic(settings.topics.control, key_type=bytes, value_type=bytes,
@@ -220,6 +229,8 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
                                  list(SEVERITIES))
 
     async def save_models() -> None:
+        if saver.halted:  # the models learnt from a batch that will be decided again
+            return
         try:
             await state_for_gauges.save_models(settings.app_id, engine.model_snapshots())
         except StateUnavailableError:
@@ -298,14 +309,28 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
         await tuned.caught_up.wait()
         await restore_models()
         async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
-            await saver.process(events)  # decided: their alerts are published
-            health.batch_decided()
-            decided_at = time.time()
-            for event in events:
-                if event.message.timestamp:  # Faust gives it in seconds
-                    engine_metrics.kafka_to_decision_seconds.observe(
-                        max(0.0, decided_at - event.message.timestamp))
-            await saver.save_if_due()  # the next batch waits for it, and counts the wait
+            try:
+                await saver.process(events)  # decided: their alerts are published
+                health.batch_decided()
+                decided_at = time.time()
+                for event in events:
+                    if event.message.timestamp:  # Faust gives it in seconds
+                        engine_metrics.kafka_to_decision_seconds.observe(
+                            max(0.0, decided_at - event.message.timestamp))
+                await saver.save_if_due()  # the next batch waits for it, and counts the wait
+            except Exception as exc:
+                await halt(exc)
+
+    async def halt(exc: Exception) -> None:
+        """Stop for good rather than skip: an exception out of the batch path (above all an
+        alert or dead letter that could not be published) leaves a batch half decided, so
+        nothing from it on may be saved or committed. The messages stay unacknowledged, the
+        worker reports ``halted`` and waits to be restarted, which redelivers them."""
+        saver.halted = True
+        health.halted(f"{type(exc).__name__}: {exc}")
+        log.error("worker halted: nothing from the batch in flight on is saved or committed; "
+                  "restart it once the cause is fixed (%s: %s)", type(exc).__name__, exc)
+        await asyncio.Event().wait()
 
     return app
 
@@ -366,6 +391,8 @@ class StateSaver:
         self._held: list[Any] = []
         self._saved_at_s = time.monotonic()
         self._lock = asyncio.Lock()
+        # Set once the batch path failed: nothing is saved or acknowledged any more.
+        self.halted = False
 
     async def process(self, events: list[Any]) -> None:
         """Decide a batch and hold its messages until the next save (``save_if_due``)."""
@@ -378,7 +405,7 @@ class StateSaver:
             await self._engine.process_batch(batch)
 
     async def save_if_due(self) -> None:
-        if self._held and self._due():
+        if self._held and self._due() and not self.halted:
             async with self._lock:
                 await self._save()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 import logging
 import time
@@ -22,7 +23,7 @@ from typing import Protocol, TypeVar
 from stream.alerts import AlertSink, build_alert, tie_to_ring, wall_clock_iso
 from stream.config import DetectorSettings, Settings, tunable_values
 from stream.detectors import Detector, default_detectors
-from stream.events import MAX_FUTURE_S, Alert, Event, InvalidEventError, format_ts, parse_event
+from stream.events import MAX_EVENT_BYTES, MAX_FUTURE_S, Alert, Event, InvalidEventError, format_ts, parse_event
 from stream.metrics import Metrics, ModelScoreRecorder
 from stream.models import SnapshotVersionError
 from stream.state import StateStore, StateUnavailableError, StateUpdate, StoreView, update_for
@@ -32,6 +33,11 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 RETRY_FIRST_S = 0.1
 RETRY_MAX_S = 5.0
+# A dead letter carries the original bytes up to this many, so it stays far below any broker's
+# message limit whatever arrived (a 10 MiB message makes a 22 KB letter). The largest event the
+# worker accepts fits whole, so every refused event that could be valid can be re-published
+# from its letter; a longer one is cut, and its size and sha256 identify the original.
+DEAD_LETTER_RAW_MAX_BYTES = MAX_EVENT_BYTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +51,12 @@ class Source:
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
-    """A refused message with everything needed to inspect or re-drive it."""
+    """A refused message with everything needed to inspect or re-drive it.
+
+    The JSON form is bounded: ``raw_base64`` holds at most DEAD_LETTER_RAW_MAX_BYTES of the
+    original (``raw_truncated`` says when it was cut), ``raw_bytes`` and ``raw_sha256`` its
+    full size and hash.
+    """
 
     reason: str
     error: str
@@ -54,13 +65,17 @@ class DeadLetter:
     refused_at: str
 
     def to_json(self) -> bytes:
+        kept = self.raw[:DEAD_LETTER_RAW_MAX_BYTES]
         return json.dumps({
             "reason": self.reason,
             "error": self.error,
             "topic": self.source.topic,
             "partition": self.source.partition,
             "offset": self.source.offset,
-            "raw_base64": base64.b64encode(self.raw).decode(),
+            "raw_base64": base64.b64encode(kept).decode(),
+            "raw_truncated": len(kept) < len(self.raw),
+            "raw_bytes": len(self.raw),
+            "raw_sha256": hashlib.sha256(self.raw).hexdigest(),
             "raw_text": self.raw[:2048].decode("utf-8", errors="replace"),
             "refused_at": self.refused_at,
         }, separators=(",", ":")).encode()
