@@ -26,7 +26,14 @@ from stream.detectors import Detector, default_detectors
 from stream.events import MAX_EVENT_BYTES, MAX_FUTURE_S, Alert, Event, InvalidEventError, format_ts, parse_event
 from stream.metrics import Metrics, ModelScoreRecorder
 from stream.models import SnapshotVersionError
-from stream.state import StateStore, StateUnavailableError, StateUpdate, StoreView, update_for
+from stream.state import (
+    PartitionId,
+    StateStore,
+    StateUnavailableError,
+    StateUpdate,
+    StoreView,
+    update_for,
+)
 from stream.tuning import RESTART_ONLY
 
 log = logging.getLogger(__name__)
@@ -38,6 +45,10 @@ RETRY_MAX_S = 5.0
 # worker accepts fits whole, so every refused event that could be valid can be re-published
 # from its letter; a longer one is cut, and its size and sha256 identify the original.
 DEAD_LETTER_RAW_MAX_BYTES = MAX_EVENT_BYTES
+# Refusals a redelivered event meets (its id is known, or its stream moved on past it): at or
+# below its partition's saved decided offset they are counted as redeliveries, not bad input.
+# An event the stores accept is applied whatever its offset (a topic created anew reuses them).
+REDELIVERY_REFUSALS = frozenset({"duplicate", "late"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +90,22 @@ class DeadLetter:
             "raw_text": self.raw[:2048].decode("utf-8", errors="replace"),
             "refused_at": self.refused_at,
         }, separators=(",", ":")).encode()
+
+
+def decided_through(messages: Sequence[tuple[bytes, Source]]) -> dict[PartitionId, int]:
+    """The highest offset per partition among ``messages`` (those with an offset).
+
+    >>> decided_through([(b"", Source("orders", 0, 7)), (b"", Source("orders", 0, 9)),
+    ...                  (b"", Source("prices", 1, 3)), (b"", Source("file"))])
+    {('orders', 0): 9, ('prices', 1): 3}
+    """
+    highest: dict[PartitionId, int] = {}
+    for _, source in messages:
+        if source.offset >= 0:
+            partition = (source.topic, source.partition)
+            if source.offset > highest.get(partition, -1):
+                highest[partition] = source.offset
+    return highest
 
 
 class DeadLetterSink(Protocol):
@@ -242,11 +269,16 @@ class Engine:
                 await self._dead_letter(exc.reason, str(exc), raw, source)
                 continue
             accepted.append((event, source, raw))
+        decided_before = await self._decided_offsets(messages)
         views = await self._apply([update_for(event) for event, _, _ in accepted])
         raised: list[Alert] = []
         observe_decided = self.metrics.processing_seconds.observe  # per event: looked up once
         for (event, source, raw), view in zip(accepted, views, strict=True):
             if view.refusal is not None:
+                if view.refusal in REDELIVERY_REFUSALS and source.offset >= 0 and \
+                        source.offset <= decided_before.get((source.topic, source.partition), -1):
+                    self.metrics.events_redelivered.labels(source.topic).inc()
+                    continue
                 await self._dead_letter(view.refusal, self._refusal_error(event, view), raw, source)
                 continue
             if event.type in self._by_type:
@@ -254,7 +286,19 @@ class Engine:
             if event.ts_s > self._newest_ts_s:
                 self._newest_ts_s = event.ts_s
             observe_decided(time.perf_counter() - started)
+        decided = self.state.decided
+        for partition, offset in decided_through(messages).items():
+            decided(partition, offset)
         return raised
+
+    async def _decided_offsets(self, messages: Sequence[tuple[bytes, Source]],
+                               ) -> dict[PartitionId, int]:
+        """The saved decided offset of each Kafka partition of the batch (no I/O once read)."""
+        partitions = {(source.topic, source.partition) for _, source in messages
+                      if source.offset >= 0}
+        if not partitions:
+            return {}
+        return await self._until_available(partial(self.state.decided_offsets, partitions))
 
     @staticmethod
     def _check_not_future(event: Event, future_s: float) -> None:
