@@ -27,6 +27,7 @@ def main(bootstrap: str, events: int, partitions: int) -> None:
                         kafka_partitions=partitions)
     app = StorewatchApp(settings.app_id, **faust_settings(settings))
     app.idempotent_producer = False
+    app.batch_consumer = False  # the stock agent path is what this measures
     inputs = app.topic(*settings.topics.input_topics().values(), key_type=bytes,
                        value_type=bytes, partitions=partitions)
     taken = 0
