@@ -15,6 +15,7 @@ import asyncio
 import logging
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +76,8 @@ class KafkaDeadLetterSink:
 
 class EventTimeScheduling(DefaultSchedulingStrategy):
     """Hands over fetched records in record-timestamp order across partitions, holding back
-    those another partition of the fetch may still precede (``ordering.EventTimeMerger``).
+    those another assigned partition may still precede: a watermark over all of them, each
+    left out while fetched to the end of its log or idle (``ordering.EventTimeMerger``).
 
     Producers stamp each record with its event time, so this undoes the skew between the five
     topics, above all while catching up on a backlog, where a fetch of a quiet topic spans
@@ -93,6 +95,19 @@ class EventTimeScheduling(DefaultSchedulingStrategy):
 
 def _record_timestamp(record: Any) -> int:
     return int(record.timestamp or 0)
+
+
+def _fetched_to_the_end(consumer: Any, tp: TP, last_record: Any) -> bool:
+    """Whether a partition is fetched to the end of its log, by the high watermark of its
+    last fetch response (right on Tansu, unlike its ListOffsets answers): whatever it brings
+    next is live, so it holds no other partition back."""
+    end = consumer.highwater(tp)
+    if end is None or end < 0:
+        return False
+    if last_record is not None:
+        return bool(last_record.offset + 1 >= end)
+    committed = consumer._committed_offset.get(tp)  # noqa: SLF001 (where Faust seeks to)
+    return bool(end <= (committed or 0))
 
 
 class _PromptFetchThread(AIOKafkaConsumerThread):
@@ -151,6 +166,8 @@ class StorewatchApp(faust.App):
         consumer = super()._new_consumer()
         if isinstance(consumer, BatchConsumer):
             consumer.processor = self.batch_processor
+            if isinstance(consumer.scheduler, EventTimeScheduling):
+                consumer.scheduler.merger.caught_up = partial(_fetched_to_the_end, consumer)
         return consumer
 
     def _new_transport(self) -> Any:
@@ -231,6 +248,9 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     @app.on_partitions_assigned.connect
     async def _assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
         mine = [tp for tp in app.consumer.assignment() if tp.topic in names]
+        scheduler = getattr(app.consumer, "scheduler", None)
+        if isinstance(scheduler, EventTimeScheduling):
+            scheduler.merger.assign(mine)  # the watermark waits for each of them
         engine_metrics.assigned_partitions.set(len(mine))
         health.assigned(len(mine))
 

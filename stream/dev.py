@@ -131,7 +131,8 @@ class DevStack:
             self.create_topics()
             for _ in range(workers):
                 self.start_worker()
-            self.wait_until_consuming()
+            if workers:  # none: the caller publishes first (a backlog), then starts them
+                self.wait_until_consuming()
         except BaseException:
             self.stop()
             raise
