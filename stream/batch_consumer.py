@@ -132,6 +132,8 @@ class BatchConsumer(AIOKafkaConsumer):
             if self.transport.app.should_stop:
                 return
             raise
+        except Exception as exc:  # the merge or a commit failed: stop rather than skip
+            self._halt(exc)
 
     async def _run(self, call: Any) -> Mapping[TP, int]:
         """Run one processor call to its end even if the fetcher is cancelled meanwhile (a
