@@ -15,7 +15,6 @@ import base64
 import hashlib
 import json
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from stream.events import parse_ts_s
 from stream.replay import committed_offsets, follow_alerts, replay_in_process, wait_until_processed
 from tests import factories as f
 from tests.test_engine import price_protection_scheme
-from tests.test_faults import redis_state
+from tests.test_faults import metric, redis_state
 from tests.test_kafka_path import read_topic
 
 pytestmark = pytest.mark.integration
@@ -105,14 +104,6 @@ async def publish(settings: Settings, records: list[Record]) -> dict[tuple[str, 
     finally:
         await producer.stop()
     return ends
-
-
-def metric(port: int, name: str) -> float | None:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=3) as page:
-        for line in page.read().decode().splitlines():
-            if line.startswith(f"{name} "):
-                return float(line.split()[1])
-    return None
 
 
 def wait_for_metric(port: int, name: str, value: float, timeout_s: float) -> None:
