@@ -72,6 +72,7 @@ class BatchConsumer(AIOKafkaConsumer):
         self._idle = asyncio.Event()
         self._idle.set()
         self._revoking = False
+        self._saving = asyncio.Lock()  # a revocation and the idle path may both ask to save
         self.halted = False
 
     # -- commits: exactly the saved offsets ------------------------------------------------
@@ -163,11 +164,12 @@ class BatchConsumer(AIOKafkaConsumer):
         in flight; does nothing once halted."""
         if self.processor is None or self.halted:
             return
-        await self._idle.wait()
-        safe = await self._run(self.processor.save())
-        if safe:
-            self.mark_safe(safe)
-            await self.commit()
+        async with self._saving:
+            await self._idle.wait()
+            safe = await self._run(self.processor.save())
+            if safe:
+                self.mark_safe(safe)
+                await self.commit()
 
     # -- rebalance and shutdown ------------------------------------------------------------
 
