@@ -1,10 +1,12 @@
-"""The Faust application: topics, one agent, sinks onto Kafka. The only module importing faust.
+"""The Faust application: topics, the batch consumer's decider, sinks onto Kafka.
 
-One agent consumes all five input topics (each keyed by ``store_id``, so no repartition is
-needed) with concurrency 1: faust-streaming 0.15 can commit offsets past unfinished messages
-when an agent runs concurrently (its issue #606), so scale with partitions and workers instead.
-The agent body is one call into the transport-free engine; it catches per event, because an
-exception escaping an agent acks the message and kills the actor.
+Faust runs the group membership, rebalances, commits, the producer, timers and the worker's
+life cycle; the records themselves go through ``stream.batch_consumer.BatchConsumer``, which
+hands each fetch (merged in event time) to ``BatchDecider``: one call into the transport-free
+engine per batch, offsets committed only once the state they changed is saved. No agent: the
+stock per-message path costs about 60 times the CPU, can commit past unfinished messages with
+concurrency (faust-streaming #606) and processes records twice after a rebalance (#502).
+Only this module and ``stream.batch_consumer`` import faust.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import asyncio
 import logging
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,7 @@ from faust.types import TP
 from faust.types.auth import CredentialsT
 from prometheus_client import REGISTRY
 
+from stream.batch_consumer import BatchConsumer, BatchProcessor, Fetched
 from stream.config import Settings
 from stream.control import consume_changes
 from stream.engine import RETRY_FIRST_S, RETRY_MAX_S, DeadLetter, Engine, Source
@@ -34,6 +38,7 @@ from stream.health import PING_TIMEOUT_S, RedisWatch, WorkerHealth
 from stream.health import serve as serve_metrics_and_health
 from stream.metrics import Metrics
 from stream.ordering import EventTimeMerger
+from stream.publishing import RetryingSink
 from stream.state import RedisStateStore, StateUnavailableError, redis_client
 from stream.tuning import Change, InvalidChangeError, apply_changes, current_value
 
@@ -71,7 +76,8 @@ class KafkaDeadLetterSink:
 
 class EventTimeScheduling(DefaultSchedulingStrategy):
     """Hands over fetched records in record-timestamp order across partitions, holding back
-    those another partition of the fetch may still precede (``ordering.EventTimeMerger``).
+    those another assigned partition may still precede: a watermark over all of them, each
+    left out while fetched to the end of its log or idle (``ordering.EventTimeMerger``).
 
     Producers stamp each record with its event time, so this undoes the skew between the five
     topics, above all while catching up on a backlog, where a fetch of a quiet topic spans
@@ -91,6 +97,19 @@ def _record_timestamp(record: Any) -> int:
     return int(record.timestamp or 0)
 
 
+def _fetched_to_the_end(consumer: Any, tp: TP, last_record: Any) -> bool:
+    """Whether a partition is fetched to the end of its log, by the high watermark of its
+    last fetch response (right on Tansu, unlike its ListOffsets answers): whatever it brings
+    next is live, so it holds no other partition back."""
+    end = consumer.highwater(tp)
+    if end is None or end < 0:
+        return False
+    if last_record is not None:
+        return bool(last_record.offset + 1 >= end)
+    committed = consumer._committed_offset.get(tp)  # noqa: SLF001 (where Faust seeks to)
+    return bool(end <= (committed or 0))
+
+
 class _PromptFetchThread(AIOKafkaConsumerThread):
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
@@ -99,6 +118,11 @@ class _PromptFetchThread(AIOKafkaConsumerThread):
 
 
 class _PromptFetchConsumer(AIOKafkaConsumer):
+    def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
+        return _PromptFetchThread(self, loop=self.loop, beacon=self.beacon)
+
+
+class _PromptFetchBatchConsumer(BatchConsumer):
     def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
         return _PromptFetchThread(self, loop=self.loop, beacon=self.beacon)
 
@@ -117,6 +141,10 @@ class _IdempotentTransport(_PromptFetchTransport):
     Producer = _IdempotentProducer
 
 
+class _BatchTransport(_PromptFetchTransport):
+    Consumer = _PromptFetchBatchConsumer
+
+
 class StorewatchApp(faust.App):
     """Faust's App with an idempotent producer (unless ``idempotent_producer`` is turned off:
     Tansu refuses InitProducerId), and fetches held by the broker for at most FETCH_MAX_WAIT_MS.
@@ -128,8 +156,23 @@ class StorewatchApp(faust.App):
     """
 
     idempotent_producer = True
+    # The worker consumes through stream.batch_consumer; off, Faust's own agents get the
+    # messages (the bench's Faust-agent ceiling).
+    batch_consumer = True
+
+    batch_processor: BatchProcessor | None = None
+
+    def _new_consumer(self) -> Any:
+        consumer = super()._new_consumer()
+        if isinstance(consumer, BatchConsumer):
+            consumer.processor = self.batch_processor
+            if isinstance(consumer.scheduler, EventTimeScheduling):
+                consumer.scheduler.merger.caught_up = partial(_fetched_to_the_end, consumer)
+        return consumer
 
     def _new_transport(self) -> Any:
+        if self.batch_consumer:
+            return _BatchTransport(self.conf.broker_consumer, self)
         return _PromptFetchTransport(self.conf.broker_consumer, self)
 
     def _new_producer_transport(self) -> Any:
@@ -167,6 +210,7 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
         # Events produced before the first worker joined must still be processed.
         "consumer_auto_offset_reset": "earliest",
         "producer_acks": -1,
+        "producer_max_request_size": settings.kafka_max_request_bytes,
         "ConsumerScheduler": EventTimeScheduling,
         # No tables: nothing to keep on local disk, and several workers may share a host.
         "datadir": str(Path(tempfile.gettempdir()) / f"storewatch-faust-{settings.app_id}"),
@@ -204,13 +248,23 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     @app.on_partitions_assigned.connect
     async def _assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
         mine = [tp for tp in app.consumer.assignment() if tp.topic in names]
+        scheduler = getattr(app.consumer, "scheduler", None)
+        if isinstance(scheduler, EventTimeScheduling):
+            scheduler.merger.assign(mine)  # the watermark waits for each of them
         engine_metrics.assigned_partitions.set(len(mine))
         health.assigned(len(mine))
 
     state = RedisStateStore.from_url(settings.redis_url.get_secret_value(), settings.windows,
                                      **settings.redis_options())
-    engine = Engine.from_settings(settings, state, KafkaAlertSink(alerts),
-                                  KafkaDeadLetterSink(dead_letters), engine_metrics)
+    def publish_failed(sink: str) -> None:
+        engine_metrics.publish_errors.labels(sink).inc()
+
+    engine = Engine.from_settings(
+        settings, state,
+        RetryingSink(KafkaAlertSink(alerts), "alert", settings.publish_give_up_s, publish_failed),
+        RetryingSink(KafkaDeadLetterSink(dead_letters), "dead_letter", settings.publish_give_up_s,
+                     publish_failed),
+        engine_metrics)
     state_for_gauges = RedisStateStore.from_url(settings.redis_url.get_secret_value(),
                                                 settings.windows, **settings.redis_options())
     control = app.topic(settings.topics.control, key_type=bytes, value_type=bytes,
@@ -220,6 +274,8 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
                                  list(SEVERITIES))
 
     async def save_models() -> None:
+        if decider.halted:  # the models learnt from a batch that will be decided again
+            return
         try:
             await state_for_gauges.save_models(settings.app_id, engine.model_snapshots())
         except StateUnavailableError:
@@ -286,28 +342,23 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
         restored = engine.restore_models(snapshots)
         log.info("models resumed from snapshots: %s", ", ".join(restored) or "none (fresh)")
 
-    saver = StateSaver(engine, app, settings.state_save_interval_s)
+    ready = asyncio.Event()
+    decider = BatchDecider(engine, health, engine_metrics, settings.state_save_interval_s, ready)
 
-    @app.timer(interval=settings.state_save_interval_s / 2)
-    async def _save_state_while_idle() -> None:
-        await saver.save_if_due()
-
-    @app.agent(inputs, concurrency=1)
-    @health.watched("agent detect")
-    async def detect(stream: faust.StreamT[bytes]) -> None:
-        # Every change already on the control topic applies before the first event, and the
-        # models resume from the latest snapshot of this app's workers.
+    @app.task
+    @health.watched("task prepare")
+    async def prepare() -> None:
+        """Every change already on the control topic applies before the first event, and the
+        models resume from the latest snapshot of this app's workers."""
         await tuned.caught_up.wait()
         await restore_models()
-        async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
-            await saver.process(events)  # decided: their alerts are published
-            health.batch_decided()
-            decided_at = time.time()
-            for event in events:
-                if event.message.timestamp:  # Faust gives it in seconds
-                    engine_metrics.kafka_to_decision_seconds.observe(
-                        max(0.0, decided_at - event.message.timestamp))
-            await saver.save_if_due()  # the next batch waits for it, and counts the wait
+        ready.set()
+
+    # The batch consumer takes the input topics (no agent: Faust subscribes to the topics
+    # registered with its conductor) and hands each fetch to the decider.
+    app.topics.add(inputs)
+
+    app.batch_processor = decider
 
     return app
 
@@ -350,50 +401,62 @@ class RuntimeTuning:
         log.error("tuning refused, nothing applied: %s (record %r)", reason, raw[:200])
 
 
-class StateSaver:
-    """Holds the acknowledgement of processed events until the state they changed is saved.
+class BatchDecider:
+    """Decides what the batch consumer fetched, and says which offsets are safe to commit.
 
-    ``take_events`` acks a batch once the agent body returns; each message's reference count is
-    raised first, so that ack does not free its offset. Every ``interval_s`` (from the agent,
-    or from a timer while no events come) the engine saves the changed stores to Redis and
-    only then are the held messages acked, so Faust never commits an offset whose effect is
-    not in Redis. A lock keeps a save from running in the middle of a batch. (Faust waits for
-    held messages to be acked before a rebalance goes on, which the timer sees to.)
+    The engine keeps what a batch changed in memory; every ``interval_s`` (or when the consumer
+    finds nothing new, is revoked or stops) it saves the changed stores to Redis, and only then
+    are the offsets of the batches before offered for commit: Faust never commits an offset
+    whose effect is not in Redis. Alerts and dead letters are acknowledged by the broker inside
+    ``process_batch``, before their batch is even decided.
     """
 
-    def __init__(self, engine: Engine, app: faust.App, interval_s: float) -> None:
+    def __init__(self, engine: Engine, health: WorkerHealth, metrics: Metrics,
+                 interval_s: float, ready: asyncio.Event) -> None:
         self._engine = engine
-        self._app = app
+        self._health = health
+        self._metrics = metrics
         self._interval_s = interval_s
-        self._held: list[Any] = []
+        self._ready = ready
+        self._unsaved: dict[TP, int] = {}  # next offset per partition, decided but not saved
         self._saved_at_s = time.monotonic()
-        self._lock = asyncio.Lock()
+        self.halted = False
 
-    async def process(self, events: list[Any]) -> None:
-        """Decide a batch and hold its messages until the next save (``save_if_due``)."""
-        batch = [(event.value, Source(event.message.topic, event.message.partition,
-                                      event.message.offset)) for event in events]
-        async with self._lock:
-            for event in events:
-                event.message.incref()
-            self._held += events
-            await self._engine.process_batch(batch)
+    async def decide(self, batch: Fetched) -> dict[TP, int]:
+        await self._ready.wait()
+        unsaved = self._unsaved
+        messages = []
+        for tp, record in batch:
+            messages.append((record.value, Source(tp.topic, tp.partition, record.offset)))
+            unsaved[tp] = record.offset + 1  # a partition's records come in offset order
+        await self._engine.process_batch(messages)  # decided: their alerts are published
+        self._health.batch_decided()
+        decided_at_ms = time.time() * 1000
+        observe = self._metrics.kafka_to_decision_seconds.observe
+        for _, record in batch:
+            if record.timestamp:
+                observe(max(0.0, decided_at_ms - record.timestamp) / 1000)
+        if time.monotonic() - self._saved_at_s >= self._interval_s:
+            return await self.save()
+        return {}
 
-    async def save_if_due(self) -> None:
-        if self._held and self._due():
-            async with self._lock:
-                await self._save()
-
-    def _due(self) -> bool:
-        return time.monotonic() - self._saved_at_s >= self._interval_s
-
-    async def _save(self) -> None:
+    async def save(self) -> dict[TP, int]:
+        if not self._unsaved or self.halted:
+            return {}
         await self._engine.commit()
-        consumer = self._app.consumer
-        for event in self._held:
-            event.message.ack(consumer)
-        self._held = []
+        safe, self._unsaved = self._unsaved, {}
         self._saved_at_s = time.monotonic()
+        return safe
+
+    def halt(self, exc: BaseException) -> None:
+        """Stop for good rather than skip: an exception out of the batch path (above all an
+        alert or dead letter that could not be published) leaves a batch half decided, so
+        nothing from it on may be saved or committed. The worker reports ``halted`` and waits
+        to be restarted, which redelivers everything after the last commit."""
+        self.halted = True
+        self._health.halted(f"{type(exc).__name__}: {exc}")
+        log.error("worker halted: nothing from the batch in flight on is saved or committed; "
+                  "restart it once the cause is fixed (%s: %s)", type(exc).__name__, exc)
 
 
 def run_worker(settings: Settings, loglevel: str = "info") -> None:

@@ -4,7 +4,8 @@ Everything is measured in one run on the same simulated marketplace, and every s
 given as a ratio to a ceiling measured in the same run (these machines are noisy):
 
 - ceilings: ``json.loads`` alone over the events, a bare aiokafka consumer over them, and a
-  Faust worker whose agent does nothing (``stream.faust_ceiling``);
+  Faust worker that does nothing, through a stock agent and through the batch consumer the
+  worker uses (``stream.faust_ceiling``), each with its CPU per event;
 - in-process replay against a real Redis;
 - one Faust worker through Kafka (events published as fast as possible until all are decided),
   then two workers on the same partitions (the ratio two/one);
@@ -53,6 +54,7 @@ TARGETS = {
     "replay_in_process_per_s": 30_000,
     "replay_vs_json_ceiling": 0.11,
     "kafka_one_worker_per_s": 10_000,
+    "one_worker_vs_replay": 0.8,
     "two_vs_one_worker": 1.6,
     "p99_at_fixed_rate_s": P99_BOUND_S,
     "redis_bytes_per_store": 4096,
@@ -98,8 +100,10 @@ def json_ceiling_per_s(lines: list[bytes]) -> float:
     return len(lines) / best
 
 
-async def bare_consumer_ceiling_per_s(bootstrap: str, lines: list[bytes], partitions: int) -> float:
-    """Events per second a bare aiokafka consumer reads the same messages from the broker."""
+async def bare_consumer_ceiling(bootstrap: str, lines: list[bytes],
+                                partitions: int) -> tuple[float, float]:
+    """Events per second a bare aiokafka consumer reads the same messages from the broker, and
+    the CPU microseconds per message this process (all its threads) spent doing it."""
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
     topic = "storewatch-bench-ceiling"
@@ -117,18 +121,21 @@ async def bare_consumer_ceiling_per_s(bootstrap: str, lines: list[bytes], partit
     try:
         consumer.assign([TopicPartition(topic, p) for p in range(partitions)])
         await consumer.seek_to_beginning()
-        seen, started = 0, time.perf_counter()
+        seen, started, cpu_started_s = 0, time.perf_counter(), process_cpu_s(os.getpid())
         while seen < len(lines):
             for records in (await consumer.getmany(timeout_ms=500, max_records=5000)).values():
                 seen += len(records)
-        return seen / (time.perf_counter() - started)
+        cpu_us = 1e6 * (process_cpu_s(os.getpid()) - cpu_started_s) / seen
+        return seen / (time.perf_counter() - started), cpu_us
     finally:
         await consumer.stop()
 
 
-def faust_agent_ceiling_per_s(path: Path, events: int, partitions: int) -> float:
-    """Events per second a Faust worker whose agent does nothing takes the same events
-    (``stream.faust_ceiling``, in a process of its own), from its first batch to the last."""
+def faust_ceiling(path: Path, events: int, partitions: int, mode: str) -> dict[str, float]:
+    """Events per second, and CPU microseconds per event, of a Faust worker that does nothing
+    with the same events (``stream.faust_ceiling``, in a process of its own), from its first
+    batch to the last: through a stock agent (``mode="agent"``) or the batch consumer
+    (``"batch"``)."""
     import subprocess
     import sys
 
@@ -138,10 +145,11 @@ def faust_agent_ceiling_per_s(path: Path, events: int, partitions: int) -> float
         asyncio.run(publish_file(path, settings))
         done = subprocess.run(
             [sys.executable, "-m", "stream.faust_ceiling", kafka.bootstrap, str(events),
-             str(partitions)], capture_output=True, text=True, timeout=1800, check=False)
+             str(partitions), mode], capture_output=True, text=True, timeout=1800, check=False)
     for line in done.stdout.splitlines():
         if '{"events_per_s"' in line:  # after the terminal codes the worker writes
-            return float(json.loads(line[line.index("{"):])["events_per_s"])
+            figures: dict[str, float] = json.loads(line[line.index("{"):])
+            return figures
     raise RuntimeError(f"the Faust ceiling run failed:\n{done.stderr[-2000:]}")
 
 
@@ -609,12 +617,18 @@ def summary_rows(f: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     split = f["cost_split"]["share"]
     return [
         ("json.loads ceiling", f"{f['json_ceiling_per_s']:,}/s", "1", ""),
-        ("bare aiokafka consumer ceiling", f"{f['bare_consumer_ceiling_per_s']:,}/s", "1", ""),
-        ("Faust agent doing nothing (ceiling)", f"{f['faust_agent_ceiling_per_s']:,}/s", "1", ""),
+        ("bare aiokafka consumer ceiling", f"{f['bare_consumer_ceiling_per_s']:,}/s",
+         f"{f['bare_consumer_cpu_us_per_event']} us CPU/event", ""),
+        ("Faust agent doing nothing", f"{f['faust_agent_ceiling_per_s']:,}/s",
+         f"{f['faust_agent_cpu_us_per_event']} us CPU/event", ""),
+        ("batch consumer doing nothing (ceiling)", f"{f['batch_consumer_ceiling_per_s']:,}/s",
+         f"{f['batch_consumer_cpu_us_per_event']} us CPU/event, "
+         f"{f['batch_consumer_cpu_vs_bare_consumer']}x bare", ""),
         ("replay in-process, real Redis", f"{f['replay_in_process_per_s']:,}/s",
          f"{f['replay_vs_json_ceiling']} of json", ">= 30,000/s, >= 0.11"),
         ("one Faust worker, produced to decided", f"{one['events_per_s']:,}/s",
-         f"{f['one_worker_vs_faust_ceiling']} of Faust", ">= 10,000/s"),
+         f"{f['one_worker_vs_replay']} of replay, {one['worker_cpu_us_per_event']} us "
+         "CPU/event", ">= 0.8 of replay"),
         ("two Faust workers", f"{two['events_per_s']:,}/s",
          f"{f['two_vs_one_worker']}x one", ">= 1.6x"),
         (f"latency at {fixed['offered_per_s']:,.0f}/s p50/p95/p99",
@@ -651,12 +665,25 @@ def run_bench(plan: BenchPlan, out_json: str | Path | None = None, say: Any = pr
     f["json_ceiling_per_s"] = round(json_ceiling_per_s(lines))
     say(f"json.loads ceiling: {f['json_ceiling_per_s']:,}/s")
     with EmbeddedKafka() as kafka:
-        f["bare_consumer_ceiling_per_s"] = round(asyncio.run(
-            bare_consumer_ceiling_per_s(kafka.bootstrap, lines, plan.partitions)))
-    say(f"bare aiokafka consumer ceiling: {f['bare_consumer_ceiling_per_s']:,}/s")
-    f["faust_agent_ceiling_per_s"] = round(faust_agent_ceiling_per_s(path, len(lines),
-                                                                    plan.partitions))
-    say(f"Faust agent that does nothing: {f['faust_agent_ceiling_per_s']:,}/s")
+        bare_per_s, bare_cpu_us = asyncio.run(
+            bare_consumer_ceiling(kafka.bootstrap, lines, plan.partitions))
+    f["bare_consumer_ceiling_per_s"] = round(bare_per_s)
+    f["bare_consumer_cpu_us_per_event"] = round(bare_cpu_us, 2)
+    say(f"bare aiokafka consumer ceiling: {f['bare_consumer_ceiling_per_s']:,}/s, "
+        f"{f['bare_consumer_cpu_us_per_event']} us CPU/event")
+    agent = faust_ceiling(path, len(lines), plan.partitions, "agent")
+    f["faust_agent_ceiling_per_s"] = round(agent["events_per_s"])
+    f["faust_agent_cpu_us_per_event"] = agent["cpu_us_per_event"]
+    say(f"Faust agent that does nothing: {f['faust_agent_ceiling_per_s']:,}/s, "
+        f"{f['faust_agent_cpu_us_per_event']} us CPU/event")
+    batch = faust_ceiling(path, len(lines), plan.partitions, "batch")
+    f["batch_consumer_ceiling_per_s"] = round(batch["events_per_s"])
+    f["batch_consumer_cpu_us_per_event"] = batch["cpu_us_per_event"]
+    f["batch_consumer_cpu_vs_bare_consumer"] = round(
+        batch["cpu_us_per_event"] / max(bare_cpu_us, 1e-9), 2)
+    say(f"batch consumer that does nothing: {f['batch_consumer_ceiling_per_s']:,}/s, "
+        f"{f['batch_consumer_cpu_us_per_event']} us CPU/event "
+        f"({f['batch_consumer_cpu_vs_bare_consumer']}x the bare consumer's)")
     with EmbeddedRedis() as redis:
         reset_command_stats(redis.url)
         meter = CpuMeter({"redis": redis.pid, "bench (replay)": os.getpid()}).start()
@@ -686,6 +713,9 @@ def run_bench(plan: BenchPlan, out_json: str | Path | None = None, say: Any = pr
         one["events_per_s"] / f["bare_consumer_ceiling_per_s"], 4)
     f["one_worker_vs_faust_ceiling"] = round(
         one["events_per_s"] / f["faust_agent_ceiling_per_s"], 4)
+    f["one_worker_vs_batch_ceiling"] = round(
+        one["events_per_s"] / f["batch_consumer_ceiling_per_s"], 4)
+    f["one_worker_vs_replay"] = round(one["events_per_s"] / f["replay_in_process_per_s"], 4)
     say(f"two workers: {two['events_per_s']:,}/s ({f['two_vs_one_worker']}x one); CPU {two['cpu']}")
     f["latency"] = latency(path, plan)
     fixed = f["latency"]["at_fixed_rate"] or {"offered_per_s": 0, "p50_s": None, "p95_s": None,

@@ -272,6 +272,12 @@ class Settings(BaseSettings):
     # InitProducerId, so `storewatch dev` turns this off for it.
     kafka_idempotent_producer: bool = True
     kafka_security: KafkaSecuritySettings = Field(default_factory=KafkaSecuritySettings)
+    # The largest request the worker's producer sends (alerts, dead letters: both far smaller;
+    # Kafka's own default message limit is about 1 MB).
+    kafka_max_request_bytes: int = Field(1_000_000, ge=1024)
+    # How long an alert or dead letter that the broker refuses is retried before the worker
+    # halts its progress (it never commits past an event whose outcome is unpublished).
+    publish_give_up_s: DurationS = Field(30.0, ge=0, le=3600)
     # redis:// or rediss:// (TLS); redis+cluster:// or rediss+cluster:// for a Redis Cluster.
     # Secret as a whole: it may carry a password (redis://user:password@host:6379/0).
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")

@@ -112,6 +112,8 @@ class DevStack:
     killed: list[WorkerProcess] = field(default_factory=list)
     # Redis with an append-only file, so that stop_redis() and start_redis() keep its data.
     durable_redis: bool = False
+    # STOREWATCH_* variables given to the workers started from now on, over those of settings.
+    worker_env_extra: dict[str, str] = field(default_factory=dict)
     log_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="storewatch-dev-")))
 
     def start(self, workers: int = 1) -> Self:
@@ -129,7 +131,8 @@ class DevStack:
             self.create_topics()
             for _ in range(workers):
                 self.start_worker()
-            self.wait_until_consuming()
+            if workers:  # none: the caller publishes first (a backlog), then starts them
+                self.wait_until_consuming()
         except BaseException:
             self.stop()
             raise
@@ -188,6 +191,7 @@ class DevStack:
             "STOREWATCH_DETECTORS": self.settings.detectors.model_dump_json(),
             "STOREWATCH_TOPICS": self.settings.topics.model_dump_json(),
         })
+        env.update(self.worker_env_extra)
         return env
 
     def start_worker(self) -> WorkerProcess:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 import logging
 import time
@@ -22,12 +23,21 @@ from typing import Protocol, TypeVar
 from stream.alerts import AlertSink, build_alert, tie_to_ring, wall_clock_iso
 from stream.config import DetectorSettings, Settings, tunable_values
 from stream.detectors import RING_FACT_KINDS, Detector, default_detectors
+from stream.events import (
+    MAX_EVENT_BYTES,
+    MAX_FUTURE_S,
+    Alert,
+    Event,
+    InvalidEventError,
+    format_ts,
+    parse_event,
+)
 from stream.features import Watch
-from stream.events import MAX_FUTURE_S, Alert, Event, InvalidEventError, format_ts, parse_event
 from stream.metrics import Metrics, ModelScoreRecorder
 from stream.models import SnapshotVersionError
 from stream.state import (
     DEFAULT_UTC_OFFSET_S,
+    PartitionId,
     StateStore,
     StateUnavailableError,
     StateUpdate,
@@ -42,6 +52,15 @@ T = TypeVar("T")
 WATCH_KEY = "~watch"
 RETRY_FIRST_S = 0.1
 RETRY_MAX_S = 5.0
+# A dead letter carries the original bytes up to this many, so it stays far below any broker's
+# message limit whatever arrived (a 10 MiB message makes a 22 KB letter). The largest event the
+# worker accepts fits whole, so every refused event that could be valid can be re-published
+# from its letter; a longer one is cut, and its size and sha256 identify the original.
+DEAD_LETTER_RAW_MAX_BYTES = MAX_EVENT_BYTES
+# Refusals a redelivered event meets (its id is known, or its stream moved on past it): at or
+# below its partition's saved decided offset they are counted as redeliveries, not bad input.
+# An event the stores accept is applied whatever its offset (a topic created anew reuses them).
+REDELIVERY_REFUSALS = frozenset({"duplicate", "late"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +74,12 @@ class Source:
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
-    """A refused message with everything needed to inspect or re-drive it."""
+    """A refused message with everything needed to inspect or re-drive it.
+
+    The JSON form is bounded: ``raw_base64`` holds at most DEAD_LETTER_RAW_MAX_BYTES of the
+    original (``raw_truncated`` says when it was cut), ``raw_bytes`` and ``raw_sha256`` its
+    full size and hash.
+    """
 
     reason: str
     error: str
@@ -64,16 +88,36 @@ class DeadLetter:
     refused_at: str
 
     def to_json(self) -> bytes:
+        kept = self.raw[:DEAD_LETTER_RAW_MAX_BYTES]
         return json.dumps({
             "reason": self.reason,
             "error": self.error,
             "topic": self.source.topic,
             "partition": self.source.partition,
             "offset": self.source.offset,
-            "raw_base64": base64.b64encode(self.raw).decode(),
+            "raw_base64": base64.b64encode(kept).decode(),
+            "raw_truncated": len(kept) < len(self.raw),
+            "raw_bytes": len(self.raw),
+            "raw_sha256": hashlib.sha256(self.raw).hexdigest(),
             "raw_text": self.raw[:2048].decode("utf-8", errors="replace"),
             "refused_at": self.refused_at,
         }, separators=(",", ":")).encode()
+
+
+def decided_through(messages: Sequence[tuple[bytes, Source]]) -> dict[PartitionId, int]:
+    """The highest offset per partition among ``messages`` (those with an offset).
+
+    >>> decided_through([(b"", Source("orders", 0, 7)), (b"", Source("orders", 0, 9)),
+    ...                  (b"", Source("prices", 1, 3)), (b"", Source("file"))])
+    {('orders', 0): 9, ('prices', 1): 3}
+    """
+    highest: dict[PartitionId, int] = {}
+    for _, source in messages:
+        if source.offset >= 0:
+            partition = (source.topic, source.partition)
+            if source.offset > highest.get(partition, -1):
+                highest[partition] = source.offset
+    return highest
 
 
 class DeadLetterSink(Protocol):
@@ -259,6 +303,7 @@ class Engine:
                 await self._dead_letter(exc.reason, str(exc), raw, source)
                 continue
             accepted.append((event, source, raw))
+        decided_before = await self._decided_offsets(messages)
         offset_s, see = self._utc_offset_s, self.watch.see
         for event, _, _ in accepted:
             if event.type != "store":  # a store event is dated when the store opened, maybe years ago
@@ -268,6 +313,10 @@ class Engine:
         observe_decided = self.metrics.processing_seconds.observe  # per event: looked up once
         for (event, source, raw), view in zip(accepted, views, strict=True):
             if view.refusal is not None:
+                if view.refusal in REDELIVERY_REFUSALS and source.offset >= 0 and \
+                        source.offset <= decided_before.get((source.topic, source.partition), -1):
+                    self.metrics.events_redelivered.labels(source.topic).inc()
+                    continue
                 await self._dead_letter(view.refusal, self._refusal_error(event, view), raw, source)
                 continue
             if event.type in self._by_type:
@@ -275,7 +324,19 @@ class Engine:
             if event.ts_s > self._newest_ts_s:
                 self._newest_ts_s = event.ts_s
             observe_decided(time.perf_counter() - started)
+        decided = self.state.decided
+        for partition, offset in decided_through(messages).items():
+            decided(partition, offset)
         return raised
+
+    async def _decided_offsets(self, messages: Sequence[tuple[bytes, Source]],
+                               ) -> dict[PartitionId, int]:
+        """The saved decided offset of each Kafka partition of the batch (no I/O once read)."""
+        partitions = {(source.topic, source.partition) for _, source in messages
+                      if source.offset >= 0}
+        if not partitions:
+            return {}
+        return await self._until_available(partial(self.state.decided_offsets, partitions))
 
     @staticmethod
     def _check_not_future(event: Event, future_s: float) -> None:

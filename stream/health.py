@@ -11,7 +11,10 @@ check that fails:
   group left without partitions, because there are more workers than partitions, is idle, not
   unhealthy: the alert StorewatchWorkerIdle covers it);
 - ``crashed``: an agent or background task died with an exception;
-- ``redis``: Redis did not answer a PING (sent every ``PING_INTERVAL_S``) within its timeout.
+- ``redis``: Redis did not answer a PING (sent every ``PING_INTERVAL_S``) within its timeout;
+- ``halted``: the worker stopped its own progress because an alert or dead letter could not be
+  published, or an exception escaped the batch path: nothing past the undecided batch is saved
+  or committed, so a restart (once the cause is fixed) takes it up again.
 
 ``storewatch_healthy`` and ``storewatch_health_check_failing{check}`` are computed from the same
 checks at every scrape, so both turn within a second or two of the condition. Kubernetes routes
@@ -59,6 +62,8 @@ CHECKS = {
     "no_partitions": "the worker holds no input partition (not in the consumer group)",
     "crashed": "an agent or background task crashed (see the worker log; restart the worker)",
     "redis": "the state store (Redis) does not answer",
+    "halted": "the worker stopped its progress rather than skip a message (see the worker log; "
+              "restart it once the cause is fixed)",
 }
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
@@ -196,6 +201,7 @@ class WorkerHealth:
         self.partitions = PartitionCheck(partitions_after_s, clock())
         self.redis = RedisCheck(ping_timeout_s)
         self._crashed: list[str] = []
+        self._halted: str | None = None
         self._lock = threading.Lock()  # the metrics thread reads while the loop writes
 
     # hooks ----------------------------------------------------------------------------------
@@ -224,6 +230,11 @@ class WorkerHealth:
         with self._lock:
             self._crashed.append(f"{what}: {exc!r}"[:200])
 
+    def halted(self, why: str) -> None:
+        """The batch path stopped for good: unhealthy until the worker is restarted."""
+        with self._lock:
+            self._halted = why[:300]
+
     def watched(self, what: str) -> Callable[[F], F]:
         """Decorate an agent or task body: an exception escaping it marks the worker crashed."""
         def decorate(fn: F) -> F:
@@ -246,7 +257,8 @@ class WorkerHealth:
             found = {"stalled": self.stall.failing(now),
                      "no_partitions": self.partitions.failing(now),
                      "crashed": "; ".join(self._crashed) or None,
-                     "redis": self.redis.failing(now)}
+                     "redis": self.redis.failing(now),
+                     "halted": self._halted}
         return {check: why for check, why in found.items() if why is not None}
 
     def status(self) -> tuple[bool, str]:

@@ -31,7 +31,7 @@ from stream.store_state import StateConfig, StoreState
 from stream.store_view import StoreView
 
 if TYPE_CHECKING:
-    from stream.state import StateUpdate
+    from stream.state import PartitionId, StateUpdate
 
 __all__ = ["InMemoryStateStore", "MemoryFactIndex"]
 
@@ -223,6 +223,7 @@ class InMemoryStateStore:
         # alert marks written since the last commit, for the views read before them
         self._batch_marks: dict[str, dict[str, str]] = {}
         self._models: dict[str, dict[str, bytes]] = {}
+        self._decided: dict[PartitionId, int] = {}
 
     def reconfigure(self, windows: WindowSettings) -> None:
         """Use new window settings from the next event on (as RedisStateStore does)."""
@@ -285,6 +286,14 @@ class InMemoryStateStore:
 
     def release(self) -> None:
         """Nothing is forgotten: this memory is the only copy of the stores."""
+
+    async def decided_offsets(self, partitions: set[PartitionId]) -> dict[PartitionId, int]:
+        """The highest offset decided per partition (-1: none), as RedisStateStore keeps it."""
+        return {partition: self._decided.get(partition, -1) for partition in partitions}
+
+    def decided(self, partition: PartitionId, offset: int) -> None:
+        if offset > self._decided.get(partition, -1):
+            self._decided[partition] = offset
 
     @property
     def stores_in_memory(self) -> int:

@@ -45,6 +45,8 @@ class Metrics:
     health_check_failing: Gauge
     redis_state_lost: Counter
     redis_state_lost_at: Gauge
+    publish_errors: Counter
+    events_redelivered: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> Metrics:
@@ -121,7 +123,8 @@ class Metrics:
                 "storewatch_health_check_failing",
                 "1 while a health check fails, by check: stalled (work pending, no batch "
                 "decided), no_partitions (out of the consumer group), crashed (an agent or task "
-                "died), redis (no answer to PING).", ["check"], registry=registry),
+                "died), redis (no answer to PING), halted (progress stopped rather than skip a "
+                "message).", ["check"], registry=registry),
             redis_state_lost=Counter(
                 "storewatch_redis_state_lost_total",
                 "Times this worker found Redis had lost its data (restarted empty or flushed: "
@@ -129,6 +132,16 @@ class Metrics:
             redis_state_lost_at=Gauge(
                 "storewatch_redis_state_lost_timestamp_seconds",
                 "When this worker last found Redis had lost its data, epoch seconds; 0 never.",
+                registry=registry),
+            publish_errors=Counter(
+                "storewatch_publish_errors_total",
+                "Failed attempts to publish an alert or a dead letter, by sink (alert, "
+                "dead_letter); each is retried, and the worker halts if one never succeeds.",
+                ["sink"], registry=registry),
+            events_redelivered=Counter(
+                "storewatch_events_redelivered_total",
+                "Events delivered again after a crash or rebalance whose effect the saved state "
+                "already holds: skipped, neither applied twice nor dead-lettered.", ["topic"],
                 registry=registry),
         )
 
@@ -143,6 +156,10 @@ class Metrics:
             for severity in severities:
                 self.alerts.labels(detector, severity)
         self.redis_errors.labels("unavailable")
+        for sink in ("alert", "dead_letter"):
+            self.publish_errors.labels(sink)
+        for topic in topics:
+            self.events_redelivered.labels(topic)
         for outcome in ("applied", "refused"):
             self.control_changes.labels(outcome)
 

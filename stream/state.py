@@ -209,9 +209,18 @@ def _redis_errors() -> Iterator[None]:
         raise StateUnavailableError(f"Redis unavailable: {exc}") from exc
 
 
+# A Kafka partition (topic, number), or a replayed file and 0.
+PartitionId = tuple[str, int]
+
+
 class StateStore(Protocol):
     """Where per-store state lives; the engine depends on this, not on Redis (RedisStateStore
-    below; stream.memory_state.InMemoryStateStore keeps it all in the process)."""
+    below; stream.memory_state.InMemoryStateStore keeps it all in the process).
+
+    It also keeps, per input partition, the highest offset whose event is decided and whose
+    effect is saved (``decided``, saved by ``commit`` with the stores): after a crash, an event
+    at or below it that the stores refuse as a copy is a redelivery, not bad input.
+    """
 
     async def load(self, store_ids: set[str]) -> None: ...
 
@@ -223,6 +232,10 @@ class StateStore(Protocol):
     async def commit(self) -> None: ...
 
     def release(self) -> None: ...
+
+    async def decided_offsets(self, partitions: set[PartitionId]) -> dict[PartitionId, int]: ...
+
+    def decided(self, partition: PartitionId, offset: int) -> None: ...
 
     def reconfigure(self, windows: WindowSettings) -> None: ...
 
@@ -342,6 +355,10 @@ class RedisStateStore:
         # alert marks written during this batch, for the views read before them
         self._batch_marks: dict[str, dict[str, str]] = {}
         self._release_after_commit = False
+        # per partition, the highest offset decided (saved ones, and those this worker
+        # decided since); -1: none
+        self._decided: dict[PartitionId, int] = {}
+        self._decided_unsaved: set[PartitionId] = set()
 
     def reconfigure(self, windows: WindowSettings) -> None:
         """Use new window settings from the next event on (runtime tuning). A window whose
@@ -433,17 +450,26 @@ class RedisStateStore:
 
     async def commit(self) -> None:
         """Save every store changed since the last commit (one SET each, one round trip), with
-        the idle TTL. Called once the alerts of the batches before are published, and before
-        their offsets are committed. Nothing is forgotten when it fails: it may be repeated."""
-        if not self._changed:
+        the idle TTL, then the offsets decided (in the same round trip, after the stores: they
+        may only claim what is saved). Called once the alerts of the batches before are
+        published, and before their offsets are committed. Nothing is forgotten when it fails:
+        it may be repeated."""
+        if not self._changed and not self._decided_unsaved:
             return
         changed = list(self._changed)
         pipe = self._client.pipeline(transaction=False)
         for store_id in changed:
             pipe.set(state_key(store_id, self._namespace),
                      self._stores[store_id].to_blob(self._config), ex=self._ttl_s)
+        if self._decided_unsaved:
+            pipe.hset(self._decided_key, mapping={
+                f"{topic}:{number}": self._decided[(topic, number)]
+                for topic, number in self._decided_unsaved})
+            # kept as long as the stores it vouches for
+            pipe.expire(self._decided_key, self._ttl_s)
         with _redis_errors():
             await pipe.execute()
+        self._decided_unsaved.clear()
         now_s = time.monotonic()
         for store_id in changed:
             self._saved_at_s[store_id] = now_s
@@ -452,15 +478,39 @@ class RedisStateStore:
             store_id, _ = self._stores.popitem(last=False)
             self._saved_at_s.pop(store_id, None)
 
+    @property
+    def _decided_key(self) -> str:
+        return f"{self._namespace}:decided"
+
+    async def decided_offsets(self, partitions: set[PartitionId]) -> dict[PartitionId, int]:
+        """The highest decided offset of each partition (-1: none), read from Redis the first
+        time a partition is met after an assignment; from memory after that."""
+        missing = [partition for partition in partitions if partition not in self._decided]
+        if missing:
+            with _redis_errors():
+                saved = await self._client.hmget(self._decided_key,
+                                                 [f"{topic}:{number}" for topic, number in missing])
+            for partition, offset in zip(missing, saved, strict=True):
+                self._decided[partition] = int(offset) if offset is not None else -1
+        return {partition: self._decided[partition] for partition in partitions}
+
+    def decided(self, partition: PartitionId, offset: int) -> None:
+        """This worker decided the event at ``offset`` (saved by the next commit). Only ever
+        raises the mark: a partition taken over resumes below it."""
+        if offset > self._decided.get(partition, -1):
+            self._decided[partition] = offset
+            self._decided_unsaved.add(partition)
+
     def release(self) -> None:
         """Forget every store (partitions revoked: another worker may own them now). Changes
         not yet saved are kept until the next commit, so what was applied is not lost."""
-        if self._changed:
+        if self._changed or self._decided_unsaved:
             self._release_after_commit = True
             return
         self._stores.clear()
         self._saved_at_s.clear()
         self._batch_marks.clear()
+        self._decided.clear()  # another worker may move them on now
 
     def _after_commit(self) -> None:
         self._changed.clear()

@@ -9,7 +9,7 @@ event, and raise exactly the alerts of the run without the bad ones.
 from __future__ import annotations
 
 import asyncio
-import base64
+import hashlib
 import itertools
 import json
 from collections.abc import Iterator
@@ -121,9 +121,10 @@ async def through_worker(stack: DevStack, messages: list[bytes], tmp: Path,
     result = await replay_via_kafka(path, stack.settings, rate_per_s=400, timeout_s=120)
     letters = [json.loads(r.value) for r in
                await read_topic(stack.settings, stack.settings.topics.dead_letter, idle_s=1.0)]
-    mine = set(messages)
-    reasons = {raw: letter["reason"] for letter in letters
-               if (raw := base64.b64decode(letter["raw_base64"])) in mine}
+    # a letter carries a bounded prefix of its message: the sha256 names the whole of it
+    mine = {hashlib.sha256(raw).hexdigest(): raw for raw in messages}
+    reasons = {mine[letter["raw_sha256"]]: letter["reason"] for letter in letters
+               if letter["raw_sha256"] in mine}
     return {(a["store_id"].partition("-")[2], a["detector"], a["event_id"].partition("-")[2])
             for a in result.alerts}, reasons
 

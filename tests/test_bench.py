@@ -19,6 +19,8 @@ def test_the_benchmark_reports_every_figure_on_a_small_input(tmp_path: Path) -> 
     run_bench(plan, out, say=lambda _: None)
     figures = json.loads(out.read_text())["figures"]
     for key in ("json_ceiling_per_s", "bare_consumer_ceiling_per_s", "faust_agent_ceiling_per_s",
+                "batch_consumer_ceiling_per_s", "batch_consumer_cpu_us_per_event",
+                "bare_consumer_cpu_us_per_event", "one_worker_vs_replay",
                 "replay_in_process_per_s",
                 "replay_vs_json_ceiling", "kafka_one_worker", "kafka_two_workers",
                 "two_vs_one_worker", "latency", "cost_split", "replay_cpu", "targets"):

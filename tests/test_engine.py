@@ -29,8 +29,9 @@ class Harness:
             self.settings, RedisStateStore(client, self.settings.windows), self.alerts, self.dead,
             Metrics.create(self.registry))
 
-    async def feed(self, *events: dict[str, Any] | bytes, topic: str = "file") -> None:
-        for offset, event in enumerate(events):
+    async def feed(self, *events: dict[str, Any] | bytes, topic: str = "file",
+                   first_offset: int = 0) -> None:
+        for offset, event in enumerate(events, start=first_offset):
             raw = event if isinstance(event, bytes) else f.raw(event)
             await self.engine.process(raw, Source(topic, 0, offset))
 
@@ -196,16 +197,46 @@ async def test_an_event_far_ahead_of_the_wall_clock_is_dead_lettered(
     assert "ahead of the wall clock" in h.dead.letters[0].error
 
 
-async def test_a_redelivered_event_is_dead_lettered_as_a_duplicate_and_raises_nothing_new(
+async def test_events_redelivered_after_a_crash_are_counted_as_redeliveries_not_dead_lettered(
+        redis_client: redis_asyncio.Redis) -> None:
+    """A worker decided and saved a stream, then died before Kafka committed its offsets: the
+    worker taking over gets the same records (same partition, same offsets) again."""
+    scheme = price_protection_scheme("gang-1")
+    first = Harness(redis_client)
+    await first.feed(*scheme)
+    assert first.alerts.alerts
+    restarted = Harness(redis_client)
+    await restarted.feed(*scheme)
+    assert not restarted.dead.letters
+    assert not restarted.alerts.alerts, "their alerts were published the first time"
+    assert restarted.registry.get_sample_value(
+        "storewatch_events_redelivered_total", {"topic": "file"}) == len(scheme)
+
+
+async def test_an_event_published_twice_is_dead_lettered_as_a_duplicate_and_raises_nothing_new(
         redis_client: redis_asyncio.Redis) -> None:
     h = Harness(redis_client)
     scheme = price_protection_scheme("gang-1")
     await h.feed(*scheme)
     first = [alert.alert_id for alert in h.alerts.alerts]
-    await h.feed(*scheme)
+    await h.feed(*scheme, first_offset=len(scheme))  # a producer sent them again
     assert [alert.alert_id for alert in h.alerts.alerts] == first
     assert {letter.reason for letter in h.dead.letters} == {"duplicate"}
     assert len(h.dead.letters) == len(scheme)
+    assert not h.registry.get_sample_value("storewatch_events_redelivered_total",
+                                           {"topic": "file"})
+
+
+async def test_an_event_at_an_offset_already_decided_but_new_to_its_store_is_applied(
+        redis_client: redis_asyncio.Redis) -> None:
+    """A topic deleted and created again numbers its records from 0 anew: the saved decided
+    offset only ever turns a refusal into a redelivery, it never skips an event."""
+    h = Harness(redis_client)
+    await h.feed(*price_protection_scheme("gang-1"))
+    recreated = Harness(redis_client)
+    await recreated.feed(*price_protection_scheme("gang-2"))
+    assert {a.store_id for a in recreated.alerts.alerts} == {"gang-2"}
+    assert not recreated.dead.letters
 
 
 async def test_a_batch_cut_off_before_its_commit_is_decided_again_with_the_same_alert_id(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import base64
+import hashlib
 import json
 import time
 from collections.abc import Iterator
@@ -115,6 +115,6 @@ async def test_every_kind_of_bad_message_is_dead_lettered_by_the_worker_and_harm
     assert {a["alert_id"] for a in result.alerts} == {a["alert_id"] for a in expected.alerts}
     letters = [json.loads(r.value) for r in
                await read_topic(stack.settings, stack.settings.topics.dead_letter)]
-    reason_of = {base64.b64decode(letter["raw_base64"]): letter["reason"] for letter in letters}
-    assert {kind: reason_of.get(raw) for kind, (raw, _) in bad.items()} == \
+    reason_of = {letter["raw_sha256"]: letter["reason"] for letter in letters}
+    assert {kind: reason_of.get(hashlib.sha256(raw).hexdigest()) for kind, (raw, _) in bad.items()} == \
         {kind: reason for kind, (_, reason) in bad.items()}

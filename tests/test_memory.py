@@ -125,13 +125,15 @@ async def test_every_key_a_flood_creates_carries_its_ttl(fresh_redis: redis_asyn
     kinds: dict[str, int] = {}
     async for key in fresh_redis.scan_iter(count=1000):
         ttl = await fresh_redis.ttl(key)
-        kind = key.split(":")[3] if ":fact:" in key else "store"  # a fact's kind
-        limit = windows.idle_store_ttl_s if kind == "store" else windows.fact_ttl_s
+        kind = key.split(":")[3] if ":fact:" in key else key.rpartition(":")[2]  # fact's kind
+        kind = "store" if kind == "state" else kind
+        limit = windows.fact_ttl_s if ":fact:" in key else windows.idle_store_ttl_s
         assert 0 < ttl <= limit, (key, ttl)
         kinds[kind] = kinds.get(kind, 0) + 1
     # a store's state is one key; its bank account, claimant and payout account one key each;
-    # its tracking number an entry in one of the shared buckets
-    assert kinds == {"store": 2_000, "bank": 2 * 2_000, "claim": 2_000,
+    # its tracking number an entry in one of the shared buckets; one key holds the offsets the
+    # saved state covers
+    assert kinds == {"store": 2_000, "decided": 1, "bank": 2 * 2_000, "claim": 2_000,
                      "trk": len(tracking_buckets(0, 2_000))}, kinds
 
 
@@ -142,7 +144,8 @@ async def test_state_and_facts_are_gone_once_their_ttl_has_passed(
     windows = WindowSettings.model_construct(
         **{**Settings().windows.model_dump(), "idle_store_ttl_s": 2.0, "fact_ttl_s": 2.0})
     await run(engine_on(fresh_redis, windows), flood(0, 500))
-    assert await fresh_redis.dbsize() == (1 + 3) * 500 + len(tracking_buckets(0, 500))  # as above
+    # as above, and the decided offsets
+    assert await fresh_redis.dbsize() == (1 + 3) * 500 + len(tracking_buckets(0, 500)) + 1
     await asyncio.sleep(3.0)
     deadline = time.monotonic() + 10
     while await fresh_redis.dbsize() and time.monotonic() < deadline:

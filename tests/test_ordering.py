@@ -68,3 +68,80 @@ def test_a_record_stamped_far_ahead_goes_with_the_records_behind_it() -> None:
 def test_a_partition_keeps_its_own_order() -> None:
     out = list(merger().add({"orders": [5, 1, 7]}))
     assert out == [("orders", 5), ("orders", 1), ("orders", 7)]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now_s = 0.0
+
+    def __call__(self) -> float:
+        return self.now_s
+
+
+def watermarked(at_end: set[str], clock: Clock, max_held: int = 1000) -> EventTimeMerger[str]:
+    """A merger told which partitions are fetched to the end of their log (``at_end``)."""
+    return EventTimeMerger(timestamp=float, max_held=max_held,
+                           caught_up=lambda partition, last: partition in at_end,
+                           idle_after_s=1.0, clock=clock)
+
+
+def test_a_partition_missing_from_a_fetch_but_not_at_its_end_still_holds_the_others() -> None:
+    """A fetch often brings a few partitions only; one left out has more to come."""
+    clock, at_end = Clock(), set[str]()
+    m = watermarked(at_end, clock)
+    m.assign(["orders", "withdrawals"])
+    assert list(m.add({"orders": [1, 2], "withdrawals": [1.5, 3]})) == \
+        [("orders", 1), ("withdrawals", 1.5), ("orders", 2)]
+    assert list(m.add({"orders": [4, 5]})) == [("withdrawals", 3)]
+    assert list(m.add({"withdrawals": [6]})) == [("orders", 4), ("orders", 5)]
+
+
+def test_a_partition_assigned_but_not_fetched_yet_holds_everything_until_it_brings_records() -> None:
+    clock, at_end = Clock(), set[str]()
+    m = watermarked(at_end, clock)
+    m.assign(["orders", "withdrawals"])
+    assert list(m.add({"orders": [5, 6]})) == []
+    assert list(m.add({"withdrawals": [1, 7]})) == [("withdrawals", 1), ("orders", 5),
+                                                    ("orders", 6)]
+
+
+def test_partitions_at_the_end_of_their_log_hold_nothing_so_live_records_pass_at_once() -> None:
+    clock, at_end = Clock(), {"orders", "withdrawals"}
+    m = watermarked(at_end, clock)
+    m.assign(["orders", "withdrawals"])
+    assert list(m.add({"orders": [5]})) == [("orders", 5)]
+    assert m.held == 0
+
+
+def test_a_partition_that_brought_nothing_for_the_idle_time_stops_holding_the_others() -> None:
+    """As Flink's watermark idleness: neither fetched nor known at its end, it is idle."""
+    clock, at_end = Clock(), set[str]()
+    m = watermarked(at_end, clock)
+    m.assign(["orders", "withdrawals"])
+    assert list(m.add({"orders": [5]})) == []
+    clock.now_s = 0.5
+    assert list(m.add({"orders": [6]})) == []
+    clock.now_s = 1.2
+    assert list(m.add({"orders": [7]})) == [("orders", 5), ("orders", 6), ("orders", 7)]
+
+
+def test_an_outlier_at_the_end_of_a_fetch_sways_the_watermark_for_that_fetch_only() -> None:
+    clock, at_end = Clock(), set[str]()
+    m = watermarked(at_end, clock)
+    m.assign(["orders", "prices"])
+    first = list(m.add({"orders": [1, 2, 50], "prices": [1.5, 99_999]}))  # a clock error
+    assert first == [("orders", 1), ("prices", 1.5), ("orders", 2), ("orders", 50)]
+    # prices has reached 55, not 99,999: orders' 60 and 70 wait for it again
+    assert list(m.add({"orders": [60, 70], "prices": [55]})) == [("prices", 99_999),
+                                                                 ("prices", 55)]
+    assert m.held == 2
+
+
+def test_revoking_forgets_what_partitions_reached() -> None:
+    clock, at_end = Clock(), set[str]()
+    m = watermarked(at_end, clock)
+    m.assign(["orders"])
+    list(m.add({"orders": [5]}))
+    m.clear()
+    m.assign(["prices"])
+    assert list(m.add({"prices": [1]})) == [("prices", 1)]
