@@ -228,9 +228,9 @@ class WithdrawalDetector(EvidenceDetector):
         "claimed_back": 0.8,
         "night_round_sales": 1.0,
         "young_with_unreal_takings": 0.5,
-        "burst": 0.35,
+        "burst": 0.6,
         "big_ticket_burst": 0.2,
-        "few_payers": 0.4,
+        "few_payers": 0.8,
         "many_accounts": 1.0,
         "shared_account": 1.0,
         "first_payout_within_hours": 0.45,
@@ -301,7 +301,8 @@ class WithdrawalDetector(EvidenceDetector):
         unreal = max(unshipped, undelivered, claimed, top_ups)
         e.add("young_with_unreal_takings", youth * unreal,
               f"A store {age} old whose takings do not look real pays them out.")
-        burst = log_ramp(raw["burst_ratio"], 4, 40) * max(paid_share, 0.5)
+        sudden = log_ramp(raw["burst_ratio"], 4, 40)
+        burst = sudden * (0.5 + 0.5 * paid_share)
         e.add("burst", burst,
               f"Its last day's sales ({raw['sales_day_cny']:,.2f} CNY) are "
               f"{raw['burst_ratio']:,.0f} times its own daily average of the days before.")
@@ -309,7 +310,7 @@ class WithdrawalDetector(EvidenceDetector):
               f"The day's orders average {raw['order_size_ratio']:,.1f} times the store's usual "
               f"order: a few big sales, not more of its own goods.")
         few_payers = ramp(raw["repeat_buyer_share"], 0.3, 0.8)
-        e.add("few_payers", few_payers * max(burst, youth),
+        e.add("few_payers", few_payers * max(sudden, youth),
               f"{raw['repeat_buyer_share']:.0%} of its sales of the last {window} came from buyers "
               f"who had just bought there: a handful of accounts paying, not a clientele.")
         account = event.fields["bank_account"]
@@ -357,6 +358,7 @@ class PriceCutDetector(EvidenceDetector):
         "young_store": 0.4,
         "cut_after_sales": 0.35,
         "model": 0.6,
+        "exposes_takings": 0.25,
     })
 
     name = "price_cut"
@@ -386,6 +388,9 @@ class PriceCutDetector(EvidenceDetector):
                   * ramp(raw["sku_sales_share"], 0.2, 0.7),
                   f"The SKU made {raw['sku_sales_share']:.0%} of the store's sales and last sold "
                   f"{describe_duration(since)} before the cut.")
+        e.add("exposes_takings", ramp(raw["claimable_share_of_sales"], 0.2, 0.7),
+              f"Claims on the cut could take back {raw['claimable_share_of_sales']:.0%} of all the "
+              f"store sold in the last {describe_duration(self.windows_s[-1])}.")
         context = self.population([("cut_vs_sold", inputs["cut_vs_sold"], "A cut this deep"),
                                    ("youth", inputs["youth"], "This young at a price cut")])
         return raw, inputs, e, raw["claimable_cny"], context

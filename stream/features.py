@@ -254,6 +254,9 @@ def price_cut_features(event: Event, view: StoreView, windows_s: list[float], wa
         # what every buyer of the window could claim back if all of them did
         "claimable_cny": round(max(0.0, sku_sales - units * new), 2),
         "sku_sales_share": round(clip01(share(sku_sales, longest["sales_cny"])), 4),
+        # what the cut lets buyers claim back, against all the store sold in the window
+        "claimable_share_of_sales": round(clip01(share(max(0.0, sku_sales - units * new),
+                                                       longest["sales_cny"])), 4),
         "since_sku_sale_s": max(0.0, event.ts_s - sku.last_sale_ts_s) if sku else -1.0,
         "store_age_s": store_age_s(event, view),
         "age_trust": age_trust(event, view, watch, young_store_s),

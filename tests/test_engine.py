@@ -181,9 +181,10 @@ async def test_a_young_store_cashing_out_orders_it_shipped_is_not_flagged(
     h = Harness(redis_client)
     events: list[dict[str, Any]] = [f.store("honest", T0, bank="bank-honest")]
     for i in range(1, 6):
-        events.append(f.order("honest", T0 + i * HOUR, price=300, order_id=f"o{i}"))
+        events.append(f.order("honest", T0 + i * HOUR, price=300, order_id=f"o{i}",
+                              buyer=f"buyer-{i}"))
         events.append(f.order("honest", T0 + i * HOUR + 4 * HOUR, price=300, order_id=f"o{i}",
-                              status="shipped"))
+                              buyer=f"buyer-{i}", status="shipped"))
     events.sort(key=lambda e: e["ts"])
     await h.feed(*events, f.withdrawal("honest", T0 + 2 * DAY, amount=1_450, bank="bank-honest"))
     assert h.detectors() == []
