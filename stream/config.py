@@ -26,6 +26,7 @@ from pydantic_settings import (
 )
 
 from stream import tracking
+from stream.errors import ConfigError
 
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
@@ -341,14 +342,30 @@ def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def _read_toml(path: Path) -> dict[str, Any]:
+    """The configuration file's values, or ConfigError saying why there are none."""
+    where = "check --config and $STOREWATCH_CONFIG"
+    if not path.exists():
+        raise ConfigError(f"configuration file {path} does not exist", where)
+    if path.is_dir():
+        raise ConfigError(f"configuration file {path} is a directory", where)
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"configuration file {path} is not valid TOML: {exc}",
+                          "see the example in the README's Configuration section") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read configuration file {path}: {exc.strerror}", where) from None
+
+
 def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
     """Defaults, then a TOML file (``path`` or ``$STOREWATCH_CONFIG``), then ``STOREWATCH_*``
     environment variables, then ``overrides`` (what a command line says explicitly)."""
     path = path or os.environ.get("STOREWATCH_CONFIG")
     values: dict[str, Any] = {}
     if path:
-        with open(path, "rb") as handle:
-            values = tomllib.load(handle)
+        values = _read_toml(Path(path))
     values = _merge(values, EnvSettingsSource(Settings)())
     values = _merge(values, {key: value for key, value in overrides.items() if value is not None})
     return Settings(**values)

@@ -127,6 +127,7 @@ async def run_engine(engine: Engine, messages: Iterable[tuple[bytes, Source]],
     for message in messages:
         batch.append(message)
         if len(batch) >= BATCH_SIZE:
+            _stop_if_cancelled()
             await engine.process_batch(batch)
             fed, since_save = fed + len(batch), since_save + len(batch)
             if progress:
@@ -142,6 +143,18 @@ async def run_engine(engine: Engine, messages: Iterable[tuple[bytes, Source]],
             progress(len(batch))
     await engine.commit()
     return fed
+
+
+def _stop_if_cancelled() -> None:
+    """Raise CancelledError if this task was asked to stop (Ctrl-C cancels it).
+
+    On Python 3.11, asyncio.wait_for drops a cancellation that arrives as its inner call
+    completes, and redis-py wraps every write in it: a replay against Redis would run on after
+    Ctrl-C. The task still counts the request (``cancelling()``), so it is honoured here,
+    between batches, where stopping leaves nothing half done."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 # --------------------------------------------------------------------------- via Kafka
@@ -196,7 +209,11 @@ async def publish_file(
 
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
                                 linger_ms=5, **settings.kafka_security.aiokafka_options())
-    await producer.start()
+    try:
+        await producer.start()
+    except BaseException:
+        await producer.stop()  # a failed start leaves connections that warn at exit
+        raise
     ends: dict[tuple[str, int], int] = {}
     event_ids: set[str] = set()
     sent = 0
@@ -288,7 +305,11 @@ async def follow_alerts(
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
                                 enable_auto_commit=False, auto_offset_reset="earliest",
                                 **settings.kafka_security.aiokafka_options())
-    await consumer.start()
+    try:
+        await consumer.start()
+    except BaseException:
+        await consumer.stop()  # a failed start leaves connections that warn at exit
+        raise
     try:
         await consumer.topics()  # loads the cluster metadata partitions_for_topic reads
         partitions = consumer.partitions_for_topic(settings.topics.alerts) or set()
