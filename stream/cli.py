@@ -20,7 +20,15 @@ from typing import Any, Final, NoReturn
 from stream import __version__
 from stream.config import Settings, load_settings, redact_url
 from stream.errors import CommandError, ExitCode, InputError, UnreachableError, UsageError
-from stream.inputs import check_input, check_output, check_plot, sniff_jsonl
+from stream.inputs import (
+    check_input,
+    check_output,
+    check_plot,
+    is_stdin,
+    read_lines,
+    sniff_jsonl,
+    stdin_as_file,
+)
 
 
 def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
@@ -80,7 +88,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from stream.reach import check_kafka, check_redis
-    from stream.replay import read_lines, replay_via_kafka
+    from stream.replay import replay_via_kafka
 
     if args.via_kafka and args.state == "memory":
         raise UsageError("--state memory replays in this process; with --via-kafka the running "
@@ -90,7 +98,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         check_output(args.alerts_out, "alerts")
     settings = _settings(args, kafka_bootstrap=args.bootstrap,
                          detectors={"use_models": False} if args.no_models else None)
-    sniff_jsonl(args.input, "input")
+    sniff_jsonl(args.input, "input", _shown(args, "input"))
     if args.via_kafka:
         asyncio.run(check_kafka(settings))
     elif args.redis_url and args.state == "redis":
@@ -171,21 +179,23 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.plot:
         check_plot(args.plot)
         check_output(args.plot, "the plot")
-    sniff_jsonl(args.events, "events")
+    sniff_jsonl(args.events, "events", _shown(args, "events"))
     labels = _read_labels(args.labels)
     event_stores = {str(event.get("store_id")) for event in read_jsonl(args.events)}
     known = event_stores & labels.keys()
     if not known:
         raise InputError(f"none of the {len(labels)} labelled stores in {args.labels} appears "
-                         f"among the {len(event_stores)} stores of {args.events}",
+                         f"among the {len(event_stores)} stores of {_shown(args, 'events')}",
                          "are these the labels written with this events file?")
     if len(known) < len(labels):
         print(f"storewatch: warning: {len(labels) - len(known)} of {len(labels)} labelled stores "
-              f"do not appear in {args.events}; they count as never alerted", file=sys.stderr)
+              f"do not appear in {_shown(args, 'events')}; they count as never alerted",
+              file=sys.stderr)
     report = evaluate(read_jsonl(args.events), labels, read_jsonl(args.alerts))
     Path(args.report).write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
     if args.plot:
-        plot_report(report, args.plot, title=f"Storewatch on {Path(args.events).name}")
+        plot_report(report, args.plot,
+                    title=f"Storewatch on {Path(_shown(args, 'events')).name}")
     print(render_table(report))
     return 0
 
@@ -299,7 +309,7 @@ def cmd_tune_try(args: argparse.Namespace) -> int:
     except InvalidChangeError as exc:
         raise UsageError(f"refused: {exc}",
                          "`storewatch tune show` lists the keys and their values") from None
-    sniff_jsonl(args.input, "input")
+    sniff_jsonl(args.input, "input", _shown(args, "input"))
     if args.redis_url:
         from stream.reach import check_redis
 
@@ -356,7 +366,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_dev)
 
     p = sub.add_parser("replay", help="run a JSONL file of events through the detectors")
-    p.add_argument("--input", required=True, type=Path)
+    p.add_argument("--input", required=True, type=Path,
+                   help="events as JSON Lines, plain or gzip; - reads stdin")
     p.add_argument("--alerts-out", type=Path)
     p.add_argument("--redis-url", help="Redis to use (default: start an embedded one)")
     p.add_argument("--state", choices=("redis", "memory"), default="redis",
@@ -382,10 +393,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("evaluate", help="money held, recall, precision and honest noise of alerts")
-    p.add_argument("--events", required=True, type=Path, help="the JSONL events the alerts came from")
+    p.add_argument("--events", required=True, type=Path,
+                   help="the JSONL events the alerts came from (plain or gzip; - reads stdin)")
     p.add_argument("--labels", required=True, type=Path,
                    help="store_id -> legit[/habit] | scheme[/variant] (JSON)")
-    p.add_argument("--alerts", required=True, type=Path, help="the alerts (JSONL)")
+    p.add_argument("--alerts", required=True, type=Path,
+                   help="the alerts (JSONL, plain or gzip; - reads stdin)")
     p.add_argument("--report", "--out", dest="report", required=True, type=Path,
                    help="write the figures as JSON here")
     p.add_argument("--plot", type=Path, help="also draw them as a PNG")
@@ -415,7 +428,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_tune_set)
     p = tune_sub.add_parser("try", help="replay a file with current and candidate values")
     p.add_argument("assignments", nargs="+", metavar="KEY=VALUE")
-    p.add_argument("--input", required=True, type=Path)
+    p.add_argument("--input", required=True, type=Path,
+                   help="events as JSON Lines, plain or gzip; - reads stdin")
     p.add_argument("--labels", type=Path)
     p.add_argument("--redis-url")
     p.set_defaults(func=cmd_tune_try)
@@ -460,7 +474,33 @@ EXIT_CODES_HELP = """exit codes:
   2    usage or configuration error
   3    input or output file problem (missing, a directory, empty, not JSON Lines)
   4    Kafka or Redis unreachable
-  130  interrupted (Ctrl-C)"""
+  130  interrupted (Ctrl-C)
+  141  the output pipe closed early (as `| head` does); nothing printed"""
+
+
+# Arguments that may be `-`, read from stdin (one per command: there is one stdin).
+STDIN_ARGUMENTS: Final = ("input", "events", "alerts")
+
+
+def _shown(args: argparse.Namespace, name: str) -> str:
+    """How messages call an input: its path, or ``stdin`` for one read from `-`."""
+    return "stdin" if name in getattr(args, "from_stdin", ()) else str(getattr(args, name))
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The command, with an input given as `-` copied from stdin to a file it can reread."""
+    from_stdin = [name for name in STDIN_ARGUMENTS
+                  if getattr(args, name, None) is not None and is_stdin(getattr(args, name))]
+    if len(from_stdin) > 1:
+        raise UsageError(f"{' and '.join('--' + n for n in from_stdin)} both read stdin",
+                         "only one input can come from '-'; give the other as a file")
+    args.from_stdin = from_stdin
+    if not from_stdin:
+        return int(args.func(args))
+    name = from_stdin[0]
+    with stdin_as_file(getattr(args, name), f"--{name}") as copy:
+        setattr(args, name, copy)
+        return int(args.func(args))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -471,12 +511,17 @@ def main(argv: list[str] | None = None) -> int:
         gc.set_threshold(*GC_THRESHOLDS)
         logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        return int(args.func(args))
+        return _run(args)
     except KeyboardInterrupt as exc:
         failure: BaseException = exc
         error: CommandError = CommandError("interrupted", "Ctrl-C; files written so far may be "
                                            "incomplete")
         code = ExitCode.INTERRUPTED
+    except BrokenPipeError:
+        # the reader went away (`storewatch evaluate ... | head`): nothing to say, and no one
+        # to say it to on stdout; stop as a shell tool killed by SIGPIPE would
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return int(ExitCode.PIPE_CLOSED)
     except CommandError as exc:
         failure, error, code = exc, exc, exc.exit_code
     except Exception as exc:  # noqa: BLE001 - the policy's last line: classify what escaped

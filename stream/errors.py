@@ -22,6 +22,7 @@ class ExitCode(IntEnum):
     INPUT = 3          # an input or output file: missing, unreadable, empty, wrong format
     UNREACHABLE = 4    # Kafka or Redis did not answer
     INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it)
+    PIPE_CLOSED = 141  # stdout's reader went away (128 + SIGPIPE), e.g. `| head`
 
 
 class CommandError(Exception):

@@ -7,11 +7,20 @@ checks here run first and raise ``InputError`` saying which file, what is wrong 
 
 from __future__ import annotations
 
+import gzip
 import os
+import shutil
+import sys
+import tempfile
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO, TypeVar
 
 from stream.errors import InputError, UsageError
 
+T = TypeVar("T")
 STDIN = "-"
 # Formats matplotlib writes without extra packages; anything else fails only after the work.
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
@@ -80,7 +89,69 @@ def check_jsonl(head: bytes, name: str, what: str) -> None:
                          f"one object per line; convert it: jq -c '.[]' {name} > events.jsonl")
 
 
-def sniff_jsonl(path: str | Path, what: str) -> None:
-    """``check_jsonl`` on the start of a file."""
-    with open(path, "rb") as handle:
-        check_jsonl(handle.read(_SNIFF_BYTES), str(path), what)
+def sniff_jsonl(path: str | Path, what: str, name: str | None = None) -> None:
+    """``check_jsonl`` on the start of a file (decompressed, if it is gzip); ``name`` is how
+    the message calls it (default: its path)."""
+    with open_binary(path) as handle:
+        head = _reading(path, lambda: handle.read(_SNIFF_BYTES))
+    check_jsonl(head, name or str(path), what)
+
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def open_binary(path: str | Path) -> BinaryIO:
+    """A file for reading bytes, decompressed on the fly when it is gzip.
+
+    Told by its first two bytes rather than by its name: exports are named ``events.gz``,
+    ``events.jsonl.gz`` or, after a rename, plain ``events.jsonl``."""
+    handle = open(path, "rb")  # noqa: SIM115 - returned open, closed by the caller
+    if handle.read(2) == GZIP_MAGIC:
+        handle.seek(0)
+        return gzip.GzipFile(fileobj=handle, mode="rb")  # type: ignore[return-value]
+    handle.seek(0)
+    return handle
+
+
+def read_lines(path: str | Path) -> Iterator[bytes]:
+    """Non-empty lines of a JSON Lines file (plain or gzip), as the raw bytes a Kafka message
+    would carry; a damaged gzip stream is an InputError naming the file."""
+    with open_binary(path) as handle:
+        lines = iter(handle)
+        while True:
+            line = _reading(path, lambda: next(lines, None))
+            if line is None:
+                return
+            line = line.rstrip(b"\r\n")
+            if line.strip():
+                yield line
+
+
+def _reading(path: str | Path, read: Callable[[], T]) -> T:
+    """``read()``, with a damaged or truncated gzip stream said as what it is."""
+    try:
+        return read()
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise InputError(f"{path} is a damaged or truncated gzip file: {exc or 'it ends early'}",
+                         "compress it again, or give the uncompressed file") from None
+
+
+@contextmanager
+def stdin_as_file(path: Path, what: str) -> Iterator[Path]:
+    """``path`` itself, or for ``-`` a temporary copy of stdin (removed afterwards).
+
+    The commands read their input more than once (to count it, then to replay it; to list its
+    stores, then to score them), which a pipe does not allow; a copy on disk does."""
+    if not is_stdin(path):
+        yield path
+        return
+    if sys.stdin.isatty():
+        raise UsageError(f"{what} '-' means stdin, but stdin is a terminal",
+                         "pipe the file in, e.g. zcat events.jsonl.gz | storewatch ... -")
+    with tempfile.NamedTemporaryFile(prefix="storewatch-stdin-", suffix=".jsonl",
+                                     delete=False) as copy:
+        shutil.copyfileobj(sys.stdin.buffer, copy)
+    try:
+        yield Path(copy.name)
+    finally:
+        os.unlink(copy.name)

@@ -21,10 +21,13 @@ def run_cli(*args: str | Path, stdin: bytes | None = None,
     (never replaces) the environment, minus any STOREWATCH_* of the caller's shell."""
     child_env = {k: v for k, v in os.environ.items() if not k.startswith("STOREWATCH_")}
     child_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "stream.cli", *map(str, args)],
-                          input=stdin.decode("utf-8", "replace") if stdin is not None else None,
-                          capture_output=True, text=True, timeout=timeout_s, env=child_env,
-                          check=False)
+    done = subprocess.run([sys.executable, "-m", "stream.cli", *map(str, args)],
+                          input=stdin, stdin=None if stdin is not None else subprocess.DEVNULL,
+                          capture_output=True, timeout=timeout_s, env=child_env, check=False)
+    # bytes in (stdin may be gzip), text out
+    return subprocess.CompletedProcess(done.args, done.returncode,
+                                       done.stdout.decode("utf-8", "replace"),
+                                       done.stderr.decode("utf-8", "replace"))
 
 
 def assert_fails(done: subprocess.CompletedProcess[str], exit_code: int, *phrases: str) -> None:
