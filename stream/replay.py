@@ -24,7 +24,7 @@ from stream.alerts import JsonlAlertSink, ListAlertSink
 from stream.config import Settings
 from stream.engine import Engine, ListDeadLetterSink, Source
 from stream.events import Alert, InvalidEventError, parse_event
-from stream.inputs import read_lines as read_lines  # plain or gzip; bench and tests read it here
+from stream.inputs import read_lines
 from stream.metrics import Metrics
 from stream.memory_state import InMemoryStateStore
 from stream.state import KEY_PREFIX, RedisStateStore
