@@ -120,6 +120,19 @@ def test_evaluate_with_labels_of_another_file_refuses_to_score(
     assert not report.exists()
 
 
+def test_evaluate_warns_of_labelled_stores_missing_from_the_events(
+        marketplace: tuple[Path, Path], tmp_path: Path) -> None:
+    events, labels = marketplace
+    more = {**json.loads(labels.read_text()), "z-1": "legit/steady", "z-2": "legit/steady"}
+    (tmp_path / "labels.json").write_text(json.dumps(more))
+    alerts = tmp_path / "alerts.jsonl"
+    alerts.write_text("")
+    done = run_cli("evaluate", "--events", events, "--labels", tmp_path / "labels.json",
+                   "--alerts", alerts, "--report", tmp_path / "r.json")
+    assert done.returncode == 0, done.stderr
+    assert f"storewatch: warning: 2 of {len(more)} labelled stores do not appear" in done.stderr
+
+
 def test_evaluate_refuses_a_plot_it_cannot_draw(marketplace: tuple[Path, Path],
                                                 tmp_path: Path) -> None:
     events, labels = marketplace
@@ -157,6 +170,17 @@ def test_kafka_not_running_fails_fast(command: list[str], marketplace: tuple[Pat
     assert "Unclosed" not in done.stderr
 
 
+@pytest.mark.parametrize("server", ["--bootstrap", "--redis-url"])
+def test_dev_checks_a_given_server_before_it_says_ready(server: str) -> None:
+    address = f"127.0.0.1:{closed_port()}"
+    started = time.monotonic()
+    done = run_cli("dev", server, address if server == "--bootstrap" else f"redis://{address}/0")
+    assert time.monotonic() - started < FAIL_FAST_S
+    what = "Kafka" if server == "--bootstrap" else "Redis"
+    assert_fails(done, UNREACHABLE, f"cannot reach {what} at")
+    assert "ready" not in done.stdout
+
+
 def test_redis_not_running_fails_fast_instead_of_retrying(marketplace: tuple[Path, Path]) -> None:
     events, _ = marketplace
     url = f"redis://127.0.0.1:{closed_port()}/0"
@@ -175,11 +199,13 @@ def test_a_redis_password_is_not_printed_in_the_error(marketplace: tuple[Path, P
     assert "s3cret" not in done.stderr
 
 
-def test_debug_adds_the_traceback(tmp_path: Path) -> None:
-    done = run_cli("replay", "--input", tmp_path / "missing.jsonl", "--debug")
-    assert done.returncode == INPUT
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_debug_adds_the_traceback_before_or_after_the_command(where: str) -> None:
+    command = ["tune", "show", "--bootstrap", f"127.0.0.1:{closed_port()}"]
+    done = run_cli(*(["--debug", *command] if where == "before" else [*command, "--debug"]))
+    assert done.returncode == UNREACHABLE
     assert "Traceback" in done.stderr
-    assert done.stderr.rstrip().splitlines()[-1].startswith("storewatch: error: ")
+    assert done.stderr.rstrip().splitlines()[-1].startswith("storewatch: error: cannot reach")
 
 
 # ---------------------------------------------------------------------------------- Ctrl-C
