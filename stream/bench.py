@@ -43,7 +43,8 @@ from stream.dev import DevStack
 from stream.embedded import EmbeddedKafka, EmbeddedRedis, create_topics
 from stream.engine import Engine, ListDeadLetterSink, Source
 from stream.metrics import Metrics
-from stream.replay import publish_file, read_lines, replay_in_process, run_engine
+from stream.inputs import read_lines
+from stream.replay import publish_file, replay_in_process, run_engine
 from stream.simulate import simulate, write_events
 from stream.state import KEY_PREFIX, RedisStateStore
 

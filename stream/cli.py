@@ -12,11 +12,23 @@ import signal
 import socket
 import sys
 import time
+import traceback
 from collections import Counter
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
+from stream import __version__
 from stream.config import Settings, load_settings, redact_url
+from stream.errors import CommandError, ExitCode, InputError, UnreachableError, UsageError
+from stream.inputs import (
+    check_input,
+    check_output,
+    check_plot,
+    is_stdin,
+    read_lines,
+    sniff_jsonl,
+    stdin_as_file,
+)
 
 
 def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
@@ -32,8 +44,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_dev(args: argparse.Namespace) -> int:
     from stream.dev import DevStack
+    from stream.reach import check_kafka, check_redis
 
     settings = _settings(args, kafka_partitions=args.partitions)
+    if args.bootstrap:
+        asyncio.run(check_kafka(settings.model_copy(update={"kafka_bootstrap": args.bootstrap})))
+    if args.redis_url:
+        asyncio.run(check_redis(args.redis_url))
     # its own Redis keeps an append-only file in its data dir: a restart of it keeps the state
     stack = DevStack(settings, bootstrap=args.bootstrap, redis_url=args.redis_url,
                      durable_redis=True)
@@ -70,13 +87,22 @@ def cmd_dev(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from stream.replay import read_lines, replay_via_kafka
+    from stream.reach import check_kafka, check_redis
+    from stream.replay import replay_via_kafka
 
     if args.via_kafka and args.state == "memory":
-        raise SystemExit("--state memory replays in this process; with --via-kafka the running "
-                         "worker keeps the state")
+        raise UsageError("--state memory replays in this process; with --via-kafka the running "
+                         "worker keeps the state", "leave out one of the two")
+    check_input(args.input, "input")
+    if args.alerts_out:
+        check_output(args.alerts_out, "alerts")
     settings = _settings(args, kafka_bootstrap=args.bootstrap,
                          detectors={"use_models": False} if args.no_models else None)
+    sniff_jsonl(args.input, "input", _shown(args, "input"))
+    if args.via_kafka:
+        asyncio.run(check_kafka(settings))
+    elif args.redis_url and args.state == "redis":
+        asyncio.run(check_redis(args.redis_url))
     total = sum(1 for _ in read_lines(args.input))
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
@@ -87,8 +113,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
             progress.advance(task, n)
 
         if args.via_kafka:
-            result = asyncio.run(replay_via_kafka(args.input, settings, args.alerts_out,
-                                                  args.rate, args.timeout, advance))
+            try:
+                result = asyncio.run(replay_via_kafka(args.input, settings, args.alerts_out,
+                                                      args.rate, args.timeout, advance))
+            except TimeoutError as exc:
+                raise UnreachableError(str(exc), "see the worker's log; raise --timeout for a "
+                                       "long file") from exc
         else:
             result = asyncio.run(_replay_embedded(args, settings, advance))
     by_detector = Counter(str(a["detector"]) for a in result.alerts)
@@ -122,6 +152,12 @@ async def _replay_embedded(args: argparse.Namespace, settings: Settings, advance
 def cmd_simulate(args: argparse.Namespace) -> int:
     from stream.simulate import simulate, write_events, write_labels
 
+    for flag, value in (("--stores", args.stores), ("--days", args.days)):
+        if value < 1:
+            raise UsageError(f"{flag} is {value}; it must be at least 1", f"e.g. {flag} 100")
+    check_output(args.out, "events")
+    if args.labels:
+        check_output(args.labels, "labels")
     sim = simulate(stores=args.stores, days=args.days, seed=args.seed)
     write_events(args.out, sim.events)
     if args.labels:
@@ -137,13 +173,46 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from stream.evaluate import evaluate, plot_report, read_jsonl, render_table
 
-    labels = json.loads(Path(args.labels).read_text(encoding="utf-8"))
+    for path, what in ((args.events, "events"), (args.labels, "labels"), (args.alerts, "alerts")):
+        check_input(path, what)
+    check_output(args.report, "the report")
+    if args.plot:
+        check_plot(args.plot)
+        check_output(args.plot, "the plot")
+    sniff_jsonl(args.events, "events", _shown(args, "events"))
+    labels = _read_labels(args.labels)
+    event_stores = {str(event.get("store_id")) for event in read_jsonl(args.events)}
+    known = event_stores & labels.keys()
+    if not known:
+        raise InputError(f"none of the {len(labels)} labelled stores in {args.labels} appears "
+                         f"among the {len(event_stores)} stores of {_shown(args, 'events')}",
+                         "are these the labels written with this events file?")
+    if len(known) < len(labels):
+        print(f"storewatch: warning: {len(labels) - len(known)} of {len(labels)} labelled stores "
+              f"do not appear in {_shown(args, 'events')}; they count as never alerted",
+              file=sys.stderr)
     report = evaluate(read_jsonl(args.events), labels, read_jsonl(args.alerts))
     Path(args.report).write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
     if args.plot:
-        plot_report(report, args.plot, title=f"Storewatch on {Path(args.events).name}")
+        plot_report(report, args.plot,
+                    title=f"Storewatch on {Path(_shown(args, 'events')).name}")
     print(render_table(report))
     return 0
+
+
+def _read_labels(path: Path) -> dict[str, str]:
+    """The labels file as store_id -> label, or InputError saying how it is not one."""
+    try:
+        labels = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"labels {path} is not JSON: {exc}",
+                         "write it with `storewatch simulate --labels`") from None
+    if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+        raise InputError(f"labels {path} is not a JSON object of store_id -> label",
+                         'e.g. {"s00001": "legit/steady", "s00002": "ghost_supplier/plain"}')
+    if not labels:
+        raise InputError(f"labels {path} holds no store", "nothing to evaluate against")
+    return labels
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -181,9 +250,11 @@ def cmd_topics(args: argparse.Namespace) -> int:
 def _tuned_settings(args: argparse.Namespace) -> tuple[Settings, dict[str, Any]]:
     """The configured settings with the control topic's latest changes applied."""
     from stream.control import latest_changes
+    from stream.reach import check_kafka
     from stream.tuning import apply_changes
 
     settings = _settings(args, kafka_bootstrap=args.bootstrap)
+    asyncio.run(check_kafka(settings))
     latest = asyncio.run(latest_changes(settings))
     if latest:
         settings = apply_changes(settings, {key: change.value for key, change in latest.items()})
@@ -212,8 +283,8 @@ def cmd_tune_set(args: argparse.Namespace) -> int:
         settings, _ = _tuned_settings(args)
         new = apply_changes(settings, requested)
     except InvalidChangeError as exc:
-        print(f"refused, nothing changed: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(f"refused, nothing changed: {exc}",
+                         "`storewatch tune show` lists the keys and their values") from None
     at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     changes = [Change(key, current_value(new, key), args.who, at, current_value(settings, key))
                for key in requested]
@@ -229,12 +300,20 @@ def cmd_tune_try(args: argparse.Namespace) -> int:
     from stream.tuning import InvalidChangeError, apply_changes, parse_assignment
     from stream.whatif import compare_settings
 
+    check_input(args.input, "input")
+    if args.labels:
+        check_input(args.labels, "labels")
     settings = _settings(args)
     try:
         candidate = apply_changes(settings, dict(parse_assignment(t) for t in args.assignments))
     except InvalidChangeError as exc:
-        print(f"refused: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(f"refused: {exc}",
+                         "`storewatch tune show` lists the keys and their values") from None
+    sniff_jsonl(args.input, "input", _shown(args, "input"))
+    if args.redis_url:
+        from stream.reach import check_redis
+
+        asyncio.run(check_redis(args.redis_url))
     report = asyncio.run(compare_settings(args.input, settings, candidate, args.redis_url,
                                           args.labels))
     print(report.render())
@@ -244,6 +323,8 @@ def cmd_tune_try(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from stream.bench import BenchPlan, run_bench
 
+    if args.out:
+        check_output(args.out, "the figures")
     plan = BenchPlan(stores=args.stores, days=args.days, seed=args.seed)
     if args.small:
         plan = BenchPlan(stores=40, days=3, seed=args.seed, probe_rates_per_s=(500.0, 1000.0),
@@ -253,10 +334,24 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is a UsageError: one line and exit 2, as every other
+    mistake, instead of the usage text followed by the error."""
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.removeprefix("storewatch").strip()
+        raise UsageError(f"{command}: {message}" if command else message,
+                         f"see {self.prog} --help")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="storewatch", description=__doc__)
+    parser = _Parser(prog="storewatch", description=__doc__, epilog=EXIT_CODES_HELP,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"storewatch {__version__}")
     parser.add_argument("--config", help="TOML settings file (default: $STOREWATCH_CONFIG)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    parser.add_argument("--debug", action="store_true",
+                        help="on an error, show the traceback as well as the one-line message")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("worker", help="run one Faust worker (production); config from env and file")
@@ -271,7 +366,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_dev)
 
     p = sub.add_parser("replay", help="run a JSONL file of events through the detectors")
-    p.add_argument("--input", required=True, type=Path)
+    p.add_argument("--input", required=True, type=Path,
+                   help="events as JSON Lines, plain or gzip; - reads stdin")
     p.add_argument("--alerts-out", type=Path)
     p.add_argument("--redis-url", help="Redis to use (default: start an embedded one)")
     p.add_argument("--state", choices=("redis", "memory"), default="redis",
@@ -297,10 +393,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("evaluate", help="money held, recall, precision and honest noise of alerts")
-    p.add_argument("--events", required=True, type=Path, help="the JSONL events the alerts came from")
+    p.add_argument("--events", required=True, type=Path,
+                   help="the JSONL events the alerts came from (plain or gzip; - reads stdin)")
     p.add_argument("--labels", required=True, type=Path,
                    help="store_id -> legit[/habit] | scheme[/variant] (JSON)")
-    p.add_argument("--alerts", required=True, type=Path, help="the alerts (JSONL)")
+    p.add_argument("--alerts", required=True, type=Path,
+                   help="the alerts (JSONL, plain or gzip; - reads stdin)")
     p.add_argument("--report", "--out", dest="report", required=True, type=Path,
                    help="write the figures as JSON here")
     p.add_argument("--plot", type=Path, help="also draw them as a PNG")
@@ -330,7 +428,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_tune_set)
     p = tune_sub.add_parser("try", help="replay a file with current and candidate values")
     p.add_argument("assignments", nargs="+", metavar="KEY=VALUE")
-    p.add_argument("--input", required=True, type=Path)
+    p.add_argument("--input", required=True, type=Path,
+                   help="events as JSON Lines, plain or gzip; - reads stdin")
     p.add_argument("--labels", type=Path)
     p.add_argument("--redis-url")
     p.set_defaults(func=cmd_tune_try)
@@ -347,7 +446,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bootstrap")
     p.add_argument("--partitions", type=int)
     p.set_defaults(func=cmd_topics)
+    _accept_debug_anywhere(sub)
     return parser
+
+
+def _accept_debug_anywhere(sub: Any) -> None:
+    """Let --debug follow the subcommand too (`storewatch replay ... --debug`), where people
+    add it after a failure; SUPPRESS keeps a subcommand from resetting the top-level flag."""
+    for command in sub.choices.values():
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help=argparse.SUPPRESS)
+        for action in command._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _accept_debug_anywhere(action)
 
 
 # The pipeline allocates a few short-lived objects per event while the heap holds thousands of
@@ -357,12 +468,99 @@ def build_parser() -> argparse.ArgumentParser:
 GC_THRESHOLDS: Final = (50_000, 20, 100)
 
 
+EXIT_CODES_HELP = """exit codes:
+  0    done
+  1    unexpected error (a bug: run again with --debug and report the traceback)
+  2    usage or configuration error
+  3    input or output file problem (missing, a directory, empty, not JSON Lines)
+  4    Kafka or Redis unreachable
+  130  interrupted (Ctrl-C)
+  141  the output pipe closed early (as `| head` does); nothing printed"""
+
+
+# Arguments that may be `-`, read from stdin (one per command: there is one stdin).
+STDIN_ARGUMENTS: Final = ("input", "events", "alerts")
+
+
+def _shown(args: argparse.Namespace, name: str) -> str:
+    """How messages call an input: its path, or ``stdin`` for one read from `-`."""
+    return "stdin" if name in getattr(args, "from_stdin", ()) else str(getattr(args, name))
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The command, with an input given as `-` copied from stdin to a file it can reread."""
+    from_stdin = [name for name in STDIN_ARGUMENTS
+                  if getattr(args, name, None) is not None and is_stdin(getattr(args, name))]
+    if len(from_stdin) > 1:
+        raise UsageError(f"{' and '.join('--' + n for n in from_stdin)} both read stdin",
+                         "only one input can come from '-'; give the other as a file")
+    args.from_stdin = from_stdin
+    if not from_stdin:
+        return int(args.func(args))
+    name = from_stdin[0]
+    with stdin_as_file(getattr(args, name), f"--{name}") as copy:
+        setattr(args, name, copy)
+        return int(args.func(args))
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    gc.set_threshold(*GC_THRESHOLDS)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return int(args.func(args))
+    argv = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in argv
+    try:
+        args = build_parser().parse_args(argv)
+        gc.set_threshold(*GC_THRESHOLDS)
+        logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        return _run(args)
+    except KeyboardInterrupt as exc:
+        failure: BaseException = exc
+        error: CommandError = CommandError("interrupted", "Ctrl-C; files written so far may be "
+                                           "incomplete")
+        code = ExitCode.INTERRUPTED
+    except BrokenPipeError:
+        # the reader went away (`storewatch evaluate ... | head`): nothing to say, and no one
+        # to say it to on stdout; stop as a shell tool killed by SIGPIPE would
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return int(ExitCode.PIPE_CLOSED)
+    except CommandError as exc:
+        failure, error, code = exc, exc, exc.exit_code
+    except Exception as exc:  # noqa: BLE001 - the policy's last line: classify what escaped
+        failure, error = exc, _classify(exc)
+        code = error.exit_code
+    if debug:
+        traceback.print_exception(failure)
+    print(error.line(), file=sys.stderr, flush=True)
+    return int(code)
+
+
+def _classify(exc: Exception) -> CommandError:
+    """The CommandError an unexpected exception amounts to, so that even a failure nobody
+    foresaw ends in one line with an exit code that says whose it is."""
+    from pydantic import ValidationError
+
+    from stream.dev import DevStackError
+    from stream.embedded import EmbeddedServerError
+    from stream.state import StateUnavailableError
+
+    first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    if isinstance(exc, ValidationError):
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}"
+                             for e in exc.errors())
+        return UsageError(f"invalid configuration: {problems}",
+                          "check the configuration file and the STOREWATCH_* variables")
+    if isinstance(exc, StateUnavailableError):
+        return UnreachableError(f"lost Redis: {first_line}", "is it running?")
+    if type(exc).__module__.split(".")[0] in ("aiokafka", "kafka"):
+        return UnreachableError(f"Kafka failed: {first_line}", "is the broker running? "
+                                "check --bootstrap")
+    if isinstance(exc, DevStackError | EmbeddedServerError):
+        return UnreachableError(f"the stack did not start: {first_line}",
+                                "run again with --debug for its log")
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return InputError(f"{exc.strerror or first_line}: {exc.filename}", "check the path")
+    error = CommandError(f"unexpected {type(exc).__name__}: {first_line}",
+                         "a bug: run again with --debug and report the traceback")
+    return error
 
 
 if __name__ == "__main__":

@@ -37,7 +37,11 @@ async def consume_changes(
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
                                 enable_auto_commit=False, auto_offset_reset="earliest",
                                 **settings.kafka_security.aiokafka_options())
-    await consumer.start()
+    try:
+        await consumer.start()
+    except BaseException:
+        await consumer.stop()  # a failed start leaves connections that warn at exit
+        raise
     try:
         await consumer.topics()
         partitions = consumer.partitions_for_topic(settings.topics.control) or {0}
@@ -82,7 +86,11 @@ async def publish_changes(settings: Settings, changes: list[Change]) -> None:
 
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
                                 **settings.kafka_security.aiokafka_options())
-    await producer.start()
+    try:
+        await producer.start()
+    except BaseException:
+        await producer.stop()
+        raise
     try:
         for change in changes:
             await producer.send_and_wait(settings.topics.control, change.to_json(),

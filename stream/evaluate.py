@@ -25,7 +25,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stream.errors import InputError
 from stream.events import parse_ts_s
+from stream.inputs import read_lines
 
 LEGIT = "legit"
 UNSPECIFIED = "unspecified"
@@ -229,11 +231,18 @@ def evaluate(events: Iterable[Mapping[str, Any]], labels: Mapping[str, str],
 
 
 def read_jsonl(path: str | Path) -> Iterable[dict[str, Any]]:
-    """Objects of a JSON Lines file, one at a time (a month of events does not fit twice)."""
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                yield json.loads(line)
+    """Objects of a JSON Lines file (plain or gzip), one at a time (a month of events does not
+    fit twice); a line that is not a JSON object is an InputError naming the file and line."""
+    for line_no, line in enumerate(read_lines(path), start=1):
+        try:
+            value = json.loads(line)
+        except ValueError as exc:
+            raise InputError(f"{path} line {line_no} is not JSON: {exc}",
+                             "every line must be one JSON object") from None
+        if not isinstance(value, dict):
+            raise InputError(f"{path} line {line_no} is not a JSON object",
+                             "every line must be one JSON object") from None
+        yield value
 
 
 def render_table(report: Report) -> str:

@@ -13,7 +13,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from stream.alerts import JsonlAlertSink, ListAlertSink
 from stream.config import Settings
 from stream.engine import Engine, ListDeadLetterSink, Source
 from stream.events import Alert, InvalidEventError, parse_event
+from stream.inputs import read_lines
 from stream.metrics import Metrics
 from stream.memory_state import InMemoryStateStore
 from stream.state import KEY_PREFIX, RedisStateStore
@@ -50,15 +51,6 @@ class ReplayResult:
 
     def flagged_stores(self) -> set[str]:
         return {str(alert["store_id"]) for alert in self.alerts}
-
-
-def read_lines(path: str | Path) -> Iterator[bytes]:
-    """Non-empty lines of a JSONL file, as the raw bytes a Kafka message would carry."""
-    with open(path, "rb") as handle:
-        for line in handle:
-            line = line.rstrip(b"\r\n")
-            if line.strip():
-                yield line
 
 
 class _TeeSink:
@@ -127,6 +119,7 @@ async def run_engine(engine: Engine, messages: Iterable[tuple[bytes, Source]],
     for message in messages:
         batch.append(message)
         if len(batch) >= BATCH_SIZE:
+            _stop_if_cancelled()
             await engine.process_batch(batch)
             fed, since_save = fed + len(batch), since_save + len(batch)
             if progress:
@@ -142,6 +135,18 @@ async def run_engine(engine: Engine, messages: Iterable[tuple[bytes, Source]],
             progress(len(batch))
     await engine.commit()
     return fed
+
+
+def _stop_if_cancelled() -> None:
+    """Raise CancelledError if this task was asked to stop (Ctrl-C cancels it).
+
+    On Python 3.11, asyncio.wait_for drops a cancellation that arrives as its inner call
+    completes, and redis-py wraps every write in it: a replay against Redis would run on after
+    Ctrl-C. The task still counts the request (``cancelling()``), so it is honoured here,
+    between batches, where stopping leaves nothing half done."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 # --------------------------------------------------------------------------- via Kafka
@@ -196,7 +201,11 @@ async def publish_file(
 
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
                                 linger_ms=5, **settings.kafka_security.aiokafka_options())
-    await producer.start()
+    try:
+        await producer.start()
+    except BaseException:
+        await producer.stop()  # a failed start leaves connections that warn at exit
+        raise
     ends: dict[tuple[str, int], int] = {}
     event_ids: set[str] = set()
     sent = 0
@@ -288,7 +297,11 @@ async def follow_alerts(
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
                                 enable_auto_commit=False, auto_offset_reset="earliest",
                                 **settings.kafka_security.aiokafka_options())
-    await consumer.start()
+    try:
+        await consumer.start()
+    except BaseException:
+        await consumer.stop()  # a failed start leaves connections that warn at exit
+        raise
     try:
         await consumer.topics()  # loads the cluster metadata partitions_for_topic reads
         partitions = consumer.partitions_for_topic(settings.topics.alerts) or set()

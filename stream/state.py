@@ -16,6 +16,7 @@ the stores it meets for the first time, link its facts), and a commit one.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import pickle
@@ -260,6 +261,22 @@ def redis_client(url: str, **options: Any) -> Any:
         return RedisCluster.from_url(f"{CLUSTER_SCHEMES[scheme]}://{rest}",
                                      decode_responses=True, **options)
     return redis_asyncio.Redis.from_url(url, decode_responses=True, **options)
+
+
+async def ping_redis(url: str, timeout_s: float, **options: Any) -> None:
+    """Raise StateUnavailableError unless Redis at ``url`` answers PING within ``timeout_s``.
+
+    One-shot commands call this first: the engine retries an unavailable Redis for ever, as a
+    worker should, but a replay started against nothing would then wait for ever."""
+    try:
+        client = redis_client(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s,
+                              **options)
+        try:
+            await asyncio.wait_for(client.ping(), timeout_s)
+        finally:
+            await client.aclose()
+    except (redis.exceptions.RedisError, OSError) as exc:  # TimeoutError is an OSError
+        raise StateUnavailableError(f"Redis unavailable: {exc or type(exc).__name__}") from exc
 
 
 class _ClusterPipeline:

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from stream.config import Settings, format_duration
+from stream.config import Settings, format_duration, parse_list
 
 SECTIONS = ("windows", "detectors")
 
@@ -89,9 +89,13 @@ def parse_assignment(text: str) -> tuple[str, str]:
 
 
 def _coerce(value: str, current: Any) -> Any:
-    """A command-line value as the settings expect it: a list setting splits on commas."""
+    """A command-line value as the settings expect it: a list setting takes commas or a JSON
+    list, as the environment does."""
     if isinstance(current, list):
-        return [part.strip() for part in value.split(",") if part.strip()]
+        try:
+            return parse_list(value)
+        except ValueError as exc:
+            raise InvalidChangeError(str(exc)) from None
     return value
 
 
