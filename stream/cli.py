@@ -36,15 +36,15 @@ def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from stream.app import run_worker
+    from stream.runtime.app import run_worker
 
     run_worker(_settings(args), loglevel=args.loglevel)
     return 0
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
-    from stream.dev import DevStack
-    from stream.reach import check_kafka, check_redis
+    from stream.tools.dev import DevStack
+    from stream.runtime.reach import check_kafka, check_redis
 
     settings = _settings(args, kafka_partitions=args.partitions)
     if args.bootstrap:
@@ -87,8 +87,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from stream.reach import check_kafka, check_redis
-    from stream.replay import replay_via_kafka
+    from stream.runtime.reach import check_kafka, check_redis
+    from stream.tools.replay import replay_via_kafka
 
     if args.via_kafka and args.state == "memory":
         raise UsageError("--state memory replays in this process; with --via-kafka the running "
@@ -136,21 +136,21 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 async def _replay_embedded(args: argparse.Namespace, settings: Settings, advance: Any) -> Any:
-    from stream.replay import replay_in_process
+    from stream.tools.replay import replay_in_process
 
     if args.state == "memory":
         return await replay_in_process(args.input, settings, None, args.alerts_out, advance,
                                        state_backend="memory")
     if args.redis_url:
         return await replay_in_process(args.input, settings, args.redis_url, args.alerts_out, advance)
-    from stream.embedded import EmbeddedRedis
+    from stream.tools.embedded import EmbeddedRedis
 
     with EmbeddedRedis() as redis:
         return await replay_in_process(args.input, settings, redis.url, args.alerts_out, advance)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from stream.simulate import simulate, write_events, write_labels
+    from stream.tools.simulate import simulate, write_events, write_labels
 
     for flag, value in (("--stores", args.stores), ("--days", args.days)):
         if value < 1:
@@ -171,7 +171,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from stream.evaluate import evaluate, plot_report, read_jsonl, render_table
+    from stream.tools.evaluate import evaluate, plot_report, read_jsonl, render_table
 
     for path, what in ((args.events, "events"), (args.labels, "labels"), (args.alerts, "alerts")):
         check_input(path, what)
@@ -216,14 +216,14 @@ def _read_labels(path: Path) -> dict[str, str]:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from stream.demo import run_demo
+    from stream.tools.demo import run_demo
 
     return run_demo(_settings(args), stores=args.stores, days=args.days, seed=args.seed,
                     rate_per_s=args.rate)
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from stream.events import alert_json_schema, event_json_schema
+    from stream.core.events import alert_json_schema, event_json_schema
 
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -234,7 +234,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_topics(args: argparse.Namespace) -> int:
-    from stream.embedded import create_topics
+    from stream.tools.embedded import create_topics
 
     settings = _settings(args, kafka_bootstrap=args.bootstrap, kafka_partitions=args.partitions)
     t = settings.topics
@@ -249,9 +249,9 @@ def cmd_topics(args: argparse.Namespace) -> int:
 
 def _tuned_settings(args: argparse.Namespace) -> tuple[Settings, dict[str, Any]]:
     """The configured settings with the control topic's latest changes applied."""
-    from stream.control import latest_changes
-    from stream.reach import check_kafka
-    from stream.tuning import apply_changes
+    from stream.runtime.control import latest_changes
+    from stream.runtime.reach import check_kafka
+    from stream.core.tuning import apply_changes
 
     settings = _settings(args, kafka_bootstrap=args.bootstrap)
     asyncio.run(check_kafka(settings))
@@ -262,7 +262,7 @@ def _tuned_settings(args: argparse.Namespace) -> tuple[Settings, dict[str, Any]]
 
 
 def cmd_tune_show(args: argparse.Namespace) -> int:
-    from stream.tuning import show
+    from stream.core.tuning import show
 
     settings, latest = _tuned_settings(args)
     for key, value, note in show(settings):
@@ -275,8 +275,8 @@ def cmd_tune_show(args: argparse.Namespace) -> int:
 def cmd_tune_set(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
-    from stream.control import publish_changes
-    from stream.tuning import Change, InvalidChangeError, apply_changes, current_value, parse_assignment
+    from stream.runtime.control import publish_changes
+    from stream.core.tuning import Change, InvalidChangeError, apply_changes, current_value, parse_assignment
 
     try:
         requested = dict(parse_assignment(text) for text in args.assignments)
@@ -297,8 +297,8 @@ def cmd_tune_set(args: argparse.Namespace) -> int:
 
 
 def cmd_tune_try(args: argparse.Namespace) -> int:
-    from stream.tuning import InvalidChangeError, apply_changes, parse_assignment
-    from stream.whatif import compare_settings
+    from stream.core.tuning import InvalidChangeError, apply_changes, parse_assignment
+    from stream.tools.whatif import compare_settings
 
     check_input(args.input, "input")
     if args.labels:
@@ -311,7 +311,7 @@ def cmd_tune_try(args: argparse.Namespace) -> int:
                          "`storewatch tune show` lists the keys and their values") from None
     sniff_jsonl(args.input, "input", _shown(args, "input"))
     if args.redis_url:
-        from stream.reach import check_redis
+        from stream.runtime.reach import check_redis
 
         asyncio.run(check_redis(args.redis_url))
     report = asyncio.run(compare_settings(args.input, settings, candidate, args.redis_url,
@@ -321,7 +321,7 @@ def cmd_tune_try(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from stream.bench import BenchPlan, run_bench
+    from stream.tools.bench import BenchPlan, run_bench
 
     if args.out:
         check_output(args.out, "the figures")
@@ -538,9 +538,9 @@ def _classify(exc: Exception) -> CommandError:
     foresaw ends in one line with an exit code that says whose it is."""
     from pydantic import ValidationError
 
-    from stream.dev import DevStackError
-    from stream.embedded import EmbeddedServerError
-    from stream.state import StateUnavailableError
+    from stream.tools.dev import DevStackError
+    from stream.tools.embedded import EmbeddedServerError
+    from stream.state.state import StateUnavailableError
 
     first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     if isinstance(exc, ValidationError):

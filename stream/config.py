@@ -29,7 +29,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from stream import tracking
+from stream.core import tracking
 from stream.errors import ConfigError
 
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -164,7 +164,7 @@ class WindowSettings(BaseModel):
 class DetectorSettings(BaseModel):
     """How much evidence raises an alert, how much money must be at stake, and the models.
 
-    Detectors add graded signals (``stream.evidence``); an alert needs their sum, scaled by
+    Detectors add graded signals (``stream.core.evidence``); an alert needs their sum, scaled by
     how much money is at stake, to reach ``alert_evidence``. No signal has a cliff to tune:
     the ramps are in the detectors, written in the population's terms (shares, ratios, ages).
     """

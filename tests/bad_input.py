@@ -14,7 +14,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from stream.config import Settings
-from stream.events import MAX_EVENT_BYTES, parse_ts_s
+from stream.core.events import MAX_EVENT_BYTES, parse_ts_s
 from tests import factories as f
 from tests.factories import DAY
 

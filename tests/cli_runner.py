@@ -8,8 +8,8 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from stream.embedded import free_port
-from stream.simulate import simulate, write_events, write_labels
+from stream.tools.embedded import free_port
+from stream.tools.simulate import simulate, write_events, write_labels
 
 CLI_TIMEOUT_S = 120.0
 

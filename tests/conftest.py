@@ -10,10 +10,10 @@ import redis.asyncio as redis_asyncio
 from prometheus_client import CollectorRegistry
 
 from stream.config import Settings, WindowSettings
-from stream.embedded import EmbeddedRedis
-from stream.memory_state import InMemoryStateStore
-from stream.metrics import Metrics
-from stream.state import RedisStateStore, StateStore
+from stream.tools.embedded import EmbeddedRedis
+from stream.state.memory_state import InMemoryStateStore
+from stream.runtime.metrics import Metrics
+from stream.state.state import RedisStateStore, StateStore
 
 
 @pytest.fixture(scope="session")

@@ -25,7 +25,7 @@ from typing import Any, Self
 
 import yaml
 
-from stream.embedded import free_port
+from stream.tools.embedded import free_port
 
 PROMETHEUS_ABSENT = (
     "the prometheus binary is not installed (`make test` installs Debian's `prometheus` package "

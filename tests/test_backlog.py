@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 from stream.config import DetectorSettings, Settings
-from stream.dev import DevStack
-from stream.replay import follow_alerts, publish_file, wait_until_processed
-from stream.simulate import simulate, write_events
+from stream.tools.dev import DevStack
+from stream.tools.replay import follow_alerts, publish_file, wait_until_processed
+from stream.tools.simulate import simulate, write_events
 
 pytestmark = pytest.mark.integration
 

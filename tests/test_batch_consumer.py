@@ -1,6 +1,6 @@
 """The batch consumer: what it relies on in Faust, and that a rebalance loses and doubles nothing.
 
-``stream.batch_consumer`` overrides private methods of faust-streaming's consumer; these tests
+``stream.runtime.batch_consumer`` overrides private methods of faust-streaming's consumer; these tests
 pin what it relies on, so an upgrade that changes one fails here rather than in production.
 The rebalance test runs real workers on the embedded broker: a second worker joins while the
 first works through a backlog, and every event must be decided exactly once between them
@@ -21,18 +21,18 @@ import pytest
 from faust.transport.consumer import Consumer as FaustConsumer
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 
-from stream.app import StorewatchApp, faust_settings
-from stream.batch_consumer import BatchConsumer
+from stream.runtime.app import StorewatchApp, faust_settings
+from stream.runtime.batch_consumer import BatchConsumer
 from stream.config import DetectorSettings, Settings
-from stream.dev import DevStack
-from stream.embedded import EmbeddedRedis
-from stream.replay import (
+from stream.tools.dev import DevStack
+from stream.tools.embedded import EmbeddedRedis
+from stream.tools.replay import (
     follow_alerts,
     publish_file,
     replay_in_process,
     wait_until_processed,
 )
-from stream.simulate import simulate, write_events
+from stream.tools.simulate import simulate, write_events
 
 FAUST_PINNED = "0.15.3"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from stream.bench import BenchPlan, run_bench
+from stream.tools.bench import BenchPlan, run_bench
 
 pytestmark = pytest.mark.integration
 

@@ -74,7 +74,7 @@ def read_until(dev: subprocess.Popen[str], prefix: str, timeout_s: float, lines:
 
 
 def test_dev_restarts_a_killed_worker_and_keeps_broker_and_redis_up() -> None:
-    from stream.dev import assigned_partitions
+    from stream.tools.dev import assigned_partitions
 
     dev = subprocess.Popen([sys.executable, "-m", "stream.cli", "dev", "--partitions", "1"],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -12,16 +12,16 @@ import redis.asyncio.cluster as redis_asyncio_cluster
 from prometheus_client import CollectorRegistry
 from redis.crc import key_slot
 
-from stream import tracking
-from stream.alerts import ListAlertSink
+from stream.core import tracking
+from stream.runtime.alerts import ListAlertSink
 from stream.config import Settings
-from stream.embedded import EmbeddedRedis, EmbeddedRedisCluster
-from stream.engine import Engine, ListDeadLetterSink, Source
-from stream.events import event_from_dict
-from stream.metrics import Metrics
-from stream.replay import read_lines, replay_in_process
-from stream.simulate import simulate, write_events
-from stream.state import RedisStateStore, fact_key, state_key, update_for
+from stream.tools.embedded import EmbeddedRedis, EmbeddedRedisCluster
+from stream.runtime.engine import Engine, ListDeadLetterSink, Source
+from stream.core.events import event_from_dict
+from stream.runtime.metrics import Metrics
+from stream.tools.replay import read_lines, replay_in_process
+from stream.tools.simulate import simulate, write_events
+from stream.state.state import RedisStateStore, fact_key, state_key, update_for
 
 pytestmark = pytest.mark.integration
 
@@ -154,7 +154,7 @@ async def test_a_batch_on_nodes_that_lost_the_scripts_is_applied_once(
 
 async def test_a_touch_of_one_slot_on_nodes_that_lost_the_scripts_is_recorded_once(
         cluster: EmbeddedRedisCluster) -> None:
-    from stream.facts import Fact
+    from stream.core.facts import Fact
 
     state = RedisStateStore.from_url(cluster.url, Settings().windows, "sw:v1:noscript-one")
     try:

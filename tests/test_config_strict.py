@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from stream.config import OTHER_ENV_NAMES, Settings, env_name, load_settings, setting_keys
-from stream.tuning import apply_changes
+from stream.core.tuning import apply_changes
 from tests.cli_runner import assert_fails, run_cli, write_marketplace
 
 USAGE = 2

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from stream.demo import summary_table
-from stream.replay import ReplayResult
+from stream.tools.demo import summary_table
+from stream.tools.replay import ReplayResult
 
 LABELS = {"a": "ghost_supplier/fake_tracking", "b": "ghost_supplier/fake_tracking",
           "c": "bulk_identity/own_account", "d": "legit/merged_parcels", "e": "legit/plain",

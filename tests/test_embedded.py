@@ -1,4 +1,4 @@
-"""Specification of stream.embedded: real local servers that start, answer, leave nothing."""
+"""Specification of stream.tools.embedded: real local servers that start, answer, leave nothing."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import redis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient
 
-from stream.embedded import (
+from stream.tools.embedded import (
     EmbeddedKafka,
     EmbeddedRedis,
     EmbeddedServerError,
@@ -99,10 +99,10 @@ def test_redis_start_failure_raises_with_the_log_tail(occupied_port: int) -> Non
 def test_a_port_lost_to_another_process_is_retried_with_a_fresh_one(
     occupied_port: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import stream.embedded
+    import stream.tools.embedded
 
     ports = iter([occupied_port, free_port()])
-    monkeypatch.setattr(stream.embedded, "free_port", lambda: next(ports))
+    monkeypatch.setattr(stream.tools.embedded, "free_port", lambda: next(ports))
     with EmbeddedRedis() as server:
         assert server.port != occupied_port
         with redis.Redis.from_url(server.url) as client:
@@ -232,7 +232,7 @@ def test_servers_a_process_forgets_to_stop_are_stopped_at_exit() -> None:
         [
             sys.executable,
             "-c",
-            "from stream.embedded import EmbeddedKafka, EmbeddedRedis\n"
+            "from stream.tools.embedded import EmbeddedKafka, EmbeddedRedis\n"
             "print(EmbeddedRedis().start().pid, EmbeddedKafka(kafka_home='').start().pid)\n",
         ],
         cwd=REPO,

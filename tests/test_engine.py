@@ -9,12 +9,12 @@ import jsonschema
 import redis.asyncio as redis_asyncio
 from prometheus_client import CollectorRegistry
 
-from stream.alerts import ListAlertSink
+from stream.runtime.alerts import ListAlertSink
 from stream.config import Settings
-from stream.engine import Engine, ListDeadLetterSink, Source
-from stream.events import alert_json_schema, event_from_dict
-from stream.metrics import Metrics
-from stream.state import RedisStateStore, update_for
+from stream.runtime.engine import Engine, ListDeadLetterSink, Source
+from stream.core.events import alert_json_schema, event_from_dict
+from stream.runtime.metrics import Metrics
+from stream.state.state import RedisStateStore, update_for
 from tests import factories as f
 from tests.factories import DAY, HOUR, T0
 

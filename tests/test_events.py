@@ -9,7 +9,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from stream.events import (
+from stream.core.events import (
     MAX_ID_CHARS,
     MAX_TEXT_CHARS,
     Event,

@@ -26,10 +26,10 @@ import pytest
 import redis.asyncio as redis_asyncio
 
 from stream.config import DetectorSettings, Settings
-from stream.dev import DevStack
-from stream.replay import follow_alerts, publish_file, wait_until_processed
-from stream.simulate import simulate, write_events
-from stream.store_state import StoreState, Window
+from stream.tools.dev import DevStack
+from stream.tools.replay import follow_alerts, publish_file, wait_until_processed
+from stream.tools.simulate import simulate, write_events
+from stream.core.store_state import StoreState, Window
 from tests.test_kafka_path import read_topic
 
 pytestmark = pytest.mark.integration

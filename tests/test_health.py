@@ -16,10 +16,10 @@ from collections.abc import Callable, Iterator
 import pytest
 from prometheus_client import CollectorRegistry
 
-from stream.embedded import EmbeddedRedis, free_port
-from stream.health import HEALTH_PATH, PING_TIMEOUT_S, RedisWatch, WorkerHealth, serve
-from stream.metrics import Metrics
-from stream.state import redis_client
+from stream.tools.embedded import EmbeddedRedis, free_port
+from stream.runtime.health import HEALTH_PATH, PING_TIMEOUT_S, RedisWatch, WorkerHealth, serve
+from stream.runtime.metrics import Metrics
+from stream.state.state import redis_client
 
 
 def get(port: int, path: str) -> tuple[int, str]:
@@ -232,7 +232,7 @@ async def test_a_flushed_or_emptied_redis_is_noticed_and_counted_a_durable_resta
         assert lost() == 0 and watch.seen.marker == first.marker
 
         # FLUSHALL under the running watch
-        with caplog.at_level(logging.ERROR, logger="stream.health"):
+        with caplog.at_level(logging.ERROR, logger="stream.runtime.health"):
             await client.flushall()
             await wait_until(lambda: lost() == 1, 5)
         assert "Redis lost its data" in caplog.text and "runbook" in caplog.text

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from stream.config import Settings
-from stream.dev import DevStack
-from stream.embedded import EmbeddedRedis
-from stream.replay import replay_in_process, replay_via_kafka
-from stream.simulate import simulate, write_events
+from stream.tools.dev import DevStack
+from stream.tools.embedded import EmbeddedRedis
+from stream.tools.replay import replay_in_process, replay_via_kafka
+from stream.tools.simulate import simulate, write_events
 from tests import factories as f
 from tests.bad_input import MALFORMED, malformed
 from tests.test_engine import price_protection_scheme

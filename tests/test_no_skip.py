@@ -24,11 +24,11 @@ from typing import Any
 import pytest
 
 from stream.config import Settings
-from stream.dev import DevStack
-from stream.embedded import EmbeddedRedis
-from stream.engine import DEAD_LETTER_RAW_MAX_BYTES
-from stream.events import parse_ts_s
-from stream.replay import committed_offsets, follow_alerts, replay_in_process, wait_until_processed
+from stream.tools.dev import DevStack
+from stream.tools.embedded import EmbeddedRedis
+from stream.runtime.engine import DEAD_LETTER_RAW_MAX_BYTES
+from stream.core.events import parse_ts_s
+from stream.tools.replay import committed_offsets, follow_alerts, replay_in_process, wait_until_processed
 from tests import factories as f
 from tests.test_engine import price_protection_scheme
 from tests.test_faults import metric, redis_state

@@ -1,10 +1,10 @@
-"""Event-time merging of fetched records across partitions (stream/ordering.py)."""
+"""Event-time merging of fetched records across partitions (stream/core/ordering.py)."""
 
 from __future__ import annotations
 
 from itertools import islice
 
-from stream.ordering import EventTimeMerger
+from stream.core.ordering import EventTimeMerger
 
 
 def merger(max_held: int = 1000) -> EventTimeMerger[str]:

@@ -31,11 +31,11 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from stream.config import Settings
-from stream.dev import DevStack
-from stream.embedded import EmbeddedRedis
-from stream.metrics import Metrics
-from stream.replay import publish_file, replay_via_kafka, wait_until_processed
-from stream.simulate import simulate, write_events
+from stream.tools.dev import DevStack
+from stream.tools.embedded import EmbeddedRedis
+from stream.runtime.metrics import Metrics
+from stream.tools.replay import publish_file, replay_via_kafka, wait_until_processed
+from stream.tools.simulate import simulate, write_events
 from tests.prometheus_server import (
     PROMETHEUS_ABSENT,
     PrometheusServer,
@@ -127,7 +127,7 @@ def test_every_metric_the_worker_exports_is_on_a_dashboard() -> None:
     used = " ".join(ALL_DASHBOARD_EXPRESSIONS.values())
     missing = sorted(name for name in exported if not re.search(rf"\b{name}(_total|_bucket)?\b",
                                                                   used))
-    assert not missing, f"metrics of stream/metrics.py no dashboard shows: {missing}"
+    assert not missing, f"metrics of stream/runtime/metrics.py no dashboard shows: {missing}"
 
 
 def test_every_key_panel_of_the_readme_picture_is_on_the_dashboard() -> None:

@@ -9,8 +9,8 @@ import json
 
 import pytest
 
-from stream.engine import DEAD_LETTER_RAW_MAX_BYTES, DeadLetter, Source
-from stream.publishing import PublishError, RetryingSink
+from stream.runtime.engine import DEAD_LETTER_RAW_MAX_BYTES, DeadLetter, Source
+from stream.runtime.publishing import PublishError, RetryingSink
 
 
 class RefusingSink:

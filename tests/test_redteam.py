@@ -7,8 +7,8 @@ from collections import Counter, defaultdict
 from functools import cache
 from typing import Any
 
-from stream.events import parse_event
-from stream.redteam import SCHEMES, VARIANTS, generate, plan, write
+from stream.core.events import parse_event
+from stream.tools.redteam import SCHEMES, VARIANTS, generate, plan, write
 
 
 @cache

@@ -17,10 +17,10 @@ from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from pydantic import ValidationError
 
 from stream.config import KafkaSecuritySettings, Settings, load_settings, redact_url
-from stream.embedded import EmbeddedKafka, EmbeddedRedis, EmbeddedServerError, free_port
-from stream.metrics import Metrics
-from stream.state import RedisStateStore, StateUnavailableError
-from stream.tuning import show
+from stream.tools.embedded import EmbeddedKafka, EmbeddedRedis, EmbeddedServerError, free_port
+from stream.runtime.metrics import Metrics
+from stream.state.state import RedisStateStore, StateUnavailableError
+from stream.core.tuning import show
 
 KAFKA_PASSWORD = "kafka-pw-7f3a9c"
 REDIS_URL_PASSWORD = "redis-url-pw-51b2e8"
@@ -60,7 +60,7 @@ def test_secrets_come_from_the_environment_and_reach_the_clients(secret_env: Non
 
 def test_the_faust_app_gets_sasl_credentials_that_do_not_print_the_password(
         secret_env: None) -> None:
-    from stream.app import faust_settings
+    from stream.runtime.app import faust_settings
 
     credentials = faust_settings(load_settings())["broker_credentials"]
     assert (credentials.username, credentials.password) == ("storewatch", KAFKA_PASSWORD)
@@ -71,7 +71,7 @@ def test_the_faust_app_gets_sasl_credentials_that_do_not_print_the_password(
 
 def test_settings_dumps_logs_and_tuning_output_show_no_secret(
         secret_env: None, caplog: pytest.LogCaptureFixture) -> None:
-    from stream.app import create_app
+    from stream.runtime.app import create_app
 
     settings = load_settings()
     registry = CollectorRegistry()
@@ -135,9 +135,9 @@ def test_redis_tls_files_need_a_rediss_url() -> None:
 async def test_the_state_store_authenticates_to_a_redis_that_requires_a_password() -> None:
     import redis.exceptions
 
-    from stream.embedded import EmbeddedRedis
-    from stream.events import event_from_dict
-    from stream.state import update_for
+    from stream.tools.embedded import EmbeddedRedis
+    from stream.core.events import event_from_dict
+    from stream.state.state import update_for
     from tests import factories as f
 
     # redis-server answers NOAUTH to the ready probe's PING, which still proves it is up
@@ -245,8 +245,8 @@ def tls_redis(tmp_path: Path) -> Iterator[TlsRedis]:
 
 async def test_the_state_store_speaks_tls_with_a_client_certificate_to_a_real_redis(
         tls_redis: TlsRedis) -> None:
-    from stream.events import event_from_dict
-    from stream.state import update_for
+    from stream.core.events import event_from_dict
+    from stream.state.state import update_for
     from tests import factories as f
 
     certs = tls_redis.certs

@@ -1,4 +1,4 @@
-"""Specifications of the labelled marketplace simulator (stream/simulate/)."""
+"""Specifications of the labelled marketplace simulator (stream/tools/simulate/)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-import stream.simulate as simulate_package
-from stream.events import event_from_dict, parse_ts_s
-from stream.simulate import (
+import stream.tools.simulate as simulate_package
+from stream.core.events import event_from_dict, parse_ts_s
+from stream.tools.simulate import (
     FRAUD,
     HABITS,
     LEGIT,
@@ -33,7 +33,7 @@ from stream.simulate import (
 
 Event = dict[str, Any]
 
-# The contract as the brief states it, written out independently of stream/events.py so that a
+# The contract as the brief states it, written out independently of stream/core/events.py so that a
 # drift between the simulator and the contract shows here.
 MONEY, COUNT, TEXT, TEXT_OR_NULL = "money", "count", "text", "text or null"
 COMMON_FIELDS = {"type": TEXT, "event_id": TEXT, "ts": TEXT, "store_id": TEXT}
@@ -522,7 +522,7 @@ def test_impossible_arguments_are_refused_with_a_value_error(arguments: dict[str
 def test_docstring_examples_hold() -> None:
     attempted = failed = 0
     for module_info in pkgutil.iter_modules(simulate_package.__path__):
-        module = importlib.import_module(f"stream.simulate.{module_info.name}")
+        module = importlib.import_module(f"stream.tools.simulate.{module_info.name}")
         results = doctest.testmod(module)
         attempted, failed = attempted + results.attempted, failed + results.failed
     assert attempted and not failed

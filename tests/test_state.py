@@ -7,10 +7,10 @@ import pytest
 import redis.asyncio as redis_asyncio
 
 from stream.config import Settings, WindowSettings
-from stream.events import event_from_dict
-from stream.embedded import EmbeddedRedis
-from stream.state import RedisStateStore, StateUnavailableError, StoreView, state_key, update_for
-from stream.store_state import WindowShape
+from stream.core.events import event_from_dict
+from stream.tools.embedded import EmbeddedRedis
+from stream.state.state import RedisStateStore, StateUnavailableError, StoreView, state_key, update_for
+from stream.core.store_state import WindowShape
 from tests import factories as f
 from tests.factories import DAY, HOUR, T0
 

@@ -17,13 +17,13 @@ import pytest
 import redis.asyncio as redis_asyncio
 
 from stream.config import Settings
-from stream.embedded import EmbeddedRedis
-from stream.events import event_from_dict
-from stream.facts import Fact, FactIndex, FactLinks
-from stream.memory_state import InMemoryStateStore, MemoryFactIndex
-from stream.replay import replay_in_process
-from stream.simulate import simulate, write_events
-from stream.state import KEY_PREFIX, StateStore, StoreView, update_for
+from stream.tools.embedded import EmbeddedRedis
+from stream.core.events import event_from_dict
+from stream.core.facts import Fact, FactIndex, FactLinks
+from stream.state.memory_state import InMemoryStateStore, MemoryFactIndex
+from stream.tools.replay import replay_in_process
+from stream.tools.simulate import simulate, write_events
+from stream.state.state import KEY_PREFIX, StateStore, StoreView, update_for
 from tests import factories as f
 from tests.conftest import StateStoreFactory
 from tests.factories import DAY, HOUR, T0
@@ -480,9 +480,9 @@ async def test_the_engine_decides_alike_on_both_stores(state_store: StateStore) 
     """A scheme through the whole engine: its alerts do not depend on where the state lives."""
     from prometheus_client import CollectorRegistry
 
-    from stream.alerts import ListAlertSink
-    from stream.engine import Engine, ListDeadLetterSink, Source
-    from stream.metrics import Metrics
+    from stream.runtime.alerts import ListAlertSink
+    from stream.runtime.engine import Engine, ListDeadLetterSink, Source
+    from stream.runtime.metrics import Metrics
     from tests.test_engine import price_protection_scheme
 
     sink = ListAlertSink()
@@ -495,7 +495,7 @@ async def test_the_engine_decides_alike_on_both_stores(state_store: StateStore) 
 
 
 def test_the_memory_store_imports_nothing_from_redis() -> None:
-    check = ("import sys, stream.memory_state; "
+    check = ("import sys, stream.state.memory_state; "
              "assert not any(m.startswith('redis') for m in sys.modules), "
              "sorted(m for m in sys.modules if m.startswith('redis'))")
     done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True,

@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as redis_asyncio
 
-from stream import tracking
-from stream.facts import Fact, FactIndex, FactLinks
-from stream.state import KEY_PREFIX
+from stream.core import tracking
+from stream.core.facts import Fact, FactIndex, FactLinks
+from stream.state.state import KEY_PREFIX
 
 DAY_S = 86400
 TTL_S = 30 * DAY_S

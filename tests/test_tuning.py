@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from stream.config import Settings
-from stream.control import publish_changes
-from stream.dev import DevStack
-from stream.replay import replay_via_kafka
-from stream.tuning import (
+from stream.runtime.control import publish_changes
+from stream.tools.dev import DevStack
+from stream.tools.replay import replay_via_kafka
+from stream.core.tuning import (
     Change,
     InvalidChangeError,
     apply_changes,

@@ -1,0 +1,79 @@
+"""What the state knew of a store when one of its events was applied: ``StoreView`` and the
+window sums it holds. Pure Python, no Redis: the detectors, the Redis state store
+(``stream.state.state``, which re-exports both) and the in-memory one (``stream.state.memory_state``)
+share it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from stream.core.facts import FactLinks
+from stream.core.store_state import METRIC_INDEX, WINDOW_METRICS, SkuSales
+
+__all__ = ["StoreView", "WindowSums"]
+
+
+class WindowSums(Mapping[str, float]):
+    """One window's sums by metric name, read from the sums the state computed (indexed as
+    WINDOW_METRICS). Few events have their windows read, so names are looked up only then.
+
+    >>> WindowSums([250.0, 2.0] + [0.0] * 10)["orders_placed"]
+    2.0
+    """
+
+    __slots__ = ("_sums",)
+
+    def __init__(self, sums: Sequence[float]) -> None:
+        self._sums = sums
+
+    def __getitem__(self, metric: str) -> float:
+        return self._sums[METRIC_INDEX[metric]]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(WINDOW_METRICS)
+
+    def __len__(self) -> int:
+        return len(WINDOW_METRICS)
+
+
+@dataclass(slots=True)  # not frozen, as the state's records (see store_state.Applied): read-only
+class StoreView:
+    """What the state knew of a store when one of its events was applied.
+
+    ``profile`` is as it was *before* the event (so "time since the last withdrawal" means the
+    previous one); it may be the same dict as other views' of the store, so it is read, never
+    written. ``window(length_s)`` and ``sku`` already include the event: ``window_sums`` holds
+    the sums of each length of ``window_lengths_s``, in that order. ``refusal`` names why the
+    event was not applied (one of REFUSALS); a refused event's view has no windows.
+    """
+
+    refusal: str | None
+    max_ts_s: float
+    profile: dict[str, str]
+    window_lengths_s: tuple[float, ...]
+    window_sums: Sequence[tuple[float, ...]]
+    sku: SkuSales | None
+    links: dict[str, FactLinks] = field(default_factory=dict)
+
+    @property
+    def late(self) -> bool:
+        return self.refusal == "late"
+
+    def profile_float(self, name: str) -> float | None:
+        value = self.profile.get(name)
+        return float(value) if value is not None else None
+
+    @property
+    def windows(self) -> dict[float, WindowSums]:
+        """Every window's sums by its length (empty for a refused event)."""
+        return {length_s: WindowSums(sums)
+                for length_s, sums in zip(self.window_lengths_s, self.window_sums)}
+
+    def window(self, length_s: float) -> WindowSums:
+        """The sums of the window of ``length_s``, one of the configured lengths."""
+        try:
+            return WindowSums(self.window_sums[self.window_lengths_s.index(length_s)])
+        except (ValueError, IndexError):
+            raise KeyError(f"no window of {length_s}s in this view (windows: "
+                           f"{list(self.window_lengths_s)}, refusal: {self.refusal})") from None

@@ -1,0 +1,357 @@
+"""Per-store state and cross-store facts in this process's memory: the ``StateStore`` of
+``stream.state.state`` without Redis, for detection tests and replays that need no durable copy.
+
+``InMemoryStateStore`` applies updates to the same ``StoreState`` objects as
+``RedisStateStore`` and returns the same views, links, alert marks and ring members for the same
+updates; only where the state lives differs. Its ``commit`` keeps everything (there is no other
+copy to write) and ``release`` forgets nothing, so it suits one process that sees every store:
+a test, a replay, a what-if run. It imports nothing from redis.
+
+``MemoryFactIndex`` keeps the cross-store facts as ``link_facts.lua`` keeps them in Redis, with
+the same rules: a fact holds at most ``cap`` members besides its ring id (a member already known
+may still change its value), every touch keeps a fact for ``ttl_s`` more of the wall clock, a
+tracking number's deadline is kept to the hour and its bucket expires ``ttl_s`` after its last
+touch, and a ring id tied by this process is seen by views read before the tie (``ring_of``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import zlib
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from stream.core import tracking
+from stream.config import WindowSettings, format_duration
+from stream.core.facts import RING_FIELD, RINGS_KEPT, Fact, FactLinks
+from stream.core.store_state import StateConfig, StoreState
+from stream.core.store_view import StoreView
+
+if TYPE_CHECKING:
+    from stream.state.state import PartitionId, StateUpdate
+
+__all__ = ["InMemoryStateStore", "MemoryFactIndex"]
+
+HOUR_S = 3600  # a tracking number's deadline is kept to the hour (link_facts.lua's stamp)
+
+
+class _Hash:
+    """One fact of its own (bank account, claimant, ring): member -> value, and the ring id
+    under RING_FIELD, as the Redis hash holds them; gone once the wall clock passes
+    ``expires_s``."""
+
+    __slots__ = ("expires_s", "fields")
+
+    def __init__(self) -> None:
+        self.expires_s = 0.0
+        self.fields: dict[str, str] = {}
+
+
+class _Bucket:
+    """The tracking numbers sharing one Redis bucket hash: number -> [deadline in seconds,
+    orders (order id -> store), ring id or None]. The bucket expires as its key does."""
+
+    __slots__ = ("entries", "expires_s", "sweep_due_s")
+
+    def __init__(self) -> None:
+        self.expires_s = 0.0
+        self.sweep_due_s = -1.0
+        self.entries: dict[str, list[Any]] = {}
+
+
+class MemoryFactIndex:
+    """The cross-store facts of one process, with ``stream.core.facts.FactIndex``'s interface and
+    ``link_facts.lua``'s rules (see the module docstring). ``wall_s`` is the clock that
+    expires facts (the Redis server's clock and the script's ``now`` in Redis)."""
+
+    def __init__(self, cap: int, ttl_s: int, *, trk_buckets: int = tracking.DEFAULT_BUCKETS,
+                 wall_s: Callable[[], float] = time.time) -> None:
+        self.cap = cap
+        self.ttl_s = ttl_s
+        self.trk_buckets = trk_buckets
+        self._wall_s = wall_s
+        self._hashes: dict[tuple[str, str], _Hash] = {}
+        self._buckets: dict[int, _Bucket] = {}
+        # ring ids tied by this process, by (kind, value): what FactIndex keeps for ring_of
+        self._rings: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._purged_s = wall_s()
+
+    async def link(self, facts: Sequence[Fact]) -> list[FactLinks]:
+        """Record every touch, in order, and return who touched each fact."""
+        now_s = self._wall_s()
+        links = []
+        for fact in facts:
+            if fact.kind == tracking.KIND:
+                orders, ring_id = self._touch_tracking(fact.value, now_s, fact.member,
+                                                       fact.member_value, None)
+                links.append(FactLinks(fact.kind, fact.value, orders, ring_id or None))
+            else:
+                members = self._link_fact((fact.kind, fact.value), fact.member, fact.member_value,
+                                          now_s)
+                ring_id = members.pop(RING_FIELD, None)
+                links.append(FactLinks(fact.kind, fact.value, members, ring_id))
+        return links
+
+    def ring_of(self, link: FactLinks) -> str | None:
+        """The ring ``link``'s fact belongs to, counting ties written since it was read."""
+        return link.ring_id or self._rings.get((link.kind, link.value))
+
+    async def join_ring(self, ring_id: str, store_id: str, facts: Sequence[FactLinks]) -> set[str]:
+        """Add an alerted store to its ring, tie the facts its event touched to the ring, and
+        return the ring's stores (this one included)."""
+        now_s = self._wall_s()
+        members = self._link_fact(("ring", ring_id), store_id, "", now_s)
+        self._tie(ring_id, facts, now_s)
+        return {member for member in members if member != RING_FIELD}
+
+    async def tie(self, ring_id: str, facts: Sequence[FactLinks]) -> None:
+        """Mark facts a store of ``ring_id`` touched after its alert with the ring's id."""
+        self._tie(ring_id, facts, self._wall_s())
+
+    def _tie(self, ring_id: str, facts: Sequence[FactLinks], now_s: float) -> None:
+        for link in facts:
+            fact = (link.kind, link.value)
+            self._rings[fact] = ring_id
+            self._rings.move_to_end(fact)
+            if link.kind == tracking.KIND:
+                self._touch_tracking(link.value, now_s, "", "", ring_id)
+            else:
+                fields = self._live_hash(fact, now_s).fields
+                fields[RING_FIELD] = ring_id
+        while len(self._rings) > RINGS_KEPT:
+            self._rings.popitem(last=False)
+
+    def _live_hash(self, key: tuple[str, str], now_s: float) -> _Hash:
+        """The fact's hash (a new one if it expired), kept for another ttl from now."""
+        found = self._hashes.get(key)
+        if found is None or now_s > found.expires_s:
+            found = self._hashes[key] = _Hash()
+        found.expires_s = now_s + self.ttl_s
+        return found
+
+    def _link_fact(self, key: tuple[str, str], member: str, value: str,
+                   now_s: float) -> dict[str, str]:
+        """link_facts.lua's link_fact: the member joins while the hash (ring id included)
+        has fewer than cap + 1 fields; a known member takes a new non-empty value."""
+        fields = self._live_hash(key, now_s).fields
+        known = fields.get(member)
+        if known is not None:
+            if value and value != known:
+                fields[member] = value
+        elif len(fields) < self.cap + 1:
+            fields[member] = value
+        return dict(fields)
+
+    def _touch_tracking(self, number: str, now_s: float, order: str, store: str,
+                        ring_id: str | None) -> tuple[dict[str, str], str | None]:
+        """link_facts.lua's touch_tracking: link ``order`` of ``store``, or with ``ring_id``
+        tie the number to that ring; returns the number's orders and ring as written."""
+        index = zlib.crc32(number.encode()) % self.trk_buckets  # tracking.bucket_of
+        bucket = self._buckets.get(index)
+        if bucket is None or now_s > bucket.expires_s:
+            bucket = self._buckets[index] = _Bucket()
+        now_i = int(now_s)  # the script's now: whole seconds
+        entry = bucket.entries.get(number)
+        if entry is None or entry[0] <= now_i:  # past its deadline: absent
+            orders: dict[str, str] = {}
+            ring: str | None = None
+            if bucket.sweep_due_s <= now_i:
+                bucket.entries = {n: e for n, e in bucket.entries.items() if e[0] > now_i}
+                bucket.sweep_due_s = _hour_up(now_i + max(HOUR_S, self.ttl_s / 16))
+        else:
+            orders, ring = entry[1], entry[2]
+        if ring_id is not None:
+            ring = ring_id
+        elif order in orders:
+            if store:
+                orders[order] = store
+        elif len(orders) + (ring is not None) < self.cap + 1:
+            orders[order] = store
+        bucket.entries[number] = [_hour_up(now_i + self.ttl_s), orders, ring]
+        bucket.expires_s = now_s + self.ttl_s
+        return dict(orders), ring
+
+    def purge(self) -> int:
+        """Forget the facts whose time has passed (Redis expires them by itself); returns how
+        many. Called now and then, so memory stays bounded as in Redis."""
+        now_s = self._wall_s()
+        self._purged_s = now_s
+        before = len(self._hashes) + sum(len(b.entries) for b in self._buckets.values())
+        self._hashes = {k: h for k, h in self._hashes.items() if now_s <= h.expires_s}
+        now_i = int(now_s)
+        self._buckets = {i: b for i, b in self._buckets.items() if now_s <= b.expires_s}
+        for bucket in self._buckets.values():
+            bucket.entries = {n: e for n, e in bucket.entries.items() if e[0] > now_i}
+        return before - len(self._hashes) - sum(len(b.entries) for b in self._buckets.values())
+
+    def purge_when_due(self) -> None:
+        if self._wall_s() - self._purged_s >= max(HOUR_S, self.ttl_s / 16):
+            self.purge()
+
+    def clear(self) -> int:
+        """Forget every fact; returns how many facts (hashes and tracking numbers) there were."""
+        count = len(self._hashes) + sum(len(b.entries) for b in self._buckets.values())
+        self._hashes.clear()
+        self._buckets.clear()
+        self._rings.clear()
+        return count
+
+
+def _hour_up(at_s: float) -> int:
+    """``at_s`` rounded up to the hour, in seconds (link_facts.lua's stamp, read back)."""
+    return math.ceil(at_s / HOUR_S) * HOUR_S
+
+
+class InMemoryStateStore:
+    """StateStore: every store and fact in this process's memory; no Redis, no I/O.
+
+    Applying, linking and marking follow ``RedisStateStore`` step for step, so the views,
+    links, alert marks and ring members are the same for the same updates. ``commit`` has
+    nothing to write and keeps every store; ``release`` keeps them too (no other worker can
+    own them), so a replay or a test sees its stores from start to end."""
+
+    def __init__(self, windows: WindowSettings, *,
+                 wall_s: Callable[[], float] = time.time) -> None:
+        self.facts = MemoryFactIndex(windows.fact_cap, int(windows.fact_ttl_s),
+                                     trk_buckets=windows.trk_buckets, wall_s=wall_s)
+        self.reconfigure(windows)
+        self._stores: dict[str, StoreState] = {}
+        self._changed: set[str] = set()
+        # alert marks written since the last commit, for the views read before them
+        self._batch_marks: dict[str, dict[str, str]] = {}
+        self._models: dict[str, dict[str, bytes]] = {}
+        self._decided: dict[PartitionId, int] = {}
+
+    def reconfigure(self, windows: WindowSettings) -> None:
+        """Use new window settings from the next event on (as RedisStateStore does)."""
+        self._windows = windows
+        self._lengths_s = tuple(windows.lengths_s)
+        self._config = StateConfig.of(list(self._lengths_s), windows.buckets_per_window,
+                                      windows.allowed_lateness_s)
+        self.facts.cap = windows.fact_cap
+        self.facts.ttl_s = int(windows.fact_ttl_s)
+
+    @property
+    def window_names(self) -> dict[float, str]:
+        return {length_s: format_duration(length_s) for length_s in self._lengths_s}
+
+    async def load(self, store_ids: set[str]) -> None:
+        """Every store is here already; one never met starts empty."""
+        stores = self._stores
+        for store_id in store_ids:
+            if store_id not in stores:
+                stores[store_id] = StoreState()
+
+    async def apply_many(self, updates: list[StateUpdate]) -> list[StoreView]:
+        """Apply updates in order; each view sees the updates before it."""
+        if not updates:
+            return []
+        stores, changed, config = self._stores, self._changed, self._config
+        lengths_s = self._lengths_s
+        views: list[StoreView] = []
+        for update in updates:
+            state = stores.get(update.store_id)
+            if state is None:
+                state = stores[update.store_id] = StoreState()
+            applied = state.apply(update, config)
+            if applied.refusal is None:
+                changed.add(update.store_id)
+            views.append(StoreView(applied.refusal, applied.max_ts_s, applied.profile, lengths_s,
+                                   applied.window_sums, applied.sku))
+        return views
+
+    async def link_facts(self, updates: list[StateUpdate],
+                         views: list[StoreView]) -> list[StoreView]:
+        """Record the cross-store facts of the events the stores accepted (a refused event
+        leaves no trace) and return the views with who else touched them."""
+        linking = [i for i, (update, view) in enumerate(zip(updates, views, strict=True))
+                   if update.facts and view.refusal is None]
+        if not linking:
+            return views
+        links = iter(await self.facts.link([fact for i in linking for fact in updates[i].facts]))
+        views = list(views)
+        for i in linking:
+            views[i] = replace(views[i], links={fact.kind: next(links) for fact in updates[i].facts})
+        return views
+
+    async def commit(self) -> None:
+        """Nothing to write: every store stays as it is. Marks the end of a batch, as a
+        Redis commit does (views read from now on carry the marks written before)."""
+        self._changed.clear()
+        self._batch_marks.clear()
+        self.facts.purge_when_due()
+
+    def release(self) -> None:
+        """Nothing is forgotten: this memory is the only copy of the stores."""
+
+    async def decided_offsets(self, partitions: set[PartitionId]) -> dict[PartitionId, int]:
+        """The highest offset decided per partition (-1: none), as RedisStateStore keeps it."""
+        return {partition: self._decided.get(partition, -1) for partition in partitions}
+
+    def decided(self, partition: PartitionId, offset: int) -> None:
+        if offset > self._decided.get(partition, -1):
+            self._decided[partition] = offset
+
+    @property
+    def stores_in_memory(self) -> int:
+        return len(self._stores)
+
+    def current(self, view: StoreView, store_id: str) -> StoreView:
+        """``view`` with the alert marks and ring ids written since it was read."""
+        marks = self._batch_marks.get(store_id)
+        if not marks and not view.links:
+            return view
+        rings = {kind: self.facts.ring_of(link) for kind, link in view.links.items()}
+        if not marks and all(rings[kind] == link.ring_id for kind, link in view.links.items()):
+            return view
+        links = {kind: replace(link, ring_id=rings[kind]) for kind, link in view.links.items()}
+        return replace(view, profile={**view.profile, **(marks or {})}, links=links)
+
+    async def mark_alert(self, store_id: str, detector: str, ts_s: float, ring_id: str,
+                         facts: list[FactLinks]) -> set[str]:
+        """Remember an alert and return the stores of its ring (this one included); see
+        RedisStateStore.mark_alert."""
+        fields = {f"alerted:{detector}": repr(ts_s), "ring_id": ring_id}
+        self._stores[store_id].mark(fields)
+        self._changed.add(store_id)
+        self._batch_marks.setdefault(store_id, {}).update(fields)
+        return await self.facts.join_ring(ring_id, store_id, facts)
+
+    async def tie_facts(self, ring_id: str, facts: list[FactLinks]) -> None:
+        """Mark facts a store of ``ring_id`` touched after its alert with the ring's id."""
+        await self.facts.tie(ring_id, facts)
+
+    async def save_models(self, app_id: str, snapshots: dict[str, bytes]) -> None:
+        self._models.setdefault(app_id, {}).update(snapshots)
+
+    async def load_models(self, app_id: str) -> dict[str, bytes]:
+        return dict(self._models.get(app_id, {}))
+
+    async def tracked_stores(self) -> int:
+        """How many stores have state (as RedisStateStore counts its saved stores: one whose
+        every event was refused has none)."""
+        return sum(1 for state in self._stores.values() if state.max_ts_s >= 0)
+
+    async def saved_state(self, store_id: str) -> StoreState | None:
+        """A store's state as a save would keep it (read back from its saved form, as
+        RedisStateStore.saved_state reads it from Redis), None for a store never met."""
+        state = self._stores.get(store_id)
+        return StoreState.from_blob(state.to_blob(self._config)) if state is not None else None
+
+    async def drop_all(self) -> int:
+        """Forget every store, fact and model snapshot; returns how many there were."""
+        dropped = len(self._stores) + self.facts.clear() + len(self._models)
+        self._stores.clear()
+        self._changed.clear()
+        self._batch_marks.clear()
+        self._models.clear()
+        return dropped
+
+    async def ping(self) -> None:
+        """Always available."""
+
+    async def close(self) -> None:
+        """Nothing to close."""
