@@ -275,8 +275,15 @@ def cmd_tune_show(args: argparse.Namespace) -> int:
 def cmd_tune_set(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
+    from stream.core.tuning import (
+        Change,
+        InvalidChangeError,
+        apply_changes,
+        current_value,
+        dropped_windows,
+        parse_assignment,
+    )
     from stream.runtime.control import publish_changes
-    from stream.core.tuning import Change, InvalidChangeError, apply_changes, current_value, parse_assignment
 
     try:
         requested = dict(parse_assignment(text) for text in args.assignments)
@@ -285,6 +292,12 @@ def cmd_tune_set(args: argparse.Namespace) -> int:
     except InvalidChangeError as exc:
         raise UsageError(f"refused, nothing changed: {exc}",
                          "`storewatch tune show` lists the keys and their values") from None
+    dropped = dropped_windows(settings, new)
+    if dropped and not args.yes:
+        shown = ", ".join(f"{length_s:g}s" for length_s in dropped)
+        raise UsageError(f"nothing changed: this drops the window(s) of {shown} on every worker, "
+                         f"whose sums would start again from nothing",
+                         "add --yes to confirm")
     at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     changes = [Change(key, current_value(new, key), args.who, at, current_value(settings, key))
                for key in requested]
@@ -425,6 +438,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bootstrap")
     p.add_argument("--who", default=f"{os.environ.get('USER', 'unknown')}@{socket.gethostname()}",
                    help="who asks for the change (logged with it)")
+    p.add_argument("--yes", action="store_true",
+                   help="confirm a change that drops a window (its sums are lost)")
     p.set_defaults(func=cmd_tune_set)
     p = tune_sub.add_parser("try", help="replay a file with current and candidate values")
     p.add_argument("assignments", nargs="+", metavar="KEY=VALUE")

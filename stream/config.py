@@ -201,6 +201,9 @@ class DetectorSettings(BaseModel):
     young_store_s: DurationS = 30 * 86400.0
     # The marketplace's local time (hours east of UTC), for the night-time share of sales.
     local_utc_offset_h: float = Field(8.0, ge=-12, le=14)
+    # Account numbers in alert reasons show only their first and last four characters (reasons
+    # reach every downstream reader); a withdrawal alert's extra["bank_account"] holds it whole.
+    mask_accounts: bool = True
     # How often a worker saves its models to Redis; a restarted worker resumes from the latest
     # save, so a crash costs the models at most this much learning.
     model_snapshot_interval_s: DurationS = Field(60.0, ge=5, le=86400)

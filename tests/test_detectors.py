@@ -12,6 +12,7 @@ from typing import Any
 
 import redis.asyncio as redis_asyncio
 
+from stream.runtime.alerts import new_ring_id
 from stream.config import DetectorSettings, Settings
 from tests import factories as f
 from tests.factories import DAY, HOUR, T0
@@ -22,14 +23,14 @@ def family_store(store_id: str, ts_s: float, bank: str) -> dict[str, Any]:
     return {**f.store(store_id, ts_s, bank=bank), "owner_id": "owner-family"}
 
 
-def drawer_of_cards_ring(stores: int) -> list[dict[str, Any]]:
+def drawer_of_cards_ring(stores: int, card: str = "card-9") -> list[dict[str, Any]]:
     """Young stores of different owners, each paying its sales out to the same card."""
     events: list[dict[str, Any]] = []
     for i in range(stores):
         t = T0 + i * 6 * HOUR
         events += [f.store(f"ghost-{i}", t, bank=f"bank-ghost-{i}"),
                    f.order(f"ghost-{i}", t + HOUR, price=5_000),
-                   f.withdrawal(f"ghost-{i}", t + 5 * DAY, 4_800, bank="card-9")]
+                   f.withdrawal(f"ghost-{i}", t + 5 * DAY, 4_800, bank=card)]
     return events
 
 
@@ -330,8 +331,19 @@ async def test_a_store_paying_out_to_a_ring_s_account_joins_the_ring(
                  f.withdrawal("gang-2", T0 + 2 * DAY + 2 * HOUR, 7_900, bank="bank-gang-1"))
     first = next(a for a in h.alerts.alerts if a.store_id == "gang-1")
     second = next(a for a in h.alerts.alerts if a.store_id == "gang-2")
-    assert second.extra["ring_id"] == first.extra["ring_id"]
+    assert "ring_id" not in first.extra  # alone, gang-1 was a ring of one: none is named
+    assert second.extra["ring_id"] == new_ring_id("gang-1")
     assert "gang-1" in second.extra["linked_stores"]
+
+
+async def test_reasons_mask_account_numbers_and_the_alert_keeps_the_whole_one(
+        redis_client: redis_asyncio.Redis) -> None:
+    h = Harness(redis_client)
+    await h.feed(*drawer_of_cards_ring(3, card="6222020200112233445"))
+    alert = next(a for a in h.alerts.alerts if a.store_id == "ghost-2")
+    assert not any("6222020200112233445" in reason for reason in alert.reasons)
+    assert any("6222...3445" in reason for reason in alert.reasons)
+    assert alert.extra["bank_account"] == "6222020200112233445"
 
 
 async def test_a_shopper_who_claimed_at_an_alerted_store_does_not_carry_its_mark(

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
 import jsonschema
+import pytest
 import redis.asyncio as redis_asyncio
 from prometheus_client import CollectorRegistry
 
 from stream.runtime.alerts import ListAlertSink
 from stream.config import Settings
-from stream.runtime.engine import Engine, ListDeadLetterSink, Source
 from stream.core.events import alert_json_schema, event_from_dict
+from stream.runtime.engine import (
+    DEAD_LETTER_LINES_PER_MINUTE,
+    Engine,
+    ListDeadLetterSink,
+    LogBudget,
+    Source,
+)
 from stream.runtime.metrics import Metrics
 from stream.state.state import RedisStateStore, update_for
 from tests import factories as f
@@ -274,3 +282,24 @@ async def test_a_copy_within_one_batch_is_a_duplicate(redis_client: redis_asynci
     cut = f.raw(f.price("s1", T0, old=100, new=10))
     await h.engine.process_batch([(cut, Source("file", 0, 0)), (cut, Source("file", 0, 1))])
     assert [letter.reason for letter in h.dead.letters] == ["duplicate"]
+
+
+async def test_a_stream_of_bad_messages_logs_a_few_examples_not_a_line_each(
+        redis_client: redis_asyncio.Redis, caplog: pytest.LogCaptureFixture) -> None:
+    h = Harness(redis_client)
+    with caplog.at_level(logging.WARNING, logger="stream.engine"):
+        await h.feed(*[b"not json %d" % i for i in range(500)])
+    lines = [r for r in caplog.records if r.getMessage().startswith("dead-lettered")]
+    assert len(h.dead.letters) == 500  # every one is still dead-lettered and counted
+    assert 1 <= len(lines) <= DEAD_LETTER_LINES_PER_MINUTE + 1  # + a summary if a minute turned
+
+
+def test_the_log_budget_counts_what_it_held_back_when_the_minute_turns(
+        caplog: pytest.LogCaptureFixture) -> None:
+    now = [0.0]
+    budget = LogBudget(2, lambda: now[0])
+    assert [budget.allow("bad_json") for _ in range(5)] == [True, True, False, False, False]
+    now[0] = 61.0
+    with caplog.at_level(logging.WARNING, logger="stream.engine"):
+        assert budget.allow("bad_json")
+    assert "dead-lettered 3 bad_json more without a log line" in caplog.text

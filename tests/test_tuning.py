@@ -134,6 +134,23 @@ def test_tune_set_refuses_an_invalid_value_and_publishes_nothing(stack: DevStack
 
 
 @pytest.mark.integration
+def test_tune_set_dropping_a_window_needs_yes_and_says_what_it_drops(stack: DevStack) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "stream.cli", "tune", "set", "windows.lengths_s=1h,24h",
+         "--bootstrap", stack.settings.kafka_bootstrap],
+        capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "drops the window(s) of 604800s" in done.stderr and "--yes" in done.stderr
+    assert "Traceback" not in done.stderr
+    shown = subprocess.run(
+        [sys.executable, "-m", "stream.cli", "tune", "show", "--bootstrap",
+         stack.settings.kafka_bootstrap], capture_output=True, text=True, timeout=60)
+    (lengths,) = [line for line in shown.stdout.splitlines()
+                  if line.startswith("windows.lengths_s ")]
+    assert "set by" not in lengths, "nothing was published"
+
+
+@pytest.mark.integration
 def test_a_malformed_control_record_is_refused_by_the_worker_and_nothing_applied(
         stack: DevStack) -> None:
     bad = Change("detectors.model_alert_tail", "7", "test", "2026-01-01T00:00:00.000Z")

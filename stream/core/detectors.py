@@ -106,6 +106,16 @@ def known_ring(view: StoreView) -> str | None:
     return view.profile.get("ring_id")
 
 
+def mask_account(account: str) -> str:
+    """An account number as reasons show it: its first and last four characters. Reasons go to
+    every downstream reader; the full number stays in the alert's ``extra["bank_account"]``.
+
+    >>> mask_account("6217003924973300414"), mask_account("card-9")
+    ('6217...0414', 'card-9')
+    """
+    return account if len(account) <= 8 else f"{account[:4]}...{account[-4:]}"
+
+
 def stake_weight(stake_cny: float, min_stake_cny: float) -> float:
     """How much the money at stake lets evidence count: 0.4 at the minimum stake, growing on a
     log scale to 1 at 30 times it; nothing under the minimum.
@@ -193,10 +203,12 @@ class EvidenceDetector:
                     "stake_cny": round(stake_cny, 2),
                     "model_score": round(model_verdict.score, 4),
                     "model_tail_p": round(model_verdict.tail_p, 6)}
+        extra: dict[str, object] = {"decided_by": decided_by, "stake_cny": round(stake_cny, 2),
+                                    "model_warm": model_verdict.warm}
+        if event.type == "withdrawal":
+            extra["bank_account"] = event.fields["bank_account"]  # in full, as reasons are not
         return Verdict(self.name, severity, round(min(1.0, weighed / (2 * s.alert_evidence)), 4),
-                       reasons, features, action=self.action,
-                       extra={"decided_by": decided_by, "stake_cny": round(stake_cny, 2),
-                              "model_warm": model_verdict.warm})
+                       reasons, features, action=self.action, extra=extra)
 
     def population(self, pairs: list[tuple[str, float, str]]) -> list[str]:
         """Sentences placing the named model inputs in the population (rare ones only)."""
@@ -314,6 +326,8 @@ class WithdrawalDetector(EvidenceDetector):
               f"{raw['repeat_buyer_share']:.0%} of its sales of the last {window} came from buyers "
               f"who had just bought there: a handful of accounts paying, not a clientele.")
         account = event.fields["bank_account"]
+        if self.settings.mask_accounts:
+            account = mask_account(account)
         if raw["first_use_account"]:
             e.add("new_account", 0.5 + 0.5 * paid_share,
                   f"The money goes to {account}, an account the store never paid out to before.")
@@ -522,7 +536,9 @@ class RingMemberDetector:
                 return None
             act, action = RING_ACTS[kind]
             others = sorted(link.other_stores(event.store_id))
-            reasons = [f"The store {act.format(value=link.value)} ({link.ring_id}).",
+            value = mask_account(link.value) if kind == "bank" and self.settings.mask_accounts \
+                else link.value
+            reasons = [f"The store {act.format(value=value)} ({link.ring_id}).",
                        f"Stores that share it: {', '.join(others[:10]) or 'none recorded'}."]
             features = {"linked_stores": float(len(others))}
             return Verdict(self.name, "high", 1.0, reasons, features, action=action,

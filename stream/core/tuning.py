@@ -140,3 +140,15 @@ def show(settings: Settings) -> list[tuple[str, str, str]]:
             note = "restart only" if key in RESTART_ONLY else ""
             rows.append((key, current_value(settings, key), note))
     return rows
+
+
+def dropped_windows(before: Settings, after: Settings) -> list[float]:
+    """Window lengths a change removes: every worker forgets their sums at once, and they fill
+    again only as long as the window is, so a change that drops one asks to be confirmed.
+
+    >>> dropped_windows(Settings(), apply_changes(Settings(), {"windows.lengths_s": "1h,1d"}))
+    [604800.0]
+    """
+    kept = set(after.windows.lengths_s)
+    return [length_s for length_s in before.windows.lengths_s if length_s not in kept]
+

@@ -52,7 +52,10 @@ async def tie_to_ring(state: StateStore, event: Event, view: StoreView, verdict:
     for link in ring_facts:
         members |= link.other_stores(event.store_id)
     linked = sorted(members - {event.store_id})
-    extra = {**verdict.extra, "ring_id": ring_id, "linked_stores": linked[:LINKED_STORES_SHOWN]}
+    # a ring of one is no finding: the alert names a ring only once it links other stores
+    extra = {**verdict.extra, "linked_stores": linked[:LINKED_STORES_SHOWN]}
+    if linked:
+        extra["ring_id"] = ring_id
     reasons = verdict.reasons
     if linked:
         shown = ", ".join(linked[:5]) + (f" and {len(linked) - 5} more" if len(linked) > 5 else "")

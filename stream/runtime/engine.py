@@ -48,6 +48,35 @@ from stream.core.tuning import RESTART_ONLY
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# A stream of bad messages logs this many dead letters a minute per reason, then one line that
+# counts the rest: the counter storewatch_events_rejected_total and the dead-letter topic have
+# them all, the log needs examples (a re-replay once wrote 6.6 MB of identical lines).
+DEAD_LETTER_LINES_PER_MINUTE = 10
+
+
+class LogBudget:
+    """At most ``per_minute`` log lines per key each wall-clock minute; the first call of a new
+    minute reports how many lines the last one held back."""
+
+    def __init__(self, per_minute: int, wall_s: Callable[[], float] = time.time) -> None:
+        self.per_minute = per_minute
+        self._wall_s = wall_s
+        self._minute = -1
+        self._used: Counter[str] = Counter()
+
+    def allow(self, key: str) -> bool:
+        minute = int(self._wall_s() // 60)
+        if minute != self._minute:
+            held = {k: n - self.per_minute for k, n in self._used.items() if n > self.per_minute}
+            if held:
+                log.warning("dead-lettered %s more without a log line (see "
+                            "storewatch_events_rejected_total and the dead-letter topic)",
+                            ", ".join(f"{n} {k}" for k, n in sorted(held.items())))
+            self._minute, self._used = minute, Counter()
+        self._used[key] += 1
+        return self._used[key] <= self.per_minute
+
+
 # the key of the watch start among the saved model snapshots (no detector has this name)
 WATCH_KEY = "~watch"
 RETRY_FIRST_S = 0.1
@@ -198,6 +227,7 @@ class Engine:
         self._tuned: tuple[DetectorSettings, list[float]] | None = None
         self._newest_ts_s = 0.0
         self._utc_offset_s = DEFAULT_UTC_OFFSET_S
+        self._dead_letter_log = LogBudget(DEAD_LETTER_LINES_PER_MINUTE, wall_s)
         # set by a worker: saves the model snapshots (and the watch start with them)
         self.save_watch: Callable[[], Awaitable[None]] | None = None
         self._watch_saved_ts_s = float("inf")
@@ -407,5 +437,7 @@ class Engine:
 
     async def _dead_letter(self, reason: str, error: str, raw: bytes, source: Source) -> None:
         self.metrics.events_rejected.labels(reason, source.topic).inc()
-        log.warning("dead-lettered %s:%s@%s: %s", source.topic, source.partition, source.offset, error)
+        if self._dead_letter_log.allow(reason):
+            log.warning("dead-lettered %s:%s@%s: %s", source.topic, source.partition,
+                        source.offset, error)
         await self.dead_letters.send(DeadLetter(reason, error, source, raw, wall_clock_iso()))
