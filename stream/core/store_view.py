@@ -5,13 +5,13 @@ share it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 from stream.core.facts import FactLinks
 from stream.core.store_state import METRIC_INDEX, WINDOW_METRICS, SkuSales
 
-__all__ = ["StoreView", "WindowSums"]
+__all__ = ["StoreView", "WindowSums", "with_marks"]
 
 
 class WindowSums(Mapping[str, float]):
@@ -77,3 +77,17 @@ class StoreView:
         except (ValueError, IndexError):
             raise KeyError(f"no window of {length_s}s in this view (windows: "
                            f"{list(self.window_lengths_s)}, refusal: {self.refusal})") from None
+
+
+def with_marks(view: StoreView, marks: dict[str, str] | None,
+               ring_of: Callable[[FactLinks], str | None]) -> StoreView:
+    """``view`` with the alert marks and ring ids written since it was read (both state stores
+    keep them the same way; ``ring_of`` reads a fact's current ring)."""
+    if not marks and not view.links:
+        return view
+    rings = {kind: ring_of(link) for kind, link in view.links.items()}
+    if not marks and all(rings[kind] == link.ring_id for kind, link in view.links.items()):
+        return view
+    links = {kind: replace(link, ring_id=rings[kind]) for kind, link in view.links.items()}
+    return replace(view, profile={**view.profile, **(marks or {})}, links=links)
+

@@ -28,7 +28,7 @@ from stream.core import tracking
 from stream.config import WindowSettings, format_duration
 from stream.core.facts import RING_FIELD, RINGS_KEPT, Fact, FactLinks
 from stream.core.store_state import StateConfig, StoreState
-from stream.core.store_view import StoreView
+from stream.core.store_view import StoreView, with_marks
 
 if TYPE_CHECKING:
     from stream.state.state import PartitionId, StateUpdate
@@ -301,14 +301,7 @@ class InMemoryStateStore:
 
     def current(self, view: StoreView, store_id: str) -> StoreView:
         """``view`` with the alert marks and ring ids written since it was read."""
-        marks = self._batch_marks.get(store_id)
-        if not marks and not view.links:
-            return view
-        rings = {kind: self.facts.ring_of(link) for kind, link in view.links.items()}
-        if not marks and all(rings[kind] == link.ring_id for kind, link in view.links.items()):
-            return view
-        links = {kind: replace(link, ring_id=rings[kind]) for kind, link in view.links.items()}
-        return replace(view, profile={**view.profile, **(marks or {})}, links=links)
+        return with_marks(view, self._batch_marks.get(store_id), self.facts.ring_of)
 
     async def mark_alert(self, store_id: str, detector: str, ts_s: float, ring_id: str,
                          facts: list[FactLinks]) -> set[str]:

@@ -43,7 +43,7 @@ from stream.core.store_state import (
     StateConfig,
     StoreState,
 )
-from stream.core.store_view import StoreView, WindowSums  # pure: re-exported here for every import
+from stream.core.store_view import StoreView, WindowSums, with_marks  # pure: re-exported here for every import
 
 __all__ = ["FACT_KINDS", "KEY_PREFIX", "REFUSALS", "WINDOW_METRICS", "Fact", "FactLinks",
            "RedisStateStore", "SkuSales", "StateStore", "StateUnavailableError", "StateUpdate",
@@ -542,14 +542,7 @@ class RedisStateStore:
 
     def current(self, view: StoreView, store_id: str) -> StoreView:
         """``view`` with the alert marks and ring ids written since it was read."""
-        marks = self._batch_marks.get(store_id)
-        if not marks and not view.links:
-            return view
-        rings = {kind: self.facts.ring_of(link) for kind, link in view.links.items()}
-        if not marks and all(rings[kind] == link.ring_id for kind, link in view.links.items()):
-            return view
-        links = {kind: replace(link, ring_id=rings[kind]) for kind, link in view.links.items()}
-        return replace(view, profile={**view.profile, **(marks or {})}, links=links)
+        return with_marks(view, self._batch_marks.get(store_id), self.facts.ring_of)
 
     async def mark_alert(self, store_id: str, detector: str, ts_s: float, ring_id: str,
                          facts: list[FactLinks]) -> set[str]:
