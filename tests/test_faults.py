@@ -141,9 +141,14 @@ def metric(port: int, name: str) -> float | None:
     return None
 
 
-async def wait_for_metric(port: int, name: str, value: float, timeout_s: float) -> None:
+async def wait_for_metric(port: int, name: str, value: float, timeout_s: float,
+                          *, at_least: bool = False) -> float:
+    """Poll /metrics until `name` equals `value` (or reaches it, for a counter)."""
     deadline = asyncio.get_running_loop().time() + timeout_s
-    while (seen := await asyncio.to_thread(metric, port, name)) != value:
+    while True:
+        seen = await asyncio.to_thread(metric, port, name)
+        if seen is not None and (seen >= value if at_least else seen == value):
+            return seen
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"{name} is {seen}, not {value}, after {timeout_s:.0f}s")
         await asyncio.sleep(0.2)
@@ -202,7 +207,8 @@ def test_redis_stopped_mid_stream_holds_the_worker_unhealthy_until_it_recovers_b
         port = stack.workers[0].metrics_port
         stack.stop_redis()
         await wait_for_metric(port, "storewatch_healthy", 0.0, 30)
-        failed = await asyncio.to_thread(metric, port, errors)
+        # health turns 0 as the failed call is counted: wait for the count, not a race with it
+        failed = await wait_for_metric(port, errors, 1.0, 30, at_least=True)
         await asyncio.sleep(REDIS_DOWN_S)  # how long the outage lasts, not a wait for a result
         retried = await asyncio.to_thread(metric, port, errors)
         assert failed and retried and retried - failed >= 2, (failed, retried)
