@@ -78,6 +78,37 @@ async def test_a_dormant_store_paying_out_a_sudden_burst_to_a_new_account_is_fla
     assert any("times its own daily average" in reason for reason in alert.reasons)
 
 
+async def test_a_dormant_store_spreading_its_burst_over_three_days_is_judged_against_its_long_run_pace(
+        redis_client: redis_asyncio.Redis) -> None:
+    """Spread over three days, the burst is its own baseline within the week-long window;
+    against the store's twenty quiet days before the window it is not."""
+    h = Harness(redis_client)
+    quiet = [f.order("mule", T0 + d * DAY, price=60, buyer=f"regular-{d}") for d in range(0, 14, 3)]
+    burst = [f.order("mule", T0 + 20 * DAY + i * 20 * HOUR, price=12_000, buyer="b-1")
+             for i in range(4)]
+    await h.feed(f.order("other", T0, price=10), f.store("mule", T0 - 300 * DAY, bank="bank-own"),
+                 *quiet, *burst, f.withdrawal("mule", T0 + 23 * DAY, 40_000, bank="bank-never"))
+    alert = next(a for a in h.alerts.alerts if a.detector == "withdrawal")
+    assert alert.features["burst_ratio"] < 4, "the day alone is no burst: the premise of the test"
+    assert alert.features["pace_ratio"] >= 40
+    assert alert.features["lifetime_order_size_ratio"] >= 10
+    assert any("times its own pace of the" in reason for reason in alert.reasons)
+
+
+async def test_a_revived_shop_selling_its_usual_goods_to_many_buyers_is_not_flagged(
+        redis_client: redis_asyncio.Redis) -> None:
+    """Far above its pace, but many buyers, the usual ticket, paid to its own account."""
+    h = Harness(redis_client)
+    quiet = [f.order("shop", T0 + d * DAY, price=60, buyer=f"old-{d}") for d in range(0, 14, 3)]
+    revived = [event for i in range(60) for event in (
+        f.order("shop", T0 + 20 * DAY + i * HOUR, price=70, buyer=f"new-{i}", order_id=f"r-{i}"),
+        f.order("shop", T0 + 20 * DAY + (i + 20) * HOUR, price=70, buyer=f"new-{i}",
+                order_id=f"r-{i}", status="shipped"))]
+    await h.feed(f.order("other", T0, price=10), f.store("shop", T0 - 300 * DAY, bank="bank-own"),
+                 *quiet, *revived, f.withdrawal("shop", T0 + 23 * DAY, 4_000, bank="bank-own"))
+    assert h.detectors() == [], [a.reasons for a in h.alerts.alerts]
+
+
 async def test_a_bulk_opened_store_cashing_out_within_hours_is_flagged_even_to_its_own_account(
         redis_client: redis_asyncio.Redis) -> None:
     h = Harness(redis_client)

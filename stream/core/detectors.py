@@ -313,14 +313,22 @@ class WithdrawalDetector(EvidenceDetector):
         unreal = max(unshipped, undelivered, claimed, top_ups)
         e.add("young_with_unreal_takings", youth * unreal,
               f"A store {age} old whose takings do not look real pays them out.")
-        sudden = log_ramp(raw["burst_ratio"], 4, 40)
+        day_burst = log_ramp(raw["burst_ratio"], 4, 40)
+        # the window against the store's own long-run pace, as far as days of it were watched
+        pace_burst = log_ramp(raw["pace_ratio"], 4, 40) * ramp(raw["pace_days"], 1, 7)
+        sudden = max(day_burst, pace_burst)
         burst = sudden * (0.5 + 0.5 * paid_share)
         e.add("burst", burst,
               f"Its last day's sales ({raw['sales_day_cny']:,.2f} CNY) are "
-              f"{raw['burst_ratio']:,.0f} times its own daily average of the days before.")
-        e.add("big_ticket_burst", burst * log_ramp(raw["order_size_ratio"], 2, 10),
-              f"The day's orders average {raw['order_size_ratio']:,.1f} times the store's usual "
-              f"order: a few big sales, not more of its own goods.")
+              f"{raw['burst_ratio']:,.0f} times its own daily average of the days before."
+              if day_burst >= pace_burst else
+              f"Its sales of the last {window} ({raw['sales_window_cny']:,.2f} CNY) run at "
+              f"{raw['pace_ratio']:,.0f} times its own pace of the {raw['pace_days']:,.0f} days "
+              f"watched before.")
+        ticket = max(raw["order_size_ratio"], raw["lifetime_order_size_ratio"])
+        e.add("big_ticket_burst", burst * log_ramp(ticket, 2, 10),
+              f"Its recent orders average {ticket:,.1f} times the store's usual order: a few big "
+              f"sales, not more of its own goods.")
         few_payers = ramp(raw["repeat_buyer_share"], 0.3, 0.8)
         e.add("few_payers", few_payers * max(sudden, youth),
               f"{raw['repeat_buyer_share']:.0%} of its sales of the last {window} came from buyers "

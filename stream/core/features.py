@@ -158,8 +158,11 @@ def sales_behaviour(event: Event, view: StoreView, windows_s: list[float],
             # the day's average order against the days before: a surge of the usual goods is
             # near 1; a few big-ticket orders in a shop of small ones is far above
             ticket = (sales_day / day["orders_placed"]) / ((sales - sales_day) / baseline_orders)
+    pace = long_run_pace(event, view, longest_s, longest["sales_cny"], longest["orders_placed"],
+                         watch)
     last_shipment = view.profile_float("last_shipment_ts")
     return {
+        **pace,
         # a store that ships, late or not (a dropshipper), against one that never does
         "since_last_shipment_s": max(0.0, event.ts_s - last_shipment)
         if last_shipment is not None else -1.0,
@@ -189,6 +192,34 @@ def sales_behaviour(event: Event, view: StoreView, windows_s: list[float],
         "withdrawn_window_cny": longest["withdrawn_cny"],
         "withdrawals_window": longest["withdrawals"],
     }
+
+
+def long_run_pace(event: Event, view: StoreView, longest_s: float, window_sales_cny: float,
+                  window_orders: float, watch: Watch) -> dict[str, float]:
+    """The longest window against everything the store did before it since it was first
+    watched: a dormant shop rented for a cash-out spreads its burst over days, and then the
+    window is its own baseline; its lifetime is not. ``pace_days`` is how many days of
+    watching the long-run figures rest on (0 while there are none before the window).
+
+    The sales ratio is floored at 2% of the window's own daily sales, so a shop that sold
+    nothing at all before reads as 50 times its pace, not infinitely more.
+    """
+    first = view.profile_float("first_ts")
+    opened = view.profile_float("opened_ts")
+    seen_from = max(watch.start_ts_s, opened if opened is not None else
+                    (event.ts_s if first is None else min(first, event.ts_s)))
+    pace_days = max(0.0, (event.ts_s - longest_s - seen_from) / DAY_S)
+    window_days = longest_s / DAY_S
+    before_cny = max(0.0, view.lifetime("sales_cny") - window_sales_cny)
+    before_orders = max(0.0, view.lifetime("orders_placed") - window_orders)
+    pace_ratio = ticket_ratio = 0.0
+    if pace_days > 0 and window_sales_cny > 0:
+        per_day = window_sales_cny / window_days
+        pace_ratio = per_day / max(before_cny / max(pace_days, 1.0), 0.02 * per_day)
+        if before_orders > 0 and window_orders > 0:
+            ticket_ratio = (window_sales_cny / window_orders) / (before_cny / before_orders)
+    return {"pace_days": round(pace_days, 2), "pace_ratio": round(min(pace_ratio, 1000.0), 2),
+            "lifetime_order_size_ratio": round(min(ticket_ratio, 1000.0), 2)}
 
 
 def withdrawal_features(event: Event, view: StoreView, windows_s: list[float], watch: Watch,

@@ -56,7 +56,14 @@ IDS_PRUNED_FROM: Final = 64
 RECENT_BUYERS: Final = 8
 _REPEAT_SALES: Final = WINDOW_METRICS.index("repeat_buyer_sales_cny")
 _SALES: Final = WINDOW_METRICS.index("sales_cny")
-BLOB_VERSION: Final = 2
+# What a store has done since it was first seen, never forgotten: its own long-run pace, which
+# a week-long window cannot give (a rented dormant shop's burst spread over three days is its
+# own baseline within the window). Indexes into WINDOW_METRICS.
+LIFETIME_METRICS: Final = ("sales_cny", "orders_placed")
+_LIFETIME_INDEX: Final = tuple(WINDOW_METRICS.index(name) for name in LIFETIME_METRICS)
+NO_LIFETIME: Final = (0.0,) * len(LIFETIME_METRICS)
+BLOB_VERSION: Final = 3
+OLDER_BLOB_VERSIONS: Final = (2,)  # read, with no lifetime totals yet
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +193,7 @@ class Applied:
     profile: dict[str, str]
     window_sums: list[tuple[float, ...]]
     sku: SkuSales | None
+    lifetime: tuple[float, ...] = NO_LIFETIME  # LIFETIME_METRICS, the event included
 
 
 class StoreState:
@@ -193,7 +201,7 @@ class StoreState:
 
     __slots__ = ("profile", "profile_shared", "profile_times", "max_ts_s", "stream_max_ts_s",
                  "windows", "skus", "skus_pruned_size", "ids", "ids_pruned_size", "orders",
-                 "orders_pruned_size", "buyers")
+                 "orders_pruned_size", "buyers", "lifetime")
 
     def __init__(self) -> None:
         self.profile: dict[str, str] = {}
@@ -216,6 +224,7 @@ class StoreState:
         self.orders: dict[str, float] = {}
         self.orders_pruned_size = IDS_PRUNED_FROM
         self.buyers: list[str] = []  # the last RECENT_BUYERS distinct buyers, newest first
+        self.lifetime: list[float] = list(NO_LIFETIME)  # LIFETIME_METRICS since first seen
 
     def apply(self, update: StateUpdate, config: StateConfig) -> Applied:
         """Apply one event, or refuse it and change nothing."""
@@ -256,13 +265,17 @@ class StoreState:
             if window is None:
                 window = windows[shape.key] = Window()
             sums.append(window.add(shape, ts, deltas))
+        lifetime = self.lifetime
+        for position, index in enumerate(_LIFETIME_INDEX):
+            if index in deltas:
+                lifetime[position] += deltas[index]
         sku = self._apply_sku(update, order_memory_s) if update.sku else None
         if update.placed_order_id:
             self._remember_order(update.placed_order_id, ts, min(first_ts, ts), order_memory_s)
         ids[update.event_id] = ts
         if len(ids) > 2 * self.ids_pruned_size.get(stream, IDS_PRUNED_FROM):
             self._prune_ids(stream, config.lateness_s)
-        return Applied(None, self.max_ts_s, before, sums, sku)
+        return Applied(None, self.max_ts_s, before, sums, sku, tuple(lifetime))
 
     def _count_repeat(self, buyer: str, deltas: dict[int, float]) -> dict[int, float]:
         """Note the buyer as the newest; a sale to a buyer already among the recent ones also
@@ -378,16 +391,20 @@ class StoreState:
             if seen and next(iter(seen.values())) < self.stream_max_ts_s[stream] - config.lateness_s:
                 self._prune_ids(stream, config.lateness_s)
         return pickle.dumps((BLOB_VERSION, self.profile, self.max_ts_s, self.stream_max_ts_s,
-                             windows, self.skus, self.ids, self.orders, self.buyers), protocol=5)
+                             windows, self.skus, self.ids, self.orders, self.buyers, self.lifetime),
+                            protocol=5)
 
     @classmethod
     def from_blob(cls, blob: bytes) -> StoreState:
         saved = _PlainUnpickler(io.BytesIO(blob)).load()
-        if not isinstance(saved, tuple) or not saved or saved[0] != BLOB_VERSION:
+        if not isinstance(saved, tuple) or not saved or saved[0] not in (BLOB_VERSION,
+                                                                         *OLDER_BLOB_VERSIONS):
             raise ValueError(f"store state of another version, expected {BLOB_VERSION}")
         state = cls()
+        if saved[0] != BLOB_VERSION:  # version 2: the same, without lifetime totals
+            saved = (*saved, list(NO_LIFETIME))
         (_, state.profile, state.max_ts_s, state.stream_max_ts_s, windows, state.skus,
-         state.ids, state.orders, state.buyers) = saved
+         state.ids, state.orders, state.buyers, state.lifetime) = saved
         for key, (head, running, buckets) in windows.items():
             state.windows[key] = Window(head, running, buckets)
         state.skus_pruned_size = max(SKUS_PRUNED_FROM, len(state.skus) // 2)

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from stream.core.facts import FactLinks
-from stream.core.store_state import METRIC_INDEX, WINDOW_METRICS, SkuSales
+from stream.core.store_state import LIFETIME_METRICS, METRIC_INDEX, NO_LIFETIME, WINDOW_METRICS, SkuSales
 
 __all__ = ["StoreView", "WindowSums", "with_marks"]
 
@@ -55,6 +55,11 @@ class StoreView:
     window_sums: Sequence[tuple[float, ...]]
     sku: SkuSales | None
     links: dict[str, FactLinks] = field(default_factory=dict)
+    lifetime_sums: tuple[float, ...] = NO_LIFETIME  # LIFETIME_METRICS since first seen
+
+    def lifetime(self, metric: str) -> float:
+        """A LIFETIME_METRICS sum since the store was first seen, this event included."""
+        return self.lifetime_sums[LIFETIME_METRICS.index(metric)]
 
     @property
     def late(self) -> bool:

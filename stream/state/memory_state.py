@@ -260,7 +260,8 @@ class InMemoryStateStore:
             if applied.refusal is None:
                 changed.add(update.store_id)
             views.append(StoreView(applied.refusal, applied.max_ts_s, applied.profile, lengths_s,
-                                   applied.window_sums, applied.sku))
+                                   applied.window_sums, applied.sku,
+                                   lifetime_sums=applied.lifetime))
         return views
 
     async def link_facts(self, updates: list[StateUpdate],
