@@ -172,6 +172,13 @@ class DetectorSettings(BaseModel):
     # The evidence an alert needs, and the evidence of a high-severity one.
     alert_evidence: float = Field(1.0, gt=0, le=10)
     high_evidence: float = Field(1.6, gt=0, le=20)
+    # Evidence accumulates over an episode: a decision adds ``episode_carry`` times the
+    # smaller of its own weighed evidence and the store's previous one for that detector,
+    # which fades with ``episode_half_life_s``. A store that keeps deciding just under the line
+    # crosses it; one odd decision among ordinary ones does not (the carry is bounded by the
+    # decision's own evidence).
+    episode_carry: float = Field(0.25, ge=0, le=1)
+    episode_half_life_s: DurationS = Field(2 * 86400.0, ge=60)
     # Money below which a finding does not page anyone (CNY): evidence counts fully from
     # 30 times this stake, 40% at it, and the stake weight grows on a log scale between.
     min_stake_cny: float = Field(300.0, ge=0)

@@ -132,6 +132,52 @@ async def test_a_young_store_cashing_out_takings_it_never_shipped_is_flagged(
     assert alert.features["unshipped_share"] == 1.0
 
 
+def _front_paying_out_in_parts() -> list[dict[str, Any]]:
+    """A young store's unshipped takings paid out in three equal parts, an hour apart."""
+    orders = [f.order("front", T0 + i * 3 * HOUR, price=800, buyer=f"b-{i}") for i in range(8)]
+    return [f.store("front", T0 - 5 * DAY, bank="bank-front"), *orders,
+            *[f.withdrawal("front", T0 + 3 * DAY + i * HOUR, 1_500, bank="bank-front")
+              for i in range(3)]]
+
+
+async def test_a_store_deciding_again_and_again_just_under_the_line_crosses_it_over_the_episode(
+        redis_client: redis_asyncio.Redis) -> None:
+    """Each part alone stays under the line; the episode's evidence does not."""
+    async def run(alert_evidence: float, carry: float) -> tuple[Harness, list[float]]:
+        settings = Settings(detectors=DetectorSettings(alert_evidence=alert_evidence,
+                                                       episode_carry=carry))
+        h = Harness(redis_client, settings)
+        await redis_client.flushdb()
+        seen = []
+        for event in _front_paying_out_in_parts():
+            await h.feed(event)
+            if event["type"] == "withdrawal":
+                note = h.engine.state._stores["front"].profile["episode:withdrawal"]  # noqa: SLF001
+                seen.append(float(note.partition("@")[0]))
+        return h, seen
+
+    _, each = await run(alert_evidence=10.0, carry=0.0)  # what each part weighs alone
+    line = 1.05 * max(each)  # no part reaches it alone
+    carried = each[-2] * 0.5 ** (HOUR / DetectorSettings().episode_half_life_s)
+    assert each[-1] + 0.25 * min(each[-1], carried) >= line, each  # the premise of the test
+    alone, _ = await run(alert_evidence=line, carry=0.0)
+    assert alone.detectors() == []
+    episode, _ = await run(alert_evidence=line, carry=0.25)
+    alert = next(a for a in episode.alerts.alerts if a.detector == "withdrawal")
+    assert any("earlier withdrawals this episode add" in reason for reason in alert.reasons)
+
+
+async def test_an_old_shop_watched_for_only_days_is_not_said_to_never_ship(
+        redis_client: redis_asyncio.Redis) -> None:
+    """A dropshipper ships a week after the order: three days into the watch it has shipped
+    nothing yet, which says nothing about a shop opened 200 days ago."""
+    h = Harness(redis_client)
+    orders = [f.order("drop", T0 + i * 3 * HOUR, price=800, buyer=f"b-{i}") for i in range(16)]
+    await h.feed(f.store("drop", T0 - 200 * DAY, bank="bank-drop"), *orders,
+                 f.withdrawal("drop", T0 + 2 * DAY + 6 * HOUR, 11_000, bank="bank-drop"))
+    assert h.detectors() == []
+
+
 async def test_a_young_store_that_ships_and_delivers_may_cash_out_everything(
         redis_client: redis_asyncio.Redis) -> None:
     h = Harness(redis_client)

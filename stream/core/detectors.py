@@ -61,6 +61,32 @@ class Detector(Protocol):
 
     def evaluate(self, event: Event, view: StoreView) -> Verdict | None: ...
 
+    def take_note(self) -> dict[str, str] | None:
+        """Profile fields the last ``evaluate`` wants remembered for its store (the episode's
+        evidence so far), handed over once; the engine writes them to the state."""
+        ...
+
+
+def episode_key(detector: str) -> str:
+    return f"episode:{detector}"
+
+
+def carried_evidence(profile: Mapping[str, str], detector: str, ts_s: float,
+                     half_life_s: float) -> float:
+    """The store's last weighed evidence for ``detector``, faded by the time since.
+
+    >>> carried_evidence({"episode:withdrawal": "0.8@1000.0"}, "withdrawal", 1000.0 + 7200, 7200)
+    0.4
+    >>> carried_evidence({}, "withdrawal", 0.0, 7200)
+    0.0
+    """
+    saved = profile.get(episode_key(detector))
+    if saved is None:
+        return 0.0
+    value, _, ts = saved.partition("@")
+    age_s = max(0.0, ts_s - float(ts))
+    return float(value) * 0.5 ** (age_s / half_life_s)
+
 
 def describe_duration(seconds: float) -> str:
     """A duration as an analyst would say it.
@@ -155,6 +181,7 @@ class EvidenceDetector:
         self.settings = settings
         self.windows_s = windows_s
         self.watch = watch
+        self._note: dict[str, str] | None = None
         self.model: PopulationModel | None = PopulationModel(
             self.name, settings, None if on_score is None else
             (lambda verdict: on_score(self.name, verdict)))
@@ -162,6 +189,10 @@ class EvidenceDetector:
     def collect(self, event: Event, view: StoreView
                 ) -> tuple[dict[str, float], dict[str, float], Evidence, float, list[str]] | None:
         raise NotImplementedError
+
+    def take_note(self) -> dict[str, str] | None:
+        note, self._note = self._note, None
+        return note
 
     def evaluate(self, event: Event, view: StoreView) -> Verdict | None:
         collected = self.collect(event, view)
@@ -178,7 +209,11 @@ class EvidenceDetector:
                          f"The population model scores this {self.noun} {model_verdict.score:.2f}: "
                          f"about 1 {self.noun} in {model_verdict.one_in():,} scores as high.")
         weight = stake_weight(stake_cny, s.min_stake_cny)
-        weighed = evidence.total * weight
+        this_decision = evidence.total * weight
+        carried = carried_evidence(view.profile, self.name, event.ts_s, s.episode_half_life_s)
+        weighed = this_decision + s.episode_carry * min(this_decision, carried)
+        if weighed >= 0.05 or carried >= 0.05:
+            self._note = {episode_key(self.name): f"{weighed:.4f}@{event.ts_s!r}"}
         model_alone = (s.use_models and model_verdict.rarer_than(s.model_alert_tail)
                        and stake_cny >= s.model_min_stake_cny)
         alerting = (weighed >= s.alert_evidence or model_alone) and not in_episode(
@@ -193,6 +228,10 @@ class EvidenceDetector:
         severity = "high" if weighed >= s.high_evidence or model_alone else "medium"
         reasons = [signal.sentence for signal in evidence.strongest()]
         reasons += context
+        if weighed > this_decision:
+            reasons.append(f"The store's earlier {self.noun}s this episode add "
+                           f"{weighed - this_decision:.2f} to this one's {this_decision:.2f}: "
+                           f"it keeps deciding near the line.")
         reasons.append(f"Money at stake: {stake_cny:,.2f} CNY; evidence {evidence.total:.2f} "
                        f"weighed by the stake {weighed:.2f} against an alert line of "
                        f"{s.alert_evidence:g} (decided by the {decided_by}).")
@@ -284,13 +323,16 @@ class WithdrawalDetector(EvidenceDetector):
         # a shop that ships (a dropshipper, a week late) is not one that never does
         since_ship = raw["since_last_shipment_s"]
         ships = 0.0 if since_ship < 0 else falling(since_ship, 3 * DAY_S, 21 * DAY_S)
+        # "never ships" can be said of a store watched since it opened, or for longer than a
+        # slow shop takes to ship; of an old shop watched for three days it cannot
+        observed = max(youth, ramp(raw["watched_s"], 3 * DAY_S, 12 * DAY_S))
         unshipped = (ramp(raw["unshipped_share"], 0.4, 0.9) * ramp(raw["unshipped_orders"], 1, 5)
-                     * (1 - 0.7 * ships))
+                     * (1 - 0.7 * ships) * observed)
         e.add("unshipped", unshipped,
               f"{raw['unshipped_orders']:g} orders ({raw['unshipped_share']:.0%}) placed over a "
               f"day ago in the last {window} were never shipped.")
         before_shipping = (ramp(raw["unshipped_all_share"], 0.6, 1.0)
-                           * ramp(raw["orders_placed_window"], 1, 3) * paid_share)
+                           * ramp(raw["orders_placed_window"], 1, 3) * paid_share * observed)
         e.add("paid_before_shipping", before_shipping,
               f"It pays out {raw['withdrawn_share']:.0%} of its takings while "
               f"{raw['unshipped_all_share']:.0%} of its {raw['orders_placed_window']:g} orders of the "
@@ -315,8 +357,11 @@ class WithdrawalDetector(EvidenceDetector):
               f"A store {age} old whose takings do not look real pays them out.")
         day_burst = log_ramp(raw["burst_ratio"], 4, 40)
         # the window against the store's own long-run pace, as far as days of it were watched
-        pace_burst = log_ramp(raw["pace_ratio"], 4, 40) * ramp(raw["pace_days"], 1, 7)
-        sudden = max(day_burst, pace_burst)
+        pace_known = ramp(raw["pace_days"], 1, 7)
+        pace_burst = log_ramp(raw["pace_ratio"], 4, 40) * pace_known
+        # once the long-run pace is known, a spike of one day in an ordinary week is a lumpy
+        # small shop, not a burst: the day counts only as far as the pace is not known
+        sudden = max(day_burst * (1 - ramp(raw["pace_days"], 3, 14)), pace_burst)
         burst = sudden * (0.5 + 0.5 * paid_share)
         e.add("burst", burst,
               f"Its last day's sales ({raw['sales_day_cny']:,.2f} CNY) are "
@@ -430,6 +475,7 @@ class ClaimsDetector(EvidenceDetector):
         "claimed_share": 0.8,
         "young_store": 0.5,
         "claimant_elsewhere": 0.3,
+        "bought_for_the_cut": 0.2,
         "model": 1.0,
     })
 
@@ -447,18 +493,32 @@ class ClaimsDetector(EvidenceDetector):
         inputs = claim_model_input(raw, young_s)
         e = Evidence(self.WEIGHTS)
         window = describe_duration(self.windows_s[-1])
+        youth = youth_of(raw, young_s)
+        elsewhere = log_ramp(raw["claimant_other_stores"] + 1, 2, 6)
+        # sales bought for the cut: far above the store's pace, or from a handful of payers.
+        # An honest clearance is claimed on too, but on sales that came at the shop's own
+        # (known) pace from its own clientele, so its claims count half.
+        pace_known = ramp(raw["pace_days"], 1, 7)
+        bought = max(log_ramp(raw["burst_ratio"], 4, 40),
+                     log_ramp(raw["pace_ratio"], 4, 40) * pace_known,
+                     ramp(raw["repeat_buyer_share"], 0.3, 0.8))
+        context = 0.5 + 0.5 * max(youth, elsewhere, bought, 1 - pace_known)
         e.add("claims_per_order", ramp(raw["claims_per_order"], 0.3, 0.8)
-              * ramp(raw["claims_window"], 2, 6),
+              * ramp(raw["claims_window"], 2, 6) * context,
               f"{raw['claims_window']:g} price-protection claims on {raw['orders_placed_window']:g} "
               f"orders in the last {window} ({raw['claims_per_order']:.0%}).")
-        e.add("claimed_share", ramp(raw["claimed_share_of_sales"], 0.1, 0.5),
+        e.add("claimed_share", ramp(raw["claimed_share_of_sales"], 0.1, 0.5) * context,
               f"Claims paid back {raw['claimed_share_of_sales']:.0%} of its sales "
               f"({raw['claimed_window_cny']:,.2f} CNY).")
-        e.add("young_store", youth_of(raw, young_s),
+        e.add("young_store", youth,
               f"The store opened {describe_duration(raw['store_age_s'])} before the claim.")
-        e.add("claimant_elsewhere", log_ramp(raw["claimant_other_stores"] + 1, 2, 6),
+        e.add("claimant_elsewhere", elsewhere,
               f"The claimant, {event.fields['buyer_id']}, also claimed at "
               f"{raw['claimant_other_stores']:g} other store(s).")
+        e.add("bought_for_the_cut", bought,
+              f"The claimed sales came in a burst ({max(raw['burst_ratio'], raw['pace_ratio']):,.0f} "
+              f"times the store's own pace) or from a handful of payers "
+              f"({raw['repeat_buyer_share']:.0%} of sales to buyers who had just bought there).")
         context = self.population([("claims_per_order", inputs["claims_per_order"],
                                     "This share of orders claimed back")])
         return raw, inputs, e, raw["claimed_window_cny"], context
@@ -532,6 +592,9 @@ class RingMemberDetector:
     def __init__(self, settings: DetectorSettings, windows_s: list[float], watch: Watch,
                  on_score: ScoreObserver | None = None) -> None:
         self.settings = settings
+
+    def take_note(self) -> dict[str, str] | None:
+        return None  # a ring member is flagged at its first act: nothing accumulates
 
     def evaluate(self, event: Event, view: StoreView) -> Verdict | None:
         own_ring = view.profile.get("ring_id")

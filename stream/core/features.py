@@ -324,6 +324,10 @@ def claim_features(event: Event, view: StoreView, windows_s: list[float], watch:
         "claimed_window_cny": round(sales["claimed_share_of_sales"] * sales["sales_window_cny"], 2),
         "orders_placed_window": sales["orders_placed_window"],
         "claimant_other_stores": float(other_stores),
+        "burst_ratio": sales["burst_ratio"],
+        "pace_ratio": sales["pace_ratio"],
+        "pace_days": sales["pace_days"],
+        "repeat_buyer_share": sales["repeat_buyer_share"],
         "store_age_s": store_age_s(event, view),
         "age_trust": age_trust(event, view, watch, young_store_s),
         "since_price_cut_s": max(0.0, event.ts_s - cut) if (cut := view.profile_float(

@@ -417,6 +417,10 @@ class Engine:
                 log.exception("detector %s failed on %s", detector.name, event.event_id)
                 await self._dead_letter("detector_error", f"{detector.name}: {exc!r}", raw, source)
                 continue
+            note = detector.take_note()
+            if note:
+                self.state.remember(event.store_id, note)
+                view = self.state.current(view, event.store_id)
             if verdict is None:
                 continue
             verdict = await self._until_available(

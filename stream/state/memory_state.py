@@ -304,6 +304,13 @@ class InMemoryStateStore:
         """``view`` with the alert marks and ring ids written since it was read."""
         return with_marks(view, self._batch_marks.get(store_id), self.facts.ring_of)
 
+    def remember(self, store_id: str, fields: dict[str, str]) -> None:
+        """Write a detector's note (its episode's evidence so far) to the store's profile; the
+        store's next events, in this batch or later, see it."""
+        self._stores[store_id].mark(fields)
+        self._changed.add(store_id)
+        self._batch_marks.setdefault(store_id, {}).update(fields)
+
     async def mark_alert(self, store_id: str, detector: str, ts_s: float, ring_id: str,
                          facts: list[FactLinks]) -> set[str]:
         """Remember an alert and return the stores of its ring (this one included); see
