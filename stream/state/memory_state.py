@@ -21,7 +21,6 @@ import time
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from stream.core import tracking
@@ -272,9 +271,8 @@ class InMemoryStateStore:
         if not linking:
             return views
         links = iter(await self.facts.link([fact for i in linking for fact in updates[i].facts]))
-        views = list(views)
-        for i in linking:
-            views[i] = replace(views[i], links={fact.kind: next(links) for fact in updates[i].facts})
+        for i in linking:  # views made by apply_many for this batch, not yet handed out
+            views[i].links = {fact.kind: next(links) for fact in updates[i].facts}
         return views
 
     async def commit(self) -> None:
