@@ -444,7 +444,7 @@ def _typed_struct(event_type: str, specs: tuple[FieldSpec, ...]) -> type[msgspec
 
 
 _TYPED_STRUCTS: Final = tuple(_typed_struct(t, specs) for t, specs in FIELDS_BY_TYPE.items())
-_TYPED_DECODER: Final = msgspec.json.Decoder(Union[_TYPED_STRUCTS])  # type: ignore[valid-type]
+_TYPED_DECODER: Final = msgspec.json.Decoder(Union[_TYPED_STRUCTS])
 _as_dict: Final = msgspec.structs.asdict
 
 

@@ -67,6 +67,16 @@ def bucket_key(number: str, buckets: int, namespace: str) -> str:
     return f"{namespace}:fact:{KIND}:{{f{bucket_of(number, buckets)}}}"
 
 
+def bucket_and_field(number: str, buckets: int, namespace: str) -> tuple[str, str]:
+    """``bucket_key`` and ``entry_field`` of ``number``, fingerprinted once.
+
+    >>> bucket_and_field("YT638177723661", 2048, "sw:v1")
+    ('sw:v1:fact:trk:{f671}', '3976750578894076575')
+    """
+    field = fingerprint(number)
+    return f"{namespace}:fact:{KIND}:{{f{field % buckets}}}", str(field)
+
+
 def entry_field(number: str) -> str:
     """The number's field in its bucket: its fingerprint, which a listpack packs as an integer.
 
