@@ -112,7 +112,7 @@ def test_every_key_of_a_marketplace_lies_in_the_slot_of_its_store_or_fact(market
         for fact in update.facts:  # each touch of link_facts.lua works on one key
             if fact.kind == tracking.KIND:  # the slot of the number's bucket
                 key = tracking.bucket_key(fact.value, tracking.DEFAULT_BUCKETS, namespace)
-                tag = f"{{t{tracking.bucket_of(fact.value, tracking.DEFAULT_BUCKETS)}}}"
+                tag = f"{{f{tracking.bucket_of(fact.value, tracking.DEFAULT_BUCKETS)}}}"
             else:
                 key, tag = fact_key(fact.kind, fact.value, namespace), f"{{{fact.value}}}"
             assert key_slot(key.encode()) == key_slot(tag.encode())

@@ -23,6 +23,7 @@ from stream.core.events import (
     event_json_schema,
     event_to_dict,
     parse_event,
+    parse_event_checked,
     parse_ts_s,
 )
 from tests import factories as f
@@ -193,3 +194,46 @@ def test_the_fast_json_decoding_agrees_with_json_loads(text: str) -> None:
         except (ValueError, InvalidEventError) as exc:
             got = ("raised", type(exc), str(exc))
         assert got == expected
+
+
+ODD_MESSAGES = [
+    b'{"type":"price","type":"order","event_id":"e","store_id":"s","ts":1e9,"sku":"k",'
+    b'"old_price":1,"new_price":2}',
+    b'{"type":"price","event_id":"e","store_id":"s","ts":1e9,"sku":"k","old_price":-1,'
+    b'"new_price":2,"old_price":1}',
+    b'{"type":"price","event_id":"e","store_id":"s","ts":1e9,"sku":"k","old_price":1,'
+    b'"new_price":2,"old_price":3}',
+    b'{"type":"price","event_id":"e","store_id":"s","ts":1e999,"sku":"k","old_price":1,"new_price":2}',
+    b'\xef\xbb\xbf{"type":"price","event_id":"e","store_id":"s","ts":1e9,"sku":"k","old_price":1,'
+    b'"new_price":2}',
+    b' {"type":"price","event_id":"e","store_id":"s","ts":1e9,"sku":"k","old_price":1,"new_price":2}\n',
+    b'{"type":"price","event_id":"\\ud800","store_id":"s","ts":1e9,"sku":"k","old_price":1,'
+    b'"new_price":2}',
+    b'{"type":"price","event_id":"e","store_id":"s","ts":1e9,"sku":"k","old_price":1,"new_price":2,'
+    b'"extra":[[[[{"a":null}]]]]}',
+    b'{"type":"price","event_id":"e","store_id":"s","ts":1e9,"sku":"k","old_price":1,"new_price":2,'
+    b'"extra":' + b"[" * 5000 + b"]" * 5000 + b"}",
+    b'{"type":"order","event_id":"e","store_id":"s","ts":"2024-03-01T12:00:00Z","order_id":"o",'
+    b'"buyer_id":"b","sku":"k","unit_price":9007199254740993,"quantity":1,"status":"placed"}',
+    b'{"type":"order","event_id":"e","store_id":"s","ts":9007199254740993,"order_id":"o",'
+    b'"buyer_id":"b","sku":"k","unit_price":1,"quantity":99999999999999999999,"status":"placed"}',
+    "{\"type\":\"store\",\"event_id\":\"\u00e9\",\"store_id\":\"\U0001F600\",\"ts\":1e9,"
+    "\"owner_id\":\"o\",\"bank_account\":\"b\",\"deposit\":0,\"category\":\"c\"}",
+]
+
+
+@pytest.mark.parametrize("raw", ODD_MESSAGES, ids=repr)
+def test_the_typed_decoding_agrees_with_the_full_checks_on_odd_json(raw: bytes | str) -> None:
+    for form in (raw, raw.encode() if isinstance(raw, str) else raw.decode("utf-8", "replace")):
+        assert _outcome(parse_event, form) == _outcome(parse_event_checked, form)
+
+
+@pytest.mark.parametrize("event", GOOD_EVENTS, ids=lambda e: e["type"])
+def test_the_typed_decoding_agrees_with_the_full_checks_on_odd_values(event: dict[str, Any]) -> None:
+    """Every field (and the type) given every odd value, as the JSON a producer would send."""
+    for name in sorted(event.keys()):
+        for value in [*ODD_VALUES, *ODD_TS, -1e-300, 10**30, "price", "order"]:
+            if value == "..." or isinstance(value, _Str):
+                value = ... if value == "..." else str(value)
+            raw = json.dumps(mutate(event, **{name: value})).encode()
+            assert _outcome(parse_event, raw) == _outcome(parse_event_checked, raw), (name, value)

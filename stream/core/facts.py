@@ -135,9 +135,9 @@ class FactIndex:
         return [self._links(fact, reply) for fact, reply in zip(facts, replies, strict=True)]
 
     def _link_touch(self, fact: Fact) -> Touch:
-        if fact.kind == tracking.KIND:
-            return Touch(self.key(fact.kind, fact.value), "trk", entry_field(fact.value),
-                         escape(fact.member), escape(fact.member_value))
+        if fact.kind == tracking.KIND:  # its bucket and field both from one fingerprint
+            key, field = tracking.bucket_and_field(fact.value, self.trk_buckets, self._namespace)
+            return Touch(key, "trk", field, escape(fact.member), escape(fact.member_value))
         return Touch(self.key(fact.kind, fact.value), "fact", fact.member, fact.member_value)
 
     @staticmethod

@@ -3,8 +3,9 @@
 One key per tracking number cost about 111 B of Redis for some 30 B of content (a number,
 an order id, a store id), and a store ships ~166 numbers a month. Small hashes are stored as
 listpacks (ziplists on Redis 6), a few bytes of overhead per entry, so the numbers are spread
-over ``buckets`` hashes by a stable hash of the number, one entry each (``link_facts.lua``
-has the format): about 34 B a number. A bucket stays a listpack while it has at most
+over ``buckets`` hashes, one entry each (``link_facts.lua`` has the format), filed under the
+number's 64-bit fingerprint (``fingerprint``: 10 B however long the number, at odds of a
+collision given there): about 34 B a number. A bucket stays a listpack while it has at most
 ``hash-max-listpack-entries`` entries (128 by default on Redis 7) and no field or value longer
 than ``hash-max-listpack-value`` (64 B): the script splits a long entry (a number reused by
 many orders) into pieces of ``PIECE_BYTES``, and ``buckets`` should keep the live numbers at
@@ -18,8 +19,8 @@ work on its bucket alone, so on a Redis Cluster they run on the bucket's node.
 from __future__ import annotations
 
 import re
-import zlib
 from dataclasses import dataclass
+from hashlib import blake2b
 from typing import Final
 
 KIND: Final = "trk"
@@ -33,44 +34,56 @@ ESCAPE: Final = "\x1b"
 RING_MARK, ORDER_SEP, STORE_SEP = "\x1d", "\x1e", "\x1f"
 _RESERVED = re.compile("[\x1b\x1d\x1e\x1f]")
 _ESCAPED = re.compile("\x1b(.)", re.DOTALL)
-_PIECE_PREFIX: Final = "~"  # fields of later pieces: '~<i>:<field>'
-_COURIER_FORMAT = re.compile("([A-Z]{2})([0-9]{1,15})")
+
+
+def fingerprint(number: str) -> int:
+    """The number's 64-bit fingerprint, signed: what Redis files the number under.
+
+    A listpack keeps a field that reads as a 64-bit integer in 10 B, whatever the number's
+    length or format. Two numbers live at the same time share a fingerprint with odds of about
+    n**2 / 2**65 for n live numbers: 2.7e-4 for a hundred million, so about once in 3,700
+    generations of ``fact_ttl_s``; the two would then pass for one parcel. blake2b is stable
+    across processes and Python versions, which ``hash()`` is not.
+
+    >>> fingerprint("YT638177723661")
+    3976750578894076575
+    """
+    return int.from_bytes(blake2b(number.encode(), digest_size=8).digest(), "big", signed=True)
 
 
 def bucket_of(number: str, buckets: int) -> int:
-    """The bucket of ``number``: crc32 is stable across processes and Python versions."""
-    return zlib.crc32(number.encode()) % buckets
+    """The bucket of ``number``, from its fingerprint (so one number is one bucket's)."""
+    return fingerprint(number) % buckets
 
 
 def bucket_key(number: str, buckets: int, namespace: str) -> str:
-    """The hash that holds ``number``; the braces make each bucket one Cluster slot.
+    """The hash that holds ``number``; the braces make each bucket one Cluster slot. The tag
+    starts with ``f``: buckets of fingerprints (``t``, the buckets of whole numbers before
+    them, expire on their own).
 
     >>> bucket_key("YT638177723661", 2048, "sw:v1")
-    'sw:v1:fact:trk:{t560}'
+    'sw:v1:fact:trk:{f671}'
     """
-    return f"{namespace}:fact:{KIND}:{{t{bucket_of(number, buckets)}}}"
+    return f"{namespace}:fact:{KIND}:{{f{bucket_of(number, buckets)}}}"
+
+
+def bucket_and_field(number: str, buckets: int, namespace: str) -> tuple[str, str]:
+    """``bucket_key`` and ``entry_field`` of ``number``, fingerprinted once.
+
+    >>> bucket_and_field("YT638177723661", 2048, "sw:v1")
+    ('sw:v1:fact:trk:{f671}', '3976750578894076575')
+    """
+    field = fingerprint(number)
+    return f"{namespace}:fact:{KIND}:{{f{field % buckets}}}", str(field)
 
 
 def entry_field(number: str) -> str:
-    """The number's field in its bucket, one to one.
+    """The number's field in its bucket: its fingerprint, which a listpack packs as an integer.
 
-    A listpack keeps a field that reads as a 64-bit integer in 10 B instead of its text (16 B
-    for 14 characters), which all-digit numbers get for free; two capital letters and up to 15
-    digits, most couriers' format, become such an integer too: minus (the letters as a base-26
-    pair x 10**16 + '1' + the digits), below every all-digit number. Any other number is its
-    own field, with ``~`` before it if it starts like a piece's field or a packed one.
-
-    >>> entry_field("YT638177723661"), entry_field("73011572740984"), entry_field("-1")
-    ('-6430001638177723661', '73011572740984', '~-1')
+    >>> entry_field("YT638177723661")
+    '3976750578894076575'
     """
-    packable = _COURIER_FORMAT.fullmatch(number)
-    if packable:
-        letters, digits = packable.groups()
-        pair = (ord(letters[0]) - ord("A")) * 26 + ord(letters[1]) - ord("A")
-        return str(-(pair * 10**16 + int("1" + digits)))
-    if number.startswith((_PIECE_PREFIX, "-")):
-        return _PIECE_PREFIX + number
-    return number
+    return str(fingerprint(number))
 
 
 def escape(text: str) -> str:

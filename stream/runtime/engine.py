@@ -15,14 +15,14 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Protocol, TypeVar
+from typing import NamedTuple, Protocol, TypeVar
 
 from stream.runtime.alerts import AlertSink, build_alert, tie_to_ring, wall_clock_iso
 from stream.config import DetectorSettings, Settings, tunable_values
-from stream.core.detectors import RING_FACT_KINDS, Detector, default_detectors
+from stream.core.detectors import RING_FACT_KINDS, Detector, Verdict, default_detectors
 from stream.core.events import (
     MAX_EVENT_BYTES,
     MAX_FUTURE_S,
@@ -92,9 +92,9 @@ DEAD_LETTER_RAW_MAX_BYTES = MAX_EVENT_BYTES
 REDELIVERY_REFUSALS = frozenset({"duplicate", "late"})
 
 
-@dataclass(frozen=True, slots=True)
-class Source:
-    """Where a message came from: a Kafka topic/partition/offset, or a file and its line."""
+class Source(NamedTuple):
+    """Where a message came from: a Kafka topic/partition/offset, or a file and its line.
+    A tuple: one is made per message, and a tuple costs a third of a frozen dataclass."""
 
     topic: str
     partition: int = -1
@@ -320,28 +320,44 @@ class Engine:
 
     async def _decide_batch(self, messages: Sequence[tuple[bytes, Source]]) -> list[Alert]:
         started = time.perf_counter()
-        accepted: list[tuple[Event, Source, bytes]] = []
+        events: list[Event] = []
+        kept: list[tuple[Source, bytes]] = []
         future_s = self._wall_s() + MAX_FUTURE_S
-        for topic, count in Counter(source.topic for _, source in messages).items():
-            self.metrics.events_consumed.labels(topic).inc(count)
+        topic_types = self._topic_types
+        consumed: Counter[str] = Counter()
+        decided_now: dict[PartitionId, int] = {}  # the highest offset per partition
+        see, watch_start_s = self.watch.see, self.watch.start_ts_s
         for raw, source in messages:
+            topic = source.topic
+            consumed[topic] += 1
+            if source.offset >= 0:
+                partition = (topic, source.partition)
+                if source.offset > decided_now.get(partition, -1):
+                    decided_now[partition] = source.offset
             try:
                 event = parse_event(raw)
-                self._check_topic(event, source)
-                self._check_not_future(event, future_s)
+                if topic_types:
+                    self._check_topic(event, source)
+                if event.ts_s > future_s:
+                    self._check_not_future(event, future_s)
             except InvalidEventError as exc:
                 await self._dead_letter(exc.reason, str(exc), raw, source)
                 continue
-            accepted.append((event, source, raw))
-        decided_before = await self._decided_offsets(messages)
-        offset_s, see = self._utc_offset_s, self.watch.see
-        for event, _, _ in accepted:
-            if event.type != "store":  # a store event is dated when the store opened, maybe years ago
+            events.append(event)
+            kept.append((source, raw))
+            # a store event is dated when the store opened, maybe years ago
+            if event.ts_s < watch_start_s and event.type != "store":
                 see(event.ts_s)
-        views = await self._apply([update_for(event, offset_s) for event, _, _ in accepted])
+                watch_start_s = self.watch.start_ts_s
+        for topic, count in consumed.items():
+            self.metrics.events_consumed.labels(topic).inc(count)
+        decided_before = await self._decided_offsets(decided_now.keys())
+        offset_s = self._utc_offset_s
+        views = await self._apply([update_for(event, offset_s) for event in events])
         raised: list[Alert] = []
         observe_decided = self.metrics.processing_seconds.observe  # per event: looked up once
-        for (event, source, raw), view in zip(accepted, views, strict=True):
+        by_type, current, newest_ts_s = self._by_type, self.state.current, self._newest_ts_s
+        for event, (source, raw), view in zip(events, kept, views, strict=True):
             if view.refusal is not None:
                 if view.refusal in REDELIVERY_REFUSALS and source.offset >= 0 and \
                         source.offset <= decided_before.get((source.topic, source.partition), -1):
@@ -349,24 +365,43 @@ class Engine:
                     continue
                 await self._dead_letter(view.refusal, self._refusal_error(event, view), raw, source)
                 continue
-            if event.type in self._by_type:
-                raised += await self._detect(event, view, raw, source)
-            if event.ts_s > self._newest_ts_s:
-                self._newest_ts_s = event.ts_s
+            detectors = by_type.get(event.type)
+            if detectors:
+                # marks written since the batch was read (episodes, rings), as one-by-one
+                # would see them
+                view = current(view, event.store_id)
+                for detector in detectors:
+                    try:
+                        verdict = detector.evaluate(event, view)
+                    except Exception as exc:  # a detector bug must not stop the stream
+                        log.exception("detector %s failed on %s", detector.name, event.event_id)
+                        await self._dead_letter("detector_error", f"{detector.name}: {exc!r}",
+                                                raw, source)
+                        continue
+                    note = detector.take_note()
+                    if note:  # the episode's evidence so far, for the store's next decisions
+                        self.state.remember(event.store_id, note)
+                        view = current(view, event.store_id)
+                    if verdict is not None:
+                        raised.append(await self._raise(event, view, verdict))
+                        view = current(view, event.store_id)
+                if view.links and view.profile.get("ring_id"):
+                    await self._tie_ring_facts(view)
+            if event.ts_s > newest_ts_s:
+                newest_ts_s = event.ts_s
             observe_decided(time.perf_counter() - started)
+        self._newest_ts_s = newest_ts_s
         decided = self.state.decided
-        for partition, offset in decided_through(messages).items():
+        for partition, offset in decided_now.items():
             decided(partition, offset)
         return raised
 
-    async def _decided_offsets(self, messages: Sequence[tuple[bytes, Source]],
-                               ) -> dict[PartitionId, int]:
+    async def _decided_offsets(self, partitions: Iterable[PartitionId]) -> dict[PartitionId, int]:
         """The saved decided offset of each Kafka partition of the batch (no I/O once read)."""
-        partitions = {(source.topic, source.partition) for _, source in messages
-                      if source.offset >= 0}
-        if not partitions:
+        wanted = set(partitions)
+        if not wanted:
             return {}
-        return await self._until_available(partial(self.state.decided_offsets, partitions))
+        return await self._until_available(partial(self.state.decided_offsets, wanted))
 
     @staticmethod
     def _check_not_future(event: Event, future_s: float) -> None:
@@ -406,38 +441,22 @@ class Engine:
                 "wrong_topic", f"a {event.type} event on topic {source.topic!r}, which carries "
                 f"{expected} events")
 
-    async def _detect(self, event: Event, view: StoreView, raw: bytes, source: Source) -> list[Alert]:
-        raised = []
-        # marks written since the batch was read (episodes, rings), as one-by-one would see them
-        view = self.state.current(view, event.store_id)
-        for detector in self._by_type.get(event.type, ()):
-            try:
-                verdict = detector.evaluate(event, view)
-            except Exception as exc:  # a detector bug must not stop the stream
-                log.exception("detector %s failed on %s", detector.name, event.event_id)
-                await self._dead_letter("detector_error", f"{detector.name}: {exc!r}", raw, source)
-                continue
-            note = detector.take_note()
-            if note:
-                self.state.remember(event.store_id, note)
-                view = self.state.current(view, event.store_id)
-            if verdict is None:
-                continue
-            verdict = await self._until_available(
-                partial(tie_to_ring, self.state, event, view, verdict))
-            view = self.state.current(view, event.store_id)
-            alert = build_alert(event, verdict, self._clock)
-            await self.alerts.send(alert)
-            self.metrics.alerts.labels(alert.detector, alert.severity).inc()
-            raised.append(alert)
-        # a store of a known ring marks what it touches, so the ring's next store is known
-        ring_id = view.profile.get("ring_id")
-        if ring_id:
-            untied = [link for link in view.links.values()
-                      if link.ring_id is None and link.kind in RING_FACT_KINDS]
-            if untied:
-                await self._until_available(partial(self.state.tie_facts, ring_id, untied))
-        return raised
+    async def _raise(self, event: Event, view: StoreView, verdict: Verdict) -> Alert:
+        """Tie a verdict to its ring, send it as an alert and count it."""
+        verdict = await self._until_available(
+            partial(tie_to_ring, self.state, event, view, verdict))
+        alert = build_alert(event, verdict, self._clock)
+        await self.alerts.send(alert)
+        self.metrics.alerts.labels(alert.detector, alert.severity).inc()
+        return alert
+
+    async def _tie_ring_facts(self, view: StoreView) -> None:
+        """A store of a known ring marks what it touches, so the ring's next store is known."""
+        ring_id = view.profile["ring_id"]
+        untied = [link for link in view.links.values()
+                  if link.ring_id is None and link.kind in RING_FACT_KINDS]
+        if untied:
+            await self._until_available(partial(self.state.tie_facts, ring_id, untied))
 
     async def _dead_letter(self, reason: str, error: str, raw: bytes, source: Source) -> None:
         self.metrics.events_rejected.labels(reason, source.topic).inc()

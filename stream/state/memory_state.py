@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import math
 import time
-import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from stream.core import tracking
@@ -51,7 +49,7 @@ class _Hash:
 
 
 class _Bucket:
-    """The tracking numbers sharing one Redis bucket hash: number -> [deadline in seconds,
+    """The tracking numbers sharing one Redis bucket hash: fingerprint -> [deadline in seconds,
     orders (order id -> store), ring id or None]. The bucket expires as its key does."""
 
     __slots__ = ("entries", "expires_s", "sweep_due_s")
@@ -59,7 +57,7 @@ class _Bucket:
     def __init__(self) -> None:
         self.expires_s = 0.0
         self.sweep_due_s = -1.0
-        self.entries: dict[str, list[Any]] = {}
+        self.entries: dict[int, list[Any]] = {}  # by fingerprint
 
 
 class MemoryFactIndex:
@@ -149,12 +147,13 @@ class MemoryFactIndex:
                         ring_id: str | None) -> tuple[dict[str, str], str | None]:
         """link_facts.lua's touch_tracking: link ``order`` of ``store``, or with ``ring_id``
         tie the number to that ring; returns the number's orders and ring as written."""
-        index = zlib.crc32(number.encode()) % self.trk_buckets  # tracking.bucket_of
+        field = tracking.fingerprint(number)  # filed as Redis files it: collisions alike
+        index = field % self.trk_buckets  # tracking.bucket_of
         bucket = self._buckets.get(index)
         if bucket is None or now_s > bucket.expires_s:
             bucket = self._buckets[index] = _Bucket()
         now_i = int(now_s)  # the script's now: whole seconds
-        entry = bucket.entries.get(number)
+        entry = bucket.entries.get(field)
         if entry is None or entry[0] <= now_i:  # past its deadline: absent
             orders: dict[str, str] = {}
             ring: str | None = None
@@ -170,7 +169,7 @@ class MemoryFactIndex:
                 orders[order] = store
         elif len(orders) + (ring is not None) < self.cap + 1:
             orders[order] = store
-        bucket.entries[number] = [_hour_up(now_i + self.ttl_s), orders, ring]
+        bucket.entries[field] = [_hour_up(now_i + self.ttl_s), orders, ring]
         bucket.expires_s = now_s + self.ttl_s
         return dict(orders), ring
 
@@ -273,9 +272,8 @@ class InMemoryStateStore:
         if not linking:
             return views
         links = iter(await self.facts.link([fact for i in linking for fact in updates[i].facts]))
-        views = list(views)
-        for i in linking:
-            views[i] = replace(views[i], links={fact.kind: next(links) for fact in updates[i].facts})
+        for i in linking:  # views made by apply_many for this batch, not yet handed out
+            views[i].links = {fact.kind: next(links) for fact in updates[i].facts}
         return views
 
     async def commit(self) -> None:

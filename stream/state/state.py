@@ -24,7 +24,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 import redis.asyncio as redis_asyncio
@@ -430,9 +430,8 @@ class RedisStateStore:
             return views
         with _redis_errors():
             links = iter(await self.facts.link([fact for i in linking for fact in updates[i].facts]))
-        views = list(views)
-        for i in linking:
-            views[i] = replace(views[i], links={fact.kind: next(links) for fact in updates[i].facts})
+        for i in linking:  # views made by apply_many for this batch, not yet handed out
+            views[i].links = {fact.kind: next(links) for fact in updates[i].facts}
         return views
 
     async def load(self, store_ids: set[str]) -> None:

@@ -1,0 +1,135 @@
+"""Where the in-process replay spends its time: a cProfile split by kind of work, and Redis
+command time per event."""
+
+from __future__ import annotations
+
+import asyncio
+import cProfile
+import os
+import pstats
+import time
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from stream.config import Settings
+from stream.inputs import read_lines
+from stream.runtime.alerts import ListAlertSink
+from stream.runtime.engine import Engine, ListDeadLetterSink, Source
+from stream.runtime.metrics import Metrics
+from stream.state.state import KEY_PREFIX, RedisStateStore
+from stream.tools.replay import run_engine
+
+
+def reset_command_stats(redis_url: str) -> None:
+    import redis as redis_sync
+
+    redis_sync.Redis.from_url(redis_url).config_resetstat()
+
+
+def command_time_per_event(redis_url: str, events: int) -> dict[str, float]:
+    """Redis time per event by command since the last reset (INFO commandstats). Commands a
+    script calls are counted both under their own name and inside ``evalsha``, so
+    ``evalsha`` minus the others is the script's own interpretation time."""
+    import redis as redis_sync
+
+    stats = redis_sync.Redis.from_url(redis_url).info("commandstats")
+    per_event = {name.removeprefix("cmdstat_"): round(stat["usec"] / events, 1)
+                 for name, stat in stats.items()}
+    inner = sum(us for name, us in per_event.items()
+                if name not in ("evalsha", "scan", "unlink", "info", "config"))
+    per_event["evalsha_minus_other_commands"] = round(per_event.get("evalsha", 0.0) - inner, 1)
+    return dict(sorted(per_event.items(), key=lambda item: -item[1]))
+
+
+async def _profiled_replay(lines: list[bytes], settings: Settings, redis_url: str,
+                           profiler: cProfile.Profile) -> float:
+    """The loop of ``replay_in_process`` (same engine, sinks and batch size), profiled from
+    the first batch to the last: neither set-up nor the clean-up of the namespace counts."""
+    namespace = f"{KEY_PREFIX}:bench-profile-{os.getpid()}"
+    state = RedisStateStore.from_url(redis_url, settings.windows, namespace)
+    engine = Engine.from_settings(settings, state, ListAlertSink(), ListDeadLetterSink(),
+                                  Metrics.create(CollectorRegistry()), check_topics=False)
+    try:
+        started = time.perf_counter()
+        profiler.enable()
+        await run_engine(engine, ((raw, Source("bench", 0, i)) for i, raw in enumerate(lines)))
+        profiler.disable()
+        return len(lines) / (time.perf_counter() - started)
+    finally:
+        await state.drop_all()
+        await state.close()
+
+
+COST_GROUPS = ("parse", "validate", "state", "redis client", "waiting for redis", "models",
+               "features+detectors", "alerts", "metrics", "engine", "asyncio", "other")
+
+
+def _group_of(filename: str, function: str) -> str:
+    if filename.endswith("stream/core/events.py"):
+        # json's C scanner is called by _decode_json, and cProfile gives it no entry of its own
+        return "parse" if function == "_decode_json" else "validate"
+    if "poll" in function and "epoll" in function:  # the loop idle: redis-server is at work
+        return "waiting for redis"
+    if filename.endswith("stream/core/store_state.py"):
+        return "state"
+    if ("/redis/" in filename or "hiredis" in function  # hiredis: C, filename '~'
+            or filename.endswith(("stream/state/state.py", "stream/core/facts.py"))):
+        return "redis client"
+    if "/river/" in filename or filename.endswith("stream/core/models.py"):
+        return "models"
+    if filename.endswith(("stream/core/features.py", "stream/core/detectors.py")):
+        return "features+detectors"
+    if filename.endswith("stream/runtime/alerts.py"):
+        return "alerts"
+    if "/prometheus_client/" in filename:
+        return "metrics"
+    if filename.endswith(("stream/runtime/engine.py", "stream/tools/bench.py")):
+        return "engine"
+    if "/asyncio/" in filename or filename.endswith("selectors.py"):
+        return "asyncio"
+    return "other"
+
+
+def cost_split(path: Path, redis_url: str, events: int) -> dict[str, Any]:
+    """Share of the in-process replay's time by kind of work, from cProfile's own times.
+
+    JSON is charged to whoever called it: ``json.loads`` from ``events.py`` is "parse",
+    ``json.dumps`` from ``store_state.py`` (saving a store) "state", from ``facts.py`` (the
+    fact script's reply) "redis client", from ``alerts.py`` "alerts". cProfile slows
+    Python calls more than C code, so the shares of call-heavy parts are somewhat inflated.
+    """
+    lines = list(read_lines(path))[:events]
+    profiler = cProfile.Profile()
+    profiled_per_s = asyncio.run(_profiled_replay(lines, Settings(), redis_url, profiler))
+    stats = pstats.Stats(profiler)
+    raw: dict[tuple[str, int, str], Any] = stats.stats  # type: ignore[attr-defined]
+    groups = dict.fromkeys(COST_GROUPS, 0.0)
+    json_own = {"loads": 0.0, "dumps": 0.0}
+    callers_of: dict[str, dict[str, float]] = {"loads": {}, "dumps": {}}
+    for (filename, _, function), row in raw.items():
+        own_s = row[2]
+        if "/json/" in filename or function in ("<built-in method _json.scanstring>",
+                                                "<built-in method _json.encode_basestring_ascii>"):
+            kind = "dumps" if "encoder" in filename or "encode" in function else "loads"
+            json_own[kind] += own_s
+            if filename.endswith("json/__init__.py") and function in callers_of:
+                for (caller_file, _, caller_fn), edge in row[4].items():
+                    group = ("parse" if caller_file.endswith("stream/core/events.py") and
+                             function == "loads" else _group_of(caller_file, caller_fn))
+                    callers_of[function][group] = callers_of[function].get(group, 0.0) + edge[3]
+            continue
+        groups[_group_of(filename, function)] += own_s
+    for kind, own_s in json_own.items():
+        total_ct = sum(callers_of[kind].values())
+        for group, ct in callers_of[kind].items():
+            groups[group] += own_s * ct / total_ct if total_ct else 0.0
+        if not total_ct:
+            groups["parse" if kind == "loads" else "other"] += own_s
+    total_s = sum(groups.values()) or 1.0
+    return {"events": len(lines), "profiled_events_per_s": round(profiled_per_s),
+            "profiled_s": round(total_s, 2),
+            "share": {name: round(seconds / total_s, 3) for name, seconds in groups.items()},
+            "us_per_event": {name: round(1e6 * seconds / len(lines), 1)
+                             for name, seconds in groups.items()}}
