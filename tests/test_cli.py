@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests import factories as f
-from tests.test_engine import price_protection_scheme
+from tests.helpers import factories as f
+from tests.helpers.harness import price_protection_scheme
 
 pytestmark = pytest.mark.integration
 

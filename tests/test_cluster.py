@@ -122,7 +122,7 @@ def test_every_key_of_a_marketplace_lies_in_the_slot_of_its_store_or_fact(market
 
 async def test_a_batch_on_nodes_that_lost_the_scripts_is_applied_once(
         cluster: EmbeddedRedisCluster) -> None:
-    from tests import factories as f
+    from tests.helpers import factories as f
 
     state = RedisStateStore.from_url(cluster.url, Settings().windows, "sw:v1:noscript")
     stores = [f"s{i}" for i in range(12)]  # several stores, so several nodes
@@ -170,7 +170,7 @@ async def test_a_touch_of_one_slot_on_nodes_that_lost_the_scripts_is_recorded_on
 
 
 def test_stopping_a_cluster_leaves_no_node_running() -> None:
-    from tests.test_embedded import process_gone
+    from tests.helpers.servers import process_gone
 
     with EmbeddedRedisCluster(nodes=3) as started:
         pids = [node.pid for node in started.nodes]

@@ -17,6 +17,7 @@ import redis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient
 
+from tests.helpers.servers import process_gone
 from stream.tools.embedded import (
     EmbeddedKafka,
     EmbeddedRedis,
@@ -28,17 +29,6 @@ from stream.tools.embedded import (
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def process_gone(pid: int) -> bool:
-    """True when neither the process nor any member of its process group is alive."""
-    for probe in (os.kill, os.killpg):
-        try:
-            probe(pid, 0)
-        except ProcessLookupError:
-            continue
-        return False
-    return True
 
 
 @pytest.fixture

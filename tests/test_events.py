@@ -25,8 +25,8 @@ from stream.core.events import (
     parse_event,
     parse_ts_s,
 )
-from tests import factories as f
-from tests.factories import T0
+from tests.helpers import factories as f
+from tests.helpers.factories import T0
 
 GOOD_EVENTS = [
     f.store("s1", T0),

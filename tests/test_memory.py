@@ -25,7 +25,7 @@ from stream.tools.embedded import EmbeddedRedis
 from stream.runtime.engine import Engine, ListDeadLetterSink, Source
 from stream.runtime.metrics import Metrics
 from stream.state.state import KEY_PREFIX, RedisStateStore
-from tests import factories as f
+from tests.helpers import factories as f
 
 pytestmark = pytest.mark.integration
 

@@ -29,10 +29,10 @@ from stream.tools.embedded import EmbeddedRedis
 from stream.runtime.engine import DEAD_LETTER_RAW_MAX_BYTES
 from stream.core.events import parse_ts_s
 from stream.tools.replay import committed_offsets, follow_alerts, replay_in_process, wait_until_processed
-from tests import factories as f
-from tests.test_engine import price_protection_scheme
-from tests.test_faults import metric, redis_state
-from tests.test_kafka_path import read_topic
+from tests.helpers import factories as f
+from tests.helpers.harness import price_protection_scheme
+from tests.helpers.servers import metric, redis_state
+from tests.helpers.servers import read_topic
 
 pytestmark = pytest.mark.integration
 

@@ -138,7 +138,7 @@ async def test_the_state_store_authenticates_to_a_redis_that_requires_a_password
     from stream.tools.embedded import EmbeddedRedis
     from stream.core.events import event_from_dict
     from stream.state.state import update_for
-    from tests import factories as f
+    from tests.helpers import factories as f
 
     # redis-server answers NOAUTH to the ready probe's PING, which still proves it is up
     with EmbeddedRedis(extra_args=["--requirepass", REDIS_PASSWORD]) as server:
@@ -247,7 +247,7 @@ async def test_the_state_store_speaks_tls_with_a_client_certificate_to_a_real_re
         tls_redis: TlsRedis) -> None:
     from stream.core.events import event_from_dict
     from stream.state.state import update_for
-    from tests import factories as f
+    from tests.helpers import factories as f
 
     certs = tls_redis.certs
     settings = Settings(redis_url=tls_redis.url,  # type: ignore[arg-type]

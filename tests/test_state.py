@@ -11,8 +11,8 @@ from stream.core.events import event_from_dict
 from stream.tools.embedded import EmbeddedRedis
 from stream.state.state import RedisStateStore, StateUnavailableError, StoreView, state_key, update_for
 from stream.core.store_state import WindowShape
-from tests import factories as f
-from tests.factories import DAY, HOUR, T0
+from tests.helpers import factories as f
+from tests.helpers.factories import DAY, HOUR, T0
 
 
 async def apply(store: RedisStateStore, *events: dict[str, object]) -> list[StoreView]:

@@ -107,14 +107,18 @@ async def test_a_bucket_at_the_configured_size_stays_a_compact_encoding(
     assert {await compact_hashes.object("encoding", key) for key in keys} <= COMPACT
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "link_facts.lua admits cap + 1 members (HLEN < cap + 1, #orders + ring < cap + 1) where "
+    "the README promises at most windows.fact_cap; drop this mark with the fix"))
 async def test_a_tracking_number_keeps_the_orders_within_the_cap_of_every_fact(
         redis_client: redis_asyncio.Redis) -> None:
     facts = index(redis_client, Clock(), cap=3)
     for i in range(6):
         bank = (await facts.link([Fact("bank", "b1", f"s{i}")]))[0]
         trk = await ship(facts, "YT100", f"o{i}", f"s{i}")
-    assert trk.members == {f"o{i}": f"s{i}" for i in range(len(bank.members))}
-    assert len(bank.members) == 3 + 1  # cap members besides a ring id
+    # README: at most `windows.fact_cap` members per fact; the first ones are kept
+    assert bank.members == {f"s{i}": "" for i in range(3)}
+    assert trk.members == {f"o{i}": f"s{i}" for i in range(3)}
 
 
 async def test_a_long_entry_is_kept_in_pieces_within_the_listpack_value_size(

@@ -24,8 +24,8 @@ from stream.core.tuning import (
     parse_assignment,
     tunable_keys,
 )
-from tests import factories as f
-from tests.test_engine import price_protection_scheme
+from tests.helpers import factories as f
+from tests.helpers.harness import price_protection_scheme
 
 
 def test_a_duration_with_units_is_accepted() -> None:
