@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import json
-from datetime import UTC, datetime
+import time
 from pathlib import Path
 from typing import IO, Callable, Protocol
 
@@ -64,7 +63,8 @@ async def tie_to_ring(state: StateStore, event: Event, view: StoreView, verdict:
 
 
 def wall_clock_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    """Now, in the contract's timestamp form (the one formatter: ``events.format_ts``)."""
+    return format_ts(time.time())
 
 
 def build_alert(event: Event, verdict: Verdict, clock: Callable[[], str] = wall_clock_iso) -> Alert:
@@ -110,8 +110,3 @@ class JsonlAlertSink:
 
     def close(self) -> None:
         self._handle.close()
-
-
-def read_alerts(path: str | Path) -> list[dict[str, object]]:
-    with open(path, encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]

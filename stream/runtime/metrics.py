@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 KAFKA_LATENCY_BUCKETS_S = (0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4,
@@ -190,3 +192,32 @@ class ModelScoreRecorder:
         if self._warm.get(detector) != verdict.warm:
             self._metrics.model_warm.labels(detector).set(1 if verdict.warm else 0)
             self._warm[detector] = verdict.warm
+
+
+def read_metrics_page(port: int, host: str = "127.0.0.1", timeout_s: float = 3.0) -> str:
+    """The text of a worker's ``/metrics`` page (what Prometheus and the probes read)."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=timeout_s) as page:
+        text: str = page.read().decode()
+        return text
+
+
+def metric_samples(text: str) -> list[Sample]:
+    """Every sample of a ``/metrics`` page, parsed by prometheus_client's own parser."""
+    return [sample for family in text_string_to_metric_families(text)
+            for sample in family.samples]
+
+
+def sample_sum(text: str, name: str, **labels: str) -> float | None:
+    """The sum of the samples called ``name`` whose labels include ``labels``; None when the
+    page has no such sample (a metric not created yet is not a zero).
+
+    >>> sample_sum('a_total{topic="x"} 2.0\\na_total{topic="y"} 3.0\\n', "a_total")
+    5.0
+    >>> sample_sum('a_total{topic="x"} 2.0\\n', "a_total", topic="y") is None
+    True
+    """
+    values = [sample.value for sample in metric_samples(text) if sample.name == name
+              and all(sample.labels.get(key) == value for key, value in labels.items())]
+    return sum(values) if values else None
