@@ -50,7 +50,9 @@ def parse_duration_s(value: Any) -> float:
         match = _DURATION.match(value)
         if match:
             return float(match.group(1)) * _UNIT_S[match.group(2) or "s"]
-    raise ValueError(f"duration must be a number of seconds or like '90s', '30m', '6h', '7d'; got {value!r}")
+    raise ValueError(
+        f"duration must be a number of seconds or like '90s', '30m', '6h', '7d'; got {value!r}"
+    )
 
 
 def format_duration(seconds: float) -> str:
@@ -82,8 +84,10 @@ def parse_list(value: Any) -> Any:
         try:
             return json.loads(text)
         except ValueError as exc:
-            raise ValueError(f"{value!r} starts as a JSON list but is not one ({exc}); "
-                             f"or write it as 1h,24h,7d") from None
+            raise ValueError(
+                f"{value!r} starts as a JSON list but is not one ({exc}); "
+                f"or write it as 1h,24h,7d"
+            ) from None
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
@@ -229,11 +233,14 @@ class KafkaSecuritySettings(BaseModel):
     def _check(self) -> KafkaSecuritySettings:
         sasl = self.protocol.startswith("SASL_")
         if sasl and not (self.sasl_username and self.sasl_password):
-            raise ValueError(f"kafka_security.protocol {self.protocol} needs sasl_username and "
-                             f"sasl_password")
+            raise ValueError(
+                f"kafka_security.protocol {self.protocol} needs sasl_username and " f"sasl_password"
+            )
         if not sasl and (self.sasl_username or self.sasl_password):
-            raise ValueError(f"kafka_security.sasl_username/sasl_password are set but protocol "
-                             f"is {self.protocol}: they would not be used (want SASL_SSL?)")
+            raise ValueError(
+                f"kafka_security.sasl_username/sasl_password are set but protocol "
+                f"is {self.protocol}: they would not be used (want SASL_SSL?)"
+            )
         if bool(self.ssl_cert_file) != bool(self.ssl_key_file):
             raise ValueError("kafka_security.ssl_cert_file and ssl_key_file go together")
         return self
@@ -258,21 +265,28 @@ class KafkaSecuritySettings(BaseModel):
         if self.uses_tls:
             options["ssl_context"] = self.ssl_context()
         if self.sasl_password is not None:
-            options.update(sasl_mechanism=self.sasl_mechanism,
-                           sasl_plain_username=self.sasl_username,
-                           sasl_plain_password=self.sasl_password.get_secret_value())
+            options.update(
+                sasl_mechanism=self.sasl_mechanism,
+                sasl_plain_username=self.sasl_username,
+                sasl_plain_password=self.sasl_password.get_secret_value(),
+            )
         return options
 
     def kafka_python_options(self) -> dict[str, Any]:
         """Keyword arguments of kafka-python's KafkaAdminClient (it takes files, not a context)."""
         options: dict[str, Any] = {"security_protocol": self.protocol}
         if self.uses_tls:
-            options.update(ssl_cafile=self.ssl_ca_file, ssl_certfile=self.ssl_cert_file,
-                           ssl_keyfile=self.ssl_key_file)
+            options.update(
+                ssl_cafile=self.ssl_ca_file,
+                ssl_certfile=self.ssl_cert_file,
+                ssl_keyfile=self.ssl_key_file,
+            )
         if self.sasl_password is not None:
-            options.update(sasl_mechanism=self.sasl_mechanism,
-                           sasl_plain_username=self.sasl_username,
-                           sasl_plain_password=self.sasl_password.get_secret_value())
+            options.update(
+                sasl_mechanism=self.sasl_mechanism,
+                sasl_plain_username=self.sasl_username,
+                sasl_plain_password=self.sasl_password.get_secret_value(),
+            )
         return options
 
 
@@ -342,9 +356,11 @@ class Settings(BaseSettings):
         options: dict[str, Any] = {}
         if self.redis_password is not None:
             options["password"] = self.redis_password.get_secret_value()
-        for name, value in (("ssl_ca_certs", self.redis_tls_ca_file),
-                            ("ssl_certfile", self.redis_tls_cert_file),
-                            ("ssl_keyfile", self.redis_tls_key_file)):
+        for name, value in (
+            ("ssl_ca_certs", self.redis_tls_ca_file),
+            ("ssl_certfile", self.redis_tls_cert_file),
+            ("ssl_keyfile", self.redis_tls_key_file),
+        ):
             if value:
                 options[name] = value
         return options
@@ -389,8 +405,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
         with open(path, "rb") as handle:
             return tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"configuration file {path} is not valid TOML: {exc}",
-                          "see the example in the README's Configuration section") from None
+        raise ConfigError(
+            f"configuration file {path} is not valid TOML: {exc}",
+            "see the example in the README's Configuration section",
+        ) from None
     except OSError as exc:
         raise ConfigError(f"cannot read configuration file {path}: {exc.strerror}", where) from None
 
@@ -429,8 +447,9 @@ def _nearest(name: str, candidates: list[str]) -> str:
     return f"known here: {', '.join(candidates)}"
 
 
-def _unknown_keys(values: Mapping[str, Any], model: type[BaseModel],
-                  prefix: str = "") -> Iterator[tuple[str, list[str]]]:
+def _unknown_keys(
+    values: Mapping[str, Any], model: type[BaseModel], prefix: str = ""
+) -> Iterator[tuple[str, list[str]]]:
     """(unknown key, the keys valid beside it) for every key of ``values`` that ``model`` does
     not have, sections searched too."""
     for key, value in values.items():
@@ -439,8 +458,11 @@ def _unknown_keys(values: Mapping[str, Any], model: type[BaseModel],
             yield prefix + key, [prefix + name for name in model.model_fields]
             continue
         section = field.annotation
-        if isinstance(section, type) and issubclass(section, BaseModel) and isinstance(value,
-                                                                                        Mapping):
+        if (
+            isinstance(section, type)
+            and issubclass(section, BaseModel)
+            and isinstance(value, Mapping)
+        ):
             yield from _unknown_keys(value, section, f"{prefix}{key}.")
 
 
@@ -459,8 +481,9 @@ def check_env_names(environ: Mapping[str, str]) -> None:
     known = {env_name(key) for key in setting_keys()} | OTHER_ENV_NAMES
     for name in sorted(environ):
         if name.upper().startswith(ENV_PREFIX) and name.upper() not in known:
-            raise ConfigError(f"unknown environment variable {name}",
-                              _nearest(name.upper(), sorted(known)))
+            raise ConfigError(
+                f"unknown environment variable {name}", _nearest(name.upper(), sorted(known))
+            )
 
 
 def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:

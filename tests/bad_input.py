@@ -1,1 +1,1 @@
-from tests.helpers.bad_input import *  # noqa: F401,F403  (old path: tests moved to tests/helpers/)
+from tests.helpers.bad_input import *  # noqa: F403  (old path: tests moved to tests/helpers/)

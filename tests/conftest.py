@@ -11,10 +11,10 @@ import redis.asyncio as redis_asyncio
 from prometheus_client import CollectorRegistry
 
 from stream.config import Settings, WindowSettings
-from stream.tools.embedded import EmbeddedRedis
-from stream.state.memory_state import InMemoryStateStore
 from stream.runtime.metrics import Metrics
+from stream.state.memory_state import InMemoryStateStore
 from stream.state.state import RedisStateStore, StateStore
+from stream.tools.embedded import EmbeddedRedis
 from tests.helpers.stores import STATE_BACKENDS, StateStoreFactory
 from tests.helpers.tiers import needs_servers, refusing_child_processes
 
@@ -74,13 +74,16 @@ def make_state_store(state_backend: str, request: pytest.FixtureRequest) -> Stat
     when none): one in this process's memory, or one on a freshly emptied embedded Redis.
     Redis stores built by one test share that Redis, as two workers would."""
     if state_backend == "memory":
+
         def in_memory(**windows: Any) -> InMemoryStateStore:
             return InMemoryStateStore(WindowSettings(**windows) if windows else Settings().windows)
+
         return in_memory
     client = request.getfixturevalue("redis_client")
 
     def on_redis(**windows: Any) -> RedisStateStore:
         return RedisStateStore(client, WindowSettings(**windows) if windows else Settings().windows)
+
     return on_redis
 
 

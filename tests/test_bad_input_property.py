@@ -23,16 +23,16 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
-from stream.runtime.alerts import ListAlertSink
 from stream.config import DetectorSettings, Settings
+from stream.core.events import parse_ts_s
+from stream.runtime.alerts import ListAlertSink
+from stream.runtime.engine import Engine, ListDeadLetterSink, Source
+from stream.runtime.metrics import Metrics
+from stream.state.state import RedisStateStore
 from stream.tools.dev import DevStack
 from stream.tools.embedded import EmbeddedRedis
-from stream.runtime.engine import Engine, ListDeadLetterSink, Source
-from stream.core.events import parse_ts_s
-from stream.runtime.metrics import Metrics
 from stream.tools.replay import replay_via_kafka
 from stream.tools.simulate import simulate
-from stream.state.state import RedisStateStore
 from tests.helpers.bad_input import Bad, bad_messages, interleaved, raw_of
 from tests.helpers.factories import DAY
 from tests.helpers.harness import price_protection_scheme

@@ -12,16 +12,16 @@ import redis.asyncio.cluster as redis_asyncio_cluster
 from prometheus_client import CollectorRegistry
 from redis.crc import key_slot
 
-from stream.core import tracking
-from stream.runtime.alerts import ListAlertSink
 from stream.config import Settings
-from stream.tools.embedded import EmbeddedRedis, EmbeddedRedisCluster
-from stream.runtime.engine import Engine, ListDeadLetterSink, Source
+from stream.core import tracking
 from stream.core.events import event_from_dict
+from stream.runtime.alerts import ListAlertSink
+from stream.runtime.engine import Engine, ListDeadLetterSink, Source
 from stream.runtime.metrics import Metrics
+from stream.state.state import RedisStateStore, fact_key, state_key, update_for
+from stream.tools.embedded import EmbeddedRedis, EmbeddedRedisCluster
 from stream.tools.replay import read_lines, replay_in_process
 from stream.tools.simulate import simulate, write_events
-from stream.state.state import RedisStateStore, fact_key, state_key, update_for
 
 pytestmark = pytest.mark.integration
 

@@ -48,7 +48,7 @@ def port_mappings(service: Service) -> Iterator[tuple[str | None, str | None, st
                    str(entry["target"]))
             continue
         *host, container = str(entry).split("/")[0].rsplit(":", 2)
-        host_ip, host_port = ([None, None] + host)[-2:]
+        host_ip, host_port = ([None, None, *host])[-2:]
         yield host_ip, host_port, container
 
 

@@ -10,11 +10,9 @@ from __future__ import annotations
 import random
 from typing import Any
 
-import redis.asyncio as redis_asyncio
-
+from stream.config import DetectorSettings, Settings
 from stream.runtime.alerts import new_ring_id
 from stream.state.state import StateStore
-from stream.config import DetectorSettings, Settings
 from tests.helpers import factories as f
 from tests.helpers.factories import DAY, HOUR, T0
 from tests.helpers.harness import Harness, price_protection_scheme

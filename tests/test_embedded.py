@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import stat
 import subprocess
@@ -17,7 +16,6 @@ import redis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient
 
-from tests.helpers.servers import process_gone
 from stream.tools.embedded import (
     EmbeddedKafka,
     EmbeddedRedis,
@@ -25,6 +23,7 @@ from stream.tools.embedded import (
     create_topics,
     free_port,
 )
+from tests.helpers.servers import process_gone
 
 pytestmark = pytest.mark.integration
 

@@ -10,20 +10,14 @@ from typing import Any
 import jsonschema
 import pytest
 import redis.asyncio as redis_asyncio
-from prometheus_client import CollectorRegistry
 
-from stream.runtime.alerts import ListAlertSink
-from stream.config import Settings
-from stream.core.events import alert_json_schema, event_from_dict
+from stream.core.events import alert_json_schema
 from stream.runtime.engine import (
     DEAD_LETTER_LINES_PER_MINUTE,
-    Engine,
-    ListDeadLetterSink,
     LogBudget,
     Source,
 )
-from stream.runtime.metrics import Metrics
-from stream.state.state import RedisStateStore, StateStore, update_for
+from stream.state.state import RedisStateStore, StateStore
 from tests.helpers import factories as f
 from tests.helpers.factories import DAY, HOUR, T0
 from tests.helpers.harness import Harness, price_protection_scheme

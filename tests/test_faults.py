@@ -14,22 +14,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import urllib.request
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis.asyncio as redis_asyncio
 
 from stream.config import DetectorSettings, Settings
 from stream.tools.dev import DevStack
 from stream.tools.replay import follow_alerts, publish_file, wait_until_processed
 from stream.tools.simulate import simulate, write_events
-from stream.core.store_state import StoreState, Window
 from tests.helpers.servers import metric, read_topic, redis_state, wait_for_metric
 
 pytestmark = pytest.mark.integration

@@ -16,10 +16,10 @@ from collections.abc import Callable, Iterator
 import pytest
 from prometheus_client import CollectorRegistry
 
-from stream.tools.embedded import EmbeddedRedis, free_port
 from stream.runtime.health import HEALTH_PATH, PING_TIMEOUT_S, RedisWatch, WorkerHealth, serve
 from stream.runtime.metrics import Metrics
 from stream.state.state import redis_client
+from stream.tools.embedded import EmbeddedRedis, free_port
 
 
 def get(port: int, path: str) -> tuple[int, str]:

@@ -10,8 +10,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from stream.config import DetectorSettings
-from stream.runtime.metrics import Metrics, ModelScoreRecorder
 from stream.core.models import PopulationModel, SnapshotVersionError, TailEstimator
+from stream.runtime.metrics import Metrics, ModelScoreRecorder
 
 SETTINGS = DetectorSettings(model_window_size=100, model_min_population=200)
 FAR = {"youth": 1.0, "share": 1.0, "flag": 1.0}

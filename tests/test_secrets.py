@@ -17,10 +17,10 @@ from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from pydantic import ValidationError
 
 from stream.config import KafkaSecuritySettings, Settings, load_settings, redact_url
-from stream.tools.embedded import EmbeddedKafka, EmbeddedRedis, EmbeddedServerError, free_port
+from stream.core.tuning import show
 from stream.runtime.metrics import Metrics
 from stream.state.state import RedisStateStore, StateUnavailableError
-from stream.core.tuning import show
+from stream.tools.embedded import EmbeddedKafka, EmbeddedRedis, EmbeddedServerError, free_port
 
 KAFKA_PASSWORD = "kafka-pw-7f3a9c"
 REDIS_URL_PASSWORD = "redis-url-pw-51b2e8"
@@ -135,9 +135,9 @@ def test_redis_tls_files_need_a_rediss_url() -> None:
 async def test_the_state_store_authenticates_to_a_redis_that_requires_a_password() -> None:
     import redis.exceptions
 
-    from stream.tools.embedded import EmbeddedRedis
     from stream.core.events import event_from_dict
     from stream.state.state import update_for
+    from stream.tools.embedded import EmbeddedRedis
     from tests.helpers import factories as f
 
     # redis-server answers NOAUTH to the ready probe's PING, which still proves it is up

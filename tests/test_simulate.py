@@ -70,7 +70,7 @@ def contract_violations(event: Event) -> list[str]:
             problems.append(f"{name}={value!r} is not a positive count")
         elif kind == TEXT and not (type(value) is str and value):
             problems.append(f"{name}={value!r} is not a non-empty string")
-        elif kind == TEXT_OR_NULL and not (value is None or type(value) is str and value):
+        elif kind == TEXT_OR_NULL and not (value is None or (type(value) is str and value)):
             problems.append(f"{name}={value!r} is neither a string nor null")
         elif name in CHOICES and value not in CHOICES[name]:
             problems.append(f"{name}={value!r} is not one of {sorted(CHOICES[name])}")

@@ -17,16 +17,16 @@ import pytest
 import redis.asyncio as redis_asyncio
 
 from stream.config import Settings
-from stream.tools.embedded import EmbeddedRedis
 from stream.core.events import event_from_dict
 from stream.core.facts import Fact, FactIndex, FactLinks
-from stream.state.memory_state import InMemoryStateStore, MemoryFactIndex
+from stream.state.memory_state import MemoryFactIndex
+from stream.state.state import KEY_PREFIX, StateStore, StoreView, update_for
+from stream.tools.embedded import EmbeddedRedis
 from stream.tools.replay import replay_in_process
 from stream.tools.simulate import simulate, write_events
-from stream.state.state import KEY_PREFIX, StateStore, StoreView, update_for
 from tests.helpers import factories as f
-from tests.helpers.stores import StateStoreFactory
 from tests.helpers.factories import DAY, HOUR, T0
+from tests.helpers.stores import StateStoreFactory
 
 WEEK_S = 604800.0
 
@@ -431,7 +431,7 @@ async def test_random_fact_touches_find_the_same_on_memory_as_on_redis(
         rng = random.Random(seed)
         seen: list[FactLinks] = []
 
-        def fact() -> Fact:
+        def fact(rng: random.Random = rng) -> Fact:
             kind = rng.choice(["bank", "claim", "trk", "trk"])
             value = rng.choice(["v1", "v2", "v3", "YT100", "YT200"])
             member = rng.choice(["s1", "s2", "s3", "s4", "s5", "o1", "o2", "o3"])

@@ -45,10 +45,17 @@ def collected(request: pytest.FixtureRequest) -> Iterator[list[pytest.Item]]:
 
 
 def test_every_collected_test_on_redis_or_a_server_fixture_is_marked_integration(
-        collected: list[pytest.Item]) -> None:
-    unmarked = [item.nodeid for item in collected
-                if isinstance(item, pytest.Function)
-                and ("redis_client" in item.fixturenames or "redis_server" in item.fixturenames
-                     or "[redis" in item.nodeid)
-                and item.get_closest_marker("integration") is None]
+    collected: list[pytest.Item],
+) -> None:
+    unmarked = [
+        item.nodeid
+        for item in collected
+        if isinstance(item, pytest.Function)
+        and (
+            "redis_client" in item.fixturenames
+            or "redis_server" in item.fixturenames
+            or "[redis" in item.nodeid
+        )
+        and item.get_closest_marker("integration") is None
+    ]
     assert unmarked == []

@@ -175,4 +175,4 @@ def test_every_tracking_number_has_a_field_of_its_own() -> None:
               "~1:x", "~~1:x", str(-(643 * 10**16 + 11))]  # the last: what YT1 is filed as
     assert tracking.entry_field("YT1") == tricky[-1]
     fields = [tracking.entry_field(number) for number in tricky]
-    assert len(set(fields)) == len(tricky), dict(zip(tricky, fields))
+    assert len(set(fields)) == len(tricky), dict(zip(tricky, fields, strict=False))

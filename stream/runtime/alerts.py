@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import time
-from pathlib import Path
-from typing import IO, Callable, Protocol
-
+from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
+from typing import IO, Protocol
 
 from stream.core.detectors import RING_FACT_KINDS, Verdict, known_ring
 from stream.core.events import Alert, Event, format_ts
@@ -36,7 +36,9 @@ def new_ring_id(store_id: str) -> str:
     return f"r-{hashlib.sha256(store_id.encode()).hexdigest()[:10]}"
 
 
-async def tie_to_ring(state: StateStore, event: Event, view: StoreView, verdict: Verdict) -> Verdict:
+async def tie_to_ring(
+    state: StateStore, event: Event, view: StoreView, verdict: Verdict
+) -> Verdict:
     """Record the alert (episode, ring) and return the verdict with its ring and linked stores.
 
     The ring is the one a fact of the event or the store itself was tied to by an earlier
@@ -46,8 +48,9 @@ async def tie_to_ring(state: StateStore, event: Event, view: StoreView, verdict:
     ring_id = str(verdict.extra.get("ring_id") or known_ring(view) or new_ring_id(event.store_id))
     # only facts that carry ring marks are tied: a claimant is an honest shopper as often as not
     ring_facts = [link for link in view.links.values() if link.kind in RING_FACT_KINDS]
-    members = await state.mark_alert(event.store_id, verdict.detector, event.ts_s, ring_id,
-                                     ring_facts)
+    members = await state.mark_alert(
+        event.store_id, verdict.detector, event.ts_s, ring_id, ring_facts
+    )
     for link in ring_facts:
         members |= link.other_stores(event.store_id)
     linked = sorted(members - {event.store_id})

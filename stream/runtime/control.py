@@ -33,14 +33,21 @@ async def consume_changes(
     ``caught_up`` is set once the topic has been read to its end (quiet for ``QUIET_S``: Tansu's
     end offsets are unreliable). With ``follow=False`` it returns then.
     """
+
     def hand_on(record: Any) -> None:
         try:
             on_change(Change.from_json(record.value))
         except InvalidChangeError as exc:
             on_refused(str(exc), record.value)
 
-    await read_from_start(settings, settings.topics.control, hand_on, quiet_s=QUIET_S,
-                          caught_up=caught_up, follow=follow)
+    await read_from_start(
+        settings,
+        settings.topics.control,
+        hand_on,
+        quiet_s=QUIET_S,
+        caught_up=caught_up,
+        follow=follow,
+    )
 
 
 async def latest_changes(settings: Settings) -> dict[str, Change]:
@@ -61,8 +68,11 @@ async def publish_changes(settings: Settings, changes: list[Change]) -> None:
     """Publish changes keyed by parameter name and wait for the broker's acknowledgement."""
     from aiokafka import AIOKafkaProducer
 
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
-                                **settings.kafka_security.aiokafka_options())
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        **settings.kafka_security.aiokafka_options(),
+    )
     try:
         await producer.start()
     except BaseException:
@@ -70,7 +80,8 @@ async def publish_changes(settings: Settings, changes: list[Change]) -> None:
         raise
     try:
         for change in changes:
-            await producer.send_and_wait(settings.topics.control, change.to_json(),
-                                         key=change.key.encode())
+            await producer.send_and_wait(
+                settings.topics.control, change.to_json(), key=change.key.encode()
+            )
     finally:
         await producer.stop()

@@ -37,9 +37,12 @@ async def read_from_start(
     """
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
-                                enable_auto_commit=False, auto_offset_reset="earliest",
-                                **settings.kafka_security.aiokafka_options())
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        **settings.kafka_security.aiokafka_options(),
+    )
     try:
         await consumer.start()
     except BaseException:

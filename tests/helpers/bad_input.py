@@ -40,14 +40,22 @@ def _fresh(event: dict[str, Any], **changes: Any) -> dict[str, Any]:
 
 def malformed(template: dict[str, Any], kind: str) -> tuple[bytes, str]:
     """A message broken in one way the contract forbids, and the reason for it."""
-    amount_field = {"store": "deposit", "order": "unit_price", "price": "new_price",
-                    "refund": "amount", "withdrawal": "amount"}[template["type"]]
+    amount_field = {
+        "store": "deposit",
+        "order": "unit_price",
+        "price": "new_price",
+        "refund": "amount",
+        "withdrawal": "amount",
+    }[template["type"]]
     event = _fresh(template)
     match kind:
         case "not_json":  # each names its event id, so a run can find its own
             return f'{{"event_id": "{event["event_id"]}", "type": '.encode(), "not_json"
         case "bad_utf8":
-            return f'{{"event_id": "{event["event_id"]}", "type": "'.encode() + b'\xff"}', "bad_utf8"
+            return (
+                f'{{"event_id": "{event["event_id"]}", "type": "'.encode() + b'\xff"}',
+                "bad_utf8",
+            )
         case "not_object":
             return f'["{event["event_id"]}", 2, 3]'.encode(), "not_object"
         case "missing_field":
@@ -74,9 +82,21 @@ def malformed(template: dict[str, Any], kind: str) -> tuple[bytes, str]:
     raise AssertionError(kind)
 
 
-MALFORMED = ("not_json", "bad_utf8", "not_object", "missing_field", "wrong_type", "not_finite",
-             "bad_amount", "absurd_amount", "unknown_type", "unknown_status", "before_epoch",
-             "far_future", "oversize")
+MALFORMED = (
+    "not_json",
+    "bad_utf8",
+    "not_object",
+    "missing_field",
+    "wrong_type",
+    "not_finite",
+    "bad_amount",
+    "absurd_amount",
+    "unknown_type",
+    "unknown_status",
+    "before_epoch",
+    "far_future",
+    "oversize",
+)
 
 
 def _stream_state(good: list[dict[str, Any]], after: int) -> dict[tuple[str, str], float]:
@@ -103,7 +123,9 @@ def _stateful(good: list[dict[str, Any]], kind: str, after: int) -> Bad | None:
         if not candidates:
             return None
         store_id, kind_of = candidates[0]
-        template = next(e for e in good[:after] if (e["store_id"], e["type"]) == (store_id, kind_of))
+        template = next(
+            e for e in good[:after] if (e["store_id"], e["type"]) == (store_id, kind_of)
+        )
         late_ts = newest[(store_id, kind_of)] - 2 * LATENESS_S
         return Bad(raw_of(_fresh(template, ts=late_ts)), "late", after)
     if kind == "unknown_order":
@@ -113,8 +135,12 @@ def _stateful(good: list[dict[str, Any]], kind: str, after: int) -> Bad | None:
         for (store_id, kind_of), newest_ts in newest.items():
             ts = newest_ts - 2 * LATENESS_S
             refunds_ts = newest.get((store_id, "refund"), 0.0)
-            if (kind_of == "order" and ts >= firsts[store_id] and ts >= refunds_ts - LATENESS_S
-                    and newest_ts - firsts[store_id] < 6 * DAY):
+            if (
+                kind_of == "order"
+                and ts >= firsts[store_id]
+                and ts >= refunds_ts - LATENESS_S
+                and newest_ts - firsts[store_id] < 6 * DAY
+            ):
                 refund = _fresh(f.refund(store_id, ts, amount=10, order_id="never-placed"))
                 return Bad(raw_of(refund), "unknown_order", after)
         return None
@@ -142,7 +168,7 @@ def interleaved(good: list[dict[str, Any]], bads: list[Bad]) -> list[bytes]:
     messages: list[bytes] = []
     cursor = 0
     for bad in sorted(bads, key=lambda bad: bad.after):
-        messages += [raw_of(event) for event in good[cursor:bad.after]]
+        messages += [raw_of(event) for event in good[cursor : bad.after]]
         cursor = max(cursor, bad.after)
         messages.append(bad.raw)
     return messages + [raw_of(event) for event in good[cursor:]]

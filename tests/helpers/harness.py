@@ -21,8 +21,9 @@ class Harness:
     ``RedisStateStore`` is built on it with ``settings``' windows). Two harnesses given the
     same store, or the same Redis, are two workers sharing their state (or one restarted)."""
 
-    def __init__(self, store: StateStore | redis_asyncio.Redis,
-                 settings: Settings | None = None) -> None:
+    def __init__(
+        self, store: StateStore | redis_asyncio.Redis, settings: Settings | None = None
+    ) -> None:
         self.settings = settings or Settings()
         self.registry = CollectorRegistry()
         self.alerts = ListAlertSink()
@@ -30,11 +31,13 @@ class Harness:
         if isinstance(store, redis_asyncio.Redis):
             store = RedisStateStore(store, self.settings.windows)
         self.state = store
-        self.engine = Engine.from_settings(self.settings, store, self.alerts, self.dead,
-                                           Metrics.create(self.registry))
+        self.engine = Engine.from_settings(
+            self.settings, store, self.alerts, self.dead, Metrics.create(self.registry)
+        )
 
-    async def feed(self, *events: dict[str, Any] | bytes, topic: str = "file",
-                   first_offset: int = 0) -> None:
+    async def feed(
+        self, *events: dict[str, Any] | bytes, topic: str = "file", first_offset: int = 0
+    ) -> None:
         for offset, event in enumerate(events, start=first_offset):
             raw = event if isinstance(event, bytes) else f.raw(event)
             await self.engine.process(raw, Source(topic, 0, offset))

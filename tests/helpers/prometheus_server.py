@@ -40,8 +40,13 @@ class PrometheusError(RuntimeError):
 class PrometheusServer:
     """`prometheus` scraping the given worker targets every ``scrape_interval_s``, with rules."""
 
-    def __init__(self, worker_targets: list[str], rule_files: list[Path],
-                 scrape_interval_s: float = 1.0, job: str = "storewatch-worker") -> None:
+    def __init__(
+        self,
+        worker_targets: list[str],
+        rule_files: list[Path],
+        scrape_interval_s: float = 1.0,
+        job: str = "storewatch-worker",
+    ) -> None:
         self.worker_targets = worker_targets
         self.rule_files = rule_files
         self.scrape_interval_s = scrape_interval_s
@@ -59,8 +64,9 @@ class PrometheusServer:
         return {
             "global": {"scrape_interval": interval, "evaluation_interval": interval},
             "rule_files": [str(path) for path in self.rule_files],
-            "scrape_configs": [{"job_name": self.job,
-                                "static_configs": [{"targets": self.worker_targets}]}],
+            "scrape_configs": [
+                {"job_name": self.job, "static_configs": [{"targets": self.worker_targets}]}
+            ],
         }
 
     def start(self, timeout_s: float = 30.0) -> Self:
@@ -74,12 +80,19 @@ class PrometheusServer:
         log = open(self.workdir / "prometheus.log", "wb")  # noqa: SIM115  # outlives this call
         with log:
             self.process = subprocess.Popen(
-                [binary, f"--config.file={config_path}",
-                 f"--storage.tsdb.path={self.workdir / 'data'}",
-                 f"--web.listen-address=127.0.0.1:{self.port}",
-                 "--storage.tsdb.retention.time=1h", "--log.level=warn"],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True)
+                [
+                    binary,
+                    f"--config.file={config_path}",
+                    f"--storage.tsdb.path={self.workdir / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{self.port}",
+                    "--storage.tsdb.retention.time=1h",
+                    "--log.level=warn",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + timeout_s
         while not self._ready():
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -123,8 +136,12 @@ class PrometheusServer:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
     def api(self, path: str, **params: Any) -> Any:
@@ -138,10 +155,12 @@ class PrometheusServer:
         result: list[dict[str, Any]] = self.api("query", **params)["result"]
         return result
 
-    def query_range(self, expr: str, start_s: float, end_s: float,
-                    step_s: float = 1.0) -> list[dict[str, Any]]:
+    def query_range(
+        self, expr: str, start_s: float, end_s: float, step_s: float = 1.0
+    ) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self.api(
-            "query_range", query=expr, start=start_s, end=end_s, step=step_s)["result"]
+            "query_range", query=expr, start=start_s, end=end_s, step=step_s
+        )["result"]
         return result
 
 
@@ -159,8 +178,7 @@ def api_get(base_url: str, path: str, **params: Any) -> Any:
 
 def finite_points(series: list[dict[str, Any]]) -> int:
     """Samples that are numbers (not NaN or infinite) across a query_range result."""
-    return sum(1 for s in series for _, value in s.get("values", [])
-               if math.isfinite(float(value)))
+    return sum(1 for s in series for _, value in s.get("values", []) if math.isfinite(float(value)))
 
 
 # -- Grafana dashboards ------------------------------------------------------------------------
@@ -252,9 +270,12 @@ def split_set_operators(expr: str) -> list[str]:
     while i < len(expr):
         for word in _SET_OPERATORS:
             end = i + len(word)
-            if (all(j in top for j in range(i, end)) and expr[i:end] == word
-                    and (i == 0 or not (expr[i - 1].isalnum() or expr[i - 1] == "_"))
-                    and (end == len(expr) or expr[end] in " \t\n(")):
+            if (
+                all(j in top for j in range(i, end))
+                and expr[i:end] == word
+                and (i == 0 or not (expr[i - 1].isalnum() or expr[i - 1] == "_"))
+                and (end == len(expr) or expr[end] in " \t\n(")
+            ):
                 cuts.append((i, end))
                 i = end
                 break
@@ -294,7 +315,7 @@ def without_threshold(expr: str) -> str:
                 before = expr[i - 1] if i else ""
                 if before in "=!<>":  # the second character of a two-character operator
                     continue
-                if _NUMBER.match(expr[i + len(op):].strip()):
+                if _NUMBER.match(expr[i + len(op) :].strip()):
                     return expr[:i].strip()
                 return expr
     return expr
@@ -311,6 +332,10 @@ def rule_probes(expr: str) -> list[str]:
 
 
 def alert_rules(rule_files: list[Path]) -> list[dict[str, Any]]:
-    return [rule for path in rule_files
-            for group in yaml.safe_load(path.read_text(encoding="utf-8"))["groups"]
-            for rule in group["rules"] if "alert" in rule]
+    return [
+        rule
+        for path in rule_files
+        for group in yaml.safe_load(path.read_text(encoding="utf-8"))["groups"]
+        for rule in group["rules"]
+        if "alert" in rule
+    ]

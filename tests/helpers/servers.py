@@ -19,14 +19,15 @@ async def read_topic(settings: Settings, topic: str, idle_s: float = 2.0) -> lis
     return await read_records(settings, topic, quiet_s=idle_s)
 
 
-def metric(port: int, name: str, **labels: str) -> float | None:
+def metric(port: int, name: str, /, **labels: str) -> float | None:
     """The sum of the samples ``name`` (with ``labels``) on a worker's /metrics page; None
     when it has none."""
     return sample_sum(read_metrics_page(port), name, **labels)
 
 
-async def wait_for_metric(port: int, name: str, value: float, timeout_s: float,
-                          *, at_least: bool = False) -> float:
+async def wait_for_metric(
+    port: int, name: str, value: float, timeout_s: float, *, at_least: bool = False
+) -> float:
     """Poll /metrics until ``name`` equals ``value`` (or reaches it, for a counter)."""
     deadline = asyncio.get_running_loop().time() + timeout_s
     while True:
@@ -42,8 +43,11 @@ def kept_buckets(shape: str, window: Window) -> dict[int, tuple[tuple[int, float
     """The buckets a window can still read (its ring back from its head), rounded: older ones
     may linger until the next pruning, which depends on when a worker last started."""
     ring = int(shape.rsplit("/", 1)[1])
-    return {b: tuple(sorted((m, round(v, 2)) for m, v in bucket.items()))
-            for b, bucket in window.buckets.items() if b > window.head - ring}
+    return {
+        b: tuple(sorted((m, round(v, 2)) for m, v in bucket.items()))
+        for b, bucket in window.buckets.items()
+        if b > window.head - ring
+    }
 
 
 async def redis_state(url: str) -> dict[str, dict[str, dict[int, tuple[tuple[int, float], ...]]]]:
@@ -53,9 +57,11 @@ async def redis_state(url: str) -> dict[str, dict[str, dict[int, tuple[tuple[int
     try:
         windows = {}
         async for key in client.scan_iter(match="sw:v1:{*}:state", count=1000):
-            saved = StoreState.from_blob(await client.execute_command("GET", key, NEVER_DECODE=[]))
-            windows[key] = {shape: kept_buckets(shape, window)
-                            for shape, window in saved.windows.items()}
+            blob = await client.execute_command("GET", key, NEVER_DECODE=[])  # type: ignore[no-untyped-call]
+            saved = StoreState.from_blob(blob)
+            windows[key] = {
+                shape: kept_buckets(shape, window) for shape, window in saved.windows.items()
+            }
         return windows
     finally:
         await client.aclose()

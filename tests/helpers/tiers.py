@@ -19,10 +19,20 @@ from typing import Any
 import pytest
 
 # Names whose use starts a server or a storewatch child process.
-SERVER_STARTERS = frozenset({
-    "EmbeddedRedis", "EmbeddedKafka", "EmbeddedRedisCluster", "DevStack", "PrometheusServer",
-    "run_cli", "run_worker", "start_worker", "Popen", "create_subprocess_exec",
-})
+SERVER_STARTERS = frozenset(
+    {
+        "EmbeddedRedis",
+        "EmbeddedKafka",
+        "EmbeddedRedisCluster",
+        "DevStack",
+        "PrometheusServer",
+        "run_cli",
+        "run_worker",
+        "start_worker",
+        "Popen",
+        "create_subprocess_exec",
+    }
+)
 # Fixtures that are, or hold, a server (their users are integration tests).
 SERVER_FIXTURES = frozenset({"redis_server", "redis_client"})
 # The tests of this machinery name servers without starting any.
@@ -47,8 +57,7 @@ def _names(code: CodeType) -> set[str]:
 
 def _is_server_class(value: Any) -> bool:
     """A class that is, or derives from, one of the starters (a test's own Redis build)."""
-    return isinstance(value, type) and any(
-        cls.__name__ in SERVER_STARTERS for cls in value.__mro__)
+    return isinstance(value, type) and any(cls.__name__ in SERVER_STARTERS for cls in value.__mro__)
 
 
 def starts_servers(function: Callable[..., Any], depth: int = 3) -> bool:
@@ -66,10 +75,14 @@ def starts_servers(function: Callable[..., Any], depth: int = 3) -> bool:
         value = found.get(name)
         if _is_server_class(value):
             return True
-        if (depth > 0 and callable(value) and not isinstance(value, type)
-                and getattr(value, "__module__", "").startswith("tests")
-                and value.__module__ != __name__
-                and starts_servers(value, depth - 1)):
+        if (
+            depth > 0
+            and callable(value)
+            and not isinstance(value, type)
+            and getattr(value, "__module__", "").startswith("tests")
+            and value.__module__ != __name__
+            and starts_servers(value, depth - 1)
+        ):
             return True
     return False
 
@@ -78,14 +91,18 @@ def needs_servers(item: pytest.Item) -> bool:
     """True when the test, or any fixture it uses, starts a server."""
     if not isinstance(item, pytest.Function) or item.module.__name__ in CHECKS_OF_THE_TIERS:
         return False
-    if getattr(item, "callspec", None) is not None and item.callspec.params.get(
-            "state_backend") == "redis":
+    if (
+        getattr(item, "callspec", None) is not None
+        and item.callspec.params.get("state_backend") == "redis"
+    ):
         return True
     if SERVER_FIXTURES & set(item.fixturenames) or starts_servers(item.function):
         return True
-    return any(starts_servers(definition.func)
-               for definitions in item._fixtureinfo.name2fixturedefs.values()
-               for definition in definitions)
+    return any(
+        starts_servers(definition.func)
+        for definitions in item._fixtureinfo.name2fixturedefs.values()
+        for definition in definitions
+    )
 
 
 # Child processes that are servers or storewatch itself (a library asking `file` or `uname`
@@ -95,7 +112,7 @@ CLI_MODULE = "stream.cli"
 
 
 def _is_server_command(args: Any) -> bool:
-    argv = [str(arg) for arg in args] if isinstance(args, (list, tuple)) else str(args).split()
+    argv = [str(arg) for arg in args] if isinstance(args, list | tuple) else str(args).split()
     program = os.path.basename(argv[0]) if argv else ""
     return any(name in program for name in SERVER_PROGRAMS) or CLI_MODULE in argv[1:3]
 
@@ -110,7 +127,8 @@ def refusing_child_processes(test: str) -> Iterator[None]:
             raise ServerInUnitTestError(
                 f"{test} starts a server or storewatch ({args!r}) but is not marked integration: "
                 "mark it @pytest.mark.integration, or name its starter in "
-                "tests/helpers/tiers.py SERVER_STARTERS")
+                "tests/helpers/tiers.py SERVER_STARTERS"
+            )
         return original(self, args, *rest, **kwargs)
 
     subprocess.Popen._execute_child = refuse  # type: ignore[attr-defined]
