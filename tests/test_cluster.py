@@ -15,12 +15,13 @@ from redis.crc import key_slot
 from stream.config import Settings
 from stream.core import tracking
 from stream.core.events import event_from_dict
+from stream.inputs import read_lines
 from stream.runtime.alerts import ListAlertSink
 from stream.runtime.engine import Engine, ListDeadLetterSink, Source
 from stream.runtime.metrics import Metrics
 from stream.state.state import RedisStateStore, fact_key, state_key, update_for
 from stream.tools.embedded import EmbeddedRedis, EmbeddedRedisCluster
-from stream.tools.replay import read_lines, replay_in_process
+from stream.tools.replay import replay_in_process
 from stream.tools.simulate import simulate, write_events
 
 pytestmark = pytest.mark.integration
@@ -52,7 +53,7 @@ def test_an_embedded_cluster_has_three_primaries_sharing_every_slot(
     client = redis.RedisCluster(host="127.0.0.1", port=cluster.ports[0])
     try:
         assert client.cluster_info()["cluster_state"] == "ok"
-        assert len(client.get_primaries()) == 3
+        assert len(client.get_primaries()) == 3  # type: ignore[no-untyped-call]
         slots = client.cluster_slots()
         assert sum(end - start + 1 for start, end in slots) == 16384
     finally:

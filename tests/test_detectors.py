@@ -274,6 +274,7 @@ async def test_without_models_the_same_payout_raises_nothing(
 async def test_an_alerted_store_does_not_teach_the_model(state_store: StateStore) -> None:
     h = Harness(state_store)
     model = next(d.model for d in h.engine.detectors if d.name == "withdrawal")
+    assert model is not None
     await h.feed(*price_protection_scheme("gang-1"))
     learnt = model.learnt
     await h.feed(f.order("gang-1", T0 + 2 * DAY, price=100),

@@ -158,7 +158,7 @@ def test_the_fast_ts_parse_agrees_with_the_full_one(value: Any) -> None:
     assert _outcome(parse_ts_s, value) == _outcome(_checked_ts_s, value)
 
 
-ODD_VALUES = [
+ODD_VALUES: list[Any] = [
     None, True, 0, 1, 2, 100_000, 100_001, 0.0, -0.0, 2.0, 2.5, 1e8, 1e15, -5, float("nan"),
     float("inf"), "", "x", "x" * MAX_ID_CHARS, "x" * (MAX_ID_CHARS + 1), "x" * (MAX_TEXT_CHARS + 1),
     "placed", "lost", "return", _Str("placed"), ["placed"], {}, "...",  # "..." drops the field

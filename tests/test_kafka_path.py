@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ def stack() -> Iterator[DevStack]:
         yield started
 
 
-def write_jsonl(path: Path, lines: list[dict[str, Any] | bytes]) -> Path:
+def write_jsonl(path: Path, lines: Sequence[dict[str, Any] | bytes]) -> Path:
     with open(path, "wb") as handle:
         for line in lines:
             handle.write((line if isinstance(line, bytes) else f.raw(line)) + b"\n")

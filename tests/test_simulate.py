@@ -339,7 +339,7 @@ def test_fraud_pays_out_to_registered_new_and_shared_accounts(fraud_heavy: Simul
     stores_by_account: defaultdict[str, set[str]] = defaultdict(set)
     for event in by_type(fraud_heavy, "withdrawal"):
         stores_by_account[event["bank_account"]].add(event["store_id"])
-    kinds = Counter()
+    kinds: Counter[str] = Counter()
     for event in by_type(fraud_heavy, "withdrawal"):
         if event["store_id"] not in fraud:
             continue

@@ -290,7 +290,7 @@ async def test_windows_of_events_arriving_out_of_order_across_streams_are_exact(
         assert view.refusal is None
         ts_s = float(event_from_dict(event).ts_s)
         metric = "sales_cny" if event["type"] == "order" else "refund_other_cny"
-        applied.append((ts_s, metric, float(event.get("unit_price") or event.get("amount"))))
+        applied.append((ts_s, metric, float(event.get("unit_price") or event.get("amount") or 0)))
         for length_s in settings.lengths_s:
             bucket_s = length_s / settings.buckets_per_window
             idx = ts_s // bucket_s

@@ -19,8 +19,8 @@ import redis.asyncio as redis_asyncio
 from stream.config import Settings
 from stream.core.events import event_from_dict
 from stream.core.facts import Fact, FactIndex, FactLinks
-from stream.state.memory_state import MemoryFactIndex
-from stream.state.state import KEY_PREFIX, StateStore, StoreView, update_for
+from stream.state.memory_state import InMemoryStateStore, MemoryFactIndex
+from stream.state.state import KEY_PREFIX, RedisStateStore, StateStore, StoreView, update_for
 from stream.tools.embedded import EmbeddedRedis
 from stream.tools.replay import replay_in_process
 from stream.tools.simulate import simulate, write_events
@@ -320,7 +320,7 @@ async def test_the_saved_state_is_bounded(make_state_store: StateStoreFactory) -
 
 
 async def test_stores_models_and_facts_are_counted_kept_and_dropped(
-        state_store: StateStore) -> None:
+        state_store: InMemoryStateStore | RedisStateStore) -> None:
     await apply(state_store, f.order("s1", T0), f.withdrawal("s2", T0, 5, bank="b1"))
     assert await state_store.tracked_stores() == 2
     await state_store.save_models("app", {"price_cut": b"\x00\x01"})
@@ -360,7 +360,8 @@ def make_fact_index(state_backend: str, request: pytest.FixtureRequest) -> FactI
 
 
 async def ship(facts: Any, number: str, order: str, store: str) -> FactLinks:
-    return (await facts.link([Fact("trk", number, order, store)]))[0]
+    links: list[FactLinks] = await facts.link([Fact("trk", number, order, store)])
+    return links[0]
 
 
 async def test_a_tracking_number_lives_a_ttl_after_its_last_touch(

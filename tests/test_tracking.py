@@ -47,7 +47,7 @@ async def compact_hashes(redis_client: redis_asyncio.Redis) -> AsyncIterator[red
     before = await redis_client.config_get("hash-max-ziplist-entries")
     await redis_client.config_set("hash-max-ziplist-entries", 128)
     yield redis_client
-    await redis_client.config_set("hash-max-ziplist-entries", before["hash-max-ziplist-entries"])
+    await redis_client.config_set("hash-max-ziplist-entries", str(before["hash-max-ziplist-entries"]))
 
 
 async def test_the_orders_of_a_tracking_number_reused_across_stores_are_returned(
