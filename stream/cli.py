@@ -223,7 +223,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from stream.core.events import alert_json_schema, event_json_schema
+    from stream.core.alert_schema import alert_json_schema
+    from stream.core.events import event_json_schema
 
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 import redis.asyncio as redis_asyncio
 
-from stream.core.events import alert_json_schema
+from stream.core.alert_schema import alert_json_schema
 from stream.runtime.engine import (
     DEAD_LETTER_LINES_PER_MINUTE,
     LogBudget,

@@ -9,6 +9,7 @@ from typing import Any
 import jsonschema
 import pytest
 
+from stream.core.alert_schema import alert_json_schema
 from stream.core.events import (
     MAX_ID_CHARS,
     MAX_TEXT_CHARS,
@@ -18,7 +19,6 @@ from stream.core.events import (
     _checked_ts_s,
     _decode_json,
     _refuse_constant,
-    alert_json_schema,
     event_from_dict,
     event_json_schema,
     event_to_dict,

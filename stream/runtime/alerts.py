@@ -9,11 +9,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO, Protocol
 
+from stream.core.alert_schema import LINKED_STORES_SHOWN
 from stream.core.detectors import RING_FACT_KINDS, Verdict, known_ring
 from stream.core.events import Alert, Event, format_ts
 from stream.state.state import StateStore, StoreView
 
-LINKED_STORES_SHOWN = 20
 
 
 def alert_id(store_id: str, detector: str, event_id: str) -> str:
