@@ -235,7 +235,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_topics(args: argparse.Namespace) -> int:
-    from stream.tools.embedded import create_topics
+    from stream.runtime.admin import create_topics
 
     settings = _settings(args, kafka_bootstrap=args.bootstrap, kafka_partitions=args.partitions)
     t = settings.topics
