@@ -15,7 +15,6 @@ from stream.core.events import Alert, Event, format_ts
 from stream.state.state import StateStore, StoreView
 
 
-
 def alert_id(store_id: str, detector: str, event_id: str) -> str:
     """Same store, detector and triggering event, same id: re-processing never mints a new one.
 

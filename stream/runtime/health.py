@@ -282,6 +282,7 @@ class WorkerHealth:
 
     def bind(self, metrics: Metrics) -> WorkerHealth:
         metrics.healthy.set_function(lambda: 0.0 if self.failing() else 1.0)
+
         def failing_now(check: str) -> Callable[[], float]:
             return lambda: 1.0 if check in self.failing() else 0.0
 
