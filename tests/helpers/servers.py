@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from typing import Any
 
 import redis.asyncio as redis_asyncio
@@ -13,6 +14,8 @@ from stream.core.store_state import StoreState, Window
 from stream.runtime.metrics import read_metrics_page, sample_sum
 from stream.runtime.topic_reader import read_records
 
+LABEL = re.compile(r'(\w+)="([^"]*)"')
+
 
 async def read_topic(settings: Settings, topic: str, idle_s: float = 2.0) -> list[Any]:
     """Every record on ``topic`` so far (read until it has been quiet for ``idle_s``)."""
@@ -21,8 +24,11 @@ async def read_topic(settings: Settings, topic: str, idle_s: float = 2.0) -> lis
 
 def metric(port: int, name: str, /, **labels: str) -> float | None:
     """The sum of the samples ``name`` (with ``labels``) on a worker's /metrics page; None
-    when it has none."""
-    return sample_sum(read_metrics_page(port), name, **labels)
+    when it has none. ``name`` may carry its labels as the page writes them:
+    ``storewatch_redis_errors_total{kind="unavailable"}``."""
+    sample, _, written = name.partition("{")
+    labels = {**dict(LABEL.findall(written)), **labels}
+    return sample_sum(read_metrics_page(port), sample, **labels)
 
 
 async def wait_for_metric(
