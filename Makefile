@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 
-.PHONY: demo test bench install install-test clean
+.PHONY: demo test unit check bench install install-test clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,17 @@ test: install-test
 	test -x /usr/bin/redis-server || missing="$$missing redis-server"; \
 	[ -z "$$missing" ] || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null) || echo "$$missing could not be installed: tests/test_prometheus.py or the TLS test of tests/test_secrets.py will skip"
 	$(PY) -m pytest
+
+# Every test that needs no server (no redis-server, broker, Prometheus or storewatch child
+# process): the tier to run after each change. tests/helpers/tiers.py keeps it honest.
+unit: install-test
+	$(PY) -m pytest -q -m "not integration"
+
+# Lint, format and strict typing of the whole tree, as configured in pyproject.toml.
+check: install-test
+	$(PY) -m ruff check stream tests
+	$(PY) -m ruff format --check stream tests
+	$(PY) -m mypy
 
 bench: install-test
 	$(VENV)/bin/storewatch bench --out bench.json

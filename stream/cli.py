@@ -223,7 +223,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from stream.core.events import alert_json_schema, event_json_schema
+    from stream.core.alert_schema import alert_json_schema
+    from stream.core.events import event_json_schema
 
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -234,7 +235,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_topics(args: argparse.Namespace) -> int:
-    from stream.tools.embedded import create_topics
+    from stream.runtime.admin import create_topics
 
     settings = _settings(args, kafka_bootstrap=args.bootstrap, kafka_partitions=args.partitions)
     t = settings.topics

@@ -1,8 +1,9 @@
-"""Shared fixtures: real servers started by the project itself, never mocks."""
+"""Shared fixtures (real servers started by the project itself, never mocks) and the tiers:
+tests that start servers are marked ``integration`` here, whether or not they say so."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -10,10 +11,12 @@ import redis.asyncio as redis_asyncio
 from prometheus_client import CollectorRegistry
 
 from stream.config import Settings, WindowSettings
-from stream.tools.embedded import EmbeddedRedis
-from stream.state.memory_state import InMemoryStateStore
 from stream.runtime.metrics import Metrics
+from stream.state.memory_state import InMemoryStateStore
 from stream.state.state import RedisStateStore, StateStore
+from stream.tools.embedded import EmbeddedRedis
+from tests.helpers.stores import STATE_BACKENDS, StateStoreFactory
+from tests.helpers.tiers import needs_servers, refusing_child_processes
 
 
 @pytest.fixture(scope="session")
@@ -45,9 +48,19 @@ def metrics(registry: CollectorRegistry) -> Metrics:
     return Metrics.create(registry)
 
 
-# Every state store backend: the same store tests run on each (tests/test_state_protocol.py).
-STATE_BACKENDS = ("memory", "redis")
-StateStoreFactory = Callable[..., Any]  # (**window settings) -> the backend's store
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if needs_servers(item) and item.get_closest_marker("integration") is None:
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_start_no_process(request: pytest.FixtureRequest) -> Iterator[None]:
+    if request.node.get_closest_marker("integration") is not None:
+        yield
+        return
+    with refusing_child_processes(request.node.nodeid):
+        yield
 
 
 @pytest.fixture(params=STATE_BACKENDS)
@@ -61,13 +74,16 @@ def make_state_store(state_backend: str, request: pytest.FixtureRequest) -> Stat
     when none): one in this process's memory, or one on a freshly emptied embedded Redis.
     Redis stores built by one test share that Redis, as two workers would."""
     if state_backend == "memory":
+
         def in_memory(**windows: Any) -> InMemoryStateStore:
             return InMemoryStateStore(WindowSettings(**windows) if windows else Settings().windows)
+
         return in_memory
     client = request.getfixturevalue("redis_client")
 
     def on_redis(**windows: Any) -> RedisStateStore:
         return RedisStateStore(client, WindowSettings(**windows) if windows else Settings().windows)
+
     return on_redis
 
 

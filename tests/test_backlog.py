@@ -22,6 +22,7 @@ from stream.config import DetectorSettings, Settings
 from stream.tools.dev import DevStack
 from stream.tools.replay import follow_alerts, publish_file, wait_until_processed
 from stream.tools.simulate import simulate, write_events
+from tests.helpers.servers import metric
 
 pytestmark = pytest.mark.integration
 
@@ -76,15 +77,10 @@ def test_a_backlog_published_before_the_worker_starts_raises_the_alerts_of_live_
 
 def decided_events(port: int) -> float:
     """storewatch_events_consumed_total over every topic, from a worker's /metrics page."""
-    import urllib.request
-
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=3) as page:
-            text = page.read().decode()
+        return metric(port, "storewatch_events_consumed_total") or 0.0
     except OSError:  # not serving yet
         return 0.0
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith("storewatch_events_consumed_total{"))
 
 
 def test_a_backlog_whose_worker_is_killed_midway_and_restarted_raises_the_alerts_of_live_traffic(

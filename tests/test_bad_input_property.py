@@ -9,6 +9,7 @@ event, and raise exactly the alerts of the run without the bad ones.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import itertools
 import json
@@ -22,68 +23,96 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
-from stream.runtime.alerts import ListAlertSink
 from stream.config import DetectorSettings, Settings
+from stream.core.events import parse_ts_s
+from stream.runtime.alerts import ListAlertSink
+from stream.runtime.engine import Engine, ListDeadLetterSink, Source
+from stream.runtime.metrics import Metrics
+from stream.state.memory_state import InMemoryStateStore
+from stream.state.state import RedisStateStore, StateStore
 from stream.tools.dev import DevStack
 from stream.tools.embedded import EmbeddedRedis
-from stream.runtime.engine import Engine, ListDeadLetterSink, Source
-from stream.core.events import parse_ts_s
-from stream.runtime.metrics import Metrics
 from stream.tools.replay import replay_via_kafka
 from stream.tools.simulate import simulate
-from stream.state.state import RedisStateStore
-from tests.bad_input import Bad, bad_messages, interleaved, raw_of
-from tests.factories import DAY
-from tests.test_engine import price_protection_scheme
-from tests.test_kafka_path import read_topic
+from tests.helpers.bad_input import Bad, bad_messages, interleaved, raw_of
+from tests.helpers.factories import DAY
+from tests.helpers.harness import price_protection_scheme
+from tests.helpers.servers import read_topic
+from tests.helpers.stores import STATE_BACKENDS
 
 SETTINGS = Settings()
 
 
+@functools.cache
 def good_stream() -> list[dict[str, Any]]:
+    """A simulated marketplace with two gangs in it (built once, on first use: never at
+    collection)."""
     sim = simulate(stores=12, days=4, seed=3)
     t0 = parse_ts_s(sim.events[-1]["ts"]) - 3 * DAY
     gangs = price_protection_scheme("gang-a", t0) + price_protection_scheme("gang-b", t0 + DAY)
     return sorted([*sim.events, *gangs], key=lambda event: parse_ts_s(event["ts"]))
 
 
-GOOD = good_stream()
 
 
-async def run(redis_url: str, messages: list[bytes]) -> tuple[list[str], list[str], int]:
-    """Alert ids, dead-letter reasons and events processed of one fresh run."""
-    client = redis_asyncio.Redis.from_url(redis_url, decode_responses=True)
-    await client.flushdb()
+
+async def run(redis_url: str | None, messages: list[bytes]) -> tuple[list[str], list[str], int]:
+    """Alert ids, dead-letter reasons and events processed of one fresh run, with the state
+    on a freshly emptied Redis, or in memory when ``redis_url`` is None."""
+    client = None
+    state: StateStore = InMemoryStateStore(SETTINGS.windows)
+    if redis_url is not None:
+        client = redis_asyncio.Redis.from_url(redis_url, decode_responses=True)
+        await client.flushdb()
+        state = RedisStateStore(client, SETTINGS.windows)
     alerts, dead = ListAlertSink(), ListDeadLetterSink()
-    engine = Engine.from_settings(SETTINGS, RedisStateStore(client, SETTINGS.windows), alerts,
-                                  dead, Metrics.create(CollectorRegistry()), check_topics=False)
+    engine = Engine.from_settings(SETTINGS, state, alerts, dead,
+                                  Metrics.create(CollectorRegistry()), check_topics=False)
     for offset in range(0, len(messages), 50):
         batch = messages[offset:offset + 50]
         await engine.process_batch([(raw, Source("file", 0, offset + i)) for i, raw in enumerate(batch)])
     await engine.commit()
-    await client.aclose()
+    if client is not None:
+        await client.aclose()
     return [a.alert_id for a in alerts.alerts], [d.reason for d in dead.letters], len(messages)
 
 
-@pytest.fixture(scope="module")
-def good_run(redis_server: EmbeddedRedis) -> tuple[list[str], list[str]]:
-    alerts, reasons, _ = asyncio.run(run(redis_server.url, [raw_of(event) for event in GOOD]))
-    return alerts, reasons
+_good_runs: dict[str, tuple[list[str], list[str]]] = {}
 
 
-@given(bads=bad_messages(GOOD))
+def redis_url_of(state_backend: str, request: pytest.FixtureRequest) -> str | None:
+    """Where the state of a run lives: the embedded Redis, or None (memory)."""
+    if state_backend == "memory":
+        return None
+    server: EmbeddedRedis = request.getfixturevalue("redis_server")
+    return server.url
+
+
+def good_run(redis_url: str | None, state_backend: str) -> tuple[list[str], list[str]]:
+    """The alerts and refusals of the good stream alone (once per backend)."""
+    if state_backend not in _good_runs:
+        alerts, reasons, _ = asyncio.run(run(redis_url, [raw_of(e) for e in good_stream()]))
+        _good_runs[state_backend] = (alerts, reasons)
+    return _good_runs[state_backend]
+
+
+@pytest.mark.parametrize("state_backend", STATE_BACKENDS)
+@given(data=st.data())
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_bad_messages_are_refused_with_their_reason_and_change_no_alert(
-        bads: list[Bad], redis_server: EmbeddedRedis, good_run: tuple[list[str], list[str]]) -> None:
-    good_alerts, _ = good_run
-    alerts, reasons, _ = asyncio.run(run(redis_server.url, interleaved(GOOD, bads)))
+        data: st.DataObject, state_backend: str, request: pytest.FixtureRequest) -> None:
+    redis_url = redis_url_of(state_backend, request)
+    good_alerts, _ = good_run(redis_url, state_backend)
+    bads: list[Bad] = data.draw(bad_messages(good_stream()))
+    alerts, reasons, _ = asyncio.run(run(redis_url, interleaved(good_stream(), bads)))
     assert sorted(reasons) == sorted(bad.reason for bad in bads)
     assert alerts == good_alerts
 
 
+@pytest.mark.parametrize("state_backend", STATE_BACKENDS)
 def test_the_good_stream_alone_raises_alerts_and_refuses_nothing(
-        good_run: tuple[list[str], list[str]]) -> None:
-    alerts, reasons = good_run
+        state_backend: str, request: pytest.FixtureRequest) -> None:
+    alerts, reasons = good_run(redis_url_of(state_backend, request), state_backend)
     assert alerts, "the gangs in the good stream should raise alerts"
     assert reasons == []
 
@@ -93,7 +122,7 @@ def test_the_good_stream_alone_raises_alerts_and_refuses_nothing(
 # Identifiers a run renames, so that runs on one stack share no store, order or cross-store fact.
 RENAMED = ("event_id", "store_id", "owner_id", "bank_account", "order_id", "buyer_id",
            "refund_id", "withdrawal_id", "tracking_no")
-WORKER_STREAM = GOOD[:300]
+WORKER_STREAM_EVENTS = 300
 _runs = itertools.count()
 
 
@@ -132,7 +161,7 @@ async def through_worker(stack: DevStack, messages: list[bytes], tmp: Path,
 @pytest.fixture(scope="module")
 def worker_good_alerts(worker_stack: DevStack, tmp_path_factory: pytest.TempPathFactory,
                        ) -> set[tuple[str, str, str]]:
-    base = [raw_of(renamed(event, "base-")) for event in WORKER_STREAM]
+    base = [raw_of(renamed(event, "base-")) for event in good_stream()[:WORKER_STREAM_EVENTS]]
     alerts, reasons = asyncio.run(through_worker(worker_stack, base, tmp_path_factory.mktemp("w")))
     assert alerts and not reasons, "the good stream alone should raise alerts, refuse nothing"
     return alerts
@@ -146,7 +175,7 @@ def test_bad_messages_through_the_worker_are_dead_lettered_and_change_no_alert(
         data: st.DataObject, worker_stack: DevStack, worker_good_alerts: set[tuple[str, str, str]],
         tmp_path: Path) -> None:
     prefix = f"run{next(_runs)}-"
-    good = [renamed(event, prefix) for event in WORKER_STREAM]
+    good = [renamed(event, prefix) for event in good_stream()[:WORKER_STREAM_EVENTS]]
     bads = data.draw(bad_messages(good))
     alerts, reasons = asyncio.run(through_worker(worker_stack, interleaved(good, bads), tmp_path))
     assert alerts == worker_good_alerts

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-import urllib.request
 import uuid
 from importlib.metadata import version
 from pathlib import Path
@@ -21,9 +20,9 @@ import pytest
 from faust.transport.consumer import Consumer as FaustConsumer
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 
+from stream.config import DetectorSettings, Settings
 from stream.runtime.app import StorewatchApp, faust_settings
 from stream.runtime.batch_consumer import BatchConsumer
-from stream.config import DetectorSettings, Settings
 from stream.tools.dev import DevStack
 from stream.tools.embedded import EmbeddedRedis
 from stream.tools.replay import (
@@ -33,6 +32,7 @@ from stream.tools.replay import (
     wait_until_processed,
 )
 from stream.tools.simulate import simulate, write_events
+from tests.helpers.servers import metric
 
 FAUST_PINNED = "0.15.3"
 
@@ -87,9 +87,7 @@ def wait_until_up(port: int, timeout_s: float = 30.0) -> None:
 
 def scrape(port: int, name: str) -> float:
     """The sum of every sample of ``name`` on a worker's /metrics page."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=3) as page:
-        return sum(float(line.rsplit(" ", 1)[1]) for line in page.read().decode().splitlines()
-                   if line.startswith(name + "{") or line.startswith(name + " "))
+    return metric(port, name) or 0.0
 
 
 @pytest.mark.integration

@@ -33,7 +33,12 @@ def test_the_benchmark_reports_every_figure_on_a_small_input(tmp_path: Path) -> 
     # CPU seconds of every process over the run, to show where the CPU went
     assert {"broker", "redis", "worker0", "worker1"} <= set(two["cpu"]["cpu_s"])
     assert two["cpu"]["cpu_s"]["worker0"] > 0 and two["cpu"]["cpu_s"]["worker1"] > 0
-    assert abs(sum(figures["cost_split"]["share"].values()) - 1) < 0.01
+    # the profile is attributed to the engine's parts, not left in "other" (the shares sum to
+    # one whatever the attribution, so that alone would prove nothing)
+    share = figures["cost_split"]["share"]
+    assert all(share[part] > 0 for part in ("parse", "state", "redis client", "models",
+                                            "features+detectors", "engine"))
+    assert share["other"] < 0.35, share  # 16.5% in the README's run
     # Redis time per event by command: the script's own share is what the README discusses
     commands = figures["replay_redis_commands"]
     assert commands["evalsha"] > 0 and "evalsha_minus_other_commands" in commands

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests import factories as f
-from tests.test_engine import price_protection_scheme
+from tests.helpers import factories as f
+from tests.helpers.harness import price_protection_scheme
 
 pytestmark = pytest.mark.integration
 
@@ -83,13 +83,17 @@ def test_dev_restarts_a_killed_worker_and_keeps_broker_and_redis_up() -> None:
         read_until(dev, "ready", 90, lines)
         output = "".join(lines)
         kafka_pid, redis_pid, worker_pid = (int(p) for p in re.findall(r"pid (\d+)", output))
-        worker_port = int(re.search(r"metrics http://127.0.0.1:(\d+)/", output).group(1))
+        served = re.search(r"metrics http://127.0.0.1:(\d+)/", output)
+        assert served is not None, output
+        worker_port = int(served.group(1))
         os.kill(worker_pid, signal.SIGKILL)
         killed_at = time.monotonic()
         line = read_until(dev, "restarted as pid", 30, lines)
         assert time.monotonic() - killed_at < 5, line  # the first delay is 1 s
         assert f"worker pid {worker_pid} exited with code -9" in line and "after 1s" in line
-        new_pid = int(re.search(r"restarted as pid (\d+)", line).group(1))
+        restarted = re.search(r"restarted as pid (\d+)", line)
+        assert restarted is not None, line
+        new_pid = int(restarted.group(1))
         assert alive(new_pid) and alive(kafka_pid) and alive(redis_pid)
         deadline = time.monotonic() + 60  # the dead member leaves after its session timeout
         while assigned_partitions(worker_port) < 5:  # five input topics, one partition each

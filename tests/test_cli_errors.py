@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from stream import __version__
-from tests.cli_runner import assert_fails, closed_port, run_cli, write_marketplace
+from tests.helpers.cli_runner import assert_fails, closed_port, run_cli, write_marketplace
 
 USAGE, INPUT, UNREACHABLE, INTERRUPTED = 2, 3, 4, 130
 # A one-shot command facing a closed port must say so well before a person gives up on it.

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_runner import assert_fails, run_cli, write_marketplace
+from tests.helpers.cli_runner import assert_fails, run_cli, write_marketplace
 
 USAGE, INPUT = 2, 3
 

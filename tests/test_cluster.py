@@ -12,16 +12,17 @@ import redis.asyncio.cluster as redis_asyncio_cluster
 from prometheus_client import CollectorRegistry
 from redis.crc import key_slot
 
-from stream.core import tracking
-from stream.runtime.alerts import ListAlertSink
 from stream.config import Settings
-from stream.tools.embedded import EmbeddedRedis, EmbeddedRedisCluster
-from stream.runtime.engine import Engine, ListDeadLetterSink, Source
+from stream.core import tracking
 from stream.core.events import event_from_dict
+from stream.inputs import read_lines
+from stream.runtime.alerts import ListAlertSink
+from stream.runtime.engine import Engine, ListDeadLetterSink, Source
 from stream.runtime.metrics import Metrics
-from stream.tools.replay import read_lines, replay_in_process
-from stream.tools.simulate import simulate, write_events
 from stream.state.state import RedisStateStore, fact_key, state_key, update_for
+from stream.tools.embedded import EmbeddedRedis, EmbeddedRedisCluster
+from stream.tools.replay import replay_in_process
+from stream.tools.simulate import simulate, write_events
 
 pytestmark = pytest.mark.integration
 
@@ -52,7 +53,7 @@ def test_an_embedded_cluster_has_three_primaries_sharing_every_slot(
     client = redis.RedisCluster(host="127.0.0.1", port=cluster.ports[0])
     try:
         assert client.cluster_info()["cluster_state"] == "ok"
-        assert len(client.get_primaries()) == 3
+        assert len(client.get_primaries()) == 3  # type: ignore[no-untyped-call]
         slots = client.cluster_slots()
         assert sum(end - start + 1 for start, end in slots) == 16384
     finally:
@@ -122,7 +123,7 @@ def test_every_key_of_a_marketplace_lies_in_the_slot_of_its_store_or_fact(market
 
 async def test_a_batch_on_nodes_that_lost_the_scripts_is_applied_once(
         cluster: EmbeddedRedisCluster) -> None:
-    from tests import factories as f
+    from tests.helpers import factories as f
 
     state = RedisStateStore.from_url(cluster.url, Settings().windows, "sw:v1:noscript")
     stores = [f"s{i}" for i in range(12)]  # several stores, so several nodes
@@ -170,7 +171,7 @@ async def test_a_touch_of_one_slot_on_nodes_that_lost_the_scripts_is_recorded_on
 
 
 def test_stopping_a_cluster_leaves_no_node_running() -> None:
-    from tests.test_embedded import process_gone
+    from tests.helpers.servers import process_gone
 
     with EmbeddedRedisCluster(nodes=3) as started:
         pids = [node.pid for node in started.nodes]

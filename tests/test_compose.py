@@ -48,7 +48,7 @@ def port_mappings(service: Service) -> Iterator[tuple[str | None, str | None, st
                    str(entry["target"]))
             continue
         *host, container = str(entry).split("/")[0].rsplit(":", 2)
-        host_ip, host_port = ([None, None] + host)[-2:]
+        host_ip, host_port = ([None, None, *host])[-2:]
         yield host_ip, host_port, container
 
 
@@ -185,7 +185,7 @@ def test_every_pulled_image_is_pinned_to_a_tag_other_than_latest(
 
 def test_prometheus_scrapes_the_worker_metrics_port(services: dict[str, Service]) -> None:
     mounted = [src for kind, src in volume_mounts(services["prometheus"]) if kind == "bind"]
-    config_files = [REPO / src for src in mounted if src.endswith(".yml")]
+    config_files = [REPO / src for src in mounted if src is not None and src.endswith(".yml")]
     assert config_files, "prometheus mounts no configuration file from the repository"
     config = yaml.safe_load(config_files[0].read_text(encoding="utf-8"))
     metrics_port = int(services["worker"]["environment"]["STOREWATCH_METRICS_PORT"])

@@ -15,7 +15,7 @@ import pytest
 
 from stream.config import OTHER_ENV_NAMES, Settings, env_name, load_settings, setting_keys
 from stream.core.tuning import apply_changes
-from tests.cli_runner import assert_fails, run_cli, write_marketplace
+from tests.helpers.cli_runner import assert_fails, run_cli, write_marketplace
 
 USAGE = 2
 ROOT = Path(__file__).resolve().parent.parent

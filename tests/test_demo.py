@@ -13,7 +13,7 @@ LABELS = {"a": "ghost_supplier/fake_tracking", "b": "ghost_supplier/fake_trackin
 def rows_of(result: ReplayResult) -> dict[str, tuple[str, str]]:
     table = summary_table(result, LABELS)
     names, counts, flagged = (list(column.cells) for column in table.columns)
-    return {str(name): (str(count), str(mark)) for name, count, mark in zip(names, counts, flagged)}
+    return {str(name): (str(count), str(mark)) for name, count, mark in zip(names, counts, flagged, strict=False)}
 
 
 def test_fraud_rows_are_scheme_and_variant_and_every_honest_habit_shares_one_row() -> None:

@@ -10,13 +10,12 @@ from __future__ import annotations
 import random
 from typing import Any
 
-import redis.asyncio as redis_asyncio
-
-from stream.runtime.alerts import new_ring_id
 from stream.config import DetectorSettings, Settings
-from tests import factories as f
-from tests.factories import DAY, HOUR, T0
-from tests.test_engine import Harness, price_protection_scheme
+from stream.runtime.alerts import new_ring_id
+from stream.state.state import StateStore
+from tests.helpers import factories as f
+from tests.helpers.factories import DAY, HOUR, T0
+from tests.helpers.harness import Harness, price_protection_scheme
 
 
 def family_store(store_id: str, ts_s: float, bank: str) -> dict[str, Any]:
@@ -35,8 +34,8 @@ def drawer_of_cards_ring(stores: int, card: str = "card-9") -> list[dict[str, An
 
 
 async def test_young_stores_of_other_owners_paying_out_to_one_card_are_flagged(
-        redis_client: redis_asyncio.Redis) -> None:
-    h = Harness(redis_client)
+        state_store: StateStore) -> None:
+    h = Harness(state_store)
     await h.feed(*drawer_of_cards_ring(3))
     alert = next(a for a in h.alerts.alerts if a.store_id == "ghost-2")
     assert alert.detector == "withdrawal" and alert.extra["action"] == "hold_payout"
@@ -46,8 +45,8 @@ async def test_young_stores_of_other_owners_paying_out_to_one_card_are_flagged(
 
 
 async def test_a_family_business_paying_out_to_its_shared_registered_account_is_not_flagged(
-        redis_client: redis_asyncio.Redis) -> None:
-    h = Harness(redis_client)
+        state_store: StateStore) -> None:
+    h = Harness(state_store)
     await h.feed(family_store("a", T0 - 90 * DAY, "bank-fam"), family_store("b", T0 - 90 * DAY, "bank-fam"),
                  f.order("a", T0, price=500), f.order("b", T0, price=500),
                  f.withdrawal("a", T0 + DAY, 450, bank="bank-fam"),
@@ -56,8 +55,8 @@ async def test_a_family_business_paying_out_to_its_shared_registered_account_is_
 
 
 async def test_an_established_seller_moving_to_a_new_bank_account_is_not_flagged(
-        redis_client: redis_asyncio.Redis) -> None:
-    h = Harness(redis_client)
+        state_store: StateStore) -> None:
+    h = Harness(state_store)
     sales = [f.order("old", T0 + day * DAY, price=200) for day in range(8)]
     await h.feed(f.store("old", T0 - 200 * DAY, bank="bank-old"), *sales,
                  f.withdrawal("old", T0 + 8 * DAY, 1_500, bank="bank-new"),
@@ -66,8 +65,8 @@ async def test_an_established_seller_moving_to_a_new_bank_account_is_not_flagged
 
 
 async def test_a_dormant_store_paying_out_a_sudden_burst_to_a_new_account_is_flagged(
-        redis_client: redis_asyncio.Redis) -> None:
-    h = Harness(redis_client)
+        state_store: StateStore) -> None:
+    h = Harness(state_store)
     burst = [f.order("mule", T0 + 20 * DAY + i * HOUR, price=15_000, buyer="b-1") for i in range(3)]
     # another store's sale starts the watch: the mule's twenty quiet days are seen, not assumed
     await h.feed(f.order("other", T0, price=10), f.store("mule", T0 - 300 * DAY, bank="bank-own"),
@@ -110,8 +109,8 @@ async def test_a_revived_shop_selling_its_usual_goods_to_many_buyers_is_not_flag
 
 
 async def test_a_bulk_opened_store_cashing_out_within_hours_is_flagged_even_to_its_own_account(
-        redis_client: redis_asyncio.Redis) -> None:
-    h = Harness(redis_client)
+        state_store: StateStore) -> None:
+    h = Harness(state_store)
     await h.feed(f.order("other", T0 - 40 * DAY, price=10),
                  f.store("mule", T0, bank="bank-mule"),
                  *[f.order("mule", T0 + i * 20 * 60, price=3_000, buyer=f"payer-{i}")
@@ -123,8 +122,8 @@ async def test_a_bulk_opened_store_cashing_out_within_hours_is_flagged_even_to_i
 
 
 async def test_a_young_store_cashing_out_takings_it_never_shipped_is_flagged(
-        redis_client: redis_asyncio.Redis) -> None:
-    h = Harness(redis_client)
+        state_store: StateStore) -> None:
+    h = Harness(state_store)
     orders = [f.order("front", T0 + i * 3 * HOUR, price=800, buyer=f"b-{i}") for i in range(8)]
     await h.feed(f.store("front", T0 - 5 * DAY, bank="bank-front"), *orders,
                  f.withdrawal("front", T0 + 3 * DAY, 6_000, bank="bank-front"))
@@ -179,8 +178,8 @@ async def test_an_old_shop_watched_for_only_days_is_not_said_to_never_ship(
 
 
 async def test_a_young_store_that_ships_and_delivers_may_cash_out_everything(
-        redis_client: redis_asyncio.Redis) -> None:
-    h = Harness(redis_client)
+        state_store: StateStore) -> None:
+    h = Harness(state_store)
     events = [f.store("shop", T0 - 5 * DAY, bank="bank-shop")]
     for i in range(8):
         t = T0 + i * 3 * HOUR
@@ -194,8 +193,8 @@ async def test_a_young_store_that_ships_and_delivers_may_cash_out_everything(
 
 
 async def test_a_tracking_number_shipped_to_several_buyers_is_flagged(
-        redis_client: redis_asyncio.Redis) -> None:
-    h = Harness(redis_client)
+        state_store: StateStore) -> None:
+    h = Harness(state_store)
     events = []
     for i in range(4):
         events += [f.order("front", T0 + i * HOUR, price=1_000, order_id=f"o{i}", buyer=f"b{i}"),
@@ -208,8 +207,8 @@ async def test_a_tracking_number_shipped_to_several_buyers_is_flagged(
 
 
 async def test_one_buyer_s_orders_merged_into_one_parcel_are_not_flagged(
-        redis_client: redis_asyncio.Redis) -> None:
-    h = Harness(redis_client)
+        state_store: StateStore) -> None:
+    h = Harness(state_store)
     events = []
     for i in range(4):
         events += [f.order("shop", T0 + i * 60, price=1_000, order_id=f"o{i}", buyer="loyal"),
@@ -220,8 +219,8 @@ async def test_one_buyer_s_orders_merged_into_one_parcel_are_not_flagged(
 
 
 async def test_a_cut_just_under_the_deepest_counts_almost_as_much(
-        redis_client: redis_asyncio.Redis) -> None:
-    deep, shallower = Harness(redis_client), Harness(redis_client)
+        state_store: StateStore) -> None:
+    deep, shallower = Harness(state_store), Harness(state_store)
     await deep.feed(*price_protection_scheme("gang-1"))
     scheme = price_protection_scheme("gang-2")
     scheme[2] = f.price("gang-2", T0 + DAY, old=10_000, new=1_400, sku="tv")  # 86%, not 97%
@@ -232,8 +231,8 @@ async def test_a_cut_just_under_the_deepest_counts_almost_as_much(
 
 
 async def test_a_launch_promotion_before_anything_sold_is_not_flagged(
-        redis_client: redis_asyncio.Redis) -> None:
-    h = Harness(redis_client)
+        state_store: StateStore) -> None:
+    h = Harness(state_store)
     await h.feed(f.store("new", T0, bank="bank-new"),
                  f.price("new", T0 + HOUR, old=1_000, new=300, sku="tv"),
                  f.order("new", T0 + 2 * HOUR, price=300, sku="tv"))
@@ -241,8 +240,8 @@ async def test_a_launch_promotion_before_anything_sold_is_not_flagged(
 
 
 async def test_claims_on_most_of_a_store_s_orders_are_flagged_whatever_the_cut_looked_like(
-        redis_client: redis_asyncio.Redis) -> None:
-    h = Harness(redis_client)
+        state_store: StateStore) -> None:
+    h = Harness(state_store)
     events = [f.store("gang", T0 - 50 * DAY, bank="bank-gang")]  # an aged, bought shop
     for i in range(6):
         events.append(f.order("gang", T0 + i * HOUR, price=4_000, sku="tv", buyer=f"b{i}",
@@ -258,8 +257,8 @@ async def test_claims_on_most_of_a_store_s_orders_are_flagged_whatever_the_cut_l
 
 
 async def test_an_established_store_s_clearance_with_a_few_claims_is_not_flagged(
-        redis_client: redis_asyncio.Redis) -> None:
-    h = Harness(redis_client)
+        state_store: StateStore) -> None:
+    h = Harness(state_store)
     events = [f.store("shop", T0 - 400 * DAY, bank="bank-shop")]
     events += [f.order("shop", T0 + i * 2 * HOUR, price=300, sku=f"sku-{i % 5}", buyer=f"b{i}",
                        order_id=f"o{i}") for i in range(40)]
@@ -280,15 +279,15 @@ def young_store_paying_out_all(store_id: str, first_ts_s: float,
 
 
 async def test_without_a_store_event_a_store_seen_from_the_start_is_not_taken_for_new(
-        redis_client: redis_asyncio.Redis) -> None:
-    h = Harness(redis_client)
+        state_store: StateStore) -> None:
+    h = Harness(state_store)
     await h.feed(*young_store_paying_out_all("old-timer", T0, with_store_event=False))
     assert h.detectors() == []
 
 
 async def test_without_a_store_event_a_store_first_seen_weeks_into_the_watch_counts_as_new(
-        redis_client: redis_asyncio.Redis) -> None:
-    h = Harness(redis_client)
+        state_store: StateStore) -> None:
+    h = Harness(state_store)
     await h.feed(f.order("other", T0, price=10),
                  *young_store_paying_out_all("newcomer", T0 + 40 * DAY, with_store_event=False))
     alert = next(a for a in h.alerts.alerts if a.store_id == "newcomer")
@@ -319,8 +318,8 @@ MODEL_ONLY = DetectorSettings(alert_evidence=10.0, high_evidence=20.0, model_win
 
 
 async def test_a_warm_model_alerts_by_itself_on_a_payout_far_from_the_population(
-        redis_client: redis_asyncio.Redis) -> None:
-    h = Harness(redis_client, Settings(detectors=MODEL_ONLY))
+        state_store: StateStore) -> None:
+    h = Harness(state_store, Settings(detectors=MODEL_ONLY))
     await h.feed(*routine_payouts(random.Random(3), 400))
     assert h.detectors() == []  # the population itself raises nothing
     await h.feed(*young_store_paying_out_all("odd", T0 + 20 * DAY, with_store_event=True))
@@ -331,8 +330,8 @@ async def test_a_warm_model_alerts_by_itself_on_a_payout_far_from_the_population
 
 
 async def test_the_model_does_not_speak_for_a_sum_under_its_minimum_stake(
-        redis_client: redis_asyncio.Redis) -> None:
-    h = Harness(redis_client, Settings(detectors=MODEL_ONLY))
+        state_store: StateStore) -> None:
+    h = Harness(state_store, Settings(detectors=MODEL_ONLY))
     await h.feed(*routine_payouts(random.Random(3), 400))
     small = young_store_paying_out_all("odd", T0 + 20 * DAY, with_store_event=True)
     small[-1] = f.withdrawal("odd", T0 + 20 * DAY + 6 * HOUR, 900, bank="bank-odd")
@@ -341,17 +340,18 @@ async def test_the_model_does_not_speak_for_a_sum_under_its_minimum_stake(
 
 
 async def test_without_models_the_same_payout_raises_nothing(
-        redis_client: redis_asyncio.Redis) -> None:
+        state_store: StateStore) -> None:
     settings = MODEL_ONLY.model_copy(update={"use_models": False})
-    h = Harness(redis_client, Settings(detectors=settings))
+    h = Harness(state_store, Settings(detectors=settings))
     await h.feed(*routine_payouts(random.Random(3), 400),
                  *young_store_paying_out_all("odd", T0 + 20 * DAY, with_store_event=True))
     assert h.detectors() == []
 
 
-async def test_an_alerted_store_does_not_teach_the_model(redis_client: redis_asyncio.Redis) -> None:
-    h = Harness(redis_client)
+async def test_an_alerted_store_does_not_teach_the_model(state_store: StateStore) -> None:
+    h = Harness(state_store)
     model = next(d.model for d in h.engine.detectors if d.name == "withdrawal")
+    assert model is not None
     await h.feed(*price_protection_scheme("gang-1"))
     learnt = model.learnt
     await h.feed(f.order("gang-1", T0 + 2 * DAY, price=100),
@@ -363,8 +363,8 @@ async def test_an_alerted_store_does_not_teach_the_model(redis_client: redis_asy
 
 
 async def test_an_alert_says_what_is_at_stake_and_what_decided_it(
-        redis_client: redis_asyncio.Redis) -> None:
-    h = Harness(redis_client)
+        state_store: StateStore) -> None:
+    h = Harness(state_store)
     await h.feed(*price_protection_scheme("gang-1"))
     alert = next(a for a in h.alerts.alerts if a.detector == "price_cut")
     assert alert.extra["stake_cny"] == alert.features["claimable_cny"] == 29_100.0
@@ -373,26 +373,26 @@ async def test_an_alert_says_what_is_at_stake_and_what_decided_it(
 
 
 async def test_a_store_gets_one_alert_per_detector_per_episode(
-        redis_client: redis_asyncio.Redis) -> None:
-    h = Harness(redis_client)
+        state_store: StateStore) -> None:
+    h = Harness(state_store)
     await h.feed(*price_protection_scheme("gang-1"),
                  f.order("gang-1", T0 + DAY + 2 * HOUR, price=9_000, sku="tv"),
                  f.price("gang-1", T0 + DAY + 3 * HOUR, old=9_000, new=100, sku="tv"))
     assert h.detectors().count("price_cut") == 1
 
 
-async def test_an_episode_survives_a_restart(redis_client: redis_asyncio.Redis) -> None:
-    first = Harness(redis_client)
+async def test_an_episode_survives_a_restart(state_store: StateStore) -> None:
+    first = Harness(state_store)
     await first.feed(*price_protection_scheme("gang-1"))
-    restarted = Harness(redis_client)
+    restarted = Harness(state_store)
     await restarted.feed(f.order("gang-1", T0 + DAY + 2 * HOUR, price=9_000, sku="tv"),
                          f.price("gang-1", T0 + DAY + 3 * HOUR, old=9_000, new=100, sku="tv"))
     assert restarted.detectors() == []
 
 
 async def test_a_new_episode_opens_after_the_episode_length(
-        redis_client: redis_asyncio.Redis) -> None:
-    h = Harness(redis_client)
+        state_store: StateStore) -> None:
+    h = Harness(state_store)
     await h.feed(*price_protection_scheme("gang-1"),
                  f.order("gang-1", T0 + 8 * DAY, price=9_000, sku="tv"),
                  f.price("gang-1", T0 + 8 * DAY + HOUR, old=9_000, new=100, sku="tv"))
@@ -400,8 +400,8 @@ async def test_a_new_episode_opens_after_the_episode_length(
 
 
 async def test_a_store_paying_out_to_a_ring_s_account_joins_the_ring(
-        redis_client: redis_asyncio.Redis) -> None:
-    h = Harness(redis_client)
+        state_store: StateStore) -> None:
+    h = Harness(state_store)
     await h.feed(*price_protection_scheme("gang-1"),
                  f.store("gang-2", T0 + 2 * DAY, bank="bank-gang-2"),
                  f.order("gang-2", T0 + 2 * DAY + HOUR, price=8_000),
@@ -414,8 +414,8 @@ async def test_a_store_paying_out_to_a_ring_s_account_joins_the_ring(
 
 
 async def test_reasons_mask_account_numbers_and_the_alert_keeps_the_whole_one(
-        redis_client: redis_asyncio.Redis) -> None:
-    h = Harness(redis_client)
+        state_store: StateStore) -> None:
+    h = Harness(state_store)
     await h.feed(*drawer_of_cards_ring(3, card="6222020200112233445"))
     alert = next(a for a in h.alerts.alerts if a.store_id == "ghost-2")
     assert not any("6222020200112233445" in reason for reason in alert.reasons)
@@ -424,8 +424,8 @@ async def test_reasons_mask_account_numbers_and_the_alert_keeps_the_whole_one(
 
 
 async def test_a_shopper_who_claimed_at_an_alerted_store_does_not_carry_its_mark(
-        redis_client: redis_asyncio.Redis) -> None:
-    h = Harness(redis_client)
+        state_store: StateStore) -> None:
+    h = Harness(state_store)
     # gang-1 is alerted at its cut; buyer-1 claimed there, and then claims at an honest store
     await h.feed(*price_protection_scheme("gang-1"),
                  f.store("honest", T0 - 300 * DAY, bank="bank-honest"),

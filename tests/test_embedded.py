@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import stat
 import subprocess
@@ -24,21 +23,11 @@ from stream.tools.embedded import (
     create_topics,
     free_port,
 )
+from tests.helpers.servers import process_gone
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def process_gone(pid: int) -> bool:
-    """True when neither the process nor any member of its process group is alive."""
-    for probe in (os.kill, os.killpg):
-        try:
-            probe(pid, 0)
-        except ProcessLookupError:
-            continue
-        return False
-    return True
 
 
 @pytest.fixture

@@ -4,63 +4,28 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from typing import Any
 
 import jsonschema
 import pytest
 import redis.asyncio as redis_asyncio
-from prometheus_client import CollectorRegistry
 
-from stream.runtime.alerts import ListAlertSink
-from stream.config import Settings
-from stream.core.events import alert_json_schema, event_from_dict
+from stream.core.alert_schema import alert_json_schema
 from stream.runtime.engine import (
     DEAD_LETTER_LINES_PER_MINUTE,
-    Engine,
-    ListDeadLetterSink,
     LogBudget,
     Source,
 )
-from stream.runtime.metrics import Metrics
-from stream.state.state import RedisStateStore, update_for
-from tests import factories as f
-from tests.factories import DAY, HOUR, T0
-
-
-class Harness:
-    def __init__(self, client: redis_asyncio.Redis, settings: Settings | None = None) -> None:
-        self.settings = settings or Settings()
-        self.registry = CollectorRegistry()
-        self.alerts = ListAlertSink()
-        self.dead = ListDeadLetterSink()
-        self.engine = Engine.from_settings(
-            self.settings, RedisStateStore(client, self.settings.windows), self.alerts, self.dead,
-            Metrics.create(self.registry))
-
-    async def feed(self, *events: dict[str, Any] | bytes, topic: str = "file",
-                   first_offset: int = 0) -> None:
-        for offset, event in enumerate(events, start=first_offset):
-            raw = event if isinstance(event, bytes) else f.raw(event)
-            await self.engine.process(raw, Source(topic, 0, offset))
-
-    def detectors(self) -> list[str]:
-        return [alert.detector for alert in self.alerts.alerts]
-
-
-def price_protection_scheme(store_id: str, t0: float = T0) -> list[dict[str, Any]]:
-    """A new store sells a 10,000 CNY item to itself, cuts it to 300 next day, cashes out."""
-    return [
-        f.store(store_id, t0, deposit=1000, bank=f"bank-{store_id}"),
-        f.order(store_id, t0 + HOUR, price=10_000, qty=3, sku="tv"),
-        f.price(store_id, t0 + DAY, old=10_000, new=300, sku="tv"),
-        f.refund(store_id, t0 + DAY + HOUR, amount=29_100),
-        f.withdrawal(store_id, t0 + DAY + 2 * HOUR, amount=29_900, bank=f"bank-{store_id}"),
-    ]
+from stream.state.state import RedisStateStore, StateStore
+from tests.helpers import factories as f
+from tests.helpers.factories import DAY, HOUR, T0
+from tests.helpers.harness import Harness, price_protection_scheme
 
 
 async def test_a_new_store_cutting_a_sold_sku_to_a_few_percent_raises_a_price_cut_alert(
-        redis_client: redis_asyncio.Redis) -> None:
-    h = Harness(redis_client)
+        state_store: StateStore) -> None:
+    h = Harness(state_store)
     await h.feed(*price_protection_scheme("gang-1"))
     alert = next(a for a in h.alerts.alerts if a.detector == "price_cut")
     assert alert.store_id == "gang-1"
@@ -70,8 +35,8 @@ async def test_a_new_store_cutting_a_sold_sku_to_a_few_percent_raises_a_price_cu
 
 
 async def test_cashing_out_a_new_store_right_after_its_sales_raises_a_withdrawal_alert(
-        redis_client: redis_asyncio.Redis) -> None:
-    h = Harness(redis_client)
+        state_store: StateStore) -> None:
+    h = Harness(state_store)
     await h.feed(*price_protection_scheme("gang-1"))
     alert = next(a for a in h.alerts.alerts if a.detector == "withdrawal")
     assert alert.features["withdrawn_share"] >= 0.99
@@ -79,8 +44,8 @@ async def test_cashing_out_a_new_store_right_after_its_sales_raises_a_withdrawal
 
 
 async def test_an_established_store_clearing_stock_raises_no_alert(
-        redis_client: redis_asyncio.Redis) -> None:
-    h = Harness(redis_client)
+        state_store: StateStore) -> None:
+    h = Harness(state_store)
     opened = T0 - 400 * DAY
     await h.feed(
         f.store("old", opened, deposit=50_000),
@@ -91,23 +56,23 @@ async def test_an_established_store_clearing_stock_raises_no_alert(
     assert h.detectors() == []
 
 
-async def test_a_price_rise_is_not_a_price_cut(redis_client: redis_asyncio.Redis) -> None:
-    h = Harness(redis_client)
+async def test_a_price_rise_is_not_a_price_cut(state_store: StateStore) -> None:
+    h = Harness(state_store)
     await h.feed(f.store("s", T0), f.order("s", T0 + 1, price=100, sku="x"),
                  f.price("s", T0 + 2, old=100, new=1000, sku="x"))
     assert "price_cut" not in h.detectors()
 
 
 async def test_a_cut_on_a_sku_that_never_sold_raises_no_price_cut_alert(
-        redis_client: redis_asyncio.Redis) -> None:
-    h = Harness(redis_client)
+        state_store: StateStore) -> None:
+    h = Harness(state_store)
     await h.feed(f.store("s", T0), f.price("s", T0 + DAY, old=10_000, new=300, sku="never-sold"))
     assert h.detectors() == []
 
 
 async def test_payouts_rotating_across_unregistered_accounts_are_flagged(
-        redis_client: redis_asyncio.Redis) -> None:
-    h = Harness(redis_client)
+        state_store: StateStore) -> None:
+    h = Harness(state_store)
     await h.feed(f.store("ghost", T0, bank="bank-own"),
                  f.order("ghost", T0 + HOUR, price=20_000, qty=1),
                  f.withdrawal("ghost", T0 + 2 * HOUR, amount=9_000, bank="card-1"),
@@ -119,8 +84,8 @@ async def test_payouts_rotating_across_unregistered_accounts_are_flagged(
 
 
 async def test_every_alert_matches_the_published_alert_schema(
-        redis_client: redis_asyncio.Redis) -> None:
-    h = Harness(redis_client)
+        state_store: StateStore) -> None:
+    h = Harness(state_store)
     await h.feed(*price_protection_scheme("gang-1"))
     assert h.alerts.alerts
     for alert in h.alerts.alerts:
@@ -139,8 +104,8 @@ async def test_re_processing_an_event_yields_the_same_alert_id(
 
 
 async def test_a_bad_message_is_dead_lettered_counted_and_the_next_event_processed(
-        redis_client: redis_asyncio.Redis) -> None:
-    h = Harness(redis_client)
+        state_store: StateStore) -> None:
+    h = Harness(state_store)
     scheme = price_protection_scheme("gang-1")
     await h.feed(*scheme[:2], b"\xff\xfe garbage", *scheme[2:], topic="orders-file")
     assert [letter.reason for letter in h.dead.letters] == ["bad_utf8"]
@@ -151,31 +116,32 @@ async def test_a_bad_message_is_dead_lettered_counted_and_the_next_event_process
     assert "price_cut" in h.detectors()
 
 
-async def test_an_event_on_the_wrong_topic_is_dead_lettered(redis_client: redis_asyncio.Redis) -> None:
-    h = Harness(redis_client)
+async def test_an_event_on_the_wrong_topic_is_dead_lettered(state_store: StateStore) -> None:
+    h = Harness(state_store)
     await h.feed(f.withdrawal("s", T0, 5.0), topic="orders")
     assert [letter.reason for letter in h.dead.letters] == ["wrong_topic"]
 
 
-async def test_a_late_event_is_dead_lettered_as_late(redis_client: redis_asyncio.Redis) -> None:
-    h = Harness(redis_client)
+async def test_a_late_event_is_dead_lettered_as_late(state_store: StateStore) -> None:
+    h = Harness(state_store)
     await h.feed(f.order("s", T0 + DAY), f.order("s", T0))
     assert [letter.reason for letter in h.dead.letters] == ["late"]
     assert "allowed lateness" in h.dead.letters[0].error
 
 
-async def test_alerts_are_counted_by_detector_and_severity(redis_client: redis_asyncio.Redis) -> None:
-    h = Harness(redis_client)
+async def test_alerts_are_counted_by_detector_and_severity(state_store: StateStore) -> None:
+    h = Harness(state_store)
     await h.feed(*price_protection_scheme("gang-1"))
-    counted = sum(h.registry.get_sample_value("storewatch_alerts_total",
-                                              {"detector": a.detector, "severity": a.severity}) or 0
-                  for a in {(a.detector, a.severity): a for a in h.alerts.alerts}.values())
-    assert counted == len(h.alerts.alerts)
+    raised = Counter((a.detector, a.severity) for a in h.alerts.alerts)
+    assert {"price_cut", "withdrawal"} <= {detector for detector, _ in raised}
+    for (detector, severity), alerts in raised.items():
+        assert h.registry.get_sample_value(
+            "storewatch_alerts_total", {"detector": detector, "severity": severity}) == alerts
 
 
 async def test_a_young_store_cashing_out_orders_it_never_shipped_is_flagged(
-        redis_client: redis_asyncio.Redis) -> None:
-    h = Harness(redis_client)
+        state_store: StateStore) -> None:
+    h = Harness(state_store)
     orders = [f.order("ghost", T0 + i * HOUR, price=3000) for i in range(1, 6)]
     await h.feed(f.store("ghost", T0, bank="bank-ghost"), *orders,
                  f.withdrawal("ghost", T0 + 2 * DAY, amount=14_500, bank="bank-ghost"))
@@ -185,8 +151,8 @@ async def test_a_young_store_cashing_out_orders_it_never_shipped_is_flagged(
 
 
 async def test_a_young_store_cashing_out_orders_it_shipped_is_not_flagged(
-        redis_client: redis_asyncio.Redis) -> None:
-    h = Harness(redis_client)
+        state_store: StateStore) -> None:
+    h = Harness(state_store)
     events: list[dict[str, Any]] = [f.store("honest", T0, bank="bank-honest")]
     for i in range(1, 6):
         events.append(f.order("honest", T0 + i * HOUR, price=300, order_id=f"o{i}",
@@ -199,22 +165,22 @@ async def test_a_young_store_cashing_out_orders_it_shipped_is_not_flagged(
 
 
 async def test_an_event_far_ahead_of_the_wall_clock_is_dead_lettered(
-        redis_client: redis_asyncio.Redis) -> None:
-    h = Harness(redis_client)
+        state_store: StateStore) -> None:
+    h = Harness(state_store)
     await h.feed(f.order("s1", time.time() + 3 * DAY))
     assert [letter.reason for letter in h.dead.letters] == ["bad_ts"]
     assert "ahead of the wall clock" in h.dead.letters[0].error
 
 
 async def test_events_redelivered_after_a_crash_are_counted_as_redeliveries_not_dead_lettered(
-        redis_client: redis_asyncio.Redis) -> None:
+        state_store: StateStore) -> None:
     """A worker decided and saved a stream, then died before Kafka committed its offsets: the
     worker taking over gets the same records (same partition, same offsets) again."""
     scheme = price_protection_scheme("gang-1")
-    first = Harness(redis_client)
+    first = Harness(state_store)
     await first.feed(*scheme)
     assert first.alerts.alerts
-    restarted = Harness(redis_client)
+    restarted = Harness(state_store)
     await restarted.feed(*scheme)
     assert not restarted.dead.letters
     assert not restarted.alerts.alerts, "their alerts were published the first time"
@@ -223,8 +189,8 @@ async def test_events_redelivered_after_a_crash_are_counted_as_redeliveries_not_
 
 
 async def test_an_event_published_twice_is_dead_lettered_as_a_duplicate_and_raises_nothing_new(
-        redis_client: redis_asyncio.Redis) -> None:
-    h = Harness(redis_client)
+        state_store: StateStore) -> None:
+    h = Harness(state_store)
     scheme = price_protection_scheme("gang-1")
     await h.feed(*scheme)
     first = [alert.alert_id for alert in h.alerts.alerts]
@@ -237,12 +203,12 @@ async def test_an_event_published_twice_is_dead_lettered_as_a_duplicate_and_rais
 
 
 async def test_an_event_at_an_offset_already_decided_but_new_to_its_store_is_applied(
-        redis_client: redis_asyncio.Redis) -> None:
+        state_store: StateStore) -> None:
     """A topic deleted and created again numbers its records from 0 anew: the saved decided
     offset only ever turns a refusal into a redelivery, it never skips an event."""
-    h = Harness(redis_client)
+    h = Harness(state_store)
     await h.feed(*price_protection_scheme("gang-1"))
-    recreated = Harness(redis_client)
+    recreated = Harness(state_store)
     await recreated.feed(*price_protection_scheme("gang-2"))
     assert {a.store_id for a in recreated.alerts.alerts} == {"gang-2"}
     assert not recreated.dead.letters
@@ -250,17 +216,21 @@ async def test_an_event_at_an_offset_already_decided_but_new_to_its_store_is_app
 
 async def test_a_batch_cut_off_before_its_commit_is_decided_again_with_the_same_alert_id(
         redis_client: redis_asyncio.Redis) -> None:
-    undisturbed = Harness(redis_client)
     scheme = price_protection_scheme("gang-1")
+    undisturbed = Harness(redis_client)
     await undisturbed.feed(*scheme)
     await redis_client.flushdb()
     crashed = Harness(redis_client)
-    await crashed.feed(*scheme[:2])
-    # the worker took the price cut into its memory and died before the batch was committed
-    await crashed.engine.state.apply_many([update_for(event_from_dict(scheme[2]))])
+    await crashed.feed(*scheme[:2])  # decided and committed
+    # the rest is decided and its alerts published, then the worker dies before its commit
+    published = await crashed.engine.process_batch(
+        [(f.raw(event), Source("file", 0, offset)) for offset, event in enumerate(scheme[2:], 2)])
+    assert published, "the cut-off batch should have raised its alerts before the crash"
     h = Harness(redis_client)  # the worker that takes over reads the committed state
-    await h.feed(*scheme[2:])
-    assert [a.alert_id for a in h.alerts.alerts] == [a.alert_id for a in undisturbed.alerts.alerts]
+    await h.feed(*scheme[2:], first_offset=2)
+    taken_over = [a.alert_id for a in h.alerts.alerts]
+    assert taken_over == [a.alert_id for a in published]
+    assert taken_over == [a.alert_id for a in undisturbed.alerts.alerts]
     assert not h.dead.letters
 
 
@@ -277,16 +247,16 @@ async def test_a_restarted_engine_resumes_its_models_from_the_saved_snapshots(
         [d.model.seen for d in h.engine.detectors if d.model]
 
 
-async def test_a_copy_within_one_batch_is_a_duplicate(redis_client: redis_asyncio.Redis) -> None:
-    h = Harness(redis_client)
+async def test_a_copy_within_one_batch_is_a_duplicate(state_store: StateStore) -> None:
+    h = Harness(state_store)
     cut = f.raw(f.price("s1", T0, old=100, new=10))
     await h.engine.process_batch([(cut, Source("file", 0, 0)), (cut, Source("file", 0, 1))])
     assert [letter.reason for letter in h.dead.letters] == ["duplicate"]
 
 
 async def test_a_stream_of_bad_messages_logs_a_few_examples_not_a_line_each(
-        redis_client: redis_asyncio.Redis, caplog: pytest.LogCaptureFixture) -> None:
-    h = Harness(redis_client)
+        state_store: StateStore, caplog: pytest.LogCaptureFixture) -> None:
+    h = Harness(state_store)
     with caplog.at_level(logging.WARNING, logger="stream.engine"):
         await h.feed(*[b"not json %d" % i for i in range(500)])
     lines = [r for r in caplog.records if r.getMessage().startswith("dead-lettered")]

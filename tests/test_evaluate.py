@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from stream.tools.evaluate import Report, evaluate, render_table
 from stream.core.events import format_ts
-from tests.factories import DAY, HOUR, T0
+from stream.tools.evaluate import Report, evaluate, render_table
+from tests.helpers.factories import DAY, HOUR, T0
 
 LABELS = {"fraud-1": "ghost_supplier", "fraud-2": "ghost_supplier", "honest-1": "legit",
           "honest-2": "legit"}

@@ -9,6 +9,7 @@ from typing import Any
 import jsonschema
 import pytest
 
+from stream.core.alert_schema import alert_json_schema
 from stream.core.events import (
     MAX_ID_CHARS,
     MAX_TEXT_CHARS,
@@ -18,7 +19,6 @@ from stream.core.events import (
     _checked_ts_s,
     _decode_json,
     _refuse_constant,
-    alert_json_schema,
     event_from_dict,
     event_json_schema,
     event_to_dict,
@@ -26,8 +26,8 @@ from stream.core.events import (
     parse_event_checked,
     parse_ts_s,
 )
-from tests import factories as f
-from tests.factories import T0
+from tests.helpers import factories as f
+from tests.helpers.factories import T0
 
 GOOD_EVENTS = [
     f.store("s1", T0),
@@ -159,7 +159,7 @@ def test_the_fast_ts_parse_agrees_with_the_full_one(value: Any) -> None:
     assert _outcome(parse_ts_s, value) == _outcome(_checked_ts_s, value)
 
 
-ODD_VALUES = [
+ODD_VALUES: list[Any] = [
     None, True, 0, 1, 2, 100_000, 100_001, 0.0, -0.0, 2.0, 2.5, 1e8, 1e15, -5, float("nan"),
     float("inf"), "", "x", "x" * MAX_ID_CHARS, "x" * (MAX_ID_CHARS + 1), "x" * (MAX_TEXT_CHARS + 1),
     "placed", "lost", "return", _Str("placed"), ["placed"], {}, "...",  # "..." drops the field

@@ -14,23 +14,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import urllib.request
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis.asyncio as redis_asyncio
 
 from stream.config import DetectorSettings, Settings
 from stream.tools.dev import DevStack
 from stream.tools.replay import follow_alerts, publish_file, wait_until_processed
 from stream.tools.simulate import simulate, write_events
-from stream.core.store_state import StoreState, Window
-from tests.test_kafka_path import read_topic
+from tests.helpers.servers import metric, read_topic, redis_state, wait_for_metric
 
 pytestmark = pytest.mark.integration
 
@@ -108,50 +105,6 @@ async def outcome(stack: DevStack, alerts: list[dict[str, Any]]) -> Outcome:
     return Outcome({a["alert_id"] for a in alerts}, len(alerts),
                    Counter(letter["reason"] for letter in letters),
                    await redis_state(str(stack.redis_url)))
-
-
-def kept_buckets(shape: str, window: Window) -> dict[int, tuple[tuple[int, float], ...]]:
-    """The buckets a window can still read (its ring back from its head), rounded: older ones
-    may linger until the next pruning, which depends on when a worker last started."""
-    ring = int(shape.rsplit("/", 1)[1])
-    return {b: tuple(sorted((m, round(v, 2)) for m, v in bucket.items()))
-            for b, bucket in window.buckets.items() if b > window.head - ring}
-
-
-async def redis_state(url: str) -> dict[str, dict[str, dict[int, tuple[tuple[int, float], ...]]]]:
-    """Every store's saved window buckets (rounded to the cent: the order of float additions
-    may differ between runs)."""
-    client = redis_asyncio.Redis.from_url(url, decode_responses=True)
-    try:
-        windows = {}
-        async for key in client.scan_iter(match="sw:v1:{*}:state", count=1000):
-            saved = StoreState.from_blob(await client.execute_command("GET", key, NEVER_DECODE=[]))
-            windows[key] = {shape: kept_buckets(shape, window) for shape, window in saved.windows.items()}
-        return windows
-    finally:
-        await client.aclose()
-
-
-def metric(port: int, name: str) -> float | None:
-    """A sample of the worker's /metrics page (what Prometheus and the k8s probes read)."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=3) as page:
-        for line in page.read().decode().splitlines():
-            if line.startswith(f"{name} "):
-                return float(line.split()[1])
-    return None
-
-
-async def wait_for_metric(port: int, name: str, value: float, timeout_s: float,
-                          *, at_least: bool = False) -> float:
-    """Poll /metrics until `name` equals `value` (or reaches it, for a counter)."""
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while True:
-        seen = await asyncio.to_thread(metric, port, name)
-        if seen is not None and (seen >= value if at_least else seen == value):
-            return seen
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{name} is {seen}, not {value}, after {timeout_s:.0f}s")
-        await asyncio.sleep(0.2)
 
 
 def assert_same(disturbed: Outcome, undisturbed: Outcome) -> None:

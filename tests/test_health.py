@@ -16,10 +16,10 @@ from collections.abc import Callable, Iterator
 import pytest
 from prometheus_client import CollectorRegistry
 
-from stream.tools.embedded import EmbeddedRedis, free_port
 from stream.runtime.health import HEALTH_PATH, PING_TIMEOUT_S, RedisWatch, WorkerHealth, serve
 from stream.runtime.metrics import Metrics
 from stream.state.state import redis_client
+from stream.tools.embedded import EmbeddedRedis, free_port
 
 
 def get(port: int, path: str) -> tuple[int, str]:
@@ -226,17 +226,18 @@ async def test_a_flushed_or_emptied_redis_is_noticed_and_counted_a_durable_resta
 
         # a restart that keeps its append-only file: same data, new run id, nothing lost
         first = watch.seen
+        assert first is not None
         server.stop(keep_data=True)
         server.start()
         await wait_until(lambda: watch.seen is not None and watch.seen.run_id != first.run_id, 10)
-        assert lost() == 0 and watch.seen.marker == first.marker
+        assert lost() == 0 and watch.seen is not None and watch.seen.marker == first.marker
 
         # FLUSHALL under the running watch
         with caplog.at_level(logging.ERROR, logger="stream.runtime.health"):
             await client.flushall()
             await wait_until(lambda: lost() == 1, 5)
         assert "Redis lost its data" in caplog.text and "runbook" in caplog.text
-        assert registry.get_sample_value("storewatch_redis_state_lost_timestamp_seconds") > 0
+        assert (registry.get_sample_value("storewatch_redis_state_lost_timestamp_seconds") or 0) > 0
 
         # a restart without its data: a new empty Redis on the same port
         server.stop()

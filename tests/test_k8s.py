@@ -111,9 +111,9 @@ def test_probes_service_and_scrape_annotations_use_the_metrics_port(
     for port in service["spec"]["ports"]:
         assert resolve(port["targetPort"]) == metrics_port
         assert port["port"] == metrics_port
-    for annotations in (deployment["spec"]["template"]["metadata"]["annotations"],
+    for scrape_hints in (deployment["spec"]["template"]["metadata"]["annotations"],
                         service["metadata"]["annotations"]):
-        assert int(annotations["prometheus.io/port"]) == metrics_port
+        assert int(scrape_hints["prometheus.io/port"]) == metrics_port
 
 
 def test_the_image_runs_as_the_user_and_exposes_the_port_of_the_manifests(

@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +16,10 @@ from stream.tools.dev import DevStack
 from stream.tools.embedded import EmbeddedRedis
 from stream.tools.replay import replay_in_process, replay_via_kafka
 from stream.tools.simulate import simulate, write_events
-from tests import factories as f
-from tests.bad_input import MALFORMED, malformed
-from tests.test_engine import price_protection_scheme
+from tests.helpers import factories as f
+from tests.helpers.bad_input import MALFORMED, malformed
+from tests.helpers.harness import price_protection_scheme
+from tests.helpers.servers import read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -31,31 +31,11 @@ def stack() -> Iterator[DevStack]:
         yield started
 
 
-def write_jsonl(path: Path, lines: list[dict[str, Any] | bytes]) -> Path:
+def write_jsonl(path: Path, lines: Sequence[dict[str, Any] | bytes]) -> Path:
     with open(path, "wb") as handle:
         for line in lines:
             handle.write((line if isinstance(line, bytes) else f.raw(line)) + b"\n")
     return path
-
-
-async def read_topic(settings: Settings, topic: str, idle_s: float = 2.0) -> list[Any]:
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        await consumer.topics()
-        partitions = consumer.partitions_for_topic(topic) or set()
-        consumer.assign([TopicPartition(topic, p) for p in partitions])
-        await consumer.seek_to_beginning()
-        records, quiet_since = [], time.monotonic()
-        while time.monotonic() - quiet_since < idle_s:
-            for batch in (await consumer.getmany(timeout_ms=200)).values():
-                records += batch
-                quiet_since = time.monotonic()
-        return records
-    finally:
-        await consumer.stop()
 
 
 async def test_an_event_published_to_kafka_raises_its_alert_on_the_alert_topic(

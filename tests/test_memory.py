@@ -18,14 +18,14 @@ import pytest
 import redis.asyncio as redis_asyncio
 from prometheus_client import CollectorRegistry
 
+from stream.config import Settings, WindowSettings
 from stream.core import tracking
 from stream.runtime.alerts import ListAlertSink
-from stream.config import Settings, WindowSettings
-from stream.tools.embedded import EmbeddedRedis
 from stream.runtime.engine import Engine, ListDeadLetterSink, Source
 from stream.runtime.metrics import Metrics
 from stream.state.state import KEY_PREFIX, RedisStateStore
-from tests import factories as f
+from stream.tools.embedded import EmbeddedRedis
+from tests.helpers import factories as f
 
 pytestmark = pytest.mark.integration
 
@@ -159,8 +159,8 @@ async def test_a_store_a_worker_keeps_in_memory_costs_bounded_bytes(
     the bytes Python allocates to hold its stores again (tracemalloc), and their saved size."""
     import tracemalloc
 
-    from stream.tools.simulate import simulate
     from stream.core.store_state import StoreState
+    from stream.tools.simulate import simulate
 
     windows = Settings().windows
     engine = engine_on(fresh_redis, windows)
@@ -168,7 +168,7 @@ async def test_a_store_a_worker_keeps_in_memory_costs_bounded_bytes(
     await run(engine, iter(events))
     state = engine.state
     assert isinstance(state, RedisStateStore)
-    saved = [store.to_blob(state._config) for store in state._stores.values()]  # noqa: SLF001
+    saved = [store.to_blob(state._config) for store in state._stores.values()]
     tracemalloc.start()
     copies = [StoreState.from_blob(blob) for blob in saved]
     in_memory, _ = tracemalloc.get_traced_memory()

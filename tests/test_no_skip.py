@@ -16,23 +16,25 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from stream.config import Settings
+from stream.core.events import parse_ts_s
+from stream.runtime.engine import DEAD_LETTER_RAW_MAX_BYTES
 from stream.tools.dev import DevStack
 from stream.tools.embedded import EmbeddedRedis
-from stream.runtime.engine import DEAD_LETTER_RAW_MAX_BYTES
-from stream.core.events import parse_ts_s
-from stream.tools.replay import committed_offsets, follow_alerts, replay_in_process, wait_until_processed
-from tests import factories as f
-from tests.test_engine import price_protection_scheme
-from tests.test_faults import metric, redis_state
-from tests.test_kafka_path import read_topic
+from stream.tools.replay import (
+    committed_offsets,
+    follow_alerts,
+    replay_in_process,
+    wait_until_processed,
+)
+from tests.helpers import factories as f
+from tests.helpers.harness import price_protection_scheme
+from tests.helpers.servers import metric, read_topic, redis_state
 
 pytestmark = pytest.mark.integration
 

@@ -31,12 +31,12 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from stream.config import Settings
+from stream.runtime.metrics import Metrics
 from stream.tools.dev import DevStack
 from stream.tools.embedded import EmbeddedRedis
-from stream.runtime.metrics import Metrics
 from stream.tools.replay import publish_file, replay_via_kafka, wait_until_processed
 from stream.tools.simulate import simulate, write_events
-from tests.prometheus_server import (
+from tests.helpers.prometheus_server import (
     PROMETHEUS_ABSENT,
     PrometheusServer,
     alert_rules,

@@ -17,10 +17,10 @@ from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from pydantic import ValidationError
 
 from stream.config import KafkaSecuritySettings, Settings, load_settings, redact_url
-from stream.tools.embedded import EmbeddedKafka, EmbeddedRedis, EmbeddedServerError, free_port
+from stream.core.tuning import show
 from stream.runtime.metrics import Metrics
 from stream.state.state import RedisStateStore, StateUnavailableError
-from stream.core.tuning import show
+from stream.tools.embedded import EmbeddedKafka, EmbeddedRedis, EmbeddedServerError, free_port
 
 KAFKA_PASSWORD = "kafka-pw-7f3a9c"
 REDIS_URL_PASSWORD = "redis-url-pw-51b2e8"
@@ -121,13 +121,13 @@ def test_sasl_without_credentials_and_credentials_without_sasl_are_refused() -> 
     with pytest.raises(ValidationError, match="needs sasl_username and sasl_password"):
         KafkaSecuritySettings(protocol="SASL_SSL")
     with pytest.raises(ValidationError, match="would not be used"):
-        KafkaSecuritySettings(sasl_username="u", sasl_password="p")  # type: ignore[arg-type]
+        KafkaSecuritySettings(sasl_username="u", sasl_password="p")
 
 
 def test_redis_tls_files_need_a_rediss_url() -> None:
     with pytest.raises(ValidationError, match="not rediss"):
         Settings(redis_tls_ca_file="/etc/ca.pem")
-    options = Settings(redis_url="rediss://redis:6380/0",  # type: ignore[arg-type]
+    options = Settings(redis_url="rediss://redis:6380/0",
                        redis_tls_ca_file="/etc/ca.pem").redis_options()
     assert options == {"ssl_ca_certs": "/etc/ca.pem"}
 
@@ -135,14 +135,14 @@ def test_redis_tls_files_need_a_rediss_url() -> None:
 async def test_the_state_store_authenticates_to_a_redis_that_requires_a_password() -> None:
     import redis.exceptions
 
-    from stream.tools.embedded import EmbeddedRedis
     from stream.core.events import event_from_dict
     from stream.state.state import update_for
-    from tests import factories as f
+    from stream.tools.embedded import EmbeddedRedis
+    from tests.helpers import factories as f
 
     # redis-server answers NOAUTH to the ready probe's PING, which still proves it is up
     with EmbeddedRedis(extra_args=["--requirepass", REDIS_PASSWORD]) as server:
-        settings = Settings(redis_url=server.url, redis_password=REDIS_PASSWORD)  # type: ignore[arg-type]
+        settings = Settings(redis_url=server.url, redis_password=REDIS_PASSWORD)
         state = RedisStateStore.from_url(server.url, settings.windows, **settings.redis_options())
         (view,) = await state.apply_many([update_for(event_from_dict(f.order("s1", f.T0, price=7)))])
         await state.commit()
@@ -247,10 +247,10 @@ async def test_the_state_store_speaks_tls_with_a_client_certificate_to_a_real_re
         tls_redis: TlsRedis) -> None:
     from stream.core.events import event_from_dict
     from stream.state.state import update_for
-    from tests import factories as f
+    from tests.helpers import factories as f
 
     certs = tls_redis.certs
-    settings = Settings(redis_url=tls_redis.url,  # type: ignore[arg-type]
+    settings = Settings(redis_url=tls_redis.url,
                         redis_tls_ca_file=str(certs / "ca.crt"),
                         redis_tls_cert_file=str(certs / "client.crt"),
                         redis_tls_key_file=str(certs / "client.key"))

@@ -70,7 +70,7 @@ def contract_violations(event: Event) -> list[str]:
             problems.append(f"{name}={value!r} is not a positive count")
         elif kind == TEXT and not (type(value) is str and value):
             problems.append(f"{name}={value!r} is not a non-empty string")
-        elif kind == TEXT_OR_NULL and not (value is None or type(value) is str and value):
+        elif kind == TEXT_OR_NULL and not (value is None or (type(value) is str and value)):
             problems.append(f"{name}={value!r} is neither a string nor null")
         elif name in CHOICES and value not in CHOICES[name]:
             problems.append(f"{name}={value!r} is not one of {sorted(CHOICES[name])}")
@@ -339,7 +339,7 @@ def test_fraud_pays_out_to_registered_new_and_shared_accounts(fraud_heavy: Simul
     stores_by_account: defaultdict[str, set[str]] = defaultdict(set)
     for event in by_type(fraud_heavy, "withdrawal"):
         stores_by_account[event["bank_account"]].add(event["store_id"])
-    kinds = Counter()
+    kinds: Counter[str] = Counter()
     for event in by_type(fraud_heavy, "withdrawal"):
         if event["store_id"] not in fraud:
             continue

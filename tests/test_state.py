@@ -8,11 +8,17 @@ import redis.asyncio as redis_asyncio
 
 from stream.config import Settings, WindowSettings
 from stream.core.events import event_from_dict
-from stream.tools.embedded import EmbeddedRedis
-from stream.state.state import RedisStateStore, StateUnavailableError, StoreView, state_key, update_for
 from stream.core.store_state import WindowShape
-from tests import factories as f
-from tests.factories import DAY, HOUR, T0
+from stream.state.state import (
+    RedisStateStore,
+    StateUnavailableError,
+    StoreView,
+    state_key,
+    update_for,
+)
+from stream.tools.embedded import EmbeddedRedis
+from tests.helpers import factories as f
+from tests.helpers.factories import DAY, HOUR, T0
 
 
 async def apply(store: RedisStateStore, *events: dict[str, object]) -> list[StoreView]:
@@ -168,7 +174,7 @@ async def test_window_memory_is_bounded_by_the_bucket_count(redis_client: redis_
     for length_s in settings.lengths_s:
         shape = WindowShape.of(length_s, settings.buckets_per_window, settings.allowed_lateness_s)
         assert len(saved.windows[shape.key].buckets) <= shape.ring
-    in_memory = store._stores["s1"].windows  # noqa: SLF001 - the live copy is bounded too
+    in_memory = store._stores["s1"].windows
     assert all(len(window.buckets) <= 2 * shape.ring + 1 for window in in_memory.values())
 
 
@@ -284,7 +290,7 @@ async def test_windows_of_events_arriving_out_of_order_across_streams_are_exact(
         assert view.refusal is None
         ts_s = float(event_from_dict(event).ts_s)
         metric = "sales_cny" if event["type"] == "order" else "refund_other_cny"
-        applied.append((ts_s, metric, float(event.get("unit_price") or event.get("amount"))))
+        applied.append((ts_s, metric, float(event.get("unit_price") or event.get("amount") or 0)))
         for length_s in settings.lengths_s:
             bucket_s = length_s / settings.buckets_per_window
             idx = ts_s // bucket_s

@@ -47,7 +47,7 @@ async def compact_hashes(redis_client: redis_asyncio.Redis) -> AsyncIterator[red
     before = await redis_client.config_get("hash-max-ziplist-entries")
     await redis_client.config_set("hash-max-ziplist-entries", 128)
     yield redis_client
-    await redis_client.config_set("hash-max-ziplist-entries", before["hash-max-ziplist-entries"])
+    await redis_client.config_set("hash-max-ziplist-entries", str(before["hash-max-ziplist-entries"]))
 
 
 async def test_the_orders_of_a_tracking_number_reused_across_stores_are_returned(
@@ -107,14 +107,18 @@ async def test_a_bucket_at_the_configured_size_stays_a_compact_encoding(
     assert {await compact_hashes.object("encoding", key) for key in keys} <= COMPACT
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "link_facts.lua admits cap + 1 members (HLEN < cap + 1, #orders + ring < cap + 1) where "
+    "the README promises at most windows.fact_cap; drop this mark with the fix"))
 async def test_a_tracking_number_keeps_the_orders_within_the_cap_of_every_fact(
         redis_client: redis_asyncio.Redis) -> None:
     facts = index(redis_client, Clock(), cap=3)
     for i in range(6):
         bank = (await facts.link([Fact("bank", "b1", f"s{i}")]))[0]
         trk = await ship(facts, "YT100", f"o{i}", f"s{i}")
-    assert trk.members == {f"o{i}": f"s{i}" for i in range(len(bank.members))}
-    assert len(bank.members) == 3 + 1  # cap members besides a ring id
+    # README: at most `windows.fact_cap` members per fact; the first ones are kept
+    assert bank.members == {f"s{i}": "" for i in range(3)}
+    assert trk.members == {f"o{i}": f"s{i}" for i in range(3)}
 
 
 async def test_a_long_entry_is_kept_in_pieces_within_the_listpack_value_size(
@@ -170,7 +174,7 @@ def test_every_tracking_number_has_a_field_of_its_own_that_packs_as_an_integer()
               "YT1234567890123456", "yt1", "73011572740984", "073011572740984", "-1", "~-1",
               "~1:x", "~~1:x", "", "x" * 300, "é"]
     fields = [tracking.entry_field(number) for number in tricky]
-    assert len(set(fields)) == len(tricky), dict(zip(tricky, fields))
+    assert len(set(fields)) == len(tricky), dict(zip(tricky, fields, strict=True))
     # a listpack packs a field as an integer only if it is a 64-bit integer's canonical text
     assert all(str(int(field)) == field and -2**63 <= int(field) < 2**63 for field in fields)
     assert all(tracking.bucket_key(n, 64, "ns") == f"ns:fact:trk:{{f{int(f) % 64}}}"

@@ -6,16 +6,12 @@ import asyncio
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from stream.config import Settings
-from stream.runtime.control import publish_changes
-from stream.tools.dev import DevStack
-from stream.tools.replay import replay_via_kafka
 from stream.core.tuning import (
     Change,
     InvalidChangeError,
@@ -24,8 +20,12 @@ from stream.core.tuning import (
     parse_assignment,
     tunable_keys,
 )
-from tests import factories as f
-from tests.test_engine import price_protection_scheme
+from stream.runtime.control import publish_changes
+from stream.tools.dev import DevStack
+from stream.tools.replay import replay_via_kafka
+from tests.helpers import factories as f
+from tests.helpers.harness import price_protection_scheme
+from tests.helpers.servers import metric
 
 
 def test_a_duration_with_units_is_accepted() -> None:
@@ -85,13 +85,9 @@ def stack() -> Iterator[DevStack]:
 
 def parameter(metrics_port: int, name: str) -> float | None:
     try:
-        text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
+        return metric(metrics_port, "storewatch_parameter", name=name)
     except OSError:  # a worker that is still starting has no endpoint yet
         return None
-    for line in text.splitlines():
-        if line.startswith(f'storewatch_parameter{{name="{name}"}}'):
-            return float(line.split()[-1])
-    return None
 
 
 def replay(stack: DevStack, tmp_path: Path, store_id: str) -> list[dict[str, object]]:
@@ -157,8 +153,7 @@ def test_a_malformed_control_record_is_refused_by_the_worker_and_nothing_applied
     asyncio.run(publish_changes(stack.settings, [bad]))
     port = stack.workers[0].metrics_port
     deadline = time.monotonic() + 30
-    while "storewatch_control_changes_total{outcome=\"refused\"}" not in \
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode():
+    while not metric(port, "storewatch_control_changes_total", outcome="refused"):
         assert time.monotonic() < deadline
         time.sleep(0.3)
     assert parameter(port, "detectors.model_alert_tail") == 0.002

@@ -69,12 +69,6 @@ class StoreView:
         value = self.profile.get(name)
         return float(value) if value is not None else None
 
-    @property
-    def windows(self) -> dict[float, WindowSums]:
-        """Every window's sums by its length (empty for a refused event)."""
-        return {length_s: WindowSums(sums)
-                for length_s, sums in zip(self.window_lengths_s, self.window_sums)}
-
     def window(self, length_s: float) -> WindowSums:
         """The sums of the window of ``length_s``, one of the configured lengths."""
         try:

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-import json
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import IO, Callable, Protocol
-
+import time
+from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
+from typing import IO, Protocol
 
+from stream.core.alert_schema import LINKED_STORES_SHOWN
 from stream.core.detectors import RING_FACT_KINDS, Verdict, known_ring
 from stream.core.events import Alert, Event, format_ts
 from stream.state.state import StateStore, StoreView
-
-LINKED_STORES_SHOWN = 20
 
 
 def alert_id(store_id: str, detector: str, event_id: str) -> str:
@@ -37,7 +35,9 @@ def new_ring_id(store_id: str) -> str:
     return f"r-{hashlib.sha256(store_id.encode()).hexdigest()[:10]}"
 
 
-async def tie_to_ring(state: StateStore, event: Event, view: StoreView, verdict: Verdict) -> Verdict:
+async def tie_to_ring(
+    state: StateStore, event: Event, view: StoreView, verdict: Verdict
+) -> Verdict:
     """Record the alert (episode, ring) and return the verdict with its ring and linked stores.
 
     The ring is the one a fact of the event or the store itself was tied to by an earlier
@@ -47,8 +47,9 @@ async def tie_to_ring(state: StateStore, event: Event, view: StoreView, verdict:
     ring_id = str(verdict.extra.get("ring_id") or known_ring(view) or new_ring_id(event.store_id))
     # only facts that carry ring marks are tied: a claimant is an honest shopper as often as not
     ring_facts = [link for link in view.links.values() if link.kind in RING_FACT_KINDS]
-    members = await state.mark_alert(event.store_id, verdict.detector, event.ts_s, ring_id,
-                                     ring_facts)
+    members = await state.mark_alert(
+        event.store_id, verdict.detector, event.ts_s, ring_id, ring_facts
+    )
     for link in ring_facts:
         members |= link.other_stores(event.store_id)
     linked = sorted(members - {event.store_id})
@@ -64,7 +65,8 @@ async def tie_to_ring(state: StateStore, event: Event, view: StoreView, verdict:
 
 
 def wall_clock_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    """Now, in the contract's timestamp form (the one formatter: ``events.format_ts``)."""
+    return format_ts(time.time())
 
 
 def build_alert(event: Event, verdict: Verdict, clock: Callable[[], str] = wall_clock_iso) -> Alert:
@@ -110,8 +112,3 @@ class JsonlAlertSink:
 
     def close(self) -> None:
         self._handle.close()
-
-
-def read_alerts(path: str | Path) -> list[dict[str, object]]:
-    with open(path, encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]

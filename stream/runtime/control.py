@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
+from typing import Any
 
 from stream.config import Settings
 from stream.core.tuning import Change, InvalidChangeError
+from stream.runtime.topic_reader import read_from_start
 
 log = logging.getLogger(__name__)
 
@@ -32,38 +33,21 @@ async def consume_changes(
     ``caught_up`` is set once the topic has been read to its end (quiet for ``QUIET_S``: Tansu's
     end offsets are unreliable). With ``follow=False`` it returns then.
     """
-    from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
-                                enable_auto_commit=False, auto_offset_reset="earliest",
-                                **settings.kafka_security.aiokafka_options())
-    try:
-        await consumer.start()
-    except BaseException:
-        await consumer.stop()  # a failed start leaves connections that warn at exit
-        raise
-    try:
-        await consumer.topics()
-        partitions = consumer.partitions_for_topic(settings.topics.control) or {0}
-        consumer.assign([TopicPartition(settings.topics.control, p) for p in sorted(partitions)])
-        await consumer.seek_to_beginning()
-        quiet_since = time.monotonic()
-        while True:
-            batches = await consumer.getmany(timeout_ms=250)
-            for records in batches.values():
-                for record in records:
-                    quiet_since = time.monotonic()
-                    try:
-                        on_change(Change.from_json(record.value))
-                    except InvalidChangeError as exc:
-                        on_refused(str(exc), record.value)
-            if time.monotonic() - quiet_since >= QUIET_S:
-                if caught_up is not None:
-                    caught_up.set()
-                if not follow:
-                    return
-    finally:
-        await consumer.stop()
+    def hand_on(record: Any) -> None:
+        try:
+            on_change(Change.from_json(record.value))
+        except InvalidChangeError as exc:
+            on_refused(str(exc), record.value)
+
+    await read_from_start(
+        settings,
+        settings.topics.control,
+        hand_on,
+        quiet_s=QUIET_S,
+        caught_up=caught_up,
+        follow=follow,
+    )
 
 
 async def latest_changes(settings: Settings) -> dict[str, Change]:
@@ -84,8 +68,11 @@ async def publish_changes(settings: Settings, changes: list[Change]) -> None:
     """Publish changes keyed by parameter name and wait for the broker's acknowledgement."""
     from aiokafka import AIOKafkaProducer
 
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
-                                **settings.kafka_security.aiokafka_options())
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        **settings.kafka_security.aiokafka_options(),
+    )
     try:
         await producer.start()
     except BaseException:
@@ -93,7 +80,8 @@ async def publish_changes(settings: Settings, changes: list[Change]) -> None:
         raise
     try:
         for change in changes:
-            await producer.send_and_wait(settings.topics.control, change.to_json(),
-                                         key=change.key.encode())
+            await producer.send_and_wait(
+                settings.topics.control, change.to_json(), key=change.key.encode()
+            )
     finally:
         await producer.stop()

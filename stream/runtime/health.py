@@ -63,13 +63,14 @@ CHECKS = {
     "crashed": "an agent or background task crashed (see the worker log; restart the worker)",
     "redis": "the state store (Redis) does not answer",
     "halted": "the worker stopped its progress rather than skip a message (see the worker log; "
-              "restart it once the cause is fixed)",
+    "restart it once the cause is fixed)",
 }
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
 
 # -- the checks: pure, fed timestamps --------------------------------------------------------
+
 
 class StallCheck:
     """Stalled: work has been pending for ``after_s`` and no batch was decided meanwhile.
@@ -185,6 +186,7 @@ class RedisCheck:
 
 # -- the worker's health: the checks together, exported --------------------------------------
 
+
 class WorkerHealth:
     """The worker's health checks, and the hooks that feed them.
 
@@ -193,9 +195,13 @@ class WorkerHealth:
     other code writes into ``storewatch_healthy`` is then ignored).
     """
 
-    def __init__(self, stall_after_s: float = STALL_AFTER_S,
-                 partitions_after_s: float = 30.0, ping_timeout_s: float = PING_TIMEOUT_S,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        stall_after_s: float = STALL_AFTER_S,
+        partitions_after_s: float = 30.0,
+        ping_timeout_s: float = PING_TIMEOUT_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.clock = clock
         self.stall = StallCheck(stall_after_s)
         self.partitions = PartitionCheck(partitions_after_s, clock())
@@ -237,6 +243,7 @@ class WorkerHealth:
 
     def watched(self, what: str) -> Callable[[F], F]:
         """Decorate an agent or task body: an exception escaping it marks the worker crashed."""
+
         def decorate(fn: F) -> F:
             @functools.wraps(fn)
             async def run(*args: Any, **kwargs: Any) -> Any:
@@ -245,7 +252,9 @@ class WorkerHealth:
                 except Exception as exc:
                     self.crashed(what, exc)
                     raise
+
             return run  # type: ignore[return-value]
+
         return decorate
 
     # reading --------------------------------------------------------------------------------
@@ -254,11 +263,13 @@ class WorkerHealth:
         """Each failing check and why."""
         now = self.clock()
         with self._lock:
-            found = {"stalled": self.stall.failing(now),
-                     "no_partitions": self.partitions.failing(now),
-                     "crashed": "; ".join(self._crashed) or None,
-                     "redis": self.redis.failing(now),
-                     "halted": self._halted}
+            found = {
+                "stalled": self.stall.failing(now),
+                "no_partitions": self.partitions.failing(now),
+                "crashed": "; ".join(self._crashed) or None,
+                "redis": self.redis.failing(now),
+                "halted": self._halted,
+            }
         return {check: why for check, why in found.items() if why is not None}
 
     def status(self) -> tuple[bool, str]:
@@ -266,17 +277,22 @@ class WorkerHealth:
         if not failing:
             return True, "ok"
         return False, "unhealthy: " + "; ".join(
-            f"{check}: {CHECKS[check]} ({why})" for check, why in failing.items())
+            f"{check}: {CHECKS[check]} ({why})" for check, why in failing.items()
+        )
 
     def bind(self, metrics: Metrics) -> WorkerHealth:
         metrics.healthy.set_function(lambda: 0.0 if self.failing() else 1.0)
+
+        def failing_now(check: str) -> Callable[[], float]:
+            return lambda: 1.0 if check in self.failing() else 0.0
+
         for check in CHECKS:
-            metrics.health_check_failing.labels(check).set_function(
-                lambda check=check: 1.0 if check in self.failing() else 0.0)
+            metrics.health_check_failing.labels(check).set_function(failing_now(check))
         return self
 
 
 # -- Redis: PING, and the state marker --------------------------------------------------------
+
 
 @dataclass
 class StateMarker:
@@ -293,9 +309,15 @@ class RedisWatch:
     timeouts, decoding replies as text.
     """
 
-    def __init__(self, client: Any, health: WorkerHealth, metrics: Metrics,
-                 namespace: str = "sw:v1", ping_interval_s: float = PING_INTERVAL_S,
-                 state_check_interval_s: float = STATE_CHECK_INTERVAL_S) -> None:
+    def __init__(
+        self,
+        client: Any,
+        health: WorkerHealth,
+        metrics: Metrics,
+        namespace: str = "sw:v1",
+        ping_interval_s: float = PING_INTERVAL_S,
+        state_check_interval_s: float = STATE_CHECK_INTERVAL_S,
+    ) -> None:
         self.client = client
         self.health = health
         self.metrics = metrics
@@ -325,8 +347,9 @@ class RedisWatch:
         if "run_id" in info:
             return str(info["run_id"])
         # a Redis Cluster answers per node
-        return ",".join(sorted(str(node.get("run_id")) for node in info.values()
-                               if isinstance(node, dict)))
+        return ",".join(
+            sorted(str(node.get("run_id")) for node in info.values() if isinstance(node, dict))
+        )
 
     async def check_state(self) -> bool:
         """Compare Redis with what was seen last; True when it lost its data since then."""
@@ -343,16 +366,24 @@ class RedisWatch:
         if lost:
             self.metrics.redis_state_lost.inc()
             self.metrics.redis_state_lost_at.set(time.time())
-            log.error("Redis lost its data: its state marker %s was %s (run_id %s -> %s); the "
-                      "saved windows, facts and model snapshots of before are gone and rebuild "
-                      "from new events; see %s", self.key,
-                      "gone" if run_id == seen.run_id else "gone after a restart",
-                      seen.run_id, run_id, RUNBOOK_STATE_LOST)
+            log.error(
+                "Redis lost its data: its state marker %s was %s (run_id %s -> %s); the "
+                "saved windows, facts and model snapshots of before are gone and rebuild "
+                "from new events; see %s",
+                self.key,
+                "gone" if run_id == seen.run_id else "gone after a restart",
+                seen.run_id,
+                run_id,
+                RUNBOOK_STATE_LOST,
+            )
         elif run_id != seen.run_id:
-            log.warning("Redis restarted (run_id %s -> %s) and kept its data (state marker "
-                        "intact)", seen.run_id, run_id)
+            log.warning(
+                "Redis restarted (run_id %s -> %s) and kept its data (state marker intact)",
+                seen.run_id,
+                run_id,
+            )
         self.seen = StateMarker(run_id, marker)
-        return lost
+        return bool(lost)
 
     async def run(self) -> None:
         """PING every ping_interval_s, check the marker every state_check_interval_s; forever."""
@@ -372,6 +403,7 @@ class RedisWatch:
 
 # -- HTTP ---------------------------------------------------------------------------------------
 
+
 def health_of(registry: CollectorRegistry) -> tuple[bool, str]:
     """Healthy, and why, from the worker's own gauges (``storewatch_healthy`` and
     ``storewatch_health_check_failing``)."""
@@ -380,24 +412,31 @@ def health_of(registry: CollectorRegistry) -> tuple[bool, str]:
         return False, "starting: the engine is not built yet"
     if value >= 1:
         return True, "ok"
-    failing = [f"{check}: {why}" for check, why in CHECKS.items()
-               if registry.get_sample_value("storewatch_health_check_failing",
-                                            {"check": check})]
-    return False, "unhealthy: " + ("; ".join(failing) or
-                                   "the state store (Redis) does not answer; retrying")
+    failing = [
+        f"{check}: {why}"
+        for check, why in CHECKS.items()
+        if registry.get_sample_value("storewatch_health_check_failing", {"check": check})
+    ]
+    return False, "unhealthy: " + (
+        "; ".join(failing) or "the state store (Redis) does not answer; retrying"
+    )
 
 
-def metrics_and_health_app(registry: CollectorRegistry,
-                           health: Callable[[], tuple[bool, str]]) -> Callable[..., Iterable[bytes]]:
+def metrics_and_health_app(
+    registry: CollectorRegistry, health: Callable[[], tuple[bool, str]]
+) -> Callable[..., Iterable[bytes]]:
     metrics = make_wsgi_app(registry)
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == HEALTH_PATH:
             ok, why = health()
-            start_response("200 OK" if ok else "503 Service Unavailable",
-                           [("Content-Type", "text/plain; charset=utf-8")])
+            start_response(
+                "200 OK" if ok else "503 Service Unavailable",
+                [("Content-Type", "text/plain; charset=utf-8")],
+            )
             return [why.encode() + b"\n"]
-        return metrics(environ, start_response)
+        served: Iterable[bytes] = metrics(environ, start_response)
+        return served
 
     return app
 

@@ -36,15 +36,21 @@ class WhatIfReport:
         return f" ({self.labels.get(store, '?')})" if self.labels else ""
 
     def render(self) -> str:
-        lines = [f"stores flagged: {len(self.current.flagged_stores())} now, "
-                 f"{len(self.candidate.flagged_stores())} with the change"]
+        lines = [
+            f"stores flagged: {len(self.current.flagged_stores())} now, "
+            f"{len(self.candidate.flagged_stores())} with the change"
+        ]
         lines += [f"  + {store}{self._label(store)}" for store in self.gained]
         lines += [f"  - {store}{self._label(store)}" for store in self.lost]
         if self.current_report and self.candidate_report:
             now, then = self.current_report, self.candidate_report
-            lines.append(f"legit alert rate: {now.legit_alert_rate:.4f} -> {then.legit_alert_rate:.4f}")
-            lines.append(f"money held:       {now.overall.money_held:.4f} -> "
-                         f"{then.overall.money_held:.4f}")
+            lines.append(
+                f"legit alert rate: {now.legit_alert_rate:.4f} -> {then.legit_alert_rate:.4f}"
+            )
+            lines.append(
+                f"money held:       {now.overall.money_held:.4f} -> "
+                f"{then.overall.money_held:.4f}"
+            )
         return "\n".join(lines)
 
 
@@ -67,7 +73,8 @@ async def compare_settings(
             then = await replay_in_process(events_path, candidate, redis.url)
     report = WhatIfReport(now, then)
     if labels_path:
-        report.labels = json.loads(Path(labels_path).read_text())
-        report.current_report = evaluate(read_jsonl(events_path), report.labels, now.alerts)
-        report.candidate_report = evaluate(read_jsonl(events_path), report.labels, then.alerts)
+        labels: dict[str, str] = json.loads(Path(labels_path).read_text())
+        report.labels = labels
+        report.current_report = evaluate(read_jsonl(events_path), labels, now.alerts)
+        report.candidate_report = evaluate(read_jsonl(events_path), labels, then.alerts)
     return report

@@ -1,94 +1,20 @@
-"""Typed settings of Storewatch: one place for topics, windows, thresholds and addresses.
-
-Values come from, in rising priority: the defaults below, a TOML file named by
-``STOREWATCH_CONFIG`` (or passed explicitly), and ``STOREWATCH_*`` environment variables
-(nested with ``__``, e.g. ``STOREWATCH_TOPICS__ALERTS=fraud-alerts``). Durations accept units
-(``90s``, ``30m``, ``6h``, ``7d``) or plain seconds. Library code never reads settings itself:
-the CLI builds them once and passes the values in.
-"""
+"""The settings models: topics, windows, detector thresholds, Kafka security, addresses."""
 
 from __future__ import annotations
 
-import difflib
-import json
-import os
-import re
 import ssl
-import tomllib
-from collections.abc import Iterator, Mapping
-from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, BeforeValidator, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
-    EnvSettingsSource,
-    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
 
+from stream.config.units import DurationListS, DurationS
 from stream.core import tracking
-from stream.errors import ConfigError
-
-_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
-
-
-def parse_duration_s(value: Any) -> float:
-    """Seconds in a duration given as a number or as ``<number><s|m|h|d>``.
-
-    >>> parse_duration_s("6h"), parse_duration_s("30m"), parse_duration_s(90)
-    (21600.0, 1800.0, 90.0)
-    """
-    if isinstance(value, bool):
-        raise ValueError(f"duration must be a number or a string like '6h', got {value!r}")
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        match = _DURATION.match(value)
-        if match:
-            return float(match.group(1)) * _UNIT_S[match.group(2) or "s"]
-    raise ValueError(f"duration must be a number of seconds or like '90s', '30m', '6h', '7d'; got {value!r}")
-
-
-def format_duration(seconds: float) -> str:
-    """The shortest exact unit form of a duration, for names and logs.
-
-    >>> format_duration(3600), format_duration(604800), format_duration(90)
-    ('1h', '7d', '90s')
-    """
-    for unit in ("d", "h", "m"):
-        if seconds % _UNIT_S[unit] == 0:
-            return f"{int(seconds // _UNIT_S[unit])}{unit}"
-    return f"{seconds:g}s"
-
-
-DurationS = Annotated[float, BeforeValidator(parse_duration_s)]
-
-
-def parse_list(value: Any) -> Any:
-    """A list setting as people write it: a list (TOML), a JSON list, or comma-separated text
-    (an environment variable, ``tune set``), so one spelling works everywhere.
-
-    >>> parse_list("1h, 24h,7d"), parse_list('["1h", 3600]'), parse_list(["7d"])
-    (['1h', '24h', '7d'], ['1h', 3600], ['7d'])
-    """
-    if not isinstance(value, str):
-        return value
-    text = value.strip()
-    if text.startswith("["):
-        try:
-            return json.loads(text)
-        except ValueError as exc:
-            raise ValueError(f"{value!r} starts as a JSON list but is not one ({exc}); "
-                             f"or write it as 1h,24h,7d") from None
-    return [part.strip() for part in text.split(",") if part.strip()]
-
-
-# NoDecode: the environment source would otherwise insist on JSON before parse_list saw it.
-DurationListS = Annotated[list[DurationS], NoDecode, BeforeValidator(parse_list)]
 
 
 class TopicSettings(BaseModel):
@@ -236,11 +162,14 @@ class KafkaSecuritySettings(BaseModel):
     def _check(self) -> KafkaSecuritySettings:
         sasl = self.protocol.startswith("SASL_")
         if sasl and not (self.sasl_username and self.sasl_password):
-            raise ValueError(f"kafka_security.protocol {self.protocol} needs sasl_username and "
-                             f"sasl_password")
+            raise ValueError(
+                f"kafka_security.protocol {self.protocol} needs sasl_username and " f"sasl_password"
+            )
         if not sasl and (self.sasl_username or self.sasl_password):
-            raise ValueError(f"kafka_security.sasl_username/sasl_password are set but protocol "
-                             f"is {self.protocol}: they would not be used (want SASL_SSL?)")
+            raise ValueError(
+                f"kafka_security.sasl_username/sasl_password are set but protocol "
+                f"is {self.protocol}: they would not be used (want SASL_SSL?)"
+            )
         if bool(self.ssl_cert_file) != bool(self.ssl_key_file):
             raise ValueError("kafka_security.ssl_cert_file and ssl_key_file go together")
         return self
@@ -265,21 +194,28 @@ class KafkaSecuritySettings(BaseModel):
         if self.uses_tls:
             options["ssl_context"] = self.ssl_context()
         if self.sasl_password is not None:
-            options.update(sasl_mechanism=self.sasl_mechanism,
-                           sasl_plain_username=self.sasl_username,
-                           sasl_plain_password=self.sasl_password.get_secret_value())
+            options.update(
+                sasl_mechanism=self.sasl_mechanism,
+                sasl_plain_username=self.sasl_username,
+                sasl_plain_password=self.sasl_password.get_secret_value(),
+            )
         return options
 
     def kafka_python_options(self) -> dict[str, Any]:
         """Keyword arguments of kafka-python's KafkaAdminClient (it takes files, not a context)."""
         options: dict[str, Any] = {"security_protocol": self.protocol}
         if self.uses_tls:
-            options.update(ssl_cafile=self.ssl_ca_file, ssl_certfile=self.ssl_cert_file,
-                           ssl_keyfile=self.ssl_key_file)
+            options.update(
+                ssl_cafile=self.ssl_ca_file,
+                ssl_certfile=self.ssl_cert_file,
+                ssl_keyfile=self.ssl_key_file,
+            )
         if self.sasl_password is not None:
-            options.update(sasl_mechanism=self.sasl_mechanism,
-                           sasl_plain_username=self.sasl_username,
-                           sasl_plain_password=self.sasl_password.get_secret_value())
+            options.update(
+                sasl_mechanism=self.sasl_mechanism,
+                sasl_plain_username=self.sasl_username,
+                sasl_plain_password=self.sasl_password.get_secret_value(),
+            )
         return options
 
 
@@ -349,9 +285,11 @@ class Settings(BaseSettings):
         options: dict[str, Any] = {}
         if self.redis_password is not None:
             options["password"] = self.redis_password.get_secret_value()
-        for name, value in (("ssl_ca_certs", self.redis_tls_ca_file),
-                            ("ssl_certfile", self.redis_tls_cert_file),
-                            ("ssl_keyfile", self.redis_tls_key_file)):
+        for name, value in (
+            ("ssl_ca_certs", self.redis_tls_ca_file),
+            ("ssl_certfile", self.redis_tls_cert_file),
+            ("ssl_keyfile", self.redis_tls_key_file),
+        ):
             if value:
                 options[name] = value
         return options
@@ -368,137 +306,3 @@ class Settings(BaseSettings):
         # Explicit values win: load_settings() merges file < environment < command line itself
         # and passes the result in, and a validated tuning change must not be undone by env.
         return (init_settings, env_settings, file_secret_settings)
-
-
-def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
-    """``top`` over ``base``, section by section.
-
-    >>> _merge({"a": 1, "w": {"x": 1, "y": 2}}, {"w": {"y": 3}})
-    {'a': 1, 'w': {'x': 1, 'y': 3}}
-    """
-    merged = dict(base)
-    for key, value in top.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    """The configuration file's values, or ConfigError saying why there are none."""
-    where = "check --config and $STOREWATCH_CONFIG"
-    if not path.exists():
-        raise ConfigError(f"configuration file {path} does not exist", where)
-    if path.is_dir():
-        raise ConfigError(f"configuration file {path} is a directory", where)
-    try:
-        with open(path, "rb") as handle:
-            return tomllib.load(handle)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"configuration file {path} is not valid TOML: {exc}",
-                          "see the example in the README's Configuration section") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read configuration file {path}: {exc.strerror}", where) from None
-
-
-ENV_PREFIX = "STOREWATCH_"
-# STOREWATCH_* names that are not settings: the file to read them from, and the tests' switch
-# that redraws docs/dashboard.png.
-OTHER_ENV_NAMES = frozenset({"STOREWATCH_CONFIG", "STOREWATCH_DASHBOARD_PNG"})
-
-
-def setting_keys(model: type[BaseModel] = Settings) -> list[str]:
-    """Every key a configuration may set, sections included, as ``section.name``."""
-    keys = []
-    for name, field in model.model_fields.items():
-        keys.append(name)
-        section = field.annotation
-        if isinstance(section, type) and issubclass(section, BaseModel):
-            keys += [f"{name}.{key}" for key in setting_keys(section)]
-    return keys
-
-
-def env_name(key: str) -> str:
-    """The environment variable of a setting key.
-
-    >>> env_name("windows.lengths_s")
-    'STOREWATCH_WINDOWS__LENGTHS_S'
-    """
-    return ENV_PREFIX + key.replace(".", "__").upper()
-
-
-def _nearest(name: str, candidates: list[str]) -> str:
-    """The hint of an unknown name: the closest known one, or the list to choose from."""
-    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
-    if close:
-        return f"did you mean {close[0]}?"
-    return f"known here: {', '.join(candidates)}"
-
-
-def _unknown_keys(values: Mapping[str, Any], model: type[BaseModel],
-                  prefix: str = "") -> Iterator[tuple[str, list[str]]]:
-    """(unknown key, the keys valid beside it) for every key of ``values`` that ``model`` does
-    not have, sections searched too."""
-    for key, value in values.items():
-        field = model.model_fields.get(key)
-        if field is None:
-            yield prefix + key, [prefix + name for name in model.model_fields]
-            continue
-        section = field.annotation
-        if isinstance(section, type) and issubclass(section, BaseModel) and isinstance(value,
-                                                                                        Mapping):
-            yield from _unknown_keys(value, section, f"{prefix}{key}.")
-
-
-def check_known_keys(values: Mapping[str, Any], source: str) -> None:
-    """Raise ConfigError naming the first key of ``values`` that is not a setting: a typo that
-    passes silently leaves the default in force, which is worse than stopping."""
-    unknown = list(_unknown_keys(values, Settings))
-    if unknown:
-        key, beside = unknown[0]
-        more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
-        raise ConfigError(f"unknown setting {key} in {source}{more}", _nearest(key, beside))
-
-
-def check_env_names(environ: Mapping[str, str]) -> None:
-    """Raise ConfigError naming the first ``STOREWATCH_*`` variable that is not a setting."""
-    known = {env_name(key) for key in setting_keys()} | OTHER_ENV_NAMES
-    for name in sorted(environ):
-        if name.upper().startswith(ENV_PREFIX) and name.upper() not in known:
-            raise ConfigError(f"unknown environment variable {name}",
-                              _nearest(name.upper(), sorted(known)))
-
-
-def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
-    """Defaults, then a TOML file (``path`` or ``$STOREWATCH_CONFIG``), then ``STOREWATCH_*``
-    environment variables, then ``overrides`` (what a command line says explicitly).
-
-    Unknown keys in the file, and unknown ``STOREWATCH_*`` names, are ConfigErrors."""
-    check_env_names(os.environ)
-    path = path or os.environ.get("STOREWATCH_CONFIG")
-    values: dict[str, Any] = {}
-    if path:
-        values = _read_toml(Path(path))
-        check_known_keys(values, str(path))
-    from_env = EnvSettingsSource(Settings)()
-    check_known_keys(from_env, "the STOREWATCH_* environment")  # keys inside a JSON section
-    values = _merge(values, from_env)
-    values = _merge(values, {key: value for key, value in overrides.items() if value is not None})
-    return Settings(**values)
-
-
-def tunable_values(settings: Settings) -> dict[str, float]:
-    """Every tunable number as ``section.name`` -> value (durations in seconds).
-
-    Window lengths appear as ``windows.lengths_s.0`` and so on, shortest first.
-    """
-    values: dict[str, float] = {}
-    for section in ("windows", "detectors"):
-        for name, value in getattr(settings, section).model_dump().items():
-            if isinstance(value, list):
-                for i, item in enumerate(value):
-                    values[f"{section}.{name}.{i}"] = float(item)
-            elif isinstance(value, int | float) and not isinstance(value, bool):
-                values[f"{section}.{name}"] = float(value)
-    return values

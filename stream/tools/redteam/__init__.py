@@ -1,0 +1,23 @@
+"""An independent marketplace generator for testing Storewatch against fraud it was not tuned on.
+
+Why a second generator: a detector developed against one simulator learns that simulator's
+habits. This one was written from the public reports on the five schemes alone, without
+looking at the detector or the in-house simulator. It has two aims:
+
+* an honest population whose ordinary habits share surface traits with fraud (new stores with
+  launch promotions and price-protection claims, deep clearances, flash sales, night-time sales of
+  round-priced vouchers, payouts to the seller's own unregistered accounts, daily sweeps of the
+  whole balance, one tracking number on a buyer's merged parcel, stores with no store event);
+* for each scheme a ``classic`` variant as the reports tell it and evasive variants that each
+  change ONE trait a simple rule would key on (depth of a price cut, timing of claims, reuse of
+  tracking numbers, the payout account, the pace of a cash-out...).
+
+Labels are ``legit/<habit>`` or ``<scheme>/<variant>``. Every event follows the input contract of
+``stream.core.events``; money is kept in integer cents so amounts never carry more than 2 decimals, and
+a withdrawal never exceeds the balance (placed - cancelled - refunded - earlier withdrawals).
+"""
+
+from stream.tools.redteam.generate import generate, main, plan, write
+from stream.tools.redteam.world import HABITS, SCHEMES, VARIANTS
+
+__all__ = ["HABITS", "SCHEMES", "VARIANTS", "generate", "main", "plan", "write"]
