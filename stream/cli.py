@@ -19,7 +19,14 @@ from typing import Any, Final, NoReturn
 
 from stream import __version__
 from stream.config import Settings, load_settings, redact_url
-from stream.errors import CommandError, ExitCode, InputError, UnreachableError, UsageError
+from stream.errors import (
+    CommandError,
+    ExitCode,
+    InputError,
+    MostlyRefusedError,
+    UnreachableError,
+    UsageError,
+)
 from stream.inputs import (
     check_input,
     check_output,
@@ -131,7 +138,16 @@ def cmd_replay(args: argparse.Namespace) -> int:
         "rejected": result.rejected,
         "alerts_out": str(args.alerts_out) if args.alerts_out else None,
     }
-    print(json.dumps(summary, indent=2))
+    print(json.dumps(summary, indent=2), flush=True)
+    refused = sum(result.rejected.values())
+    if result.events and refused * 2 > result.events:
+        where = "the worker" if args.via_kafka else "the replay"
+        reasons = ", ".join(f"{n} {reason}" for reason, n in
+                            sorted(result.rejected.items(), key=lambda item: -item[1]))
+        hint = ("already processed? a file replayed again into the same worker is refused as "
+                "duplicate or late" if args.via_kafka else "is this a file of Storewatch events?")
+        raise MostlyRefusedError(f"{where} refused {refused} of {result.events} events "
+                                 f"({reasons})", hint)
     return 0
 
 
@@ -242,7 +258,8 @@ def cmd_topics(args: argparse.Namespace) -> int:
     options = settings.kafka_security.kafka_python_options()
     create_topics(settings.kafka_bootstrap, names, settings.kafka_partitions,
                   client_options=options)
-    create_topics(settings.kafka_bootstrap, [], 1, compacted=[t.control], client_options=options)
+    create_topics(settings.kafka_bootstrap, [], 1, compacted=[t.control, t.labels],
+                  client_options=options)
     print(f"{', '.join(names)}: {settings.kafka_partitions} partitions on {settings.kafka_bootstrap}")
     return 0
 
@@ -489,6 +506,8 @@ EXIT_CODES_HELP = """exit codes:
   2    usage or configuration error
   3    input or output file problem (missing, a directory, empty, not JSON Lines)
   4    Kafka or Redis unreachable
+  5    replay: most events were refused (the summary is still printed)
+  6    alert, store or label: no such id
   130  interrupted (Ctrl-C)
   141  the output pipe closed early (as `| head` does); nothing printed"""
 
