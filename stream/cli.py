@@ -190,17 +190,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from stream.tools.evaluate import evaluate, plot_report, read_jsonl, render_table
 
     for path, what in ((args.events, "events"), (args.labels, "labels"), (args.alerts, "alerts")):
-        check_input(path, what)
+        if path is not None:
+            check_input(path, what)
     check_output(args.report, "the report")
     if args.plot:
         check_plot(args.plot)
         check_output(args.plot, "the plot")
     sniff_jsonl(args.events, "events", _shown(args, "events"))
-    labels = _read_labels(args.labels)
+    labels = _read_labels(args.labels) if args.labels else _topic_labels(args)
+    labels_name = args.labels or "the labels topic"
     event_stores = {str(event.get("store_id")) for event in read_jsonl(args.events)}
     known = event_stores & labels.keys()
     if not known:
-        raise InputError(f"none of the {len(labels)} labelled stores in {args.labels} appears "
+        raise InputError(f"none of the {len(labels)} labelled stores in {labels_name} appears "
                          f"among the {len(event_stores)} stores of {_shown(args, 'events')}",
                          "are these the labels written with this events file?")
     if len(known) < len(labels):
@@ -214,6 +216,24 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                     title=f"Storewatch on {Path(_shown(args, 'events')).name}")
     print(render_table(report))
     return 0
+
+
+def _topic_labels(args: argparse.Namespace) -> dict[str, str]:
+    """Store labels from the analysts' verdicts on the labels topic."""
+    from stream.runtime.reach import check_kafka
+    from stream.tools.labels import latest_labels, store_labels
+
+    settings = _settings(args, kafka_bootstrap=args.bootstrap)
+    if args.labels_topic:
+        settings = settings.model_copy(update={"topics": settings.topics.model_copy(
+            update={"labels": args.labels_topic})})
+    asyncio.run(check_kafka(settings))
+    labels = store_labels(asyncio.run(latest_labels(settings)))
+    if not labels:
+        raise InputError(f"the labels topic {settings.topics.labels} on "
+                         f"{settings.kafka_bootstrap} holds no label",
+                         "label alerts first: storewatch label ALERT_ID fraud|legit")
+    return labels
 
 
 def _read_labels(path: Path) -> dict[str, str]:
@@ -364,9 +384,25 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Help(argparse.RawDescriptionHelpFormatter):
+    """Descriptions as written, and every option's default after its help (those that have
+    one: a None or False default says nothing)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        help_text = action.help or ""
+        if (action.default not in (None, False, argparse.SUPPRESS) and "%(default)" not in help_text
+                and (action.option_strings or action.nargs in ("?", "*"))):
+            help_text += " (default: %(default)s)"
+        return help_text
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage mistake is a UsageError: one line and exit 2, as every other
-    mistake, instead of the usage text followed by the error."""
+    mistake, instead of the usage text followed by the error. Every (sub)command's help
+    shows the defaults."""
+
+    def __init__(self, *args: Any, formatter_class: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, formatter_class=formatter_class or _Help, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         command = self.prog.removeprefix("storewatch").strip()
@@ -375,8 +411,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="storewatch", description=__doc__, epilog=EXIT_CODES_HELP,
-                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    from stream.tools.analyst_commands import add_commands
+
+    parser = _Parser(prog="storewatch", description=__doc__, epilog=EXIT_CODES_HELP)
     parser.add_argument("--version", action="version", version=f"storewatch {__version__}")
     parser.add_argument("--config", help="TOML settings file (default: $STOREWATCH_CONFIG)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
@@ -385,20 +422,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("worker", help="run one Faust worker (production); config from env and file")
-    p.add_argument("--loglevel", default="info")
+    p.add_argument("--loglevel", default="info", help="log level of the worker")
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("dev", help="broker + Redis + worker on loopback until Ctrl-C")
     p.add_argument("--bootstrap", help="use this Kafka cluster instead of starting a broker")
     p.add_argument("--redis-url", help="use this Redis instead of starting one")
-    p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--partitions", type=int, default=4)
+    p.add_argument("--workers", type=int, default=1, help="worker processes to run")
+    p.add_argument("--partitions", type=int, default=4, help="partitions of each topic")
     p.set_defaults(func=cmd_dev)
 
     p = sub.add_parser("replay", help="run a JSONL file of events through the detectors")
     p.add_argument("--input", required=True, type=Path,
                    help="events as JSON Lines, plain or gzip; - reads stdin")
-    p.add_argument("--alerts-out", type=Path)
+    p.add_argument("--alerts-out", type=Path, help="also write the alerts here (JSONL)")
     p.add_argument("--redis-url", help="Redis to use (default: start an embedded one)")
     p.add_argument("--state", choices=("redis", "memory"), default="redis",
                    help="where the replay keeps its state: Redis (default) or this process's "
@@ -415,18 +452,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("simulate", help="write a labelled simulated marketplace as JSONL")
-    p.add_argument("--stores", type=int, default=500)
-    p.add_argument("--days", type=int, default=30)
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--out", required=True, type=Path)
-    p.add_argument("--labels", type=Path)
+    p.add_argument("--stores", type=int, default=500, help="stores in the marketplace")
+    p.add_argument("--days", type=int, default=30, help="days of activity")
+    p.add_argument("--seed", type=int, default=1, help="random seed (same seed, same file)")
+    p.add_argument("--out", required=True, type=Path, help="the events (JSONL)")
+    p.add_argument("--labels", type=Path, help="also write store_id -> label (JSON) here")
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("evaluate", help="money held, recall, precision and honest noise of alerts")
     p.add_argument("--events", required=True, type=Path,
                    help="the JSONL events the alerts came from (plain or gzip; - reads stdin)")
-    p.add_argument("--labels", required=True, type=Path,
-                   help="store_id -> legit[/habit] | scheme[/variant] (JSON)")
+    labels = p.add_mutually_exclusive_group(required=True)
+    labels.add_argument("--labels", type=Path,
+                        help="store_id -> legit[/habit] | scheme[/variant] (JSON)")
+    labels.add_argument("--labels-topic", nargs="?", const="", metavar="TOPIC",
+                        help="the analysts' labels from `storewatch label`, read from this "
+                             "topic (without a value: the configured labels topic)")
+    p.add_argument("--bootstrap", help="with --labels-topic: Kafka bootstrap")
     p.add_argument("--alerts", required=True, type=Path,
                    help="the alerts (JSONL, plain or gzip; - reads stdin)")
     p.add_argument("--report", "--out", dest="report", required=True, type=Path,
@@ -435,24 +477,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("demo", help="embedded stack + small simulated marketplace, live alerts")
-    p.add_argument("--stores", type=int, default=120)
-    p.add_argument("--days", type=int, default=10)
-    p.add_argument("--seed", type=int, default=3)
+    p.add_argument("--stores", type=int, default=120, help="stores in the marketplace")
+    p.add_argument("--days", type=int, default=10, help="days of activity")
+    p.add_argument("--seed", type=int, default=3, help="random seed")
     p.add_argument("--rate", type=float, default=4000.0, help="events/s published")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("schema", help="write the event and alert JSON Schemas")
-    p.add_argument("--out-dir", default="docs/schemas")
+    p.add_argument("--out-dir", default="docs/schemas", help="folder to write them to")
     p.set_defaults(func=cmd_schema)
 
     tune = sub.add_parser("tune", help="runtime tuning of windows and thresholds")
     tune_sub = tune.add_subparsers(dest="tune_command", required=True)
     p = tune_sub.add_parser("show", help="current values (configuration + control topic)")
-    p.add_argument("--bootstrap")
+    p.add_argument("--bootstrap", help="Kafka bootstrap (default: the configured one)")
     p.set_defaults(func=cmd_tune_show)
     p = tune_sub.add_parser("set", help="change values on every running worker, no restart")
     p.add_argument("assignments", nargs="+", metavar="KEY=VALUE")
-    p.add_argument("--bootstrap")
+    p.add_argument("--bootstrap", help="Kafka bootstrap (default: the configured one)")
     p.add_argument("--who", default=f"{os.environ.get('USER', 'unknown')}@{socket.gethostname()}",
                    help="who asks for the change (logged with it)")
     p.add_argument("--yes", action="store_true",
@@ -462,22 +504,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("assignments", nargs="+", metavar="KEY=VALUE")
     p.add_argument("--input", required=True, type=Path,
                    help="events as JSON Lines, plain or gzip; - reads stdin")
-    p.add_argument("--labels", type=Path)
-    p.add_argument("--redis-url")
+    p.add_argument("--labels", type=Path, help="labels, to count what each setting catches")
+    p.add_argument("--redis-url", help="Redis to use (default: start an embedded one)")
     p.set_defaults(func=cmd_tune_try)
 
     p = sub.add_parser("bench", help="throughput, latency, memory and cost split, with ceilings")
-    p.add_argument("--stores", type=int, default=700)
-    p.add_argument("--days", type=int, default=30)
-    p.add_argument("--seed", type=int, default=21)
+    p.add_argument("--stores", type=int, default=700, help="stores in the marketplace")
+    p.add_argument("--days", type=int, default=30, help="days of activity")
+    p.add_argument("--seed", type=int, default=21, help="random seed")
     p.add_argument("--out", type=Path, help="write the figures as JSON here")
     p.add_argument("--small", action="store_true", help="a tiny run that only proves it works")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("topics", help="create the topics on a Kafka cluster")
-    p.add_argument("--bootstrap")
-    p.add_argument("--partitions", type=int)
+    p.add_argument("--bootstrap", help="Kafka bootstrap (default: the configured one)")
+    p.add_argument("--partitions", type=int, help="partitions (default: the configured ones)")
     p.set_defaults(func=cmd_topics)
+    add_commands(sub, _Help)
     _accept_debug_anywhere(sub)
     return parser
 

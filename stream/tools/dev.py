@@ -142,7 +142,7 @@ class DevStack:
         topics = self.settings.topics
         create_topics(str(self.bootstrap), [*topics.input_topics().values(), topics.alerts,
                                             topics.dead_letter], self.settings.kafka_partitions)
-        create_topics(str(self.bootstrap), [], 1, compacted=[topics.control])
+        create_topics(str(self.bootstrap), [], 1, compacted=[topics.control, topics.labels])
 
     def kill_worker(self, worker: WorkerProcess) -> None:
         """SIGKILL a worker (a crash) and take it out of the stack's live workers."""
