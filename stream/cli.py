@@ -9,7 +9,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import sys
 import time
 import traceback
@@ -32,6 +31,7 @@ from stream.inputs import (
     check_output,
     check_plot,
     is_stdin,
+    shown,
     read_lines,
     sniff_jsonl,
     stdin_as_file,
@@ -105,7 +105,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         check_output(args.alerts_out, "alerts")
     settings = _settings(args, kafka_bootstrap=args.bootstrap,
                          detectors={"use_models": False} if args.no_models else None)
-    sniff_jsonl(args.input, "input", _shown(args, "input"))
+    sniff_jsonl(args.input, "input", shown(args, "input"))
     if args.via_kafka:
         asyncio.run(check_kafka(settings))
     elif args.redis_url and args.state == "redis":
@@ -196,24 +196,24 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.plot:
         check_plot(args.plot)
         check_output(args.plot, "the plot")
-    sniff_jsonl(args.events, "events", _shown(args, "events"))
+    sniff_jsonl(args.events, "events", shown(args, "events"))
     labels = _read_labels(args.labels) if args.labels else _topic_labels(args)
     labels_name = args.labels or "the labels topic"
     event_stores = {str(event.get("store_id")) for event in read_jsonl(args.events)}
     known = event_stores & labels.keys()
     if not known:
         raise InputError(f"none of the {len(labels)} labelled stores in {labels_name} appears "
-                         f"among the {len(event_stores)} stores of {_shown(args, 'events')}",
+                         f"among the {len(event_stores)} stores of {shown(args, 'events')}",
                          "are these the labels written with this events file?")
     if len(known) < len(labels):
         print(f"storewatch: warning: {len(labels) - len(known)} of {len(labels)} labelled stores "
-              f"do not appear in {_shown(args, 'events')}; they count as never alerted",
+              f"do not appear in {shown(args, 'events')}; they count as never alerted",
               file=sys.stderr)
     report = evaluate(read_jsonl(args.events), labels, read_jsonl(args.alerts))
     Path(args.report).write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
     if args.plot:
         plot_report(report, args.plot,
-                    title=f"Storewatch on {Path(_shown(args, 'events')).name}")
+                    title=f"Storewatch on {Path(shown(args, 'events')).name}")
     print(render_table(report))
     return 0
 
@@ -284,92 +284,6 @@ def cmd_topics(args: argparse.Namespace) -> int:
     return 0
 
 
-def _tuned_settings(args: argparse.Namespace) -> tuple[Settings, dict[str, Any]]:
-    """The configured settings with the control topic's latest changes applied."""
-    from stream.runtime.control import latest_changes
-    from stream.runtime.reach import check_kafka
-    from stream.core.tuning import apply_changes
-
-    settings = _settings(args, kafka_bootstrap=args.bootstrap)
-    asyncio.run(check_kafka(settings))
-    latest = asyncio.run(latest_changes(settings))
-    if latest:
-        settings = apply_changes(settings, {key: change.value for key, change in latest.items()})
-    return settings, latest
-
-
-def cmd_tune_show(args: argparse.Namespace) -> int:
-    from stream.core.tuning import show
-
-    settings, latest = _tuned_settings(args)
-    for key, value, note in show(settings):
-        change = latest.get(key)
-        source = f"set by {change.who} at {change.at}" if change else note
-        print(f"{key:38} {value:>14}  {source}")
-    return 0
-
-
-def cmd_tune_set(args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime
-
-    from stream.core.tuning import (
-        Change,
-        InvalidChangeError,
-        apply_changes,
-        current_value,
-        dropped_windows,
-        parse_assignment,
-    )
-    from stream.runtime.control import publish_changes
-
-    try:
-        requested = dict(parse_assignment(text) for text in args.assignments)
-        settings, _ = _tuned_settings(args)
-        new = apply_changes(settings, requested)
-    except InvalidChangeError as exc:
-        raise UsageError(f"refused, nothing changed: {exc}",
-                         "`storewatch tune show` lists the keys and their values") from None
-    dropped = dropped_windows(settings, new)
-    if dropped and not args.yes:
-        shown = ", ".join(f"{length_s:g}s" for length_s in dropped)
-        raise UsageError(f"nothing changed: this drops the window(s) of {shown} on every worker, "
-                         f"whose sums would start again from nothing",
-                         "add --yes to confirm")
-    at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-    changes = [Change(key, current_value(new, key), args.who, at, current_value(settings, key))
-               for key in requested]
-    asyncio.run(publish_changes(settings, changes))
-    for change in changes:
-        line = f"{change.who} set {change.key}: {change.old} -> {change.value}"
-        logging.getLogger("storewatch.tune").warning(line)
-        print(line)
-    return 0
-
-
-def cmd_tune_try(args: argparse.Namespace) -> int:
-    from stream.core.tuning import InvalidChangeError, apply_changes, parse_assignment
-    from stream.tools.whatif import compare_settings
-
-    check_input(args.input, "input")
-    if args.labels:
-        check_input(args.labels, "labels")
-    settings = _settings(args)
-    try:
-        candidate = apply_changes(settings, dict(parse_assignment(t) for t in args.assignments))
-    except InvalidChangeError as exc:
-        raise UsageError(f"refused: {exc}",
-                         "`storewatch tune show` lists the keys and their values") from None
-    sniff_jsonl(args.input, "input", _shown(args, "input"))
-    if args.redis_url:
-        from stream.runtime.reach import check_redis
-
-        asyncio.run(check_redis(args.redis_url))
-    report = asyncio.run(compare_settings(args.input, settings, candidate, args.redis_url,
-                                          args.labels))
-    print(report.render())
-    return 0
-
-
 def cmd_bench(args: argparse.Namespace) -> int:
     from stream.tools.bench import BenchPlan, run_bench
 
@@ -412,6 +326,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from stream.tools.analyst_commands import add_commands
+    from stream.tools.tune_commands import add_commands as add_tune_commands
 
     parser = _Parser(prog="storewatch", description=__doc__, epilog=EXIT_CODES_HELP)
     parser.add_argument("--version", action="version", version=f"storewatch {__version__}")
@@ -487,27 +402,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", default="docs/schemas", help="folder to write them to")
     p.set_defaults(func=cmd_schema)
 
-    tune = sub.add_parser("tune", help="runtime tuning of windows and thresholds")
-    tune_sub = tune.add_subparsers(dest="tune_command", required=True)
-    p = tune_sub.add_parser("show", help="current values (configuration + control topic)")
-    p.add_argument("--bootstrap", help="Kafka bootstrap (default: the configured one)")
-    p.set_defaults(func=cmd_tune_show)
-    p = tune_sub.add_parser("set", help="change values on every running worker, no restart")
-    p.add_argument("assignments", nargs="+", metavar="KEY=VALUE")
-    p.add_argument("--bootstrap", help="Kafka bootstrap (default: the configured one)")
-    p.add_argument("--who", default=f"{os.environ.get('USER', 'unknown')}@{socket.gethostname()}",
-                   help="who asks for the change (logged with it)")
-    p.add_argument("--yes", action="store_true",
-                   help="confirm a change that drops a window (its sums are lost)")
-    p.set_defaults(func=cmd_tune_set)
-    p = tune_sub.add_parser("try", help="replay a file with current and candidate values")
-    p.add_argument("assignments", nargs="+", metavar="KEY=VALUE")
-    p.add_argument("--input", required=True, type=Path,
-                   help="events as JSON Lines, plain or gzip; - reads stdin")
-    p.add_argument("--labels", type=Path, help="labels, to count what each setting catches")
-    p.add_argument("--redis-url", help="Redis to use (default: start an embedded one)")
-    p.set_defaults(func=cmd_tune_try)
-
     p = sub.add_parser("bench", help="throughput, latency, memory and cost split, with ceilings")
     p.add_argument("--stores", type=int, default=700, help="stores in the marketplace")
     p.add_argument("--days", type=int, default=30, help="days of activity")
@@ -521,6 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--partitions", type=int, help="partitions (default: the configured ones)")
     p.set_defaults(func=cmd_topics)
     add_commands(sub, _Help)
+    add_tune_commands(sub)
     _accept_debug_anywhere(sub)
     return parser
 
@@ -557,11 +452,6 @@ EXIT_CODES_HELP = """exit codes:
 
 # Arguments that may be `-`, read from stdin (one per command: there is one stdin).
 STDIN_ARGUMENTS: Final = ("input", "events", "alerts")
-
-
-def _shown(args: argparse.Namespace, name: str) -> str:
-    """How messages call an input: its path, or ``stdin`` for one read from `-`."""
-    return "stdin" if name in getattr(args, "from_stdin", ()) else str(getattr(args, name))
 
 
 def _run(args: argparse.Namespace) -> int:
