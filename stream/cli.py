@@ -399,7 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("schema", help="write the event and alert JSON Schemas")
-    p.add_argument("--out-dir", default="docs/schemas", help="folder to write them to")
+    p.add_argument("--out-dir", default="stream/schemas", help="folder to write them to")
     p.set_defaults(func=cmd_schema)
 
     p = sub.add_parser("bench", help="throughput, latency, memory and cost split, with ceilings")
