@@ -60,7 +60,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
         asyncio.run(check_redis(args.redis_url))
     # its own Redis keeps an append-only file in its data dir: a restart of it keeps the state
     stack = DevStack(settings, bootstrap=args.bootstrap, redis_url=args.redis_url,
-                     durable_redis=True)
+                     durable_redis=True, keep_logs=args.keep_logs)
     stopping = {"now": False}
 
     def request_stop(signum: int, _frame: Any) -> None:
@@ -87,7 +87,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
                 print(line, flush=True)
             time.sleep(0.2)
         print("stopping", flush=True)
-    print("stopped", flush=True)
+    print(f"stopped; logs kept in {stack.log_dir}" if args.keep_logs else "stopped", flush=True)
     return 0
 
 
@@ -345,6 +345,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--redis-url", help="use this Redis instead of starting one")
     p.add_argument("--workers", type=int, default=1, help="worker processes to run")
     p.add_argument("--partitions", type=int, default=4, help="partitions of each topic")
+    p.add_argument("--keep-logs", action="store_true",
+                   help="keep the workers' log folder after Ctrl-C (it is removed otherwise)")
     p.set_defaults(func=cmd_dev)
 
     p = sub.add_parser("replay", help="run a JSONL file of events through the detectors")
