@@ -284,6 +284,13 @@ def cmd_topics(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_completion(args: argparse.Namespace) -> int:
+    from stream.tools.completion import completion_script
+
+    print(completion_script(build_parser(), args.shell), end="")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from stream.tools.bench import BenchPlan, run_bench
 
@@ -403,6 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("schema", help="write the event and alert JSON Schemas")
     p.add_argument("--out-dir", default="stream/schemas", help="folder to write them to")
     p.set_defaults(func=cmd_schema)
+    add_tune_commands(sub)
 
     p = sub.add_parser("bench", help="throughput, latency, memory and cost split, with ceilings")
     p.add_argument("--stores", type=int, default=700, help="stores in the marketplace")
@@ -412,12 +420,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--small", action="store_true", help="a tiny run that only proves it works")
     p.set_defaults(func=cmd_bench)
 
+    p = sub.add_parser("completion", help="a shell completion script: "
+                       "source <(storewatch completion bash)")
+    p.add_argument("shell", choices=("bash", "zsh"))
+    p.set_defaults(func=cmd_completion)
+
     p = sub.add_parser("topics", help="create the topics on a Kafka cluster")
     p.add_argument("--bootstrap", help="Kafka bootstrap (default: the configured one)")
     p.add_argument("--partitions", type=int, help="partitions (default: the configured ones)")
     p.set_defaults(func=cmd_topics)
     add_commands(sub, _Help)
-    add_tune_commands(sub)
     _accept_debug_anywhere(sub)
     return parser
 
