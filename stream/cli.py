@@ -18,24 +18,8 @@ from typing import Any, Final, NoReturn
 
 from stream import __version__
 from stream.config import Settings, load_settings, redact_url
-from stream.errors import (
-    CommandError,
-    ExitCode,
-    InputError,
-    MostlyRefusedError,
-    UnreachableError,
-    UsageError,
-)
-from stream.inputs import (
-    check_input,
-    check_output,
-    check_plot,
-    is_stdin,
-    shown,
-    read_lines,
-    sniff_jsonl,
-    stdin_as_file,
-)
+from stream.errors import CommandError, ExitCode, InputError, UnreachableError, UsageError
+from stream.inputs import check_output, is_stdin, stdin_as_file
 
 
 def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
@@ -91,80 +75,6 @@ def cmd_dev(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_replay(args: argparse.Namespace) -> int:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from stream.runtime.reach import check_kafka, check_redis
-    from stream.tools.replay import replay_via_kafka
-
-    if args.via_kafka and args.state == "memory":
-        raise UsageError("--state memory replays in this process; with --via-kafka the running "
-                         "worker keeps the state", "leave out one of the two")
-    check_input(args.input, "input")
-    if args.alerts_out:
-        check_output(args.alerts_out, "alerts")
-    settings = _settings(args, kafka_bootstrap=args.bootstrap,
-                         detectors={"use_models": False} if args.no_models else None)
-    sniff_jsonl(args.input, "input", shown(args, "input"))
-    if args.via_kafka:
-        asyncio.run(check_kafka(settings))
-    elif args.redis_url and args.state == "redis":
-        asyncio.run(check_redis(args.redis_url))
-    total = sum(1 for _ in read_lines(args.input))
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn())
-    with Progress(*columns, transient=True, disable=not sys.stderr.isatty()) as progress:
-        task = progress.add_task("replaying" if not args.via_kafka else "publishing", total=total)
-
-        def advance(n: int) -> None:
-            progress.advance(task, n)
-
-        if args.via_kafka:
-            try:
-                result = asyncio.run(replay_via_kafka(args.input, settings, args.alerts_out,
-                                                      args.rate, args.timeout, advance))
-            except TimeoutError as exc:
-                raise UnreachableError(str(exc), "see the worker's log; raise --timeout for a "
-                                       "long file") from exc
-        else:
-            result = asyncio.run(_replay_embedded(args, settings, advance))
-    by_detector = Counter(str(a["detector"]) for a in result.alerts)
-    summary = {
-        "events": result.events,
-        "events_per_s": round(result.events_per_s),
-        "alerts": len(result.alerts),
-        "alerts_by_detector": dict(sorted(by_detector.items())),
-        "stores_flagged": len(result.flagged_stores()),
-        "rejected": result.rejected,
-        "alerts_out": str(args.alerts_out) if args.alerts_out else None,
-    }
-    print(json.dumps(summary, indent=2), flush=True)
-    refused = sum(result.rejected.values())
-    if result.events and refused * 2 > result.events:
-        where = "the worker" if args.via_kafka else "the replay"
-        reasons = ", ".join(f"{n} {reason}" for reason, n in
-                            sorted(result.rejected.items(), key=lambda item: -item[1]))
-        hint = ("already processed? a file replayed again into the same worker is refused as "
-                "duplicate or late" if args.via_kafka else "is this a file of Storewatch events?")
-        raise MostlyRefusedError(f"{where} refused {refused} of {result.events} events "
-                                 f"({reasons})", hint)
-    return 0
-
-
-async def _replay_embedded(args: argparse.Namespace, settings: Settings, advance: Any) -> Any:
-    from stream.tools.replay import replay_in_process
-
-    if args.state == "memory":
-        return await replay_in_process(args.input, settings, None, args.alerts_out, advance,
-                                       state_backend="memory")
-    if args.redis_url:
-        return await replay_in_process(args.input, settings, args.redis_url, args.alerts_out, advance)
-    from stream.tools.embedded import EmbeddedRedis
-
-    with EmbeddedRedis() as redis:
-        return await replay_in_process(args.input, settings, redis.url, args.alerts_out, advance)
-
-
 def cmd_simulate(args: argparse.Namespace) -> int:
     from stream.tools.simulate import simulate, write_events, write_labels
 
@@ -184,71 +94,6 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                       "variants": dict(sorted(Counter(sim.labels.values()).items())),
                       "out": str(args.out)}, indent=2))
     return 0
-
-
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    from stream.tools.evaluate import evaluate, plot_report, read_jsonl, render_table
-
-    for path, what in ((args.events, "events"), (args.labels, "labels"), (args.alerts, "alerts")):
-        if path is not None:
-            check_input(path, what)
-    check_output(args.report, "the report")
-    if args.plot:
-        check_plot(args.plot)
-        check_output(args.plot, "the plot")
-    sniff_jsonl(args.events, "events", shown(args, "events"))
-    labels = _read_labels(args.labels) if args.labels else _topic_labels(args)
-    labels_name = args.labels or "the labels topic"
-    event_stores = {str(event.get("store_id")) for event in read_jsonl(args.events)}
-    known = event_stores & labels.keys()
-    if not known:
-        raise InputError(f"none of the {len(labels)} labelled stores in {labels_name} appears "
-                         f"among the {len(event_stores)} stores of {shown(args, 'events')}",
-                         "are these the labels written with this events file?")
-    if len(known) < len(labels):
-        print(f"storewatch: warning: {len(labels) - len(known)} of {len(labels)} labelled stores "
-              f"do not appear in {shown(args, 'events')}; they count as never alerted",
-              file=sys.stderr)
-    report = evaluate(read_jsonl(args.events), labels, read_jsonl(args.alerts))
-    Path(args.report).write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
-    if args.plot:
-        plot_report(report, args.plot,
-                    title=f"Storewatch on {Path(shown(args, 'events')).name}")
-    print(render_table(report))
-    return 0
-
-
-def _topic_labels(args: argparse.Namespace) -> dict[str, str]:
-    """Store labels from the analysts' verdicts on the labels topic."""
-    from stream.runtime.reach import check_kafka
-    from stream.tools.labels import latest_labels, store_labels
-
-    settings = _settings(args, kafka_bootstrap=args.bootstrap)
-    if args.labels_topic:
-        settings = settings.model_copy(update={"topics": settings.topics.model_copy(
-            update={"labels": args.labels_topic})})
-    asyncio.run(check_kafka(settings))
-    labels = store_labels(asyncio.run(latest_labels(settings)))
-    if not labels:
-        raise InputError(f"the labels topic {settings.topics.labels} on "
-                         f"{settings.kafka_bootstrap} holds no label",
-                         "label alerts first: storewatch label ALERT_ID fraud|legit")
-    return labels
-
-
-def _read_labels(path: Path) -> dict[str, str]:
-    """The labels file as store_id -> label, or InputError saying how it is not one."""
-    try:
-        labels = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InputError(f"labels {path} is not JSON: {exc}",
-                         "write it with `storewatch simulate --labels`") from None
-    if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
-        raise InputError(f"labels {path} is not a JSON object of store_id -> label",
-                         'e.g. {"s00001": "legit/steady", "s00002": "ghost_supplier/plain"}')
-    if not labels:
-        raise InputError(f"labels {path} holds no store", "nothing to evaluate against")
-    return labels
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -333,6 +178,8 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from stream.tools.analyst_commands import add_commands
+    from stream.tools.evaluate_command import cmd_evaluate
+    from stream.tools.replay_command import cmd_replay
     from stream.tools.tune_commands import add_commands as add_tune_commands
 
     parser = _Parser(prog="storewatch", description=__doc__, epilog=EXIT_CODES_HELP)
