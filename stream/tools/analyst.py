@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from stream.config import Settings
+from stream.core.detectors import mask_account
 from stream.core.facts import RING_FIELD, fact_key
 from stream.core.store_state import WINDOW_METRICS, StateConfig
 from stream.core.events import format_ts
@@ -90,8 +91,10 @@ async def find_alert(settings: Settings, alert_id: str) -> dict[str, Any] | None
 async def store_report(settings: Settings, redis_url: str, store_id: str,
                        **options: Any) -> dict[str, Any] | None:
     """A store's saved state as the workers' Redis holds it: profile, current window sums,
-    the facts it shares and the stores they link it to, and its alerts (the last per
-    detector); None when Redis holds nothing for it."""
+    the bank accounts it registered or paid out to and the stores sharing them, its ring's
+    members, and its alerts (the last per detector); None when Redis holds nothing for it.
+    Tracking numbers are not listed: the state keeps no list of a store's parcels (its alerts
+    name the stores that shared one)."""
     from stream.state.state import RedisStateStore, redis_client
 
     client = redis_client(redis_url, **options)
@@ -111,7 +114,7 @@ async def store_report(settings: Settings, redis_url: str, store_id: str,
             members = await client.hgetall(fact_key(kind, value))
             others = sorted(m for m in members if m not in (store_id, RING_FIELD))
             linked.update(others)
-            shared.append({"kind": kind, "value": _masked(value), "other_stores": others,
+            shared.append({"kind": kind, "value": mask_account(value), "other_stores": others,
                            "ring_id": members.get(RING_FIELD)})
         ring_id = profile.get("ring_id")
         if ring_id:
@@ -132,22 +135,13 @@ async def store_report(settings: Settings, redis_url: str, store_id: str,
     }
 
 
-def _masked(account: str) -> str:
-    """An account number with all but its last four characters hidden.
-
-    >>> _masked("6222020012345678")
-    '************5678'
-    """
-    return "*" * max(0, len(account) - 4) + account[-4:]
-
-
 def _profile(profile: dict[str, str]) -> dict[str, Any]:
     shown: dict[str, Any] = {}
     for name, value in sorted(profile.items()):
         if name.startswith(("alerted:", "acct:")) or name == "ring_id":
             continue
         if name == "bank_account":
-            shown[name] = _masked(value)
+            shown[name] = mask_account(value)
         elif name.endswith("_ts") and _is_number(value):
             shown[name] = format_ts(float(value))
         else:
@@ -189,7 +183,8 @@ def format_store(report: dict[str, Any]) -> str:
     for fact in report["facts"]:
         others = ", ".join(fact["other_stores"][:10]) or "no other store"
         lines.append(f"  {fact['kind']} {fact['value']}: {others}")
-    lines.append(f"  linked stores: {', '.join(report['linked_stores']) or 'none'}"
+    lines.append(f"  linked stores (shared accounts, ring members): "
+                 f"{', '.join(report['linked_stores']) or 'none'}"
                  + (f" (ring {report['ring_id']})" if report["ring_id"] else ""))
     alerts = ", ".join(f"{name} at {ts}" for name, ts in report["alerts"].items())
     lines.append(f"  alerts: {alerts or 'none'}")

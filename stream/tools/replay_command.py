@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import sys
 from collections import Counter
 from typing import Any
@@ -32,6 +33,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     sniff_jsonl(args.input, "input", shown(args, "input"))
     if args.via_kafka:
         asyncio.run(check_kafka(settings))
+        if not args.verbose:  # its admin client's event-loop timing warnings are not ours
+            logging.getLogger("kafka").setLevel(logging.ERROR)
     elif args.redis_url and args.state == "redis":
         asyncio.run(check_redis(args.redis_url))
     total = sum(1 for _ in read_lines(args.input))
