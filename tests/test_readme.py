@@ -42,3 +42,12 @@ def test_the_sections_others_own_live_in_docs_with_a_link_left_behind() -> None:
                           ("## Performance", "docs/performance.md")):
         assert (ROOT / page).read_text().startswith(heading)
         assert f"]({page})" in text
+
+
+def test_help_shows_the_defaults() -> None:
+    from tests.cli_runner import run_cli
+
+    simulate = run_cli("simulate", "--help").stdout
+    assert "(default: 500)" in simulate and "(default: 30)" in simulate
+    assert "(default: 600.0)" in run_cli("replay", "--help").stdout
+    assert "(default: None)" not in run_cli("dev", "--help").stdout
