@@ -9,7 +9,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import sys
 import time
 import traceback
@@ -20,15 +19,7 @@ from typing import Any, Final, NoReturn
 from stream import __version__
 from stream.config import Settings, load_settings, redact_url
 from stream.errors import CommandError, ExitCode, InputError, UnreachableError, UsageError
-from stream.inputs import (
-    check_input,
-    check_output,
-    check_plot,
-    is_stdin,
-    read_lines,
-    sniff_jsonl,
-    stdin_as_file,
-)
+from stream.inputs import check_output, is_stdin, stdin_as_file
 
 
 def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
@@ -53,7 +44,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
         asyncio.run(check_redis(args.redis_url))
     # its own Redis keeps an append-only file in its data dir: a restart of it keeps the state
     stack = DevStack(settings, bootstrap=args.bootstrap, redis_url=args.redis_url,
-                     durable_redis=True)
+                     durable_redis=True, keep_logs=args.keep_logs)
     stopping = {"now": False}
 
     def request_stop(signum: int, _frame: Any) -> None:
@@ -80,73 +71,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
                 print(line, flush=True)
             time.sleep(0.2)
         print("stopping", flush=True)
-    print("stopped", flush=True)
+    print(f"stopped; logs kept in {stack.log_dir}" if args.keep_logs else "stopped", flush=True)
     return 0
-
-
-def cmd_replay(args: argparse.Namespace) -> int:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from stream.runtime.reach import check_kafka, check_redis
-    from stream.tools.replay import replay_via_kafka
-
-    if args.via_kafka and args.state == "memory":
-        raise UsageError("--state memory replays in this process; with --via-kafka the running "
-                         "worker keeps the state", "leave out one of the two")
-    check_input(args.input, "input")
-    if args.alerts_out:
-        check_output(args.alerts_out, "alerts")
-    settings = _settings(args, kafka_bootstrap=args.bootstrap,
-                         detectors={"use_models": False} if args.no_models else None)
-    sniff_jsonl(args.input, "input", _shown(args, "input"))
-    if args.via_kafka:
-        asyncio.run(check_kafka(settings))
-    elif args.redis_url and args.state == "redis":
-        asyncio.run(check_redis(args.redis_url))
-    total = sum(1 for _ in read_lines(args.input))
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn())
-    with Progress(*columns, transient=True, disable=not sys.stderr.isatty()) as progress:
-        task = progress.add_task("replaying" if not args.via_kafka else "publishing", total=total)
-
-        def advance(n: int) -> None:
-            progress.advance(task, n)
-
-        if args.via_kafka:
-            try:
-                result = asyncio.run(replay_via_kafka(args.input, settings, args.alerts_out,
-                                                      args.rate, args.timeout, advance))
-            except TimeoutError as exc:
-                raise UnreachableError(str(exc), "see the worker's log; raise --timeout for a "
-                                       "long file") from exc
-        else:
-            result = asyncio.run(_replay_embedded(args, settings, advance))
-    by_detector = Counter(str(a["detector"]) for a in result.alerts)
-    summary = {
-        "events": result.events,
-        "events_per_s": round(result.events_per_s),
-        "alerts": len(result.alerts),
-        "alerts_by_detector": dict(sorted(by_detector.items())),
-        "stores_flagged": len(result.flagged_stores()),
-        "rejected": result.rejected,
-        "alerts_out": str(args.alerts_out) if args.alerts_out else None,
-    }
-    print(json.dumps(summary, indent=2))
-    return 0
-
-
-async def _replay_embedded(args: argparse.Namespace, settings: Settings, advance: Any) -> Any:
-    from stream.tools.replay import replay_in_process
-
-    if args.state == "memory":
-        return await replay_in_process(args.input, settings, None, args.alerts_out, advance,
-                                       state_backend="memory")
-    if args.redis_url:
-        return await replay_in_process(args.input, settings, args.redis_url, args.alerts_out, advance)
-    from stream.tools.embedded import EmbeddedRedis
-
-    with EmbeddedRedis() as redis:
-        return await replay_in_process(args.input, settings, redis.url, args.alerts_out, advance)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -168,51 +94,6 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                       "variants": dict(sorted(Counter(sim.labels.values()).items())),
                       "out": str(args.out)}, indent=2))
     return 0
-
-
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    from stream.tools.evaluate import evaluate, plot_report, read_jsonl, render_table
-
-    for path, what in ((args.events, "events"), (args.labels, "labels"), (args.alerts, "alerts")):
-        check_input(path, what)
-    check_output(args.report, "the report")
-    if args.plot:
-        check_plot(args.plot)
-        check_output(args.plot, "the plot")
-    sniff_jsonl(args.events, "events", _shown(args, "events"))
-    labels = _read_labels(args.labels)
-    event_stores = {str(event.get("store_id")) for event in read_jsonl(args.events)}
-    known = event_stores & labels.keys()
-    if not known:
-        raise InputError(f"none of the {len(labels)} labelled stores in {args.labels} appears "
-                         f"among the {len(event_stores)} stores of {_shown(args, 'events')}",
-                         "are these the labels written with this events file?")
-    if len(known) < len(labels):
-        print(f"storewatch: warning: {len(labels) - len(known)} of {len(labels)} labelled stores "
-              f"do not appear in {_shown(args, 'events')}; they count as never alerted",
-              file=sys.stderr)
-    report = evaluate(read_jsonl(args.events), labels, read_jsonl(args.alerts))
-    Path(args.report).write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
-    if args.plot:
-        plot_report(report, args.plot,
-                    title=f"Storewatch on {Path(_shown(args, 'events')).name}")
-    print(render_table(report))
-    return 0
-
-
-def _read_labels(path: Path) -> dict[str, str]:
-    """The labels file as store_id -> label, or InputError saying how it is not one."""
-    try:
-        labels = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InputError(f"labels {path} is not JSON: {exc}",
-                         "write it with `storewatch simulate --labels`") from None
-    if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
-        raise InputError(f"labels {path} is not a JSON object of store_id -> label",
-                         'e.g. {"s00001": "legit/steady", "s00002": "ghost_supplier/plain"}')
-    if not labels:
-        raise InputError(f"labels {path} holds no store", "nothing to evaluate against")
-    return labels
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -243,94 +124,16 @@ def cmd_topics(args: argparse.Namespace) -> int:
     options = settings.kafka_security.kafka_python_options()
     create_topics(settings.kafka_bootstrap, names, settings.kafka_partitions,
                   client_options=options)
-    create_topics(settings.kafka_bootstrap, [], 1, compacted=[t.control], client_options=options)
+    create_topics(settings.kafka_bootstrap, [], 1, compacted=[t.control, t.labels],
+                  client_options=options)
     print(f"{', '.join(names)}: {settings.kafka_partitions} partitions on {settings.kafka_bootstrap}")
     return 0
 
 
-def _tuned_settings(args: argparse.Namespace) -> tuple[Settings, dict[str, Any]]:
-    """The configured settings with the control topic's latest changes applied."""
-    from stream.runtime.control import latest_changes
-    from stream.runtime.reach import check_kafka
-    from stream.core.tuning import apply_changes
+def cmd_completion(args: argparse.Namespace) -> int:
+    from stream.tools.completion import completion_script
 
-    settings = _settings(args, kafka_bootstrap=args.bootstrap)
-    asyncio.run(check_kafka(settings))
-    latest = asyncio.run(latest_changes(settings))
-    if latest:
-        settings = apply_changes(settings, {key: change.value for key, change in latest.items()})
-    return settings, latest
-
-
-def cmd_tune_show(args: argparse.Namespace) -> int:
-    from stream.core.tuning import show
-
-    settings, latest = _tuned_settings(args)
-    for key, value, note in show(settings):
-        change = latest.get(key)
-        source = f"set by {change.who} at {change.at}" if change else note
-        print(f"{key:38} {value:>14}  {source}")
-    return 0
-
-
-def cmd_tune_set(args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime
-
-    from stream.core.tuning import (
-        Change,
-        InvalidChangeError,
-        apply_changes,
-        current_value,
-        dropped_windows,
-        parse_assignment,
-    )
-    from stream.runtime.control import publish_changes
-
-    try:
-        requested = dict(parse_assignment(text) for text in args.assignments)
-        settings, _ = _tuned_settings(args)
-        new = apply_changes(settings, requested)
-    except InvalidChangeError as exc:
-        raise UsageError(f"refused, nothing changed: {exc}",
-                         "`storewatch tune show` lists the keys and their values") from None
-    dropped = dropped_windows(settings, new)
-    if dropped and not args.yes:
-        shown = ", ".join(f"{length_s:g}s" for length_s in dropped)
-        raise UsageError(f"nothing changed: this drops the window(s) of {shown} on every worker, "
-                         f"whose sums would start again from nothing",
-                         "add --yes to confirm")
-    at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-    changes = [Change(key, current_value(new, key), args.who, at, current_value(settings, key))
-               for key in requested]
-    asyncio.run(publish_changes(settings, changes))
-    for change in changes:
-        line = f"{change.who} set {change.key}: {change.old} -> {change.value}"
-        logging.getLogger("storewatch.tune").warning(line)
-        print(line)
-    return 0
-
-
-def cmd_tune_try(args: argparse.Namespace) -> int:
-    from stream.core.tuning import InvalidChangeError, apply_changes, parse_assignment
-    from stream.tools.whatif import compare_settings
-
-    check_input(args.input, "input")
-    if args.labels:
-        check_input(args.labels, "labels")
-    settings = _settings(args)
-    try:
-        candidate = apply_changes(settings, dict(parse_assignment(t) for t in args.assignments))
-    except InvalidChangeError as exc:
-        raise UsageError(f"refused: {exc}",
-                         "`storewatch tune show` lists the keys and their values") from None
-    sniff_jsonl(args.input, "input", _shown(args, "input"))
-    if args.redis_url:
-        from stream.runtime.reach import check_redis
-
-        asyncio.run(check_redis(args.redis_url))
-    report = asyncio.run(compare_settings(args.input, settings, candidate, args.redis_url,
-                                          args.labels))
-    print(report.render())
+    print(completion_script(build_parser(), args.shell), end="")
     return 0
 
 
@@ -348,9 +151,25 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Help(argparse.RawDescriptionHelpFormatter):
+    """Descriptions as written, and every option's default after its help (those that have
+    one: a None or False default says nothing)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        help_text = action.help or ""
+        if (action.default not in (None, False, argparse.SUPPRESS) and "%(default)" not in help_text
+                and (action.option_strings or action.nargs in ("?", "*"))):
+            help_text += " (default: %(default)s)"
+        return help_text
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage mistake is a UsageError: one line and exit 2, as every other
-    mistake, instead of the usage text followed by the error."""
+    mistake, instead of the usage text followed by the error. Every (sub)command's help
+    shows the defaults."""
+
+    def __init__(self, *args: Any, formatter_class: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, formatter_class=formatter_class or _Help, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         command = self.prog.removeprefix("storewatch").strip()
@@ -359,8 +178,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="storewatch", description=__doc__, epilog=EXIT_CODES_HELP,
-                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    from stream.tools.analyst_commands import add_commands
+    from stream.tools.evaluate_command import cmd_evaluate
+    from stream.tools.replay_command import cmd_replay
+    from stream.tools.tune_commands import add_commands as add_tune_commands
+
+    parser = _Parser(prog="storewatch", description=__doc__, epilog=EXIT_CODES_HELP)
     parser.add_argument("--version", action="version", version=f"storewatch {__version__}")
     parser.add_argument("--config", help="TOML settings file (default: $STOREWATCH_CONFIG)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
@@ -369,20 +192,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("worker", help="run one Faust worker (production); config from env and file")
-    p.add_argument("--loglevel", default="info")
+    p.add_argument("--loglevel", default="info", help="log level of the worker")
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("dev", help="broker + Redis + worker on loopback until Ctrl-C")
     p.add_argument("--bootstrap", help="use this Kafka cluster instead of starting a broker")
     p.add_argument("--redis-url", help="use this Redis instead of starting one")
-    p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--partitions", type=int, default=4)
+    p.add_argument("--workers", type=int, default=1, help="worker processes to run")
+    p.add_argument("--partitions", type=int, default=4, help="partitions of each topic")
+    p.add_argument("--keep-logs", action="store_true",
+                   help="keep the workers' log folder after Ctrl-C (it is removed otherwise)")
     p.set_defaults(func=cmd_dev)
 
     p = sub.add_parser("replay", help="run a JSONL file of events through the detectors")
     p.add_argument("--input", required=True, type=Path,
                    help="events as JSON Lines, plain or gzip; - reads stdin")
-    p.add_argument("--alerts-out", type=Path)
+    p.add_argument("--alerts-out", type=Path, help="also write the alerts here (JSONL)")
     p.add_argument("--redis-url", help="Redis to use (default: start an embedded one)")
     p.add_argument("--state", choices=("redis", "memory"), default="redis",
                    help="where the replay keeps its state: Redis (default) or this process's "
@@ -399,18 +224,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("simulate", help="write a labelled simulated marketplace as JSONL")
-    p.add_argument("--stores", type=int, default=500)
-    p.add_argument("--days", type=int, default=30)
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--out", required=True, type=Path)
-    p.add_argument("--labels", type=Path)
+    p.add_argument("--stores", type=int, default=500, help="stores in the marketplace")
+    p.add_argument("--days", type=int, default=30, help="days of activity")
+    p.add_argument("--seed", type=int, default=1, help="random seed (same seed, same file)")
+    p.add_argument("--out", required=True, type=Path, help="the events (JSONL)")
+    p.add_argument("--labels", type=Path, help="also write store_id -> label (JSON) here")
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("evaluate", help="money held, recall, precision and honest noise of alerts")
     p.add_argument("--events", required=True, type=Path,
                    help="the JSONL events the alerts came from (plain or gzip; - reads stdin)")
-    p.add_argument("--labels", required=True, type=Path,
-                   help="store_id -> legit[/habit] | scheme[/variant] (JSON)")
+    labels = p.add_mutually_exclusive_group(required=True)
+    labels.add_argument("--labels", type=Path,
+                        help="store_id -> legit[/habit] | scheme[/variant] (JSON)")
+    labels.add_argument("--labels-topic", nargs="?", const="", metavar="TOPIC",
+                        help="the analysts' labels from `storewatch label`, read from this "
+                             "topic (without a value: the configured labels topic)")
+    p.add_argument("--bootstrap", help="with --labels-topic: Kafka bootstrap")
     p.add_argument("--alerts", required=True, type=Path,
                    help="the alerts (JSONL, plain or gzip; - reads stdin)")
     p.add_argument("--report", "--out", dest="report", required=True, type=Path,
@@ -419,49 +249,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("demo", help="embedded stack + small simulated marketplace, live alerts")
-    p.add_argument("--stores", type=int, default=120)
-    p.add_argument("--days", type=int, default=10)
-    p.add_argument("--seed", type=int, default=3)
+    p.add_argument("--stores", type=int, default=120, help="stores in the marketplace")
+    p.add_argument("--days", type=int, default=10, help="days of activity")
+    p.add_argument("--seed", type=int, default=3, help="random seed")
     p.add_argument("--rate", type=float, default=4000.0, help="events/s published")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("schema", help="write the event and alert JSON Schemas")
-    p.add_argument("--out-dir", default="docs/schemas")
+    p.add_argument("--out-dir", default="stream/schemas", help="folder to write them to")
     p.set_defaults(func=cmd_schema)
-
-    tune = sub.add_parser("tune", help="runtime tuning of windows and thresholds")
-    tune_sub = tune.add_subparsers(dest="tune_command", required=True)
-    p = tune_sub.add_parser("show", help="current values (configuration + control topic)")
-    p.add_argument("--bootstrap")
-    p.set_defaults(func=cmd_tune_show)
-    p = tune_sub.add_parser("set", help="change values on every running worker, no restart")
-    p.add_argument("assignments", nargs="+", metavar="KEY=VALUE")
-    p.add_argument("--bootstrap")
-    p.add_argument("--who", default=f"{os.environ.get('USER', 'unknown')}@{socket.gethostname()}",
-                   help="who asks for the change (logged with it)")
-    p.add_argument("--yes", action="store_true",
-                   help="confirm a change that drops a window (its sums are lost)")
-    p.set_defaults(func=cmd_tune_set)
-    p = tune_sub.add_parser("try", help="replay a file with current and candidate values")
-    p.add_argument("assignments", nargs="+", metavar="KEY=VALUE")
-    p.add_argument("--input", required=True, type=Path,
-                   help="events as JSON Lines, plain or gzip; - reads stdin")
-    p.add_argument("--labels", type=Path)
-    p.add_argument("--redis-url")
-    p.set_defaults(func=cmd_tune_try)
+    add_tune_commands(sub)
 
     p = sub.add_parser("bench", help="throughput, latency, memory and cost split, with ceilings")
-    p.add_argument("--stores", type=int, default=700)
-    p.add_argument("--days", type=int, default=30)
-    p.add_argument("--seed", type=int, default=21)
+    p.add_argument("--stores", type=int, default=700, help="stores in the marketplace")
+    p.add_argument("--days", type=int, default=30, help="days of activity")
+    p.add_argument("--seed", type=int, default=21, help="random seed")
     p.add_argument("--out", type=Path, help="write the figures as JSON here")
     p.add_argument("--small", action="store_true", help="a tiny run that only proves it works")
     p.set_defaults(func=cmd_bench)
 
+    p = sub.add_parser("completion", help="a shell completion script: "
+                       "source <(storewatch completion bash)")
+    p.add_argument("shell", choices=("bash", "zsh"))
+    p.set_defaults(func=cmd_completion)
+
     p = sub.add_parser("topics", help="create the topics on a Kafka cluster")
-    p.add_argument("--bootstrap")
-    p.add_argument("--partitions", type=int)
+    p.add_argument("--bootstrap", help="Kafka bootstrap (default: the configured one)")
+    p.add_argument("--partitions", type=int, help="partitions (default: the configured ones)")
     p.set_defaults(func=cmd_topics)
+    add_commands(sub, _Help)
     _accept_debug_anywhere(sub)
     return parser
 
@@ -490,17 +306,14 @@ EXIT_CODES_HELP = """exit codes:
   2    usage or configuration error
   3    input or output file problem (missing, a directory, empty, not JSON Lines)
   4    Kafka or Redis unreachable
+  5    replay: most events were refused (the summary is still printed)
+  6    alert, store or label: no such id
   130  interrupted (Ctrl-C)
   141  the output pipe closed early (as `| head` does); nothing printed"""
 
 
 # Arguments that may be `-`, read from stdin (one per command: there is one stdin).
 STDIN_ARGUMENTS: Final = ("input", "events", "alerts")
-
-
-def _shown(args: argparse.Namespace, name: str) -> str:
-    """How messages call an input: its path, or ``stdin`` for one read from `-`."""
-    return "stdin" if name in getattr(args, "from_stdin", ()) else str(getattr(args, name))
 
 
 def _run(args: argparse.Namespace) -> int:

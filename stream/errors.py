@@ -21,6 +21,8 @@ class ExitCode(IntEnum):
     USAGE = 2          # the command line or the configuration (argparse uses 2 as well)
     INPUT = 3          # an input or output file: missing, unreadable, empty, wrong format
     UNREACHABLE = 4    # Kafka or Redis did not answer
+    REFUSED = 5        # the run finished, but most of its events were refused (summary printed)
+    NOT_FOUND = 6      # an alert or store id that nothing holds
     INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it)
     PIPE_CLOSED = 141  # stdout's reader went away (128 + SIGPIPE), e.g. `| head`
 
@@ -67,3 +69,16 @@ class UnreachableError(CommandError):
     """Kafka or Redis did not answer in time; a one-shot command stops rather than wait."""
 
     exit_code = ExitCode.UNREACHABLE
+
+
+class MostlyRefusedError(CommandError):
+    """A replay whose events were mostly refused (malformed, late, duplicate): it ran, its
+    summary is printed, but a script must not read it as a success."""
+
+    exit_code = ExitCode.REFUSED
+
+
+class NotFoundError(CommandError):
+    """An alert id or store id that the topic or Redis asked does not hold."""
+
+    exit_code = ExitCode.NOT_FOUND

@@ -16,7 +16,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from stream.errors import InputError, UsageError
 
@@ -155,3 +155,9 @@ def stdin_as_file(path: Path, what: str) -> Iterator[Path]:
         yield Path(copy.name)
     finally:
         os.unlink(copy.name)
+
+
+def shown(args: Any, name: str) -> str:
+    """How messages call the input argument ``name``: its path, or ``stdin`` for one read
+    from `-` (the command line copies it to a file and lists it in ``args.from_stdin``)."""
+    return "stdin" if name in getattr(args, "from_stdin", ()) else str(getattr(args, name))

@@ -296,3 +296,21 @@ def test_every_monitoring_config_file_is_mounted(services: dict[str, Service]) -
     unmounted = [str(path.relative_to(REPO)) for path in configs
                  if not any(path.resolve().is_relative_to(m) for m in mounted)]
     assert not unmounted, f"config files no service mounts: {unmounted}"
+
+
+def test_the_demo_writes_every_output_on_a_named_volume_its_user_owns(
+        services: dict[str, Service], compose: dict[str, Any]) -> None:
+    """What the demo wrote outlives its container (`run --rm`): every file it names is under
+    the mount of a declared named volume, mounted at the image user's home (a new named volume
+    takes that folder's owner, so the non-root user can write to it)."""
+    demo = services["simulate"]
+    mounts = {entry.split(":")[1]: entry.split(":")[0] for entry in demo["volumes"]
+              if isinstance(entry, str) and entry.count(":") >= 1}
+    assert all(name in compose["volumes"] for name in mounts.values())
+    script = " ".join(demo["command"])
+    written = re.findall(r"(?:--out|--labels|--alerts-out|--report|tee)\s+(\S+)", script)
+    assert len(written) >= 5, written
+    assert [path for path in written if not any(path.startswith(m + "/") for m in mounts)] == []
+    dockerfile = (REPO / "Dockerfile").read_text(encoding="utf-8")
+    home = re.search(r"^WORKDIR\s+(\S+)", dockerfile.split("USER ")[-1], re.M)
+    assert home and "--create-home" in dockerfile and home[1] in mounts

@@ -92,10 +92,10 @@ def test_tune_set_takes_the_same_list_spellings(value: str) -> None:
 
 
 def test_every_variable_the_docs_and_deployments_name_is_a_setting() -> None:
-    """The README's tables, the k8s manifests and the compose file must not teach a name that
+    """The README and docs/, the k8s manifests and the compose file must not teach a name that
     would now be refused."""
     known = {env_name(key) for key in setting_keys()} | OTHER_ENV_NAMES
-    texts = [ROOT / "README.md", ROOT / "docker-compose.yml",
+    texts = [ROOT / "README.md", ROOT / "docker-compose.yml", *sorted((ROOT / "docs").glob("*.md")),
              *sorted((ROOT / "deploy").rglob("*.y*ml"))]
     named = {name for path in texts for name in re.findall(r"STOREWATCH_[A-Z0-9_]*[A-Z0-9]",
                                                            path.read_text())}

@@ -170,3 +170,37 @@ def test_the_configuration_file_is_a_valid_storewatch_configuration(
     settings = load_settings(K8S / "storewatch.toml")
     assert settings.metrics_port == 9108
     assert settings.kafka_partitions == 6
+
+
+# A month of a simulated store held in a worker's memory: 27,805 and 28,010 B in two runs of
+# `pytest -s tests/test_memory.py` (its last test prints it; docs/performance.md, "Memory bounds").
+STORE_IN_MEMORY_BYTES = 28_010
+# An idle worker's resident memory: 158,448 kB, read from /proc/<pid>/status (VmRSS) of the
+# worker `storewatch dev` starts, once it is ready.
+IDLE_WORKER_BYTES = 158_448 * 1024
+HEADROOM = 1.2  # models, batches in flight, the allocator's slack
+
+
+def _bytes(quantity: str) -> int:
+    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "K": 10**3, "M": 10**6, "G": 10**9}
+    for suffix, factor in units.items():
+        if quantity.endswith(suffix):
+            return int(float(quantity.removesuffix(suffix)) * factor)
+    return int(quantity)
+
+
+def test_the_memory_limit_holds_the_stores_the_configuration_keeps_in_memory(
+    container: Manifest, manifests: dict[tuple[str, str], Manifest],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in [n for n in os.environ if n.startswith("STOREWATCH_")]:
+        monkeypatch.delenv(name)
+    for name, value in worker_env(container, manifests).items():
+        if isinstance(value, str) and name != "STOREWATCH_CONFIG":
+            monkeypatch.setenv(name, value)
+    settings = load_settings(K8S / "storewatch.toml")
+    needed = settings.windows.stores_in_memory * STORE_IN_MEMORY_BYTES + IDLE_WORKER_BYTES
+    resources = container["resources"]
+    assert _bytes(resources["requests"]["memory"]) >= needed, "a pod scheduled where it won't fit"
+    assert _bytes(resources["limits"]["memory"]) >= needed * HEADROOM, (
+        f"{settings.windows.stores_in_memory} stores need {needed / 2**20:.0f} MiB")

@@ -28,6 +28,7 @@ class TopicSettings(BaseModel):
     alerts: str = "alerts"
     dead_letter: str = "storewatch-dead-letter"
     control: str = "storewatch-control"
+    labels: str = "storewatch-labels"  # analysts' verdicts on alerts (compacted, by alert id)
 
     def input_topics(self) -> dict[str, str]:
         """Event type -> topic that carries it."""

@@ -26,9 +26,14 @@ SEVERITY_STYLE = {"high": "bold red", "medium": "yellow", "low": "cyan"}
 
 
 def run_demo(settings: Settings, stores: int, days: int, seed: int, rate_per_s: float) -> int:
-    console = Console()
+    """The demo; its events file lives in a temporary folder removed on the way out."""
     sim = simulate(stores=stores, days=days, seed=seed)
-    events_path = Path(tempfile.mkdtemp(prefix="storewatch-demo-")) / "events.jsonl"
+    with tempfile.TemporaryDirectory(prefix="storewatch-demo-") as folder:
+        return _run(settings, sim, Path(folder) / "events.jsonl", days, rate_per_s)
+
+
+def _run(settings: Settings, sim: Any, events_path: Path, days: int, rate_per_s: float) -> int:
+    console = Console()
     write_events(events_path, sim.events)
     fraud = {store for store, label in sim.labels.items() if label_kind(label) != LEGIT}
     console.print(f"[bold]Storewatch demo[/]: {len(sim.labels)} stores ({len(fraud)} fraudulent), "

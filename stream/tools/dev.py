@@ -11,6 +11,7 @@ with backoff, while the broker and Redis stay up.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -115,6 +116,9 @@ class DevStack:
     # STOREWATCH_* variables given to the workers started from now on, over those of settings.
     worker_env_extra: dict[str, str] = field(default_factory=dict)
     log_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="storewatch-dev-")))
+    # The workers' logs are removed with the stack unless kept: a dev loop or a test run
+    # would otherwise leave a folder in /tmp each time.
+    keep_logs: bool = False
 
     def start(self, workers: int = 1) -> Self:
         try:
@@ -142,7 +146,7 @@ class DevStack:
         topics = self.settings.topics
         create_topics(str(self.bootstrap), [*topics.input_topics().values(), topics.alerts,
                                             topics.dead_letter], self.settings.kafka_partitions)
-        create_topics(str(self.bootstrap), [], 1, compacted=[topics.control])
+        create_topics(str(self.bootstrap), [], 1, compacted=[topics.control, topics.labels])
 
     def kill_worker(self, worker: WorkerProcess) -> None:
         """SIGKILL a worker (a crash) and take it out of the stack's live workers."""
@@ -191,6 +195,9 @@ class DevStack:
             "STOREWATCH_DETECTORS": self.settings.detectors.model_dump_json(),
             "STOREWATCH_TOPICS": self.settings.topics.model_dump_json(),
         })
+        # Faust's data dir (under the temporary directory) goes into the stack's own folder,
+        # removed with it, rather than stay in /tmp after the stack stops.
+        env["TMPDIR"] = str(self.log_dir)
         env.update(self.worker_env_extra)
         return env
 
@@ -260,6 +267,8 @@ class DevStack:
             self.kafka.stop()
         if self.redis:
             self.redis.stop()
+        if not self.keep_logs:
+            shutil.rmtree(self.log_dir, ignore_errors=True)
 
     def __enter__(self) -> Self:
         return self

@@ -10,6 +10,7 @@ of a running worker and collects the alerts it publishes.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import json
 import time
 import uuid
@@ -189,13 +190,15 @@ async def publish_file(
     rate_per_s: float | None = None,
     progress: Progress | None = None,
     stamp_send_time: bool = False,
+    published: PublishedOffsets | None = None,
 ) -> tuple[int, dict[tuple[str, int], int], set[str]]:
     """Publish every line to its topic, keyed by store_id, in file order.
 
     Returns the count, the next offset per partition written (to know when the worker is done),
     and the event ids. ``rate_per_s`` paces publishing, as live traffic would arrive. Records
     carry the event time as their timestamp, or with ``stamp_send_time`` the time they are sent
-    (to measure latency from Kafka to decision).
+    (to measure latency from Kafka to decision). ``published``, if given, learns the offset of
+    every record written, to tell this run's dead letters from any other's.
     """
     from aiokafka import AIOKafkaProducer
 
@@ -221,7 +224,7 @@ async def publish_file(
                 event_ids.add(routing.event_id)
             sent += 1
             if len(pending) >= 500:
-                await _settle(pending, ends)
+                await _settle(pending, ends, published)
                 if progress:
                     progress(500)
             if rate_per_s:
@@ -229,7 +232,7 @@ async def publish_file(
                 if ahead_s > 0:
                     await asyncio.sleep(ahead_s)
         remainder = len(pending)
-        await _settle(pending, ends)
+        await _settle(pending, ends, published)
         if progress:
             progress(remainder)
     finally:
@@ -237,11 +240,41 @@ async def publish_file(
     return sent, ends, event_ids
 
 
-async def _settle(pending: list[asyncio.Future[Any]], ends: dict[tuple[str, int], int]) -> None:
+async def _settle(pending: list[asyncio.Future[Any]], ends: dict[tuple[str, int], int],
+                  published: PublishedOffsets | None = None) -> None:
     for metadata in await asyncio.gather(*pending):
         key = (metadata.topic, metadata.partition)
         ends[key] = max(ends.get(key, 0), metadata.offset + 1)
+        if published is not None:
+            published.add(key, metadata.offset)
     pending.clear()
+
+
+class PublishedOffsets:
+    """The offsets one run wrote, per partition, as runs of consecutive offsets: a million
+    records published alone are one run per partition, not a million set entries.
+
+    >>> mine = PublishedOffsets()
+    >>> for offset in (4, 5, 6, 9):
+    ...     mine.add(("orders", 0), offset)
+    >>> [mine.holds(("orders", 0), o) for o in (3, 4, 6, 7, 9)]
+    [False, True, True, False, True]
+    """
+
+    def __init__(self) -> None:
+        self._runs: dict[tuple[str, int], list[list[int]]] = {}
+
+    def add(self, partition: tuple[str, int], offset: int) -> None:
+        runs = self._runs.setdefault(partition, [])
+        if runs and runs[-1][1] == offset:
+            runs[-1][1] = offset + 1
+        else:
+            runs.append([offset, offset + 1])
+
+    def holds(self, partition: tuple[str, int], offset: int) -> bool:
+        runs = self._runs.get(partition, [])
+        i = bisect.bisect_right(runs, offset, key=lambda run: run[0]) - 1
+        return i >= 0 and runs[i][0] <= offset < runs[i][1]
 
 
 def committed_offsets(settings: Settings) -> dict[tuple[str, int], int]:
@@ -284,9 +317,11 @@ async def follow_alerts(
     on_alert: Callable[[dict[str, Any]], None],
     done: asyncio.Event,
     idle_s: float = 2.0,
+    start: dict[int, int] | None = None,
 ) -> None:
-    """Hand every alert on the alert topic to ``on_alert``, from the start, as it arrives;
-    return once ``done`` is set and the topic has then stayed quiet for ``idle_s``.
+    """Hand every alert on the alert topic to ``on_alert``, from the start (or from ``start``,
+    partition -> offset), as it arrives; return once ``done`` is set and the topic has then
+    stayed quiet for ``idle_s``.
 
     Assigned partitions, no group: Tansu's end offsets are unreliable, so "finished" means
     quiet. Every alert is acknowledged before its input offset is committed, so once the
@@ -305,8 +340,12 @@ async def follow_alerts(
     try:
         await consumer.topics()  # loads the cluster metadata partitions_for_topic reads
         partitions = consumer.partitions_for_topic(settings.topics.alerts) or set()
-        consumer.assign([TopicPartition(settings.topics.alerts, p) for p in sorted(partitions)])
+        assigned = [TopicPartition(settings.topics.alerts, p) for p in sorted(partitions)]
+        consumer.assign(assigned)
         await consumer.seek_to_beginning()
+        for tp in assigned:
+            if start and start.get(tp.partition):
+                consumer.seek(tp, start[tp.partition])
         quiet_since = time.monotonic()
         while not done.is_set() or time.monotonic() - quiet_since < idle_s:
             batches = await consumer.getmany(timeout_ms=250)
@@ -329,10 +368,17 @@ async def replay_via_kafka(
     progress: Progress | None = None,
     on_alert: Callable[[dict[str, Any]], None] | None = None,
 ) -> ReplayResult:
-    """Publish a file to a running worker's topics and collect the alerts its events raised.
+    """Publish a file to a running worker's topics and report what this run caused: the
+    alerts its events raised and the reasons the worker refused some of them.
 
-    ``on_alert`` sees each of them live, as the worker publishes it.
+    Only this run counts: alerts are read from where the alert topic ended when the run began
+    (a file replayed twice does not report the first run's alerts again), and dead letters are
+    read from the dead-letter topic and kept when they name a record this run published (a
+    second run of the same file is refused as duplicate or late, and says so). ``on_alert``
+    sees each alert live, as the worker publishes it.
     """
+    from stream.tools.topic_reader import end_offsets
+
     result = ReplayResult()
     started = time.perf_counter()
     seen: list[dict[str, Any]] = []
@@ -342,18 +388,45 @@ async def replay_via_kafka(
         if on_alert:
             on_alert(alert)
 
+    alerts_from = await end_offsets(settings, settings.topics.alerts)
+    letters_from = await end_offsets(settings, settings.topics.dead_letter)
+    published = PublishedOffsets()
     done = asyncio.Event()
-    follower = asyncio.create_task(follow_alerts(settings, collect, done))
+    follower = asyncio.create_task(follow_alerts(settings, collect, done, start=alerts_from))
     try:
-        result.events, ends, event_ids = await publish_file(path, settings, rate_per_s, progress)
+        result.events, ends, event_ids = await publish_file(path, settings, rate_per_s, progress,
+                                                            published=published)
         await wait_until_processed(settings, ends, timeout_s)
     finally:
         done.set()
         await follower
     result.alerts = [a for a in seen if a.get("event_id") in event_ids]
+    result.rejected = await refused_in_run(settings, letters_from, published)
     result.elapsed_s = time.perf_counter() - started
     if alerts_out:
         with open(alerts_out, "w", encoding="utf-8") as handle:
             for alert in result.alerts:
                 handle.write(json.dumps(alert, separators=(",", ":")) + "\n")
     return result
+
+
+async def refused_in_run(settings: Settings, start: dict[int, int],
+                         published: PublishedOffsets) -> dict[str, int]:
+    """Dead letters per reason, of the records ``published`` holds, read from ``start``.
+
+    Every dead letter is acknowledged before its input offset is committed, so once the
+    worker has committed the run's last record they are all on the topic."""
+    from stream.tools.topic_reader import read_records
+
+    rejected: dict[str, int] = {}
+    async for record in read_records(settings, settings.topics.dead_letter, start):
+        try:
+            letter = json.loads(record.value)
+            source = (str(letter["topic"]), int(letter["partition"]))
+            mine = published.holds(source, int(letter["offset"]))
+        except (ValueError, KeyError, TypeError):
+            continue  # not a dead letter this version wrote
+        if mine:
+            reason = str(letter.get("reason", "unknown"))
+            rejected[reason] = rejected.get(reason, 0) + 1
+    return dict(sorted(rejected.items()))
