@@ -34,8 +34,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
-    from stream.tools.dev import DevStack
     from stream.runtime.reach import check_kafka, check_redis
+    from stream.tools.dev import DevStack
 
     settings = _settings(args, kafka_partitions=args.partitions)
     if args.bootstrap:
@@ -43,8 +43,13 @@ def cmd_dev(args: argparse.Namespace) -> int:
     if args.redis_url:
         asyncio.run(check_redis(args.redis_url))
     # its own Redis keeps an append-only file in its data dir: a restart of it keeps the state
-    stack = DevStack(settings, bootstrap=args.bootstrap, redis_url=args.redis_url,
-                     durable_redis=True, keep_logs=args.keep_logs)
+    stack = DevStack(
+        settings,
+        bootstrap=args.bootstrap,
+        redis_url=args.redis_url,
+        durable_redis=True,
+        keep_logs=args.keep_logs,
+    )
     stopping = {"now": False}
 
     def request_stop(signum: int, _frame: Any) -> None:
@@ -55,17 +60,28 @@ def cmd_dev(args: argparse.Namespace) -> int:
     with stack:
         stack.start(workers=args.workers)
         s = stack.settings
-        print(f"kafka    {s.kafka_bootstrap}"
-              + (f" (embedded, pid {stack.kafka.pid})" if stack.kafka else " (existing cluster)"))
-        print(f"redis    {redact_url(s.redis_url.get_secret_value())}"
-              + (f" (embedded, pid {stack.redis.pid})" if stack.redis else " (existing)"))
-        print(f"topics   {', '.join(s.topics.input_topics().values())} -> {s.topics.alerts} "
-              f"(dead letters: {s.topics.dead_letter}), {s.kafka_partitions} partitions each")
+        print(
+            f"kafka    {s.kafka_bootstrap}"
+            + (f" (embedded, pid {stack.kafka.pid})" if stack.kafka else " (existing cluster)")
+        )
+        print(
+            f"redis    {redact_url(s.redis_url.get_secret_value())}"
+            + (f" (embedded, pid {stack.redis.pid})" if stack.redis else " (existing)")
+        )
+        print(
+            f"topics   {', '.join(s.topics.input_topics().values())} -> {s.topics.alerts} "
+            f"(dead letters: {s.topics.dead_letter}), {s.kafka_partitions} partitions each"
+        )
         for worker in stack.workers:
-            print(f"worker   pid {worker.process.pid}, metrics http://127.0.0.1:{worker.metrics_port}"
-                  f"/metrics, log {worker.log_path}")
-        print("ready: replay into it with `storewatch replay --via-kafka --bootstrap "
-              f"{s.kafka_bootstrap} --input events.jsonl`; Ctrl-C stops everything", flush=True)
+            print(
+                f"worker   pid {worker.process.pid}, metrics http://127.0.0.1:{worker.metrics_port}"
+                f"/metrics, log {worker.log_path}"
+            )
+        print(
+            "ready: replay into it with `storewatch replay --via-kafka --bootstrap "
+            f"{s.kafka_bootstrap} --input events.jsonl`; Ctrl-C stops everything",
+            flush=True,
+        )
         while not stopping["now"]:
             for line in stack.supervise():  # a worker that exits is restarted, with backoff
                 print(line, flush=True)
@@ -89,18 +105,27 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if args.labels:
         write_labels(args.labels, sim.labels)
     kinds = Counter(label.partition("/")[0] for label in sim.labels.values())
-    print(json.dumps({"events": len(sim.events), "stores": len(sim.labels),
-                      "labels": dict(sorted(kinds.items())),
-                      "variants": dict(sorted(Counter(sim.labels.values()).items())),
-                      "out": str(args.out)}, indent=2))
+    print(
+        json.dumps(
+            {
+                "events": len(sim.events),
+                "stores": len(sim.labels),
+                "labels": dict(sorted(kinds.items())),
+                "variants": dict(sorted(Counter(sim.labels.values()).items())),
+                "out": str(args.out),
+            },
+            indent=2,
+        )
+    )
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from stream.tools.demo import run_demo
 
-    return run_demo(_settings(args), stores=args.stores, days=args.days, seed=args.seed,
-                    rate_per_s=args.rate)
+    return run_demo(
+        _settings(args), stores=args.stores, days=args.days, seed=args.seed, rate_per_s=args.rate
+    )
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
@@ -122,11 +147,15 @@ def cmd_topics(args: argparse.Namespace) -> int:
     t = settings.topics
     names = [*t.input_topics().values(), t.alerts, t.dead_letter]
     options = settings.kafka_security.kafka_python_options()
-    create_topics(settings.kafka_bootstrap, names, settings.kafka_partitions,
-                  client_options=options)
-    create_topics(settings.kafka_bootstrap, [], 1, compacted=[t.control, t.labels],
-                  client_options=options)
-    print(f"{', '.join(names)}: {settings.kafka_partitions} partitions on {settings.kafka_bootstrap}")
+    create_topics(
+        settings.kafka_bootstrap, names, settings.kafka_partitions, client_options=options
+    )
+    create_topics(
+        settings.kafka_bootstrap, [], 1, compacted=[t.control, t.labels], client_options=options
+    )
+    print(
+        f"{', '.join(names)}: {settings.kafka_partitions} partitions on {settings.kafka_bootstrap}"
+    )
     return 0
 
 
@@ -144,8 +173,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
         check_output(args.out, "the figures")
     plan = BenchPlan(stores=args.stores, days=args.days, seed=args.seed)
     if args.small:
-        plan = BenchPlan(stores=40, days=3, seed=args.seed, probe_rates_per_s=(500.0, 1000.0),
-                         fixed_rate_per_s=500.0, probe_s=2.0, profile_events=2000)
+        plan = BenchPlan(
+            stores=40,
+            days=3,
+            seed=args.seed,
+            probe_rates_per_s=(500.0, 1000.0),
+            fixed_rate_per_s=500.0,
+            probe_s=2.0,
+            profile_events=2000,
+        )
     result = run_bench(plan, args.out)
     print(result.to_json() if args.out is None else f"wrote {args.out}")
     return 0
@@ -157,8 +193,11 @@ class _Help(argparse.RawDescriptionHelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         help_text = action.help or ""
-        if (action.default not in (None, False, argparse.SUPPRESS) and "%(default)" not in help_text
-                and (action.option_strings or action.nargs in ("?", "*"))):
+        if (
+            action.default not in (None, False, argparse.SUPPRESS)
+            and "%(default)" not in help_text
+            and (action.option_strings or action.nargs in ("?", "*"))
+        ):
             help_text += " (default: %(default)s)"
         return help_text
 
@@ -169,12 +208,11 @@ class _Parser(argparse.ArgumentParser):
     shows the defaults."""
 
     def __init__(self, *args: Any, formatter_class: Any = None, **kwargs: Any) -> None:
-        super().__init__(*args, formatter_class=formatter_class or _Help, **kwargs)
+        super().__init__(*args, formatter_class=formatter_class or _Help, **kwargs)  # type: ignore[misc]
 
     def error(self, message: str) -> NoReturn:
         command = self.prog.removeprefix("storewatch").strip()
-        raise UsageError(f"{command}: {message}" if command else message,
-                         f"see {self.prog} --help")
+        raise UsageError(f"{command}: {message}" if command else message, f"see {self.prog} --help")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -187,8 +225,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"storewatch {__version__}")
     parser.add_argument("--config", help="TOML settings file (default: $STOREWATCH_CONFIG)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
-    parser.add_argument("--debug", action="store_true",
-                        help="on an error, show the traceback as well as the one-line message")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="on an error, show the traceback as well as the one-line message",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("worker", help="run one Faust worker (production); config from env and file")
@@ -200,27 +241,52 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--redis-url", help="use this Redis instead of starting one")
     p.add_argument("--workers", type=int, default=1, help="worker processes to run")
     p.add_argument("--partitions", type=int, default=4, help="partitions of each topic")
-    p.add_argument("--keep-logs", action="store_true",
-                   help="keep the workers' log folder after Ctrl-C (it is removed otherwise)")
+    p.add_argument(
+        "--keep-logs",
+        action="store_true",
+        help="keep the workers' log folder after Ctrl-C (it is removed otherwise)",
+    )
     p.set_defaults(func=cmd_dev)
 
     p = sub.add_parser("replay", help="run a JSONL file of events through the detectors")
-    p.add_argument("--input", required=True, type=Path,
-                   help="events as JSON Lines, plain or gzip; - reads stdin")
+    p.add_argument(
+        "--input",
+        required=True,
+        type=Path,
+        help="events as JSON Lines, plain or gzip; - reads stdin",
+    )
     p.add_argument("--alerts-out", type=Path, help="also write the alerts here (JSONL)")
     p.add_argument("--redis-url", help="Redis to use (default: start an embedded one)")
-    p.add_argument("--state", choices=("redis", "memory"), default="redis",
-                   help="where the replay keeps its state: Redis (default) or this process's "
-                        "memory (no Redis; the same alerts)")
-    p.add_argument("--via-kafka", action="store_true",
-                   help="publish to the topics of a running worker and collect its alerts")
+    p.add_argument(
+        "--state",
+        choices=("redis", "memory"),
+        default="redis",
+        help="where the replay keeps its state: Redis (default) or this process's "
+        "memory (no Redis; the same alerts)",
+    )
+    p.add_argument(
+        "--via-kafka",
+        action="store_true",
+        help="publish to the topics of a running worker and collect its alerts",
+    )
     p.add_argument("--bootstrap", help="Kafka bootstrap of the running stack (with --via-kafka)")
-    p.add_argument("--rate", type=float, default=None,
-                   help="with --via-kafka: publish at most this many events/s (default: no limit)")
-    p.add_argument("--timeout", type=float, default=600.0,
-                   help="with --via-kafka: seconds to wait for the worker to finish")
-    p.add_argument("--no-models", action="store_true",
-                   help="rules alone decide (ablation): the models learn but are not asked")
+    p.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="with --via-kafka: publish at most this many events/s (default: no limit)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=600.0,
+        help="with --via-kafka: seconds to wait for the worker to finish",
+    )
+    p.add_argument(
+        "--no-models",
+        action="store_true",
+        help="rules alone decide (ablation): the models learn but are not asked",
+    )
     p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("simulate", help="write a labelled simulated marketplace as JSONL")
@@ -232,19 +298,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("evaluate", help="money held, recall, precision and honest noise of alerts")
-    p.add_argument("--events", required=True, type=Path,
-                   help="the JSONL events the alerts came from (plain or gzip; - reads stdin)")
+    p.add_argument(
+        "--events",
+        required=True,
+        type=Path,
+        help="the JSONL events the alerts came from (plain or gzip; - reads stdin)",
+    )
     labels = p.add_mutually_exclusive_group(required=True)
-    labels.add_argument("--labels", type=Path,
-                        help="store_id -> legit[/habit] | scheme[/variant] (JSON)")
-    labels.add_argument("--labels-topic", nargs="?", const="", metavar="TOPIC",
-                        help="the analysts' labels from `storewatch label`, read from this "
-                             "topic (without a value: the configured labels topic)")
+    labels.add_argument(
+        "--labels", type=Path, help="store_id -> legit[/habit] | scheme[/variant] (JSON)"
+    )
+    labels.add_argument(
+        "--labels-topic",
+        nargs="?",
+        const="",
+        metavar="TOPIC",
+        help="the analysts' labels from `storewatch label`, read from this "
+        "topic (without a value: the configured labels topic)",
+    )
     p.add_argument("--bootstrap", help="with --labels-topic: Kafka bootstrap")
-    p.add_argument("--alerts", required=True, type=Path,
-                   help="the alerts (JSONL, plain or gzip; - reads stdin)")
-    p.add_argument("--report", "--out", dest="report", required=True, type=Path,
-                   help="write the figures as JSON here")
+    p.add_argument(
+        "--alerts",
+        required=True,
+        type=Path,
+        help="the alerts (JSONL, plain or gzip; - reads stdin)",
+    )
+    p.add_argument(
+        "--report",
+        "--out",
+        dest="report",
+        required=True,
+        type=Path,
+        help="write the figures as JSON here",
+    )
     p.add_argument("--plot", type=Path, help="also draw them as a PNG")
     p.set_defaults(func=cmd_evaluate)
 
@@ -268,8 +354,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--small", action="store_true", help="a tiny run that only proves it works")
     p.set_defaults(func=cmd_bench)
 
-    p = sub.add_parser("completion", help="a shell completion script: "
-                       "source <(storewatch completion bash)")
+    p = sub.add_parser(
+        "completion", help="a shell completion script: " "source <(storewatch completion bash)"
+    )
     p.add_argument("shell", choices=("bash", "zsh"))
     p.set_defaults(func=cmd_completion)
 
@@ -286,8 +373,9 @@ def _accept_debug_anywhere(sub: Any) -> None:
     """Let --debug follow the subcommand too (`storewatch replay ... --debug`), where people
     add it after a failure; SUPPRESS keeps a subcommand from resetting the top-level flag."""
     for command in sub.choices.values():
-        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                             help=argparse.SUPPRESS)
+        command.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+        )
         for action in command._actions:
             if isinstance(action, argparse._SubParsersAction):
                 _accept_debug_anywhere(action)
@@ -318,11 +406,16 @@ STDIN_ARGUMENTS: Final = ("input", "events", "alerts")
 
 def _run(args: argparse.Namespace) -> int:
     """The command, with an input given as `-` copied from stdin to a file it can reread."""
-    from_stdin = [name for name in STDIN_ARGUMENTS
-                  if getattr(args, name, None) is not None and is_stdin(getattr(args, name))]
+    from_stdin = [
+        name
+        for name in STDIN_ARGUMENTS
+        if getattr(args, name, None) is not None and is_stdin(getattr(args, name))
+    ]
     if len(from_stdin) > 1:
-        raise UsageError(f"{' and '.join('--' + n for n in from_stdin)} both read stdin",
-                         "only one input can come from '-'; give the other as a file")
+        raise UsageError(
+            f"{' and '.join('--' + n for n in from_stdin)} both read stdin",
+            "only one input can come from '-'; give the other as a file",
+        )
     args.from_stdin = from_stdin
     if not from_stdin:
         return int(args.func(args))
@@ -338,13 +431,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         gc.set_threshold(*GC_THRESHOLDS)
-        logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(
+            level=logging.INFO if args.verbose else logging.WARNING,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
         return _run(args)
     except KeyboardInterrupt as exc:
         failure: BaseException = exc
-        error: CommandError = CommandError("interrupted", "Ctrl-C; files written so far may be "
-                                           "incomplete")
+        error: CommandError = CommandError(
+            "interrupted", "Ctrl-C; files written so far may be " "incomplete"
+        )
         code = ExitCode.INTERRUPTED
     except BrokenPipeError:
         # the reader went away (`storewatch evaluate ... | head`): nothing to say, and no one
@@ -353,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(ExitCode.PIPE_CLOSED)
     except CommandError as exc:
         failure, error, code = exc, exc, exc.exit_code
-    except Exception as exc:  # noqa: BLE001 - the policy's last line: classify what escaped
+    except Exception as exc:
         failure, error = exc, _classify(exc)
         code = error.exit_code
     if debug:
@@ -367,28 +463,35 @@ def _classify(exc: Exception) -> CommandError:
     foresaw ends in one line with an exit code that says whose it is."""
     from pydantic import ValidationError
 
+    from stream.state.state import StateUnavailableError
     from stream.tools.dev import DevStackError
     from stream.tools.embedded import EmbeddedServerError
-    from stream.state.state import StateUnavailableError
 
     first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     if isinstance(exc, ValidationError):
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}"
-                             for e in exc.errors())
-        return UsageError(f"invalid configuration: {problems}",
-                          "check the configuration file and the STOREWATCH_* variables")
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()
+        )
+        return UsageError(
+            f"invalid configuration: {problems}",
+            "check the configuration file and the STOREWATCH_* variables",
+        )
     if isinstance(exc, StateUnavailableError):
         return UnreachableError(f"lost Redis: {first_line}", "is it running?")
     if type(exc).__module__.split(".")[0] in ("aiokafka", "kafka"):
-        return UnreachableError(f"Kafka failed: {first_line}", "is the broker running? "
-                                "check --bootstrap")
+        return UnreachableError(
+            f"Kafka failed: {first_line}", "is the broker running? " "check --bootstrap"
+        )
     if isinstance(exc, DevStackError | EmbeddedServerError):
-        return UnreachableError(f"the stack did not start: {first_line}",
-                                "run again with --debug for its log")
+        return UnreachableError(
+            f"the stack did not start: {first_line}", "run again with --debug for its log"
+        )
     if isinstance(exc, OSError) and exc.filename is not None:
         return InputError(f"{exc.strerror or first_line}: {exc.filename}", "check the path")
-    error = CommandError(f"unexpected {type(exc).__name__}: {first_line}",
-                         "a bug: run again with --debug and report the traceback")
+    error = CommandError(
+        f"unexpected {type(exc).__name__}: {first_line}",
+        "a bug: run again with --debug and report the traceback",
+    )
     return error
 
 

@@ -17,12 +17,12 @@ class ExitCode(IntEnum):
     """What a non-zero exit means; the README's command section lists the same table."""
 
     OK = 0
-    BUG = 1            # not the user's doing: a traceback with --debug belongs in an issue
-    USAGE = 2          # the command line or the configuration (argparse uses 2 as well)
-    INPUT = 3          # an input or output file: missing, unreadable, empty, wrong format
-    UNREACHABLE = 4    # Kafka or Redis did not answer
-    REFUSED = 5        # the run finished, but most of its events were refused (summary printed)
-    NOT_FOUND = 6      # an alert or store id that nothing holds
+    BUG = 1  # not the user's doing: a traceback with --debug belongs in an issue
+    USAGE = 2  # the command line or the configuration (argparse uses 2 as well)
+    INPUT = 3  # an input or output file: missing, unreadable, empty, wrong format
+    UNREACHABLE = 4  # Kafka or Redis did not answer
+    REFUSED = 5  # the run finished, but most of its events were refused (summary printed)
+    NOT_FOUND = 6  # an alert or store id that nothing holds
     INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it)
     PIPE_CLOSED = 141  # stdout's reader went away (128 + SIGPIPE), e.g. `| head`
 

@@ -50,25 +50,32 @@ def check_output(path: str | Path, what: str) -> None:
     writable, and ``path`` is not itself a folder."""
     p = Path(path)
     if p.is_dir():
-        raise InputError(f"cannot write {what} to {p}: it is a directory",
-                         "give a file name inside it")
+        raise InputError(
+            f"cannot write {what} to {p}: it is a directory", "give a file name inside it"
+        )
     parent = p.parent
     if not parent.exists():
-        raise InputError(f"cannot write {what} to {p}: folder {parent} does not exist",
-                         f"create it first: mkdir -p {parent}")
+        raise InputError(
+            f"cannot write {what} to {p}: folder {parent} does not exist",
+            f"create it first: mkdir -p {parent}",
+        )
     if not parent.is_dir():
         raise InputError(f"cannot write {what} to {p}: {parent} is not a folder", "check the path")
     if not os.access(parent, os.W_OK):
-        raise InputError(f"cannot write {what} to {p}: permission denied on {parent}",
-                         "choose a folder you can write to")
+        raise InputError(
+            f"cannot write {what} to {p}: permission denied on {parent}",
+            "choose a folder you can write to",
+        )
 
 
 def check_plot(path: str | Path) -> None:
     """Raise UsageError unless the plot's file name says a format the plotter writes."""
     suffix = Path(path).suffix.lower()
     if suffix not in PLOT_SUFFIXES:
-        raise UsageError(f"--plot {path}: cannot draw a {suffix or 'suffix-less'} file",
-                         f"name it {' or '.join(PLOT_SUFFIXES)}, e.g. {Path(path).stem}.png")
+        raise UsageError(
+            f"--plot {path}: cannot draw a {suffix or 'suffix-less'} file",
+            f"name it {' or '.join(PLOT_SUFFIXES)}, e.g. {Path(path).stem}.png",
+        )
 
 
 def check_jsonl(head: bytes, name: str, what: str) -> None:
@@ -85,8 +92,10 @@ def check_jsonl(head: bytes, name: str, what: str) -> None:
     if not stripped:
         raise InputError(f"{what} {name} is empty", "nothing to read: was it written completely?")
     if stripped.startswith(b"["):
-        raise InputError(f"{what} {name} is a JSON array, not JSON Lines",
-                         f"one object per line; convert it: jq -c '.[]' {name} > events.jsonl")
+        raise InputError(
+            f"{what} {name} is a JSON array, not JSON Lines",
+            f"one object per line; convert it: jq -c '.[]' {name} > events.jsonl",
+        )
 
 
 def sniff_jsonl(path: str | Path, what: str, name: str | None = None) -> None:
@@ -132,8 +141,10 @@ def _reading(path: str | Path, read: Callable[[], T]) -> T:
     try:
         return read()
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
-        raise InputError(f"{path} is a damaged or truncated gzip file: {exc or 'it ends early'}",
-                         "compress it again, or give the uncompressed file") from None
+        raise InputError(
+            f"{path} is a damaged or truncated gzip file: {exc or 'it ends early'}",
+            "compress it again, or give the uncompressed file",
+        ) from None
 
 
 @contextmanager
@@ -146,10 +157,13 @@ def stdin_as_file(path: Path, what: str) -> Iterator[Path]:
         yield path
         return
     if sys.stdin.isatty():
-        raise UsageError(f"{what} '-' means stdin, but stdin is a terminal",
-                         "pipe the file in, e.g. zcat events.jsonl.gz | storewatch ... -")
-    with tempfile.NamedTemporaryFile(prefix="storewatch-stdin-", suffix=".jsonl",
-                                     delete=False) as copy:
+        raise UsageError(
+            f"{what} '-' means stdin, but stdin is a terminal",
+            "pipe the file in, e.g. zcat events.jsonl.gz | storewatch ... -",
+        )
+    with tempfile.NamedTemporaryFile(
+        prefix="storewatch-stdin-", suffix=".jsonl", delete=False
+    ) as copy:
         shutil.copyfileobj(sys.stdin.buffer, copy)
     try:
         yield Path(copy.name)

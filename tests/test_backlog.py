@@ -31,8 +31,11 @@ LIVE_RATE_PER_S = 1500.0
 
 
 def backlog_settings() -> Settings:
-    return Settings(kafka_partitions=8, app_id=f"storewatch-backlog-{uuid.uuid4().hex[:8]}",
-                    detectors=DetectorSettings(use_models=False))
+    return Settings(
+        kafka_partitions=8,
+        app_id=f"storewatch-backlog-{uuid.uuid4().hex[:8]}",
+        detectors=DetectorSettings(use_models=False),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +45,9 @@ def marketplace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-async def alerts_of(stack: DevStack, path: Path, rate_per_s: float | None,
-                    then_start_worker: bool) -> set[str]:
+async def alerts_of(
+    stack: DevStack, path: Path, rate_per_s: float | None, then_start_worker: bool
+) -> set[str]:
     seen: list[dict[str, Any]] = []
     done = asyncio.Event()
     follower = asyncio.create_task(follow_alerts(stack.settings, seen.append, done))
@@ -66,13 +70,15 @@ def live(marketplace: Path) -> set[str]:
 
 
 def test_a_backlog_published_before_the_worker_starts_raises_the_alerts_of_live_traffic(
-        marketplace: Path, live: set[str]) -> None:
+    marketplace: Path, live: set[str]
+) -> None:
     assert live, "the marketplace should raise alerts"
     with DevStack(backlog_settings()) as stack:
         stack.start(workers=0)
         backlog = asyncio.run(alerts_of(stack, marketplace, None, True))
-    assert backlog == live, (f"{len(backlog - live)} alerts only from the backlog, "
-                             f"{len(live - backlog)} only live")
+    assert backlog == live, (
+        f"{len(backlog - live)} alerts only from the backlog, " f"{len(live - backlog)} only live"
+    )
 
 
 def decided_events(port: int) -> float:
@@ -84,10 +90,12 @@ def decided_events(port: int) -> float:
 
 
 def test_a_backlog_whose_worker_is_killed_midway_and_restarted_raises_the_alerts_of_live_traffic(
-        marketplace: Path, live: set[str]) -> None:
+    marketplace: Path, live: set[str]
+) -> None:
     """The worker is killed -9 a third of the way through the backlog; a new one resumes
     from the last commit, with the state saved before it (alerts published twice carry the
     same id)."""
+
     async def run(stack: DevStack) -> set[str]:
         seen: list[dict[str, Any]] = []
         done = asyncio.Event()
@@ -108,5 +116,7 @@ def test_a_backlog_whose_worker_is_killed_midway_and_restarted_raises_the_alerts
     with DevStack(backlog_settings()) as stack:
         stack.start(workers=0)
         restarted = asyncio.run(run(stack))
-    assert restarted == live, (f"{len(restarted - live)} alerts only after the restart, "
-                               f"{len(live - restarted)} only live")
+    assert restarted == live, (
+        f"{len(restarted - live)} alerts only after the restart, "
+        f"{len(live - restarted)} only live"
+    )

@@ -53,9 +53,6 @@ def good_stream() -> list[dict[str, Any]]:
     return sorted([*sim.events, *gangs], key=lambda event: parse_ts_s(event["ts"]))
 
 
-
-
-
 async def run(redis_url: str | None, messages: list[bytes]) -> tuple[list[str], list[str], int]:
     """Alert ids, dead-letter reasons and events processed of one fresh run, with the state
     on a freshly emptied Redis, or in memory when ``redis_url`` is None."""
@@ -66,11 +63,14 @@ async def run(redis_url: str | None, messages: list[bytes]) -> tuple[list[str], 
         await client.flushdb()
         state = RedisStateStore(client, SETTINGS.windows)
     alerts, dead = ListAlertSink(), ListDeadLetterSink()
-    engine = Engine.from_settings(SETTINGS, state, alerts, dead,
-                                  Metrics.create(CollectorRegistry()), check_topics=False)
+    engine = Engine.from_settings(
+        SETTINGS, state, alerts, dead, Metrics.create(CollectorRegistry()), check_topics=False
+    )
     for offset in range(0, len(messages), 50):
-        batch = messages[offset:offset + 50]
-        await engine.process_batch([(raw, Source("file", 0, offset + i)) for i, raw in enumerate(batch)])
+        batch = messages[offset : offset + 50]
+        await engine.process_batch(
+            [(raw, Source("file", 0, offset + i)) for i, raw in enumerate(batch)]
+        )
     await engine.commit()
     if client is not None:
         await client.aclose()
@@ -98,9 +98,12 @@ def good_run(redis_url: str | None, state_backend: str) -> tuple[list[str], list
 
 @pytest.mark.parametrize("state_backend", STATE_BACKENDS)
 @given(data=st.data())
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 def test_bad_messages_are_refused_with_their_reason_and_change_no_alert(
-        data: st.DataObject, state_backend: str, request: pytest.FixtureRequest) -> None:
+    data: st.DataObject, state_backend: str, request: pytest.FixtureRequest
+) -> None:
     redis_url = redis_url_of(state_backend, request)
     good_alerts, _ = good_run(redis_url, state_backend)
     bads: list[Bad] = data.draw(bad_messages(good_stream()))
@@ -111,7 +114,8 @@ def test_bad_messages_are_refused_with_their_reason_and_change_no_alert(
 
 @pytest.mark.parametrize("state_backend", STATE_BACKENDS)
 def test_the_good_stream_alone_raises_alerts_and_refuses_nothing(
-        state_backend: str, request: pytest.FixtureRequest) -> None:
+    state_backend: str, request: pytest.FixtureRequest
+) -> None:
     alerts, reasons = good_run(redis_url_of(state_backend, request), state_backend)
     assert alerts, "the gangs in the good stream should raise alerts"
     assert reasons == []
@@ -120,47 +124,72 @@ def test_the_good_stream_alone_raises_alerts_and_refuses_nothing(
 # -- the same through a real worker ------------------------------------------------------------
 
 # Identifiers a run renames, so that runs on one stack share no store, order or cross-store fact.
-RENAMED = ("event_id", "store_id", "owner_id", "bank_account", "order_id", "buyer_id",
-           "refund_id", "withdrawal_id", "tracking_no")
+RENAMED = (
+    "event_id",
+    "store_id",
+    "owner_id",
+    "bank_account",
+    "order_id",
+    "buyer_id",
+    "refund_id",
+    "withdrawal_id",
+    "tracking_no",
+)
 WORKER_STREAM_EVENTS = 300
 _runs = itertools.count()
 
 
 def renamed(event: dict[str, Any], prefix: str) -> dict[str, Any]:
-    return {k: f"{prefix}{v}" if k in RENAMED and isinstance(v, str) else v
-            for k, v in event.items()}
+    return {
+        k: f"{prefix}{v}" if k in RENAMED and isinstance(v, str) else v for k, v in event.items()
+    }
 
 
 @pytest.fixture(scope="module")
 def worker_stack() -> Iterator[DevStack]:
     # rules only: the worker's models learn across runs, which would make runs differ
-    settings = Settings(kafka_partitions=2, app_id="storewatch-bad-input",
-                        detectors=DetectorSettings(use_models=False))
+    settings = Settings(
+        kafka_partitions=2,
+        app_id="storewatch-bad-input",
+        detectors=DetectorSettings(use_models=False),
+    )
     with DevStack(settings) as stack:
         stack.start(workers=1)
         yield stack
 
 
-async def through_worker(stack: DevStack, messages: list[bytes], tmp: Path,
-                         ) -> tuple[set[tuple[str, str, str]], dict[bytes, str]]:
+async def through_worker(
+    stack: DevStack,
+    messages: list[bytes],
+    tmp: Path,
+) -> tuple[set[tuple[str, str, str]], dict[bytes, str]]:
     """(store, detector, event) of each alert without the run's prefix, and the reason of
     every dead letter of the run's messages."""
     path = tmp / f"run-{next(_runs)}.jsonl"
     path.write_bytes(b"".join(raw + b"\n" for raw in messages))
     result = await replay_via_kafka(path, stack.settings, rate_per_s=400, timeout_s=120)
-    letters = [json.loads(r.value) for r in
-               await read_topic(stack.settings, stack.settings.topics.dead_letter, idle_s=1.0)]
+    letters = [
+        json.loads(r.value)
+        for r in await read_topic(stack.settings, stack.settings.topics.dead_letter, idle_s=1.0)
+    ]
     # a letter carries a bounded prefix of its message: the sha256 names the whole of it
     mine = {hashlib.sha256(raw).hexdigest(): raw for raw in messages}
-    reasons = {mine[letter["raw_sha256"]]: letter["reason"] for letter in letters
-               if letter["raw_sha256"] in mine}
-    return {(a["store_id"].partition("-")[2], a["detector"], a["event_id"].partition("-")[2])
-            for a in result.alerts}, reasons
+    reasons = {
+        mine[letter["raw_sha256"]]: letter["reason"]
+        for letter in letters
+        if letter["raw_sha256"] in mine
+    }
+    return {
+        (a["store_id"].partition("-")[2], a["detector"], a["event_id"].partition("-")[2])
+        for a in result.alerts
+    }, reasons
 
 
 @pytest.fixture(scope="module")
-def worker_good_alerts(worker_stack: DevStack, tmp_path_factory: pytest.TempPathFactory,
-                       ) -> set[tuple[str, str, str]]:
+def worker_good_alerts(
+    worker_stack: DevStack,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> set[tuple[str, str, str]]:
     base = [raw_of(renamed(event, "base-")) for event in good_stream()[:WORKER_STREAM_EVENTS]]
     alerts, reasons = asyncio.run(through_worker(worker_stack, base, tmp_path_factory.mktemp("w")))
     assert alerts and not reasons, "the good stream alone should raise alerts, refuse nothing"
@@ -169,11 +198,19 @@ def worker_good_alerts(worker_stack: DevStack, tmp_path_factory: pytest.TempPath
 
 @pytest.mark.integration
 @given(data=st.data())
-@settings(max_examples=3, deadline=None, derandomize=True, phases=[Phase.generate],
-          suppress_health_check=[HealthCheck.function_scoped_fixture])  # no shrinking: slow here
+@settings(
+    max_examples=3,
+    deadline=None,
+    derandomize=True,
+    phases=[Phase.generate],
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)  # no shrinking: slow here
 def test_bad_messages_through_the_worker_are_dead_lettered_and_change_no_alert(
-        data: st.DataObject, worker_stack: DevStack, worker_good_alerts: set[tuple[str, str, str]],
-        tmp_path: Path) -> None:
+    data: st.DataObject,
+    worker_stack: DevStack,
+    worker_good_alerts: set[tuple[str, str, str]],
+    tmp_path: Path,
+) -> None:
     prefix = f"run{next(_runs)}-"
     good = [renamed(event, prefix) for event in good_stream()[:WORKER_STREAM_EVENTS]]
     bads = data.draw(bad_messages(good))

@@ -43,17 +43,21 @@ def test_faust_streaming_is_the_version_the_batch_consumer_was_written_against()
     assert f'"faust-streaming=={FAUST_PINNED}"' in pins
 
 
-@pytest.mark.parametrize(("method", "parameters"), [
-    ("_drain_messages", ["self", "fetcher"]),
-    ("_new_offset", ["self", "tp"]),
-    ("_filter_tps_with_pending_acks", ["self", "topics"]),
-    ("on_partitions_revoked", ["self", "revoked"]),
-    ("_wait_next_records", ["self", "timeout"]),
-    ("_should_commit", ["self", "tp", "offset"]),
-    ("on_stop", ["self"]),
-])
+@pytest.mark.parametrize(
+    ("method", "parameters"),
+    [
+        ("_drain_messages", ["self", "fetcher"]),
+        ("_new_offset", ["self", "tp"]),
+        ("_filter_tps_with_pending_acks", ["self", "topics"]),
+        ("on_partitions_revoked", ["self", "revoked"]),
+        ("_wait_next_records", ["self", "timeout"]),
+        ("_should_commit", ["self", "tp", "offset"]),
+        ("on_stop", ["self"]),
+    ],
+)
 def test_the_faust_methods_the_batch_consumer_overrides_or_calls_keep_their_shape(
-        method: str, parameters: list[str]) -> None:
+    method: str, parameters: list[str]
+) -> None:
     assert list(inspect.signature(getattr(FaustConsumer, method)).parameters) == parameters
 
 
@@ -92,15 +96,19 @@ def scrape(port: int, name: str) -> float:
 
 @pytest.mark.integration
 def test_a_worker_joining_mid_backlog_takes_partitions_over_and_no_event_is_lost_or_doubled(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     """A second worker starts as 37,000 events are published as fast as the broker takes them:
     it joins while the first works through them, which is revoked with a batch in flight and
     fetched records not yet decided."""
     sim = simulate(stores=200, days=10, seed=23)
     events = tmp_path / "events.jsonl"
     write_events(events, sim.events)
-    settings = Settings(kafka_partitions=4, app_id=f"storewatch-join-{uuid.uuid4().hex[:8]}",
-                        detectors=DetectorSettings(use_models=False))
+    settings = Settings(
+        kafka_partitions=4,
+        app_id=f"storewatch-join-{uuid.uuid4().hex[:8]}",
+        detectors=DetectorSettings(use_models=False),
+    )
     with EmbeddedRedis() as redis:
         expected = asyncio.run(replay_in_process(events, settings, redis.url))
     assert expected.flagged_stores(), "the file should raise alerts"

@@ -14,16 +14,35 @@ pytestmark = pytest.mark.integration
 
 def test_the_benchmark_reports_every_figure_on_a_small_input(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
-    plan = BenchPlan(stores=30, days=2, seed=3, probe_rates_per_s=(300.0,), fixed_rate_per_s=300.0,
-                     probe_s=1.0, profile_events=1000)
+    plan = BenchPlan(
+        stores=30,
+        days=2,
+        seed=3,
+        probe_rates_per_s=(300.0,),
+        fixed_rate_per_s=300.0,
+        probe_s=1.0,
+        profile_events=1000,
+    )
     run_bench(plan, out, say=lambda _: None)
     figures = json.loads(out.read_text())["figures"]
-    for key in ("json_ceiling_per_s", "bare_consumer_ceiling_per_s", "faust_agent_ceiling_per_s",
-                "batch_consumer_ceiling_per_s", "batch_consumer_cpu_us_per_event",
-                "bare_consumer_cpu_us_per_event", "one_worker_vs_replay",
-                "replay_in_process_per_s",
-                "replay_vs_json_ceiling", "kafka_one_worker", "kafka_two_workers",
-                "two_vs_one_worker", "latency", "cost_split", "replay_cpu", "targets"):
+    for key in (
+        "json_ceiling_per_s",
+        "bare_consumer_ceiling_per_s",
+        "faust_agent_ceiling_per_s",
+        "batch_consumer_ceiling_per_s",
+        "batch_consumer_cpu_us_per_event",
+        "bare_consumer_cpu_us_per_event",
+        "one_worker_vs_replay",
+        "replay_in_process_per_s",
+        "replay_vs_json_ceiling",
+        "kafka_one_worker",
+        "kafka_two_workers",
+        "two_vs_one_worker",
+        "latency",
+        "cost_split",
+        "replay_cpu",
+        "targets",
+    ):
         assert key in figures
     one, two = figures["kafka_one_worker"], figures["kafka_two_workers"]
     assert one["stores_tracked"] > 0
@@ -36,8 +55,10 @@ def test_the_benchmark_reports_every_figure_on_a_small_input(tmp_path: Path) -> 
     # the profile is attributed to the engine's parts, not left in "other" (the shares sum to
     # one whatever the attribution, so that alone would prove nothing)
     share = figures["cost_split"]["share"]
-    assert all(share[part] > 0 for part in ("parse", "state", "redis client", "models",
-                                            "features+detectors", "engine"))
+    assert all(
+        share[part] > 0
+        for part in ("parse", "state", "redis client", "models", "features+detectors", "engine")
+    )
     assert share["other"] < 0.35, share  # 16.5% in the README's run
     # Redis time per event by command: the script's own share is what the README discusses
     commands = figures["replay_redis_commands"]

@@ -32,8 +32,12 @@ def alive(pid: int) -> bool:
 
 
 def test_dev_starts_broker_redis_and_worker_and_ctrl_c_stops_them_all() -> None:
-    dev = subprocess.Popen([sys.executable, "-m", "stream.cli", "dev", "--partitions", "2"],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    dev = subprocess.Popen(
+        [sys.executable, "-m", "stream.cli", "dev", "--partitions", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines: list[str] = []
     deadline = time.monotonic() + 90
     try:
@@ -76,8 +80,12 @@ def read_until(dev: subprocess.Popen[str], prefix: str, timeout_s: float, lines:
 def test_dev_restarts_a_killed_worker_and_keeps_broker_and_redis_up() -> None:
     from stream.tools.dev import assigned_partitions
 
-    dev = subprocess.Popen([sys.executable, "-m", "stream.cli", "dev", "--partitions", "1"],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    dev = subprocess.Popen(
+        [sys.executable, "-m", "stream.cli", "dev", "--partitions", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines: list[str] = []
     try:
         read_until(dev, "ready", 90, lines)
@@ -113,8 +121,21 @@ def test_replay_writes_every_alert_as_jsonl(tmp_path: Path) -> None:
     events = tmp_path / "events.jsonl"
     events.write_bytes(b"\n".join(f.raw(e) for e in price_protection_scheme("cli-gang")) + b"\n")
     alerts = tmp_path / "alerts.jsonl"
-    done = subprocess.run([sys.executable, "-m", "stream.cli", "replay", "--input", str(events),
-                           "--alerts-out", str(alerts)], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "stream.cli",
+            "replay",
+            "--input",
+            str(events),
+            "--alerts-out",
+            str(alerts),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     written = [json.loads(line) for line in alerts.read_text().splitlines()]
@@ -124,9 +145,27 @@ def test_replay_writes_every_alert_as_jsonl(tmp_path: Path) -> None:
 
 def test_simulate_writes_events_and_labels(tmp_path: Path) -> None:
     out, labels = tmp_path / "events.jsonl", tmp_path / "labels.json"
-    done = subprocess.run([sys.executable, "-m", "stream.cli", "simulate", "--stores", "30",
-                           "--days", "2", "--seed", "1", "--out", str(out), "--labels", str(labels)],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "stream.cli",
+            "simulate",
+            "--stores",
+            "30",
+            "--days",
+            "2",
+            "--seed",
+            "1",
+            "--out",
+            str(out),
+            "--labels",
+            str(labels),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert len(json.loads(labels.read_text())) == 30
     assert out.read_text().count("\n") == json.loads(done.stdout)["events"]

@@ -38,8 +38,12 @@ def test_version_is_printed_and_exits_zero() -> None:
 
 def test_a_usage_mistake_is_one_line_not_the_usage_text() -> None:
     done = run_cli("replay")
-    assert_fails(done, USAGE, "replay: the following arguments are required: --input",
-                 "storewatch replay --help")
+    assert_fails(
+        done,
+        USAGE,
+        "replay: the following arguments are required: --input",
+        "storewatch replay --help",
+    )
     assert "usage:" not in done.stderr
 
 
@@ -65,8 +69,17 @@ def test_a_directory_as_input_is_refused(command: list[str], tmp_path: Path) -> 
 
 def test_evaluate_names_the_missing_file(marketplace: tuple[Path, Path], tmp_path: Path) -> None:
     events, labels = marketplace
-    done = run_cli("evaluate", "--events", events, "--labels", labels,
-                   "--alerts", tmp_path / "alerts.jsonl", "--report", tmp_path / "r.json")
+    done = run_cli(
+        "evaluate",
+        "--events",
+        events,
+        "--labels",
+        labels,
+        "--alerts",
+        tmp_path / "alerts.jsonl",
+        "--report",
+        tmp_path / "r.json",
+    )
     assert_fails(done, INPUT, "alerts", "alerts.jsonl does not exist")
 
 
@@ -76,17 +89,23 @@ def test_an_empty_input_file_is_an_error(tmp_path: Path) -> None:
     assert_fails(run_cli("replay", "--state", "memory", "--input", empty), INPUT, "is empty")
 
 
-def test_a_json_array_file_is_not_taken_for_json_lines(marketplace: tuple[Path, Path],
-                                                      tmp_path: Path) -> None:
+def test_a_json_array_file_is_not_taken_for_json_lines(
+    marketplace: tuple[Path, Path], tmp_path: Path
+) -> None:
     events, _ = marketplace
     array = tmp_path / "events.json"
     array.write_text(json.dumps([json.loads(line) for line in events.read_text().splitlines()]))
-    assert_fails(run_cli("replay", "--state", "memory", "--input", array), INPUT,
-                 "is a JSON array, not JSON Lines", "jq -c")
+    assert_fails(
+        run_cli("replay", "--state", "memory", "--input", array),
+        INPUT,
+        "is a JSON array, not JSON Lines",
+        "jq -c",
+    )
 
 
-def test_replay_will_not_write_alerts_into_a_missing_folder(marketplace: tuple[Path, Path],
-                                                           tmp_path: Path) -> None:
+def test_replay_will_not_write_alerts_into_a_missing_folder(
+    marketplace: tuple[Path, Path], tmp_path: Path
+) -> None:
     events, _ = marketplace
     out = tmp_path / "missing" / "alerts.jsonl"
     done = run_cli("replay", "--state", "memory", "--input", events, "--alerts-out", out)
@@ -95,8 +114,11 @@ def test_replay_will_not_write_alerts_into_a_missing_folder(marketplace: tuple[P
 
 def test_simulate_will_not_write_into_a_missing_folder(tmp_path: Path) -> None:
     out = tmp_path / "missing" / "events.jsonl"
-    assert_fails(run_cli("simulate", "--stores", "5", "--days", "1", "--out", out), INPUT,
-                 f"folder {out.parent} does not exist")
+    assert_fails(
+        run_cli("simulate", "--stores", "5", "--days", "1", "--out", out),
+        INPUT,
+        f"folder {out.parent} does not exist",
+    )
     assert not out.parent.exists()
 
 
@@ -107,58 +129,87 @@ def test_simulate_of_no_stores_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_evaluate_with_labels_of_another_file_refuses_to_score(
-        marketplace: tuple[Path, Path], tmp_path: Path) -> None:
+    marketplace: tuple[Path, Path], tmp_path: Path
+) -> None:
     events, _ = marketplace
     other = tmp_path / "other-labels.json"
     other.write_text(json.dumps({"z-1": "legit/steady", "z-2": "ghost_supplier/plain"}))
     alerts = tmp_path / "alerts.jsonl"
     alerts.write_text("")
     report = tmp_path / "report.json"
-    done = run_cli("evaluate", "--events", events, "--labels", other, "--alerts", alerts,
-                   "--report", report)
+    done = run_cli(
+        "evaluate", "--events", events, "--labels", other, "--alerts", alerts, "--report", report
+    )
     assert_fails(done, INPUT, "none of the 2 labelled stores", "labels written with this events")
     assert not report.exists()
 
 
 def test_evaluate_warns_of_labelled_stores_missing_from_the_events(
-        marketplace: tuple[Path, Path], tmp_path: Path) -> None:
+    marketplace: tuple[Path, Path], tmp_path: Path
+) -> None:
     events, labels = marketplace
     more = {**json.loads(labels.read_text()), "z-1": "legit/steady", "z-2": "legit/steady"}
     (tmp_path / "labels.json").write_text(json.dumps(more))
     alerts = tmp_path / "alerts.jsonl"
     alerts.write_text("")
-    done = run_cli("evaluate", "--events", events, "--labels", tmp_path / "labels.json",
-                   "--alerts", alerts, "--report", tmp_path / "r.json")
+    done = run_cli(
+        "evaluate",
+        "--events",
+        events,
+        "--labels",
+        tmp_path / "labels.json",
+        "--alerts",
+        alerts,
+        "--report",
+        tmp_path / "r.json",
+    )
     assert done.returncode == 0, done.stderr
     assert f"storewatch: warning: 2 of {len(more)} labelled stores do not appear" in done.stderr
 
 
-def test_evaluate_refuses_a_plot_it_cannot_draw(marketplace: tuple[Path, Path],
-                                                tmp_path: Path) -> None:
+def test_evaluate_refuses_a_plot_it_cannot_draw(
+    marketplace: tuple[Path, Path], tmp_path: Path
+) -> None:
     events, labels = marketplace
     alerts = tmp_path / "alerts.jsonl"
     alerts.write_text("")
-    done = run_cli("evaluate", "--events", events, "--labels", labels, "--alerts", alerts,
-                   "--report", tmp_path / "r.json", "--plot", tmp_path / "r.txt")
+    done = run_cli(
+        "evaluate",
+        "--events",
+        events,
+        "--labels",
+        labels,
+        "--alerts",
+        alerts,
+        "--report",
+        tmp_path / "r.json",
+        "--plot",
+        tmp_path / "r.txt",
+    )
     assert_fails(done, USAGE, "cannot draw a .txt file", ".png")
 
 
-def test_a_missing_configuration_file_is_a_usage_error(marketplace: tuple[Path, Path],
-                                                       tmp_path: Path) -> None:
+def test_a_missing_configuration_file_is_a_usage_error(
+    marketplace: tuple[Path, Path], tmp_path: Path
+) -> None:
     events, _ = marketplace
-    done = run_cli("--config", tmp_path / "nope.toml", "replay", "--state", "memory",
-                   "--input", events)
+    done = run_cli(
+        "--config", tmp_path / "nope.toml", "replay", "--state", "memory", "--input", events
+    )
     assert_fails(done, USAGE, "configuration file", "nope.toml does not exist")
 
 
 # --------------------------------------------------------------------- unreachable servers
 
 
-@pytest.mark.parametrize("command", [
-    ["tune", "show"],
-    ["tune", "set", "detectors.young_store_s=14d"],
-    ["replay", "--via-kafka"],
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["tune", "show"],
+        ["tune", "set", "detectors.young_store_s=14d"],
+        ["replay", "--via-kafka"],
+    ],
+)
 def test_kafka_not_running_fails_fast(command: list[str], marketplace: tuple[Path, Path]) -> None:
     events, _ = marketplace
     address = f"127.0.0.1:{closed_port()}"
@@ -214,9 +265,21 @@ def test_debug_adds_the_traceback_before_or_after_the_command(where: str) -> Non
 def test_first_ctrl_c_stops_a_replay_cleanly_with_130(tmp_path: Path) -> None:
     events, _ = write_marketplace(tmp_path, stores=300, days=20)  # ~100,000 events: >10 s
     alerts = tmp_path / "alerts.jsonl"
-    replay = subprocess.Popen([sys.executable, "-m", "stream.cli", "replay", "--input",
-                               str(events), "--alerts-out", str(alerts)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    replay = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "stream.cli",
+            "replay",
+            "--input",
+            str(events),
+            "--alerts-out",
+            str(alerts),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while not alerts.exists():  # the alert file opens as the first event goes in
@@ -230,6 +293,9 @@ def test_first_ctrl_c_stops_a_replay_cleanly_with_130(tmp_path: Path) -> None:
         if replay.poll() is None:
             replay.kill()
     assert time.monotonic() - signalled < 10, "the first Ctrl-C did not stop the replay"
-    assert_fails(subprocess.CompletedProcess(replay.args, replay.returncode, stdout, stderr),
-                 INTERRUPTED, "interrupted")
+    assert_fails(
+        subprocess.CompletedProcess(replay.args, replay.returncode, stdout, stderr),
+        INTERRUPTED,
+        "interrupted",
+    )
     assert stdout == ""  # no summary of a replay that did not finish

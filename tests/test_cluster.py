@@ -49,7 +49,8 @@ def keys_on_each_node(cluster: EmbeddedRedisCluster) -> list[int]:
 
 
 def test_an_embedded_cluster_has_three_primaries_sharing_every_slot(
-        cluster: EmbeddedRedisCluster) -> None:
+    cluster: EmbeddedRedisCluster,
+) -> None:
     client = redis.RedisCluster(host="127.0.0.1", port=cluster.ports[0])
     try:
         assert client.cluster_info()["cluster_state"] == "ok"
@@ -61,7 +62,8 @@ def test_an_embedded_cluster_has_three_primaries_sharing_every_slot(
 
 
 def test_the_replay_on_a_cluster_raises_the_same_alerts_as_on_one_redis(
-        cluster: EmbeddedRedisCluster, marketplace: Path) -> None:
+    cluster: EmbeddedRedisCluster, marketplace: Path
+) -> None:
     settings = Settings()
     with EmbeddedRedis() as single:
         on_single = asyncio.run(replay_in_process(marketplace, settings, single.url))
@@ -72,15 +74,26 @@ def test_the_replay_on_a_cluster_raises_the_same_alerts_as_on_one_redis(
 
 
 async def test_a_marketplace_on_a_cluster_spreads_over_every_node_and_is_dropped_after(
-        cluster: EmbeddedRedisCluster, marketplace: Path) -> None:
+    cluster: EmbeddedRedisCluster, marketplace: Path
+) -> None:
     settings = Settings()
     state = RedisStateStore.from_url(cluster.url, settings.windows, "sw:v1:spread")
-    engine = Engine.from_settings(settings, state, ListAlertSink(), ListDeadLetterSink(),
-                                  Metrics.create(CollectorRegistry()), check_topics=False)
+    engine = Engine.from_settings(
+        settings,
+        state,
+        ListAlertSink(),
+        ListDeadLetterSink(),
+        Metrics.create(CollectorRegistry()),
+        check_topics=False,
+    )
     lines = list(read_lines(marketplace))
     for start in range(0, len(lines), 200):
-        await engine.process_batch([(raw, Source("file", 0, start + i))
-                                    for i, raw in enumerate(lines[start:start + 200])])
+        await engine.process_batch(
+            [
+                (raw, Source("file", 0, start + i))
+                for i, raw in enumerate(lines[start : start + 200])
+            ]
+        )
     await engine.commit()
     keys_per_node = keys_on_each_node(cluster)
     assert all(keys > 100 for keys in keys_per_node), keys_per_node
@@ -91,7 +104,8 @@ async def test_a_marketplace_on_a_cluster_spreads_over_every_node_and_is_dropped
 
 
 async def test_the_cluster_refuses_a_script_call_whose_keys_span_two_slots(
-        cluster: EmbeddedRedisCluster) -> None:
+    cluster: EmbeddedRedisCluster,
+) -> None:
     client = redis_asyncio_cluster.RedisCluster(host="127.0.0.1", port=cluster.ports[0])
     try:
         # the node itself answers CROSSSLOT: what a script spanning two stores would get
@@ -101,15 +115,18 @@ async def test_the_cluster_refuses_a_script_call_whose_keys_span_two_slots(
         await client.aclose()
 
 
-def test_every_key_of_a_marketplace_lies_in_the_slot_of_its_store_or_fact(marketplace: Path) -> None:
+def test_every_key_of_a_marketplace_lies_in_the_slot_of_its_store_or_fact(
+    marketplace: Path,
+) -> None:
     import json
 
     calls = 0
     for line in marketplace.read_text().splitlines():
         update = update_for(event_from_dict(json.loads(line)))
         namespace = "sw:v1:replay-0123abcd"  # replays namespace their keys; braces unaffected
-        assert key_slot(state_key(update.store_id, namespace).encode()) == \
-            key_slot(f"{{{update.store_id}}}".encode())
+        assert key_slot(state_key(update.store_id, namespace).encode()) == key_slot(
+            f"{{{update.store_id}}}".encode()
+        )
         for fact in update.facts:  # each touch of link_facts.lua works on one key
             if fact.kind == tracking.KIND:  # the slot of the number's bucket
                 key = tracking.bucket_key(fact.value, tracking.DEFAULT_BUCKETS, namespace)
@@ -122,7 +139,8 @@ def test_every_key_of_a_marketplace_lies_in_the_slot_of_its_store_or_fact(market
 
 
 async def test_a_batch_on_nodes_that_lost_the_scripts_is_applied_once(
-        cluster: EmbeddedRedisCluster) -> None:
+    cluster: EmbeddedRedisCluster,
+) -> None:
     from tests.helpers import factories as f
 
     state = RedisStateStore.from_url(cluster.url, Settings().windows, "sw:v1:noscript")
@@ -131,16 +149,31 @@ async def test_a_batch_on_nodes_that_lost_the_scripts_is_applied_once(
     async def ship_and_pay_out(day: int) -> list[tuple[float, int]]:
         # a shipment links its tracking number, a withdrawal its account: link_facts.lua calls
         # on several slots of several nodes
-        events = [e for s in stores for e in (
-            f.order(s, f.T0 + day * f.DAY, status="shipped", order_id=f"o-{s}-{day}",
-                    buyer=f"b-{day}", tracking_no=f"T-{s}"),
-            f.withdrawal(s, f.T0 + day * f.DAY + 1, 10, bank=f"b-{s}"))]
+        events = [
+            e
+            for s in stores
+            for e in (
+                f.order(
+                    s,
+                    f.T0 + day * f.DAY,
+                    status="shipped",
+                    order_id=f"o-{s}-{day}",
+                    buyer=f"b-{day}",
+                    tracking_no=f"T-{s}",
+                ),
+                f.withdrawal(s, f.T0 + day * f.DAY + 1, 10, bank=f"b-{s}"),
+            )
+        ]
         updates = [update_for(event_from_dict(e)) for e in events]
         views = await state.link_facts(updates, await state.apply_many(updates))
         await state.commit()
-        return [(paid.window(604800.0)["withdrawn_cny"],
-                 len(shipped.links["trk"].members) + len(paid.links["bank"].members))
-                for shipped, paid in zip(views[::2], views[1::2], strict=True)]
+        return [
+            (
+                paid.window(604800.0)["withdrawn_cny"],
+                len(shipped.links["trk"].members) + len(paid.links["bank"].members),
+            )
+            for shipped, paid in zip(views[::2], views[1::2], strict=True)
+        ]
 
     try:
         assert await ship_and_pay_out(0) == [(10.0, 2)] * 12
@@ -154,7 +187,8 @@ async def test_a_batch_on_nodes_that_lost_the_scripts_is_applied_once(
 
 
 async def test_a_touch_of_one_slot_on_nodes_that_lost_the_scripts_is_recorded_once(
-        cluster: EmbeddedRedisCluster) -> None:
+    cluster: EmbeddedRedisCluster,
+) -> None:
     from stream.core.facts import Fact
 
     state = RedisStateStore.from_url(cluster.url, Settings().windows, "sw:v1:noscript-one")

@@ -15,10 +15,13 @@ from tests.cli_runner import assert_fails, run_cli
 def complete(script: str, *words: str) -> list[str]:
     """What bash offers for the command line ``words`` (the last one is being typed)."""
     line = " ".join(f'"{w}"' for w in ("storewatch", *words))
-    program = (f"{script}\nCOMP_WORDS=({line}); COMP_CWORD={len(words)}; _storewatch; "
-               'printf "%s\\n" "${COMPREPLY[@]}"')
-    done = subprocess.run(["bash", "--norc", "-c", program], capture_output=True, text=True,
-                          check=True, timeout=30)
+    program = (
+        f"{script}\nCOMP_WORDS=({line}); COMP_CWORD={len(words)}; _storewatch; "
+        'printf "%s\\n" "${COMPREPLY[@]}"'
+    )
+    done = subprocess.run(
+        ["bash", "--norc", "-c", program], capture_output=True, text=True, check=True, timeout=30
+    )
     return [word for word in done.stdout.splitlines() if word]
 
 

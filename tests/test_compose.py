@@ -44,8 +44,11 @@ def port_mappings(service: Service) -> Iterator[tuple[str | None, str | None, st
     for entry in service.get("ports", []):
         if isinstance(entry, dict):
             published = entry.get("published")
-            yield (entry.get("host_ip"), None if published is None else str(published),
-                   str(entry["target"]))
+            yield (
+                entry.get("host_ip"),
+                None if published is None else str(published),
+                str(entry["target"]),
+            )
             continue
         *host, container = str(entry).split("/")[0].rsplit(":", 2)
         host_ip, host_port = ([None, None, *host])[-2:]
@@ -71,8 +74,10 @@ def test_compose_file_is_valid_against_the_compose_specification(
     compose: dict[str, Any],
 ) -> None:
     if not COMPOSE_SCHEMA.is_file():
-        pytest.skip(f"{COMPOSE_SCHEMA} is absent: the Compose Specification schema comes from "
-                    "../shared, which only CI and developers have")
+        pytest.skip(
+            f"{COMPOSE_SCHEMA} is absent: the Compose Specification schema comes from "
+            "../shared, which only CI and developers have"
+        )
     schema = json.loads(COMPOSE_SCHEMA.read_text(encoding="utf-8"))
     # No format_checker: `format` stays an annotation, as the compose tools themselves treat it.
     validator = validator_for(schema, default=Draft7Validator)(schema)
@@ -145,7 +150,8 @@ def test_deploy_readme_mentions_every_named_volume(compose: dict[str, Any]) -> N
 
 
 def test_every_named_volume_mounted_is_declared(
-    compose: dict[str, Any], services: dict[str, Service],
+    compose: dict[str, Any],
+    services: dict[str, Service],
 ) -> None:
     declared = set(compose.get("volumes") or {})
     undeclared = [
@@ -163,9 +169,9 @@ def test_worker_publishes_no_fixed_host_port(services: dict[str, Service]) -> No
 
 
 def test_worker_has_no_container_name(services: dict[str, Service]) -> None:
-    assert "container_name" not in services["worker"], (
-        "a fixed container_name allows one worker container only; --scale worker=N needs none"
-    )
+    assert (
+        "container_name" not in services["worker"]
+    ), "a fixed container_name allows one worker container only; --scale worker=N needs none"
 
 
 def test_every_pulled_image_is_pinned_to_a_tag_other_than_latest(
@@ -220,7 +226,7 @@ def host_path(service: Service, container_path: str) -> Path | None:
         if container_path == target:
             return source
         if container_path.startswith(target + "/"):
-            return source / container_path[len(target) + 1:]
+            return source / container_path[len(target) + 1 :]
     return None
 
 
@@ -247,13 +253,15 @@ def test_grafana_datasource_points_at_the_prometheus_service(services: dict[str,
     provisioning = host_path(grafana, "/etc/grafana/provisioning")
     assert provisioning is not None, "grafana mounts no provisioning directory"
     datasources = [
-        source for path in sorted((provisioning / "datasources").glob("*.yml"))
+        source
+        for path in sorted((provisioning / "datasources").glob("*.yml"))
         for source in yaml.safe_load(path.read_text(encoding="utf-8"))["datasources"]
     ]
     prometheus_ports = {container for _, _, container in port_mappings(services["prometheus"])}
     urls = [source["url"] for source in datasources if source["type"] == "prometheus"]
-    assert any(re.fullmatch(rf"http://prometheus:({'|'.join(prometheus_ports)})/?", url)
-               for url in urls), f"no datasource reaches the prometheus service: {urls}"
+    assert any(
+        re.fullmatch(rf"http://prometheus:({'|'.join(prometheus_ports)})/?", url) for url in urls
+    ), f"no datasource reaches the prometheus service: {urls}"
 
 
 def test_grafana_loads_every_dashboard_file_with_the_provisioned_datasource(
@@ -263,12 +271,14 @@ def test_grafana_loads_every_dashboard_file_with_the_provisioned_datasource(
     provisioning = host_path(grafana, "/etc/grafana/provisioning")
     assert provisioning is not None
     providers = [
-        provider for path in sorted((provisioning / "dashboards").glob("*.yml"))
+        provider
+        for path in sorted((provisioning / "dashboards").glob("*.yml"))
         for provider in yaml.safe_load(path.read_text(encoding="utf-8"))["providers"]
     ]
     assert providers, "no dashboard provider"
     uids = {
-        source["uid"] for path in sorted((provisioning / "datasources").glob("*.yml"))
+        source["uid"]
+        for path in sorted((provisioning / "datasources").glob("*.yml"))
         for source in yaml.safe_load(path.read_text(encoding="utf-8"))["datasources"]
     }
     for provider in providers:
@@ -278,8 +288,11 @@ def test_grafana_loads_every_dashboard_file_with_the_provisioned_datasource(
         assert dashboards, f"no dashboard JSON in {folder}"
         for path in dashboards:
             dashboard = json.loads(path.read_text(encoding="utf-8"))
-            used = {target["datasource"]["uid"] for panel in dashboard["panels"]
-                    for target in panel.get("targets", [])}
+            used = {
+                target["datasource"]["uid"]
+                for panel in dashboard["panels"]
+                for target in panel.get("targets", [])
+            }
             assert used <= uids, f"{path.name} uses datasources {used - uids}, provisioned {uids}"
     home = grafana.get("environment", {}).get("GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH")
     if home:
@@ -289,23 +302,35 @@ def test_grafana_loads_every_dashboard_file_with_the_provisioned_datasource(
 
 def test_every_monitoring_config_file_is_mounted(services: dict[str, Service]) -> None:
     """A file under deploy/prometheus or deploy/grafana that no service mounts is dead config."""
-    mounted = [source.resolve() for service in services.values()
-               for source, _ in container_mounts(service)]
-    configs = [path for folder in ("deploy/prometheus", "deploy/grafana")
-               for path in (REPO / folder).rglob("*") if path.suffix in (".yml", ".yaml", ".json")]
-    unmounted = [str(path.relative_to(REPO)) for path in configs
-                 if not any(path.resolve().is_relative_to(m) for m in mounted)]
+    mounted = [
+        source.resolve() for service in services.values() for source, _ in container_mounts(service)
+    ]
+    configs = [
+        path
+        for folder in ("deploy/prometheus", "deploy/grafana")
+        for path in (REPO / folder).rglob("*")
+        if path.suffix in (".yml", ".yaml", ".json")
+    ]
+    unmounted = [
+        str(path.relative_to(REPO))
+        for path in configs
+        if not any(path.resolve().is_relative_to(m) for m in mounted)
+    ]
     assert not unmounted, f"config files no service mounts: {unmounted}"
 
 
 def test_the_demo_writes_every_output_on_a_named_volume_its_user_owns(
-        services: dict[str, Service], compose: dict[str, Any]) -> None:
+    services: dict[str, Service], compose: dict[str, Any]
+) -> None:
     """What the demo wrote outlives its container (`run --rm`): every file it names is under
     the mount of a declared named volume, mounted at the image user's home (a new named volume
     takes that folder's owner, so the non-root user can write to it)."""
     demo = services["simulate"]
-    mounts = {entry.split(":")[1]: entry.split(":")[0] for entry in demo["volumes"]
-              if isinstance(entry, str) and entry.count(":") >= 1}
+    mounts = {
+        entry.split(":")[1]: entry.split(":")[0]
+        for entry in demo["volumes"]
+        if isinstance(entry, str) and entry.count(":") >= 1
+    }
     assert all(name in compose["volumes"] for name in mounts.values())
     script = " ".join(demo["command"])
     written = re.findall(r"(?:--out|--labels|--alerts-out|--report|tee)\s+(\S+)", script)

@@ -12,6 +12,7 @@ from typing import Any
 
 from stream.config import DetectorSettings, Settings
 from stream.runtime.alerts import new_ring_id
+from stream.state.memory_state import InMemoryStateStore
 from stream.state.state import StateStore
 from tests.helpers import factories as f
 from tests.helpers.factories import DAY, HOUR, T0
@@ -27,14 +28,17 @@ def drawer_of_cards_ring(stores: int, card: str = "card-9") -> list[dict[str, An
     events: list[dict[str, Any]] = []
     for i in range(stores):
         t = T0 + i * 6 * HOUR
-        events += [f.store(f"ghost-{i}", t, bank=f"bank-ghost-{i}"),
-                   f.order(f"ghost-{i}", t + HOUR, price=5_000),
-                   f.withdrawal(f"ghost-{i}", t + 5 * DAY, 4_800, bank=card)]
+        events += [
+            f.store(f"ghost-{i}", t, bank=f"bank-ghost-{i}"),
+            f.order(f"ghost-{i}", t + HOUR, price=5_000),
+            f.withdrawal(f"ghost-{i}", t + 5 * DAY, 4_800, bank=card),
+        ]
     return events
 
 
 async def test_young_stores_of_other_owners_paying_out_to_one_card_are_flagged(
-        state_store: StateStore) -> None:
+    state_store: StateStore,
+) -> None:
     h = Harness(state_store)
     await h.feed(*drawer_of_cards_ring(3))
     alert = next(a for a in h.alerts.alerts if a.store_id == "ghost-2")
@@ -45,32 +49,46 @@ async def test_young_stores_of_other_owners_paying_out_to_one_card_are_flagged(
 
 
 async def test_a_family_business_paying_out_to_its_shared_registered_account_is_not_flagged(
-        state_store: StateStore) -> None:
+    state_store: StateStore,
+) -> None:
     h = Harness(state_store)
-    await h.feed(family_store("a", T0 - 90 * DAY, "bank-fam"), family_store("b", T0 - 90 * DAY, "bank-fam"),
-                 f.order("a", T0, price=500), f.order("b", T0, price=500),
-                 f.withdrawal("a", T0 + DAY, 450, bank="bank-fam"),
-                 f.withdrawal("b", T0 + DAY, 450, bank="bank-fam"))
+    await h.feed(
+        family_store("a", T0 - 90 * DAY, "bank-fam"),
+        family_store("b", T0 - 90 * DAY, "bank-fam"),
+        f.order("a", T0, price=500),
+        f.order("b", T0, price=500),
+        f.withdrawal("a", T0 + DAY, 450, bank="bank-fam"),
+        f.withdrawal("b", T0 + DAY, 450, bank="bank-fam"),
+    )
     assert h.detectors() == []
 
 
 async def test_an_established_seller_moving_to_a_new_bank_account_is_not_flagged(
-        state_store: StateStore) -> None:
+    state_store: StateStore,
+) -> None:
     h = Harness(state_store)
     sales = [f.order("old", T0 + day * DAY, price=200) for day in range(8)]
-    await h.feed(f.store("old", T0 - 200 * DAY, bank="bank-old"), *sales,
-                 f.withdrawal("old", T0 + 8 * DAY, 1_500, bank="bank-new"),
-                 f.withdrawal("old", T0 + 9 * DAY, 150, bank="bank-new"))
+    await h.feed(
+        f.store("old", T0 - 200 * DAY, bank="bank-old"),
+        *sales,
+        f.withdrawal("old", T0 + 8 * DAY, 1_500, bank="bank-new"),
+        f.withdrawal("old", T0 + 9 * DAY, 150, bank="bank-new"),
+    )
     assert h.detectors() == []
 
 
 async def test_a_dormant_store_paying_out_a_sudden_burst_to_a_new_account_is_flagged(
-        state_store: StateStore) -> None:
+    state_store: StateStore,
+) -> None:
     h = Harness(state_store)
     burst = [f.order("mule", T0 + 20 * DAY + i * HOUR, price=15_000, buyer="b-1") for i in range(3)]
     # another store's sale starts the watch: the mule's twenty quiet days are seen, not assumed
-    await h.feed(f.order("other", T0, price=10), f.store("mule", T0 - 300 * DAY, bank="bank-own"),
-                 *burst, f.withdrawal("mule", T0 + 20 * DAY + 6 * HOUR, 44_000, bank="bank-never"))
+    await h.feed(
+        f.order("other", T0, price=10),
+        f.store("mule", T0 - 300 * DAY, bank="bank-own"),
+        *burst,
+        f.withdrawal("mule", T0 + 20 * DAY + 6 * HOUR, 44_000, bank="bank-never"),
+    )
     alert = next(a for a in h.alerts.alerts if a.detector == "withdrawal")
     assert alert.features["first_use_account"] == 1.0
     assert alert.features["burst_ratio"] >= 40
@@ -78,15 +96,22 @@ async def test_a_dormant_store_paying_out_a_sudden_burst_to_a_new_account_is_fla
 
 
 async def test_a_dormant_store_spreading_its_burst_over_three_days_is_judged_against_its_long_run_pace(
-        redis_client: redis_asyncio.Redis) -> None:
+    state_store: StateStore,
+) -> None:
     """Spread over three days, the burst is its own baseline within the week-long window;
     against the store's twenty quiet days before the window it is not."""
-    h = Harness(redis_client)
+    h = Harness(state_store)
     quiet = [f.order("mule", T0 + d * DAY, price=60, buyer=f"regular-{d}") for d in range(0, 14, 3)]
-    burst = [f.order("mule", T0 + 20 * DAY + i * 20 * HOUR, price=12_000, buyer="b-1")
-             for i in range(4)]
-    await h.feed(f.order("other", T0, price=10), f.store("mule", T0 - 300 * DAY, bank="bank-own"),
-                 *quiet, *burst, f.withdrawal("mule", T0 + 23 * DAY, 40_000, bank="bank-never"))
+    burst = [
+        f.order("mule", T0 + 20 * DAY + i * 20 * HOUR, price=12_000, buyer="b-1") for i in range(4)
+    ]
+    await h.feed(
+        f.order("other", T0, price=10),
+        f.store("mule", T0 - 300 * DAY, bank="bank-own"),
+        *quiet,
+        *burst,
+        f.withdrawal("mule", T0 + 23 * DAY, 40_000, bank="bank-never"),
+    )
     alert = next(a for a in h.alerts.alerts if a.detector == "withdrawal")
     assert alert.features["burst_ratio"] < 4, "the day alone is no burst: the premise of the test"
     assert alert.features["pace_ratio"] >= 40
@@ -95,38 +120,63 @@ async def test_a_dormant_store_spreading_its_burst_over_three_days_is_judged_aga
 
 
 async def test_a_revived_shop_selling_its_usual_goods_to_many_buyers_is_not_flagged(
-        redis_client: redis_asyncio.Redis) -> None:
+    state_store: StateStore,
+) -> None:
     """Far above its pace, but many buyers, the usual ticket, paid to its own account."""
-    h = Harness(redis_client)
+    h = Harness(state_store)
     quiet = [f.order("shop", T0 + d * DAY, price=60, buyer=f"old-{d}") for d in range(0, 14, 3)]
-    revived = [event for i in range(60) for event in (
-        f.order("shop", T0 + 20 * DAY + i * HOUR, price=70, buyer=f"new-{i}", order_id=f"r-{i}"),
-        f.order("shop", T0 + 20 * DAY + (i + 20) * HOUR, price=70, buyer=f"new-{i}",
-                order_id=f"r-{i}", status="shipped"))]
-    await h.feed(f.order("other", T0, price=10), f.store("shop", T0 - 300 * DAY, bank="bank-own"),
-                 *quiet, *revived, f.withdrawal("shop", T0 + 23 * DAY, 4_000, bank="bank-own"))
+    revived = [
+        event
+        for i in range(60)
+        for event in (
+            f.order(
+                "shop", T0 + 20 * DAY + i * HOUR, price=70, buyer=f"new-{i}", order_id=f"r-{i}"
+            ),
+            f.order(
+                "shop",
+                T0 + 20 * DAY + (i + 20) * HOUR,
+                price=70,
+                buyer=f"new-{i}",
+                order_id=f"r-{i}",
+                status="shipped",
+            ),
+        )
+    ]
+    await h.feed(
+        f.order("other", T0, price=10),
+        f.store("shop", T0 - 300 * DAY, bank="bank-own"),
+        *quiet,
+        *revived,
+        f.withdrawal("shop", T0 + 23 * DAY, 4_000, bank="bank-own"),
+    )
     assert h.detectors() == [], [a.reasons for a in h.alerts.alerts]
 
 
 async def test_a_bulk_opened_store_cashing_out_within_hours_is_flagged_even_to_its_own_account(
-        state_store: StateStore) -> None:
+    state_store: StateStore,
+) -> None:
     h = Harness(state_store)
-    await h.feed(f.order("other", T0 - 40 * DAY, price=10),
-                 f.store("mule", T0, bank="bank-mule"),
-                 *[f.order("mule", T0 + i * 20 * 60, price=3_000, buyer=f"payer-{i}")
-                   for i in range(1, 4)],
-                 f.withdrawal("mule", T0 + 2 * HOUR, 8_950, bank="bank-mule"))
+    await h.feed(
+        f.order("other", T0 - 40 * DAY, price=10),
+        f.store("mule", T0, bank="bank-mule"),
+        *[f.order("mule", T0 + i * 20 * 60, price=3_000, buyer=f"payer-{i}") for i in range(1, 4)],
+        f.withdrawal("mule", T0 + 2 * HOUR, 8_950, bank="bank-mule"),
+    )
     alert = next(a for a in h.alerts.alerts if a.detector == "withdrawal")
     assert alert.features["first_withdrawal"] == 1.0
     assert any("This is its first payout" in reason for reason in alert.reasons)
 
 
 async def test_a_young_store_cashing_out_takings_it_never_shipped_is_flagged(
-        state_store: StateStore) -> None:
+    state_store: StateStore,
+) -> None:
     h = Harness(state_store)
     orders = [f.order("front", T0 + i * 3 * HOUR, price=800, buyer=f"b-{i}") for i in range(8)]
-    await h.feed(f.store("front", T0 - 5 * DAY, bank="bank-front"), *orders,
-                 f.withdrawal("front", T0 + 3 * DAY, 6_000, bank="bank-front"))
+    await h.feed(
+        f.store("front", T0 - 5 * DAY, bank="bank-front"),
+        *orders,
+        f.withdrawal("front", T0 + 3 * DAY, 6_000, bank="bank-front"),
+    )
     alert = next(a for a in h.alerts.alerts if a.detector == "withdrawal")
     assert alert.features["unshipped_share"] == 1.0
 
@@ -134,24 +184,32 @@ async def test_a_young_store_cashing_out_takings_it_never_shipped_is_flagged(
 def _front_paying_out_in_parts() -> list[dict[str, Any]]:
     """A young store's unshipped takings paid out in three equal parts, an hour apart."""
     orders = [f.order("front", T0 + i * 3 * HOUR, price=800, buyer=f"b-{i}") for i in range(8)]
-    return [f.store("front", T0 - 5 * DAY, bank="bank-front"), *orders,
-            *[f.withdrawal("front", T0 + 3 * DAY + i * HOUR, 1_500, bank="bank-front")
-              for i in range(3)]]
+    return [
+        f.store("front", T0 - 5 * DAY, bank="bank-front"),
+        *orders,
+        *[
+            f.withdrawal("front", T0 + 3 * DAY + i * HOUR, 1_500, bank="bank-front")
+            for i in range(3)
+        ],
+    ]
 
 
-async def test_a_store_deciding_again_and_again_just_under_the_line_crosses_it_over_the_episode(
-        redis_client: redis_asyncio.Redis) -> None:
+async def test_a_store_deciding_again_and_again_just_under_the_line_crosses_it_over_the_episode() -> (
+    None
+):
     """Each part alone stays under the line; the episode's evidence does not."""
+
     async def run(alert_evidence: float, carry: float) -> tuple[Harness, list[float]]:
-        settings = Settings(detectors=DetectorSettings(alert_evidence=alert_evidence,
-                                                       episode_carry=carry))
-        h = Harness(redis_client, settings)
-        await redis_client.flushdb()
+        settings = Settings(
+            detectors=DetectorSettings(alert_evidence=alert_evidence, episode_carry=carry)
+        )
+        store = InMemoryStateStore(settings.windows)  # a fresh store per run
+        h = Harness(store, settings)
         seen = []
         for event in _front_paying_out_in_parts():
             await h.feed(event)
             if event["type"] == "withdrawal":
-                note = h.engine.state._stores["front"].profile["episode:withdrawal"]  # noqa: SLF001
+                note = store._stores["front"].profile["episode:withdrawal"]
                 seen.append(float(note.partition("@")[0]))
         return h, seen
 
@@ -167,39 +225,63 @@ async def test_a_store_deciding_again_and_again_just_under_the_line_crosses_it_o
 
 
 async def test_an_old_shop_watched_for_only_days_is_not_said_to_never_ship(
-        redis_client: redis_asyncio.Redis) -> None:
+    state_store: StateStore,
+) -> None:
     """A dropshipper ships a week after the order: three days into the watch it has shipped
     nothing yet, which says nothing about a shop opened 200 days ago."""
-    h = Harness(redis_client)
+    h = Harness(state_store)
     orders = [f.order("drop", T0 + i * 3 * HOUR, price=800, buyer=f"b-{i}") for i in range(16)]
-    await h.feed(f.store("drop", T0 - 200 * DAY, bank="bank-drop"), *orders,
-                 f.withdrawal("drop", T0 + 2 * DAY + 6 * HOUR, 11_000, bank="bank-drop"))
+    await h.feed(
+        f.store("drop", T0 - 200 * DAY, bank="bank-drop"),
+        *orders,
+        f.withdrawal("drop", T0 + 2 * DAY + 6 * HOUR, 11_000, bank="bank-drop"),
+    )
     assert h.detectors() == []
 
 
 async def test_a_young_store_that_ships_and_delivers_may_cash_out_everything(
-        state_store: StateStore) -> None:
+    state_store: StateStore,
+) -> None:
     h = Harness(state_store)
     events = [f.store("shop", T0 - 5 * DAY, bank="bank-shop")]
     for i in range(8):
         t = T0 + i * 3 * HOUR
-        events += [f.order("shop", t, price=800, order_id=f"o{i}", buyer=f"b-{i}"),
-                   f.order("shop", t + 10 * HOUR, price=800, order_id=f"o{i}", buyer=f"b-{i}",
-                           status="shipped"),
-                   f.order("shop", t + 40 * HOUR, price=800, order_id=f"o{i}", buyer=f"b-{i}",
-                           status="delivered")]
+        events += [
+            f.order("shop", t, price=800, order_id=f"o{i}", buyer=f"b-{i}"),
+            f.order(
+                "shop", t + 10 * HOUR, price=800, order_id=f"o{i}", buyer=f"b-{i}", status="shipped"
+            ),
+            f.order(
+                "shop",
+                t + 40 * HOUR,
+                price=800,
+                order_id=f"o{i}",
+                buyer=f"b-{i}",
+                status="delivered",
+            ),
+        ]
     await h.feed(*events, f.withdrawal("shop", T0 + 3 * DAY, 6_000, bank="bank-shop"))
     assert h.detectors() == []
 
 
 async def test_a_tracking_number_shipped_to_several_buyers_is_flagged(
-        state_store: StateStore) -> None:
+    state_store: StateStore,
+) -> None:
     h = Harness(state_store)
     events = []
     for i in range(4):
-        events += [f.order("front", T0 + i * HOUR, price=1_000, order_id=f"o{i}", buyer=f"b{i}"),
-                   f.order("front", T0 + i * HOUR + 600, price=1_000, order_id=f"o{i}",
-                           buyer=f"b{i}", status="shipped", tracking_no="YT-BATCH-1")]
+        events += [
+            f.order("front", T0 + i * HOUR, price=1_000, order_id=f"o{i}", buyer=f"b{i}"),
+            f.order(
+                "front",
+                T0 + i * HOUR + 600,
+                price=1_000,
+                order_id=f"o{i}",
+                buyer=f"b{i}",
+                status="shipped",
+                tracking_no="YT-BATCH-1",
+            ),
+        ]
     await h.feed(f.store("front", T0 - DAY, bank="bank-f"), *events)
     alert = next(a for a in h.alerts.alerts if a.detector == "tracking_reuse")
     assert alert.features["tracking_other_buyers"] >= 2.0
@@ -207,19 +289,28 @@ async def test_a_tracking_number_shipped_to_several_buyers_is_flagged(
 
 
 async def test_one_buyer_s_orders_merged_into_one_parcel_are_not_flagged(
-        state_store: StateStore) -> None:
+    state_store: StateStore,
+) -> None:
     h = Harness(state_store)
     events = []
     for i in range(4):
-        events += [f.order("shop", T0 + i * 60, price=1_000, order_id=f"o{i}", buyer="loyal"),
-                   f.order("shop", T0 + HOUR, price=1_000, order_id=f"o{i}", buyer="loyal",
-                           status="shipped", tracking_no="SF-ONE-PARCEL")]
+        events += [
+            f.order("shop", T0 + i * 60, price=1_000, order_id=f"o{i}", buyer="loyal"),
+            f.order(
+                "shop",
+                T0 + HOUR,
+                price=1_000,
+                order_id=f"o{i}",
+                buyer="loyal",
+                status="shipped",
+                tracking_no="SF-ONE-PARCEL",
+            ),
+        ]
     await h.feed(f.store("shop", T0 - DAY, bank="bank-s"), *events)
     assert h.detectors() == []
 
 
-async def test_a_cut_just_under_the_deepest_counts_almost_as_much(
-        state_store: StateStore) -> None:
+async def test_a_cut_just_under_the_deepest_counts_almost_as_much(state_store: StateStore) -> None:
     deep, shallower = Harness(state_store), Harness(state_store)
     await deep.feed(*price_protection_scheme("gang-1"))
     scheme = price_protection_scheme("gang-2")
@@ -231,25 +322,34 @@ async def test_a_cut_just_under_the_deepest_counts_almost_as_much(
 
 
 async def test_a_launch_promotion_before_anything_sold_is_not_flagged(
-        state_store: StateStore) -> None:
+    state_store: StateStore,
+) -> None:
     h = Harness(state_store)
-    await h.feed(f.store("new", T0, bank="bank-new"),
-                 f.price("new", T0 + HOUR, old=1_000, new=300, sku="tv"),
-                 f.order("new", T0 + 2 * HOUR, price=300, sku="tv"))
+    await h.feed(
+        f.store("new", T0, bank="bank-new"),
+        f.price("new", T0 + HOUR, old=1_000, new=300, sku="tv"),
+        f.order("new", T0 + 2 * HOUR, price=300, sku="tv"),
+    )
     assert h.detectors() == []
 
 
 async def test_claims_on_most_of_a_store_s_orders_are_flagged_whatever_the_cut_looked_like(
-        state_store: StateStore) -> None:
+    state_store: StateStore,
+) -> None:
     h = Harness(state_store)
     events = [f.store("gang", T0 - 50 * DAY, bank="bank-gang")]  # an aged, bought shop
     for i in range(6):
-        events.append(f.order("gang", T0 + i * HOUR, price=4_000, sku="tv", buyer=f"b{i}",
-                              order_id=f"o{i}"))
-    events += [f.price("gang", T0 + 8 * HOUR, old=4_000, new=3_000, sku="tv"),
-               f.price("gang", T0 + 10 * HOUR, old=3_000, new=1_500, sku="tv")]
-    events += [f.refund("gang", T0 + 12 * HOUR + i * 600, amount=2_500, order_id=f"o{i}",
-                        buyer=f"b{i}") for i in range(6)]
+        events.append(
+            f.order("gang", T0 + i * HOUR, price=4_000, sku="tv", buyer=f"b{i}", order_id=f"o{i}")
+        )
+    events += [
+        f.price("gang", T0 + 8 * HOUR, old=4_000, new=3_000, sku="tv"),
+        f.price("gang", T0 + 10 * HOUR, old=3_000, new=1_500, sku="tv"),
+    ]
+    events += [
+        f.refund("gang", T0 + 12 * HOUR + i * 600, amount=2_500, order_id=f"o{i}", buyer=f"b{i}")
+        for i in range(6)
+    ]
     await h.feed(*events)
     alert = next(a for a in h.alerts.alerts if a.detector == "claims")
     assert alert.extra["action"] == "suspend_price_protection"
@@ -257,39 +357,66 @@ async def test_claims_on_most_of_a_store_s_orders_are_flagged_whatever_the_cut_l
 
 
 async def test_an_established_store_s_clearance_with_a_few_claims_is_not_flagged(
-        state_store: StateStore) -> None:
+    state_store: StateStore,
+) -> None:
     h = Harness(state_store)
     events = [f.store("shop", T0 - 400 * DAY, bank="bank-shop")]
-    events += [f.order("shop", T0 + i * 2 * HOUR, price=300, sku=f"sku-{i % 5}", buyer=f"b{i}",
-                       order_id=f"o{i}") for i in range(40)]
+    events += [
+        f.order(
+            "shop",
+            T0 + i * 2 * HOUR,
+            price=300,
+            sku=f"sku-{i % 5}",
+            buyer=f"b{i}",
+            order_id=f"o{i}",
+        )
+        for i in range(40)
+    ]
     events += [f.price("shop", T0 + 4 * DAY, old=300, new=60, sku="sku-1")]
-    events += [f.refund("shop", T0 + 4 * DAY + i * HOUR, amount=240, order_id=f"o{i * 5 + 1}",
-                        buyer=f"b{i * 5 + 1}") for i in range(3)]
+    events += [
+        f.refund(
+            "shop",
+            T0 + 4 * DAY + i * HOUR,
+            amount=240,
+            order_id=f"o{i * 5 + 1}",
+            buyer=f"b{i * 5 + 1}",
+        )
+        for i in range(3)
+    ]
     await h.feed(*events)
     assert h.detectors() == []
 
 
-def young_store_paying_out_all(store_id: str, first_ts_s: float,
-                               with_store_event: bool) -> list[dict[str, Any]]:
+def young_store_paying_out_all(
+    store_id: str, first_ts_s: float, with_store_event: bool
+) -> list[dict[str, Any]]:
     opening = [f.store(store_id, first_ts_s, bank=f"bank-{store_id}")] if with_store_event else []
-    return [*opening,
-            *[f.order(store_id, first_ts_s + i * HOUR, price=2_500, buyer=f"b{i}")
-              for i in range(1, 5)],
-            f.withdrawal(store_id, first_ts_s + 6 * HOUR, 9_900, bank=f"bank-{store_id}")]
+    return [
+        *opening,
+        *[
+            f.order(store_id, first_ts_s + i * HOUR, price=2_500, buyer=f"b{i}")
+            for i in range(1, 5)
+        ],
+        f.withdrawal(store_id, first_ts_s + 6 * HOUR, 9_900, bank=f"bank-{store_id}"),
+    ]
 
 
 async def test_without_a_store_event_a_store_seen_from_the_start_is_not_taken_for_new(
-        state_store: StateStore) -> None:
+    state_store: StateStore,
+) -> None:
     h = Harness(state_store)
     await h.feed(*young_store_paying_out_all("old-timer", T0, with_store_event=False))
     assert h.detectors() == []
 
 
 async def test_without_a_store_event_a_store_first_seen_weeks_into_the_watch_counts_as_new(
-        state_store: StateStore) -> None:
+    state_store: StateStore,
+) -> None:
     h = Harness(state_store)
-    await h.feed(f.order("other", T0, price=10),
-                 *young_store_paying_out_all("newcomer", T0 + 40 * DAY, with_store_event=False))
+    await h.feed(
+        f.order("other", T0, price=10),
+        *young_store_paying_out_all("newcomer", T0 + 40 * DAY, with_store_event=False),
+    )
     alert = next(a for a in h.alerts.alerts if a.store_id == "newcomer")
     assert alert.features["age_trust"] == 1.0
     assert any("no store event" in reason for reason in alert.reasons)
@@ -304,21 +431,29 @@ def routine_payouts(rng: random.Random, count: int) -> list[dict[str, Any]]:
         if i < 60:
             events.append(f.store(store_id, T0 - 300 * DAY, bank=f"bank-{store_id}"))
         events.append(f.order(store_id, t, price=rng.uniform(100, 300)))
-        events.append(f.withdrawal(store_id, t + 2 * DAY, rng.uniform(30, 90),
-                                   bank=f"bank-{store_id}"))
+        events.append(
+            f.withdrawal(store_id, t + 2 * DAY, rng.uniform(30, 90), bank=f"bank-{store_id}")
+        )
     return events
 
 
 # rules that never alert, and a population of 400 payouts, an hour apart: a month's half-life
 # keeps all of them in the tail, fine enough to tell 1 in 200
-MODEL_ONLY = DetectorSettings(alert_evidence=10.0, high_evidence=20.0, model_window_size=30,
-                              model_min_population=100, model_min_stake_cny=1_000,
-                              min_stake_cny=50, model_half_life_s=30 * DAY,
-                              model_alert_tail=0.005)
+MODEL_ONLY = DetectorSettings(
+    alert_evidence=10.0,
+    high_evidence=20.0,
+    model_window_size=30,
+    model_min_population=100,
+    model_min_stake_cny=1_000,
+    min_stake_cny=50,
+    model_half_life_s=30 * DAY,
+    model_alert_tail=0.005,
+)
 
 
 async def test_a_warm_model_alerts_by_itself_on_a_payout_far_from_the_population(
-        state_store: StateStore) -> None:
+    state_store: StateStore,
+) -> None:
     h = Harness(state_store, Settings(detectors=MODEL_ONLY))
     await h.feed(*routine_payouts(random.Random(3), 400))
     assert h.detectors() == []  # the population itself raises nothing
@@ -330,7 +465,8 @@ async def test_a_warm_model_alerts_by_itself_on_a_payout_far_from_the_population
 
 
 async def test_the_model_does_not_speak_for_a_sum_under_its_minimum_stake(
-        state_store: StateStore) -> None:
+    state_store: StateStore,
+) -> None:
     h = Harness(state_store, Settings(detectors=MODEL_ONLY))
     await h.feed(*routine_payouts(random.Random(3), 400))
     small = young_store_paying_out_all("odd", T0 + 20 * DAY, with_store_event=True)
@@ -339,12 +475,13 @@ async def test_the_model_does_not_speak_for_a_sum_under_its_minimum_stake(
     assert h.detectors() == []
 
 
-async def test_without_models_the_same_payout_raises_nothing(
-        state_store: StateStore) -> None:
+async def test_without_models_the_same_payout_raises_nothing(state_store: StateStore) -> None:
     settings = MODEL_ONLY.model_copy(update={"use_models": False})
     h = Harness(state_store, Settings(detectors=settings))
-    await h.feed(*routine_payouts(random.Random(3), 400),
-                 *young_store_paying_out_all("odd", T0 + 20 * DAY, with_store_event=True))
+    await h.feed(
+        *routine_payouts(random.Random(3), 400),
+        *young_store_paying_out_all("odd", T0 + 20 * DAY, with_store_event=True),
+    )
     assert h.detectors() == []
 
 
@@ -354,16 +491,20 @@ async def test_an_alerted_store_does_not_teach_the_model(state_store: StateStore
     assert model is not None
     await h.feed(*price_protection_scheme("gang-1"))
     learnt = model.learnt
-    await h.feed(f.order("gang-1", T0 + 2 * DAY, price=100),
-                 f.withdrawal("gang-1", T0 + 2 * DAY + HOUR, 50, bank="bank-gang-1"))
+    await h.feed(
+        f.order("gang-1", T0 + 2 * DAY, price=100),
+        f.withdrawal("gang-1", T0 + 2 * DAY + HOUR, 50, bank="bank-gang-1"),
+    )
     assert h.detectors().count("price_cut") == 1 and model.learnt == learnt
-    await h.feed(f.store("honest", T0, bank="bank-h"), f.order("honest", T0 + DAY, price=100),
-                 f.withdrawal("honest", T0 + 3 * DAY, 50, bank="bank-h"))
+    await h.feed(
+        f.store("honest", T0, bank="bank-h"),
+        f.order("honest", T0 + DAY, price=100),
+        f.withdrawal("honest", T0 + 3 * DAY, 50, bank="bank-h"),
+    )
     assert model.learnt == learnt + 1
 
 
-async def test_an_alert_says_what_is_at_stake_and_what_decided_it(
-        state_store: StateStore) -> None:
+async def test_an_alert_says_what_is_at_stake_and_what_decided_it(state_store: StateStore) -> None:
     h = Harness(state_store)
     await h.feed(*price_protection_scheme("gang-1"))
     alert = next(a for a in h.alerts.alerts if a.detector == "price_cut")
@@ -372,12 +513,13 @@ async def test_an_alert_says_what_is_at_stake_and_what_decided_it(
     assert any(reason.startswith("Money at stake: 29,100.00 CNY") for reason in alert.reasons)
 
 
-async def test_a_store_gets_one_alert_per_detector_per_episode(
-        state_store: StateStore) -> None:
+async def test_a_store_gets_one_alert_per_detector_per_episode(state_store: StateStore) -> None:
     h = Harness(state_store)
-    await h.feed(*price_protection_scheme("gang-1"),
-                 f.order("gang-1", T0 + DAY + 2 * HOUR, price=9_000, sku="tv"),
-                 f.price("gang-1", T0 + DAY + 3 * HOUR, old=9_000, new=100, sku="tv"))
+    await h.feed(
+        *price_protection_scheme("gang-1"),
+        f.order("gang-1", T0 + DAY + 2 * HOUR, price=9_000, sku="tv"),
+        f.price("gang-1", T0 + DAY + 3 * HOUR, old=9_000, new=100, sku="tv"),
+    )
     assert h.detectors().count("price_cut") == 1
 
 
@@ -385,27 +527,33 @@ async def test_an_episode_survives_a_restart(state_store: StateStore) -> None:
     first = Harness(state_store)
     await first.feed(*price_protection_scheme("gang-1"))
     restarted = Harness(state_store)
-    await restarted.feed(f.order("gang-1", T0 + DAY + 2 * HOUR, price=9_000, sku="tv"),
-                         f.price("gang-1", T0 + DAY + 3 * HOUR, old=9_000, new=100, sku="tv"))
+    await restarted.feed(
+        f.order("gang-1", T0 + DAY + 2 * HOUR, price=9_000, sku="tv"),
+        f.price("gang-1", T0 + DAY + 3 * HOUR, old=9_000, new=100, sku="tv"),
+    )
     assert restarted.detectors() == []
 
 
-async def test_a_new_episode_opens_after_the_episode_length(
-        state_store: StateStore) -> None:
+async def test_a_new_episode_opens_after_the_episode_length(state_store: StateStore) -> None:
     h = Harness(state_store)
-    await h.feed(*price_protection_scheme("gang-1"),
-                 f.order("gang-1", T0 + 8 * DAY, price=9_000, sku="tv"),
-                 f.price("gang-1", T0 + 8 * DAY + HOUR, old=9_000, new=100, sku="tv"))
+    await h.feed(
+        *price_protection_scheme("gang-1"),
+        f.order("gang-1", T0 + 8 * DAY, price=9_000, sku="tv"),
+        f.price("gang-1", T0 + 8 * DAY + HOUR, old=9_000, new=100, sku="tv"),
+    )
     assert h.detectors().count("price_cut") == 2
 
 
 async def test_a_store_paying_out_to_a_ring_s_account_joins_the_ring(
-        state_store: StateStore) -> None:
+    state_store: StateStore,
+) -> None:
     h = Harness(state_store)
-    await h.feed(*price_protection_scheme("gang-1"),
-                 f.store("gang-2", T0 + 2 * DAY, bank="bank-gang-2"),
-                 f.order("gang-2", T0 + 2 * DAY + HOUR, price=8_000),
-                 f.withdrawal("gang-2", T0 + 2 * DAY + 2 * HOUR, 7_900, bank="bank-gang-1"))
+    await h.feed(
+        *price_protection_scheme("gang-1"),
+        f.store("gang-2", T0 + 2 * DAY, bank="bank-gang-2"),
+        f.order("gang-2", T0 + 2 * DAY + HOUR, price=8_000),
+        f.withdrawal("gang-2", T0 + 2 * DAY + 2 * HOUR, 7_900, bank="bank-gang-1"),
+    )
     first = next(a for a in h.alerts.alerts if a.store_id == "gang-1")
     second = next(a for a in h.alerts.alerts if a.store_id == "gang-2")
     assert "ring_id" not in first.extra  # alone, gang-1 was a ring of one: none is named
@@ -414,7 +562,8 @@ async def test_a_store_paying_out_to_a_ring_s_account_joins_the_ring(
 
 
 async def test_reasons_mask_account_numbers_and_the_alert_keeps_the_whole_one(
-        state_store: StateStore) -> None:
+    state_store: StateStore,
+) -> None:
     h = Harness(state_store)
     await h.feed(*drawer_of_cards_ring(3, card="6222020200112233445"))
     alert = next(a for a in h.alerts.alerts if a.store_id == "ghost-2")
@@ -424,13 +573,18 @@ async def test_reasons_mask_account_numbers_and_the_alert_keeps_the_whole_one(
 
 
 async def test_a_shopper_who_claimed_at_an_alerted_store_does_not_carry_its_mark(
-        state_store: StateStore) -> None:
+    state_store: StateStore,
+) -> None:
     h = Harness(state_store)
     # gang-1 is alerted at its cut; buyer-1 claimed there, and then claims at an honest store
-    await h.feed(*price_protection_scheme("gang-1"),
-                 f.store("honest", T0 - 300 * DAY, bank="bank-honest"),
-                 *[f.order("honest", T0 + DAY + i * HOUR, price=200, buyer=f"b{i}",
-                           order_id=f"h{i}") for i in range(10)],
-                 f.price("honest", T0 + 2 * DAY, old=200, new=150),
-                 f.refund("honest", T0 + 2 * DAY + 3 * HOUR, amount=50, order_id="h1"))
+    await h.feed(
+        *price_protection_scheme("gang-1"),
+        f.store("honest", T0 - 300 * DAY, bank="bank-honest"),
+        *[
+            f.order("honest", T0 + DAY + i * HOUR, price=200, buyer=f"b{i}", order_id=f"h{i}")
+            for i in range(10)
+        ],
+        f.price("honest", T0 + 2 * DAY, old=200, new=150),
+        f.refund("honest", T0 + 2 * DAY + 3 * HOUR, amount=50, order_id="h1"),
+    )
     assert "honest" not in {a.store_id for a in h.alerts.alerts}

@@ -24,7 +24,8 @@ from tests.helpers.harness import Harness, price_protection_scheme
 
 
 async def test_a_new_store_cutting_a_sold_sku_to_a_few_percent_raises_a_price_cut_alert(
-        state_store: StateStore) -> None:
+    state_store: StateStore,
+) -> None:
     h = Harness(state_store)
     await h.feed(*price_protection_scheme("gang-1"))
     alert = next(a for a in h.alerts.alerts if a.detector == "price_cut")
@@ -35,7 +36,8 @@ async def test_a_new_store_cutting_a_sold_sku_to_a_few_percent_raises_a_price_cu
 
 
 async def test_cashing_out_a_new_store_right_after_its_sales_raises_a_withdrawal_alert(
-        state_store: StateStore) -> None:
+    state_store: StateStore,
+) -> None:
     h = Harness(state_store)
     await h.feed(*price_protection_scheme("gang-1"))
     alert = next(a for a in h.alerts.alerts if a.detector == "withdrawal")
@@ -43,8 +45,7 @@ async def test_cashing_out_a_new_store_right_after_its_sales_raises_a_withdrawal
     assert alert.extra["action"] == "hold_payout"
 
 
-async def test_an_established_store_clearing_stock_raises_no_alert(
-        state_store: StateStore) -> None:
+async def test_an_established_store_clearing_stock_raises_no_alert(state_store: StateStore) -> None:
     h = Harness(state_store)
     opened = T0 - 400 * DAY
     await h.feed(
@@ -58,33 +59,39 @@ async def test_an_established_store_clearing_stock_raises_no_alert(
 
 async def test_a_price_rise_is_not_a_price_cut(state_store: StateStore) -> None:
     h = Harness(state_store)
-    await h.feed(f.store("s", T0), f.order("s", T0 + 1, price=100, sku="x"),
-                 f.price("s", T0 + 2, old=100, new=1000, sku="x"))
+    await h.feed(
+        f.store("s", T0),
+        f.order("s", T0 + 1, price=100, sku="x"),
+        f.price("s", T0 + 2, old=100, new=1000, sku="x"),
+    )
     assert "price_cut" not in h.detectors()
 
 
 async def test_a_cut_on_a_sku_that_never_sold_raises_no_price_cut_alert(
-        state_store: StateStore) -> None:
+    state_store: StateStore,
+) -> None:
     h = Harness(state_store)
     await h.feed(f.store("s", T0), f.price("s", T0 + DAY, old=10_000, new=300, sku="never-sold"))
     assert h.detectors() == []
 
 
 async def test_payouts_rotating_across_unregistered_accounts_are_flagged(
-        state_store: StateStore) -> None:
+    state_store: StateStore,
+) -> None:
     h = Harness(state_store)
-    await h.feed(f.store("ghost", T0, bank="bank-own"),
-                 f.order("ghost", T0 + HOUR, price=20_000, qty=1),
-                 f.withdrawal("ghost", T0 + 2 * HOUR, amount=9_000, bank="card-1"),
-                 f.withdrawal("ghost", T0 + 3 * HOUR, amount=9_000, bank="card-2"))
+    await h.feed(
+        f.store("ghost", T0, bank="bank-own"),
+        f.order("ghost", T0 + HOUR, price=20_000, qty=1),
+        f.withdrawal("ghost", T0 + 2 * HOUR, amount=9_000, bank="card-1"),
+        f.withdrawal("ghost", T0 + 3 * HOUR, amount=9_000, bank="card-2"),
+    )
     alert = next(a for a in h.alerts.alerts if a.detector == "withdrawal")
     assert alert.features["first_use_account"] == 1.0
     assert alert.features["unregistered_accounts_used"] == 2.0
     assert any("card-2" in reason for reason in alert.reasons)
 
 
-async def test_every_alert_matches_the_published_alert_schema(
-        state_store: StateStore) -> None:
+async def test_every_alert_matches_the_published_alert_schema(state_store: StateStore) -> None:
     h = Harness(state_store)
     await h.feed(*price_protection_scheme("gang-1"))
     assert h.alerts.alerts
@@ -93,7 +100,8 @@ async def test_every_alert_matches_the_published_alert_schema(
 
 
 async def test_re_processing_an_event_yields_the_same_alert_id(
-        redis_client: redis_asyncio.Redis) -> None:
+    redis_client: redis_asyncio.Redis,
+) -> None:
     first = Harness(redis_client)
     events = price_protection_scheme("gang-1")
     await first.feed(*events)
@@ -104,15 +112,24 @@ async def test_re_processing_an_event_yields_the_same_alert_id(
 
 
 async def test_a_bad_message_is_dead_lettered_counted_and_the_next_event_processed(
-        state_store: StateStore) -> None:
+    state_store: StateStore,
+) -> None:
     h = Harness(state_store)
     scheme = price_protection_scheme("gang-1")
     await h.feed(*scheme[:2], b"\xff\xfe garbage", *scheme[2:], topic="orders-file")
     assert [letter.reason for letter in h.dead.letters] == ["bad_utf8"]
     letter = h.dead.letters[0]
-    assert (letter.source.topic, letter.source.offset, letter.raw) == ("orders-file", 2, b"\xff\xfe garbage")
-    assert h.registry.get_sample_value("storewatch_events_rejected_total",
-                                   {"reason": "bad_utf8", "topic": "orders-file"}) == 1
+    assert (letter.source.topic, letter.source.offset, letter.raw) == (
+        "orders-file",
+        2,
+        b"\xff\xfe garbage",
+    )
+    assert (
+        h.registry.get_sample_value(
+            "storewatch_events_rejected_total", {"reason": "bad_utf8", "topic": "orders-file"}
+        )
+        == 1
+    )
     assert "price_cut" in h.detectors()
 
 
@@ -135,37 +152,56 @@ async def test_alerts_are_counted_by_detector_and_severity(state_store: StateSto
     raised = Counter((a.detector, a.severity) for a in h.alerts.alerts)
     assert {"price_cut", "withdrawal"} <= {detector for detector, _ in raised}
     for (detector, severity), alerts in raised.items():
-        assert h.registry.get_sample_value(
-            "storewatch_alerts_total", {"detector": detector, "severity": severity}) == alerts
+        assert (
+            h.registry.get_sample_value(
+                "storewatch_alerts_total", {"detector": detector, "severity": severity}
+            )
+            == alerts
+        )
 
 
 async def test_a_young_store_cashing_out_orders_it_never_shipped_is_flagged(
-        state_store: StateStore) -> None:
+    state_store: StateStore,
+) -> None:
     h = Harness(state_store)
     orders = [f.order("ghost", T0 + i * HOUR, price=3000) for i in range(1, 6)]
-    await h.feed(f.store("ghost", T0, bank="bank-ghost"), *orders,
-                 f.withdrawal("ghost", T0 + 2 * DAY, amount=14_500, bank="bank-ghost"))
+    await h.feed(
+        f.store("ghost", T0, bank="bank-ghost"),
+        *orders,
+        f.withdrawal("ghost", T0 + 2 * DAY, amount=14_500, bank="bank-ghost"),
+    )
     alert = next(a for a in h.alerts.alerts if a.detector == "withdrawal")
     assert alert.features["unshipped_share"] == 1.0
     assert any("never shipped" in reason for reason in alert.reasons)
 
 
 async def test_a_young_store_cashing_out_orders_it_shipped_is_not_flagged(
-        state_store: StateStore) -> None:
+    state_store: StateStore,
+) -> None:
     h = Harness(state_store)
     events: list[dict[str, Any]] = [f.store("honest", T0, bank="bank-honest")]
     for i in range(1, 6):
-        events.append(f.order("honest", T0 + i * HOUR, price=300, order_id=f"o{i}",
-                              buyer=f"buyer-{i}"))
-        events.append(f.order("honest", T0 + i * HOUR + 4 * HOUR, price=300, order_id=f"o{i}",
-                              buyer=f"buyer-{i}", status="shipped"))
+        events.append(
+            f.order("honest", T0 + i * HOUR, price=300, order_id=f"o{i}", buyer=f"buyer-{i}")
+        )
+        events.append(
+            f.order(
+                "honest",
+                T0 + i * HOUR + 4 * HOUR,
+                price=300,
+                order_id=f"o{i}",
+                buyer=f"buyer-{i}",
+                status="shipped",
+            )
+        )
     events.sort(key=lambda e: e["ts"])
     await h.feed(*events, f.withdrawal("honest", T0 + 2 * DAY, amount=1_450, bank="bank-honest"))
     assert h.detectors() == []
 
 
 async def test_an_event_far_ahead_of_the_wall_clock_is_dead_lettered(
-        state_store: StateStore) -> None:
+    state_store: StateStore,
+) -> None:
     h = Harness(state_store)
     await h.feed(f.order("s1", time.time() + 3 * DAY))
     assert [letter.reason for letter in h.dead.letters] == ["bad_ts"]
@@ -173,7 +209,8 @@ async def test_an_event_far_ahead_of_the_wall_clock_is_dead_lettered(
 
 
 async def test_events_redelivered_after_a_crash_are_counted_as_redeliveries_not_dead_lettered(
-        state_store: StateStore) -> None:
+    state_store: StateStore,
+) -> None:
     """A worker decided and saved a stream, then died before Kafka committed its offsets: the
     worker taking over gets the same records (same partition, same offsets) again."""
     scheme = price_protection_scheme("gang-1")
@@ -185,11 +222,13 @@ async def test_events_redelivered_after_a_crash_are_counted_as_redeliveries_not_
     assert not restarted.dead.letters
     assert not restarted.alerts.alerts, "their alerts were published the first time"
     assert restarted.registry.get_sample_value(
-        "storewatch_events_redelivered_total", {"topic": "file"}) == len(scheme)
+        "storewatch_events_redelivered_total", {"topic": "file"}
+    ) == len(scheme)
 
 
 async def test_an_event_published_twice_is_dead_lettered_as_a_duplicate_and_raises_nothing_new(
-        state_store: StateStore) -> None:
+    state_store: StateStore,
+) -> None:
     h = Harness(state_store)
     scheme = price_protection_scheme("gang-1")
     await h.feed(*scheme)
@@ -198,12 +237,12 @@ async def test_an_event_published_twice_is_dead_lettered_as_a_duplicate_and_rais
     assert [alert.alert_id for alert in h.alerts.alerts] == first
     assert {letter.reason for letter in h.dead.letters} == {"duplicate"}
     assert len(h.dead.letters) == len(scheme)
-    assert not h.registry.get_sample_value("storewatch_events_redelivered_total",
-                                           {"topic": "file"})
+    assert not h.registry.get_sample_value("storewatch_events_redelivered_total", {"topic": "file"})
 
 
 async def test_an_event_at_an_offset_already_decided_but_new_to_its_store_is_applied(
-        state_store: StateStore) -> None:
+    state_store: StateStore,
+) -> None:
     """A topic deleted and created again numbers its records from 0 anew: the saved decided
     offset only ever turns a refusal into a redelivery, it never skips an event."""
     h = Harness(state_store)
@@ -215,7 +254,8 @@ async def test_an_event_at_an_offset_already_decided_but_new_to_its_store_is_app
 
 
 async def test_a_batch_cut_off_before_its_commit_is_decided_again_with_the_same_alert_id(
-        redis_client: redis_asyncio.Redis) -> None:
+    redis_client: redis_asyncio.Redis,
+) -> None:
     scheme = price_protection_scheme("gang-1")
     undisturbed = Harness(redis_client)
     await undisturbed.feed(*scheme)
@@ -224,7 +264,8 @@ async def test_a_batch_cut_off_before_its_commit_is_decided_again_with_the_same_
     await crashed.feed(*scheme[:2])  # decided and committed
     # the rest is decided and its alerts published, then the worker dies before its commit
     published = await crashed.engine.process_batch(
-        [(f.raw(event), Source("file", 0, offset)) for offset, event in enumerate(scheme[2:], 2)])
+        [(f.raw(event), Source("file", 0, offset)) for offset, event in enumerate(scheme[2:], 2)]
+    )
     assert published, "the cut-off batch should have raised its alerts before the crash"
     h = Harness(redis_client)  # the worker that takes over reads the committed state
     await h.feed(*scheme[2:], first_offset=2)
@@ -235,7 +276,8 @@ async def test_a_batch_cut_off_before_its_commit_is_decided_again_with_the_same_
 
 
 async def test_a_restarted_engine_resumes_its_models_from_the_saved_snapshots(
-        redis_client: redis_asyncio.Redis) -> None:
+    redis_client: redis_asyncio.Redis,
+) -> None:
     h = Harness(redis_client)
     await h.feed(*price_protection_scheme("gang-1"), *price_protection_scheme("gang-2"))
     state = RedisStateStore(redis_client, h.settings.windows)
@@ -243,8 +285,9 @@ async def test_a_restarted_engine_resumes_its_models_from_the_saved_snapshots(
     restarted = Harness(redis_client)
     restored = restarted.engine.restore_models(await state.load_models("storewatch"))
     assert set(restored) == {"price_cut", "withdrawal", "claims", "tracking_reuse"}
-    assert [d.model.seen for d in restarted.engine.detectors if d.model] == \
-        [d.model.seen for d in h.engine.detectors if d.model]
+    assert [d.model.seen for d in restarted.engine.detectors if d.model] == [
+        d.model.seen for d in h.engine.detectors if d.model
+    ]
 
 
 async def test_a_copy_within_one_batch_is_a_duplicate(state_store: StateStore) -> None:
@@ -255,7 +298,8 @@ async def test_a_copy_within_one_batch_is_a_duplicate(state_store: StateStore) -
 
 
 async def test_a_stream_of_bad_messages_logs_a_few_examples_not_a_line_each(
-        state_store: StateStore, caplog: pytest.LogCaptureFixture) -> None:
+    state_store: StateStore, caplog: pytest.LogCaptureFixture
+) -> None:
     h = Harness(state_store)
     with caplog.at_level(logging.WARNING, logger="stream.engine"):
         await h.feed(*[b"not json %d" % i for i in range(500)])
@@ -265,7 +309,8 @@ async def test_a_stream_of_bad_messages_logs_a_few_examples_not_a_line_each(
 
 
 def test_the_log_budget_counts_what_it_held_back_when_the_minute_turns(
-        caplog: pytest.LogCaptureFixture) -> None:
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     now = [0.0]
     budget = LogBudget(2, lambda: now[0])
     assert [budget.allow("bad_json") for _ in range(5)] == [True, True, False, False, False]

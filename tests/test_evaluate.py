@@ -13,8 +13,12 @@ from stream.core.events import format_ts
 from stream.tools.evaluate import Report, evaluate, render_table
 from tests.helpers.factories import DAY, HOUR, T0
 
-LABELS = {"fraud-1": "ghost_supplier", "fraud-2": "ghost_supplier", "honest-1": "legit",
-          "honest-2": "legit"}
+LABELS = {
+    "fraud-1": "ghost_supplier",
+    "fraud-2": "ghost_supplier",
+    "honest-1": "legit",
+    "honest-2": "legit",
+}
 
 
 def event(kind: str, store_id: str, ts_s: float, **fields: Any) -> dict[str, Any]:
@@ -72,10 +76,26 @@ def test_the_cli_writes_the_report_and_the_plot(tmp_path: Path) -> None:
     paths["l.json"].write_text(json.dumps(LABELS))
     paths["a.jsonl"].write_text(json.dumps(alert("fraud-2", T0)) + "\n")
     done = subprocess.run(
-        [sys.executable, "-m", "stream.cli", "evaluate", "--events", str(paths["e.jsonl"]),
-         "--labels", str(paths["l.json"]), "--alerts", str(paths["a.jsonl"]),
-         "--report", str(paths["r.json"]), "--plot", str(paths["r.png"])],
-        capture_output=True, text=True, check=True)
+        [
+            sys.executable,
+            "-m",
+            "stream.cli",
+            "evaluate",
+            "--events",
+            str(paths["e.jsonl"]),
+            "--labels",
+            str(paths["l.json"]),
+            "--alerts",
+            str(paths["a.jsonl"]),
+            "--report",
+            str(paths["r.json"]),
+            "--plot",
+            str(paths["r.png"]),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "| ghost_supplier | 2 | 1 |" in done.stdout
     assert "| ghost_supplier | unspecified | 2 | 1 |" in done.stdout
     written = json.loads(paths["r.json"].read_text())
@@ -91,18 +111,43 @@ def test_the_cli_takes_out_as_the_report_path(tmp_path: Path) -> None:
     paths["l.json"].write_text(json.dumps(VARIANT_LABELS))
     paths["a.jsonl"].write_text(json.dumps(alert("honest-b", T0, "withdrawal")) + "\n")
     subprocess.run(
-        [sys.executable, "-m", "stream.cli", "evaluate", "--events", str(paths["e.jsonl"]),
-         "--labels", str(paths["l.json"]), "--alerts", str(paths["a.jsonl"]),
-         "--out", str(paths["r.json"])], capture_output=True, text=True, check=True)
+        [
+            sys.executable,
+            "-m",
+            "stream.cli",
+            "evaluate",
+            "--events",
+            str(paths["e.jsonl"]),
+            "--labels",
+            str(paths["l.json"]),
+            "--alerts",
+            str(paths["a.jsonl"]),
+            "--out",
+            str(paths["r.json"]),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     written = json.loads(paths["r.json"].read_text())
     assert written["legit_flagged_stores"] == [
-        {"store_id": "honest-b", "habit": "merged_parcels", "detectors": ["withdrawal"],
-         "alerts": 1}]
+        {
+            "store_id": "honest-b",
+            "habit": "merged_parcels",
+            "detectors": ["withdrawal"],
+            "alerts": 1,
+        }
+    ]
 
 
-VARIANT_LABELS = {"pp-1": "price_protection/shallow_cut", "pp-2": "price_protection/stepped_cut",
-                  "pp-3": "price_protection/shallow_cut", "honest-a": "legit/merged_parcels",
-                  "honest-b": "legit/merged_parcels", "honest-c": "legit/daily_sweep"}
+VARIANT_LABELS = {
+    "pp-1": "price_protection/shallow_cut",
+    "pp-2": "price_protection/stepped_cut",
+    "pp-3": "price_protection/shallow_cut",
+    "honest-a": "legit/merged_parcels",
+    "honest-b": "legit/merged_parcels",
+    "honest-c": "legit/daily_sweep",
+}
 CLAIMS = [
     event("order", "pp-1", T0),
     event("refund", "pp-1", T0 + HOUR, amount=900.0, reason="price_protection"),
@@ -153,7 +198,11 @@ def test_honest_stores_are_counted_per_habit_and_the_flagged_ones_listed() -> No
     assert report.habits["daily_sweep"].alert_rate == 0.0
     [flagged] = report.legit_flagged_stores
     assert (flagged.store_id, flagged.habit, flagged.detectors, flagged.alerts) == (
-        "honest-a", "merged_parcels", ["tracking_reuse", "withdrawal"], 2)
+        "honest-a",
+        "merged_parcels",
+        ["tracking_reuse", "withdrawal"],
+        2,
+    )
     assert report.legit_alert_rate == round(1 / 3, 4)
 
 

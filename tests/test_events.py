@@ -57,8 +57,11 @@ BAD_EVENTS: list[tuple[str, bytes]] = [
     ("missing_field", f.raw(mutate(f.withdrawal("s1", T0, 1.0), store_id=...))),
     ("wrong_type", f.raw(mutate(f.order("s1", T0), quantity="two"))),
     ("wrong_type", f.raw(mutate(f.withdrawal("s1", T0, 1.0), amount=True))),
-    ("not_finite", b'{"type":"withdrawal","event_id":"w","ts":1709251200,"store_id":"s",'
-                   b'"withdrawal_id":"w","amount":NaN,"bank_account":"b"}'),
+    (
+        "not_finite",
+        b'{"type":"withdrawal","event_id":"w","ts":1709251200,"store_id":"s",'
+        b'"withdrawal_id":"w","amount":NaN,"bank_account":"b"}',
+    ),
     ("bad_amount", f.raw(mutate(f.withdrawal("s1", T0, 1.0), amount=-5))),
     ("bad_amount", f.raw(mutate(f.order("s1", T0), quantity=0))),
     ("unknown_status", f.raw(mutate(f.order("s1", T0), status="lost"))),
@@ -74,7 +77,11 @@ BAD_EVENTS: list[tuple[str, bytes]] = [
 @pytest.mark.parametrize("event", GOOD_EVENTS, ids=lambda e: e["type"])
 def test_a_contract_event_is_accepted(event: dict[str, Any]) -> None:
     parsed = parse_event(f.raw(event))
-    assert (parsed.type, parsed.event_id, parsed.store_id) == (event["type"], event["event_id"], "s1")
+    assert (parsed.type, parsed.event_id, parsed.store_id) == (
+        event["type"],
+        event["event_id"],
+        "s1",
+    )
 
 
 def test_ts_in_epoch_seconds_is_accepted() -> None:
@@ -98,8 +105,11 @@ def test_the_published_schema_accepts_what_the_validator_accepts(event: dict[str
     jsonschema.Draft202012Validator(event_json_schema()).validate(event)
 
 
-SCHEMA_BAD = [(reason, raw) for reason, raw in BAD_EVENTS
-              if reason not in ("not_json", "bad_utf8", "oversize", "not_finite")]
+SCHEMA_BAD = [
+    (reason, raw)
+    for reason, raw in BAD_EVENTS
+    if reason not in ("not_json", "bad_utf8", "oversize", "not_finite")
+]
 
 
 @pytest.mark.parametrize(("reason", "raw"), SCHEMA_BAD, ids=[r for r, _ in SCHEMA_BAD])
@@ -108,7 +118,9 @@ def test_the_published_schema_refuses_what_the_validator_refuses(reason: str, ra
     assert not validator.is_valid(json.loads(raw))
 
 
-@pytest.mark.parametrize(("name", "build"), [("event", event_json_schema), ("alert", alert_json_schema)])
+@pytest.mark.parametrize(
+    ("name", "build"), [("event", event_json_schema), ("alert", alert_json_schema)]
+)
 def test_the_schema_files_shipped_are_the_generated_ones(name: str, build: Any) -> None:
     shipped = resources.files("stream").joinpath(f"schemas/{name}.schema.json").read_text()
     assert json.loads(shipped) == build(), "run `storewatch schema --out-dir stream/schemas`"
@@ -142,15 +154,41 @@ def _outcome(parse: Any, value: Any) -> tuple[Any, ...]:
 
 
 ODD_TS = [
-    "2024-03-01T12:00:00.000Z", "2024-03-01T12:00:00Z", "2024-03-01T12:00:00.123456Z",
-    "2024-03-01T12:00:00.1Z", "2024-03-01T12:00:00+00:00", "2024-03-01T12:00:00-00:00",
-    "2024-03-01T12:00:00+00:00:00.000001", "2024-03-01T12:00:00+08:00", "2024-03-01T12:00:00",
-    "2024-03-01T12:00:00.000z", "2024-03-01t12:00:00.000Z", "2024-03-01 12:00:00Z", "2024-03-01",
-    "20240301T120000Z", "2024-03-01T12:00Z", "2024-02-30T00:00:00Z", "2024-03-01T12:00:00UTC",
-    "1999-12-31T23:59:59.999Z", "2000-01-01T00:00:00Z", "1969-07-20T20:17:00.000Z",
-    "0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z", " 2024-03-01T12:00:00Z", "", "yesterday",
-    _Str("2024-03-01T12:00:00Z"), 1709294400, 1709294400.5, 946684799.9, -1, True, None,
-    float("nan"), float("inf"), [],
+    "2024-03-01T12:00:00.000Z",
+    "2024-03-01T12:00:00Z",
+    "2024-03-01T12:00:00.123456Z",
+    "2024-03-01T12:00:00.1Z",
+    "2024-03-01T12:00:00+00:00",
+    "2024-03-01T12:00:00-00:00",
+    "2024-03-01T12:00:00+00:00:00.000001",
+    "2024-03-01T12:00:00+08:00",
+    "2024-03-01T12:00:00",
+    "2024-03-01T12:00:00.000z",
+    "2024-03-01t12:00:00.000Z",
+    "2024-03-01 12:00:00Z",
+    "2024-03-01",
+    "20240301T120000Z",
+    "2024-03-01T12:00Z",
+    "2024-02-30T00:00:00Z",
+    "2024-03-01T12:00:00UTC",
+    "1999-12-31T23:59:59.999Z",
+    "2000-01-01T00:00:00Z",
+    "1969-07-20T20:17:00.000Z",
+    "0001-01-01T00:00:00Z",
+    "9999-12-31T23:59:59.999999Z",
+    " 2024-03-01T12:00:00Z",
+    "",
+    "yesterday",
+    _Str("2024-03-01T12:00:00Z"),
+    1709294400,
+    1709294400.5,
+    946684799.9,
+    -1,
+    True,
+    None,
+    float("nan"),
+    float("inf"),
+    [],
 ]
 
 
@@ -160,9 +198,34 @@ def test_the_fast_ts_parse_agrees_with_the_full_one(value: Any) -> None:
 
 
 ODD_VALUES: list[Any] = [
-    None, True, 0, 1, 2, 100_000, 100_001, 0.0, -0.0, 2.0, 2.5, 1e8, 1e15, -5, float("nan"),
-    float("inf"), "", "x", "x" * MAX_ID_CHARS, "x" * (MAX_ID_CHARS + 1), "x" * (MAX_TEXT_CHARS + 1),
-    "placed", "lost", "return", _Str("placed"), ["placed"], {}, "...",  # "..." drops the field
+    None,
+    True,
+    0,
+    1,
+    2,
+    100_000,
+    100_001,
+    0.0,
+    -0.0,
+    2.0,
+    2.5,
+    1e8,
+    1e15,
+    -5,
+    float("nan"),
+    float("inf"),
+    "",
+    "x",
+    "x" * MAX_ID_CHARS,
+    "x" * (MAX_ID_CHARS + 1),
+    "x" * (MAX_TEXT_CHARS + 1),
+    "placed",
+    "lost",
+    "return",
+    _Str("placed"),
+    ["placed"],
+    {},
+    "...",  # "..." drops the field
 ]
 
 
@@ -175,11 +238,31 @@ def test_the_fast_field_checks_agree_with_the_full_ones(event: dict[str, Any]) -
             assert _outcome(event_from_dict, changed) == expected, (name, value)
 
 
-@pytest.mark.parametrize("text", [
-    '{"a":1}', ' {"a":1}', '{"a":1} ', '{"a":1}\n', '{ "a" : 1 }', '{"a":1}x', '{"a":1} {}',
-    '\ufeff{"a":1}', '{"a":', '{"a":NaN}', "NaN", " NaN", "", " ", "[]", "1", '"x"', "null",
-    '{"a":1e999}',
-], ids=repr)
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a":1}',
+        ' {"a":1}',
+        '{"a":1} ',
+        '{"a":1}\n',
+        '{ "a" : 1 }',
+        '{"a":1}x',
+        '{"a":1} {}',
+        '\ufeff{"a":1}',
+        '{"a":',
+        '{"a":NaN}',
+        "NaN",
+        " NaN",
+        "",
+        " ",
+        "[]",
+        "1",
+        '"x"',
+        "null",
+        '{"a":1e999}',
+    ],
+    ids=repr,
+)
 def test_the_fast_json_decoding_agrees_with_json_loads(text: str) -> None:
     def loads(raw: str | bytearray) -> Any:
         return json.loads(raw, parse_constant=_refuse_constant)
@@ -217,8 +300,8 @@ ODD_MESSAGES = [
     b'"buyer_id":"b","sku":"k","unit_price":9007199254740993,"quantity":1,"status":"placed"}',
     b'{"type":"order","event_id":"e","store_id":"s","ts":9007199254740993,"order_id":"o",'
     b'"buyer_id":"b","sku":"k","unit_price":1,"quantity":99999999999999999999,"status":"placed"}',
-    "{\"type\":\"store\",\"event_id\":\"\u00e9\",\"store_id\":\"\U0001F600\",\"ts\":1e9,"
-    "\"owner_id\":\"o\",\"bank_account\":\"b\",\"deposit\":0,\"category\":\"c\"}",
+    '{"type":"store","event_id":"\u00e9","store_id":"\U0001f600","ts":1e9,'
+    '"owner_id":"o","bank_account":"b","deposit":0,"category":"c"}',
 ]
 
 
@@ -229,7 +312,9 @@ def test_the_typed_decoding_agrees_with_the_full_checks_on_odd_json(raw: bytes |
 
 
 @pytest.mark.parametrize("event", GOOD_EVENTS, ids=lambda e: e["type"])
-def test_the_typed_decoding_agrees_with_the_full_checks_on_odd_values(event: dict[str, Any]) -> None:
+def test_the_typed_decoding_agrees_with_the_full_checks_on_odd_values(
+    event: dict[str, Any],
+) -> None:
     """Every field (and the type) given every odd value, as the JSON a producer would send."""
     for name in sorted(event.keys()):
         for value in [*ODD_VALUES, *ODD_TS, -1e-300, 10**30, "price", "order"]:

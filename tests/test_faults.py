@@ -70,8 +70,11 @@ def stream(tmp_path_factory: pytest.TempPathFactory) -> Stream:
 
 def fault_settings(use_models: bool) -> Settings:
     # A fresh group per run: nothing committed, no model snapshot of another run to resume.
-    return Settings(kafka_partitions=2, app_id=f"storewatch-faults-{uuid.uuid4().hex[:8]}",
-                    detectors=DetectorSettings(use_models=use_models))
+    return Settings(
+        kafka_partitions=2,
+        app_id=f"storewatch-faults-{uuid.uuid4().hex[:8]}",
+        detectors=DetectorSettings(use_models=use_models),
+    )
 
 
 Fault = Callable[[DevStack], Awaitable[None]]
@@ -100,11 +103,16 @@ async def run_stream(stack: DevStack, stream: Stream, fault: Fault | None = None
 
 
 async def outcome(stack: DevStack, alerts: list[dict[str, Any]]) -> Outcome:
-    letters = [json.loads(r.value) for r in await read_topic(stack.settings,
-                                                             stack.settings.topics.dead_letter)]
-    return Outcome({a["alert_id"] for a in alerts}, len(alerts),
-                   Counter(letter["reason"] for letter in letters),
-                   await redis_state(str(stack.redis_url)))
+    letters = [
+        json.loads(r.value)
+        for r in await read_topic(stack.settings, stack.settings.topics.dead_letter)
+    ]
+    return Outcome(
+        {a["alert_id"] for a in alerts},
+        len(alerts),
+        Counter(letter["reason"] for letter in letters),
+        await redis_state(str(stack.redis_url)),
+    )
 
 
 def assert_same(disturbed: Outcome, undisturbed: Outcome) -> None:
@@ -137,7 +145,8 @@ def undisturbed_with_models(stream: Stream) -> Outcome:
 
 
 def test_a_worker_killed_mid_stream_and_restarted_loses_no_event(
-        stream: Stream, undisturbed_rules_only: Outcome) -> None:
+    stream: Stream, undisturbed_rules_only: Outcome
+) -> None:
     async def crash_and_restart(stack: DevStack) -> None:
         stack.kill_worker(stack.workers[0])
         stack.start_worker()
@@ -150,7 +159,8 @@ def test_a_worker_killed_mid_stream_and_restarted_loses_no_event(
 
 
 def test_redis_stopped_mid_stream_holds_the_worker_unhealthy_until_it_recovers_by_itself(
-        stream: Stream, undisturbed_with_models: Outcome) -> None:
+    stream: Stream, undisturbed_with_models: Outcome
+) -> None:
     """The worker retries the same batch with backoff while Redis is down, never skipping it
     nor exiting; its /metrics (the page the k8s probes read, so the pod is not restarted) keeps
     answering with storewatch_healthy 0, and turns 1 again once Redis is back."""
@@ -179,7 +189,8 @@ def test_redis_stopped_mid_stream_holds_the_worker_unhealthy_until_it_recovers_b
 
 
 def test_one_of_two_workers_killed_mid_stream_hands_its_partitions_to_the_other(
-        stream: Stream, undisturbed_rules_only: Outcome) -> None:
+    stream: Stream, undisturbed_rules_only: Outcome
+) -> None:
     async def kill_one(stack: DevStack) -> None:
         stack.kill_worker(stack.workers[0])
         # the survivor holds every input partition once the group has noticed
@@ -192,7 +203,8 @@ def test_one_of_two_workers_killed_mid_stream_hands_its_partitions_to_the_other(
 
 
 def test_a_restarted_broker_is_rejoined_and_the_stream_goes_on(
-        stream: Stream, undisturbed_with_models: Outcome) -> None:
+    stream: Stream, undisturbed_with_models: Outcome
+) -> None:
     """The broker stops between two parts of the stream and comes back on the same port; the
     worker reconnects by itself, and with the state kept in Redis the alerts of both parts
     are those of an undisturbed run.
@@ -205,6 +217,7 @@ def test_a_restarted_broker_is_rejoined_and_the_stream_goes_on(
     durable log they are not). The restart therefore falls between the two parts, once the
     first is processed; the topics are created again, as a fresh cluster would need.
     """
+
     async def part(stack: DevStack, path: Path) -> list[dict[str, Any]]:
         seen: list[dict[str, Any]] = []
         done = asyncio.Event()

@@ -44,7 +44,8 @@ def test_a_worker_not_built_yet_is_not_healthy(served: int) -> None:
 
 
 def test_a_worker_whose_redis_does_not_answer_is_not_healthy(
-        served: int, registry: CollectorRegistry) -> None:
+    served: int, registry: CollectorRegistry
+) -> None:
     Metrics.create(registry).healthy.set(0)
     status, body = get(served, HEALTH_PATH)
     assert status == 503 and "Redis" in body
@@ -63,6 +64,7 @@ def test_every_other_path_serves_the_metrics(served: int, registry: CollectorReg
 
 # -- the checks behind /healthz ---------------------------------------------------------------
 
+
 class Clock:
     def __init__(self) -> None:
         self.now = 1000.0
@@ -78,8 +80,9 @@ def clock() -> Clock:
 
 @pytest.fixture
 def health(clock: Clock, metrics: Metrics) -> WorkerHealth:
-    checks = WorkerHealth(stall_after_s=5, partitions_after_s=20, ping_timeout_s=1,
-                          clock=clock).bind(metrics)
+    checks = WorkerHealth(
+        stall_after_s=5, partitions_after_s=20, ping_timeout_s=1, clock=clock
+    ).bind(metrics)
     checks.assigned(4)
     checks.redis.answered(clock.now)
     return checks
@@ -93,14 +96,16 @@ def failing(registry: CollectorRegistry, check: str) -> float | None:
     return registry.get_sample_value("storewatch_health_check_failing", {"check": check})
 
 
-def test_a_worker_whose_checks_pass_is_healthy(health: WorkerHealth, served: int,
-                                               registry: CollectorRegistry) -> None:
+def test_a_worker_whose_checks_pass_is_healthy(
+    health: WorkerHealth, served: int, registry: CollectorRegistry
+) -> None:
     assert health.status() == (True, "ok") and healthy(registry) == 1
     assert get(served, HEALTH_PATH) == (200, "ok\n")
 
 
 def test_a_consumer_stalled_with_work_pending_turns_unhealthy_within_its_limit(
-        health: WorkerHealth, clock: Clock, served: int, registry: CollectorRegistry) -> None:
+    health: WorkerHealth, clock: Clock, served: int, registry: CollectorRegistry
+) -> None:
     health.work_pending(True)
     for _ in range(4):  # batches keep being decided: work pending is only a backlog
         clock.now += 3
@@ -117,8 +122,9 @@ def test_a_consumer_stalled_with_work_pending_turns_unhealthy_within_its_limit(
     assert healthy(registry) == 1 and failing(registry, "stalled") == 0
 
 
-def test_an_idle_consumer_with_nothing_pending_is_not_stalled(health: WorkerHealth, clock: Clock,
-                                                              registry: CollectorRegistry) -> None:
+def test_an_idle_consumer_with_nothing_pending_is_not_stalled(
+    health: WorkerHealth, clock: Clock, registry: CollectorRegistry
+) -> None:
     health.work_pending(True)
     health.batch_decided()
     health.work_pending(False)
@@ -127,7 +133,8 @@ def test_an_idle_consumer_with_nothing_pending_is_not_stalled(health: WorkerHeal
 
 
 def test_a_worker_holding_no_partition_after_a_revocation_turns_unhealthy(
-        health: WorkerHealth, clock: Clock, served: int, registry: CollectorRegistry) -> None:
+    health: WorkerHealth, clock: Clock, served: int, registry: CollectorRegistry
+) -> None:
     health.revoked()
     clock.now += 19  # a rebalance in progress
     assert healthy(registry) == 1
@@ -140,7 +147,8 @@ def test_a_worker_holding_no_partition_after_a_revocation_turns_unhealthy(
 
 
 def test_a_worker_that_never_joins_is_unhealthy_one_left_idle_by_the_group_is_not(
-        clock: Clock, metrics: Metrics, registry: CollectorRegistry) -> None:
+    clock: Clock, metrics: Metrics, registry: CollectorRegistry
+) -> None:
     health = WorkerHealth(partitions_after_s=20, clock=clock).bind(metrics)
     health.redis.answered(clock.now)
     clock.now += 21
@@ -150,7 +158,8 @@ def test_a_worker_that_never_joins_is_unhealthy_one_left_idle_by_the_group_is_no
 
 
 async def test_a_crashed_agent_or_task_makes_the_worker_unhealthy_for_good(
-        health: WorkerHealth, served: int, registry: CollectorRegistry) -> None:
+    health: WorkerHealth, served: int, registry: CollectorRegistry
+) -> None:
     @health.watched("agent detect")
     async def agent() -> None:
         raise RuntimeError("boom")
@@ -171,13 +180,15 @@ async def test_a_crashed_agent_or_task_makes_the_worker_unhealthy_for_good(
 
 
 async def test_a_redis_that_stops_answering_turns_the_worker_unhealthy_within_two_seconds(
-        metrics: Metrics, registry: CollectorRegistry) -> None:
+    metrics: Metrics, registry: CollectorRegistry
+) -> None:
     """A real redis-server frozen with SIGSTOP (what the outage test of issue 15 did)."""
     health = WorkerHealth().bind(metrics)
     health.assigned(1)
     with EmbeddedRedis() as server:
-        client = redis_client(server.url, socket_timeout=PING_TIMEOUT_S,
-                              socket_connect_timeout=PING_TIMEOUT_S)
+        client = redis_client(
+            server.url, socket_timeout=PING_TIMEOUT_S, socket_connect_timeout=PING_TIMEOUT_S
+        )
         watch = RedisWatch(client, health, metrics, ping_interval_s=0.1)
         task = asyncio.create_task(watch.run())
         try:
@@ -208,8 +219,10 @@ async def wait_until(condition: Callable[[], bool], timeout_s: float) -> None:
 
 # -- Redis that lost its data -----------------------------------------------------------------
 
+
 async def test_a_flushed_or_emptied_redis_is_noticed_and_counted_a_durable_restart_is_not(
-        metrics: Metrics, registry: CollectorRegistry, caplog: pytest.LogCaptureFixture) -> None:
+    metrics: Metrics, registry: CollectorRegistry, caplog: pytest.LogCaptureFixture
+) -> None:
     health = WorkerHealth().bind(metrics)
 
     def lost() -> float | None:
@@ -253,7 +266,8 @@ async def test_a_flushed_or_emptied_redis_is_noticed_and_counted_a_durable_resta
 
 
 async def test_every_worker_notices_a_loss_another_worker_noticed_first(
-        redis_server: EmbeddedRedis) -> None:
+    redis_server: EmbeddedRedis,
+) -> None:
     registries = [CollectorRegistry(), CollectorRegistry()]
     watches = []
     clients = []
@@ -261,8 +275,9 @@ async def test_every_worker_notices_a_loss_another_worker_noticed_first(
         metrics = Metrics.create(registry)
         client = redis_client(redis_server.url)
         clients.append(client)
-        watches.append(RedisWatch(client, WorkerHealth().bind(metrics), metrics,
-                                  namespace="sw:test-two"))
+        watches.append(
+            RedisWatch(client, WorkerHealth().bind(metrics), metrics, namespace="sw:test-two")
+        )
     try:
         for watch in watches:
             assert await watch.check_state() is False

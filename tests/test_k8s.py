@@ -72,26 +72,36 @@ def test_every_yaml_file_parses() -> None:
 
 
 def test_the_kustomization_lists_files_that_exist(kustomization: Manifest) -> None:
-    listed = list(kustomization["resources"]) + [
-        entry.rpartition("=")[2]
-        for generator in kustomization.get("configMapGenerator", [])
-        for entry in generator.get("files", [])
-    ] + [patch["path"] for patch in kustomization.get("patches", []) if "path" in patch]
+    listed = (
+        list(kustomization["resources"])
+        + [
+            entry.rpartition("=")[2]
+            for generator in kustomization.get("configMapGenerator", [])
+            for entry in generator.get("files", [])
+        ]
+        + [patch["path"] for patch in kustomization.get("patches", []) if "path" in patch]
+    )
     missing = [name for name in listed if not (K8S / name).is_file()]
     assert not missing, f"listed in kustomization.yaml but absent: {missing}"
 
 
 def test_every_manifest_is_either_applied_or_an_example(kustomization: Manifest) -> None:
     applied = set(kustomization["resources"]) | {"kustomization.yaml"}
-    stray = [p.name for p in K8S.glob("*.yaml")
-             if p.name not in applied and not p.name.endswith(".example.yaml")]
+    stray = [
+        p.name
+        for p in K8S.glob("*.yaml")
+        if p.name not in applied and not p.name.endswith(".example.yaml")
+    ]
     assert not stray, f"manifests that `kubectl apply -k` would not apply: {stray}"
-    assert not any("secret" in name.lower() for name in kustomization["resources"]), (
-        "a Secret with real credentials must not be part of the kustomization")
+    assert not any(
+        "secret" in name.lower() for name in kustomization["resources"]
+    ), "a Secret with real credentials must not be part of the kustomization"
 
 
 def test_probes_service_and_scrape_annotations_use_the_metrics_port(
-    container: Manifest, deployment: Manifest, manifests: dict[tuple[str, str], Manifest],
+    container: Manifest,
+    deployment: Manifest,
+    manifests: dict[tuple[str, str], Manifest],
 ) -> None:
     metrics_port = int(worker_env(container, manifests)["STOREWATCH_METRICS_PORT"])
     ports = {port["name"]: port["containerPort"] for port in container["ports"]}
@@ -111,13 +121,16 @@ def test_probes_service_and_scrape_annotations_use_the_metrics_port(
     for port in service["spec"]["ports"]:
         assert resolve(port["targetPort"]) == metrics_port
         assert port["port"] == metrics_port
-    for scrape_hints in (deployment["spec"]["template"]["metadata"]["annotations"],
-                        service["metadata"]["annotations"]):
+    for scrape_hints in (
+        deployment["spec"]["template"]["metadata"]["annotations"],
+        service["metadata"]["annotations"],
+    ):
         assert int(scrape_hints["prometheus.io/port"]) == metrics_port
 
 
 def test_the_image_runs_as_the_user_and_exposes_the_port_of_the_manifests(
-    container: Manifest, deployment: Manifest,
+    container: Manifest,
+    deployment: Manifest,
 ) -> None:
     dockerfile = (REPO / "Dockerfile").read_text(encoding="utf-8")
     uid = re.search(r"useradd .*--uid (\d+)", dockerfile)
@@ -134,7 +147,9 @@ def test_the_worker_has_requests_and_limits(container: Manifest) -> None:
 
 
 def test_the_configuration_file_is_mounted_where_storewatch_config_names_it(
-    container: Manifest, deployment: Manifest, kustomization: Manifest,
+    container: Manifest,
+    deployment: Manifest,
+    kustomization: Manifest,
     manifests: dict[tuple[str, str], Manifest],
 ) -> None:
     config_path = worker_env(container, manifests)["STOREWATCH_CONFIG"]
@@ -144,14 +159,18 @@ def test_the_configuration_file_is_mounted_where_storewatch_config_names_it(
     mounted = [name for name, path in mounts.items() if path.rstrip("/") == directory]
     assert mounted, f"nothing is mounted at {directory}"
     config_map = volumes[mounted[0]]["configMap"]["name"]
-    generated = {g["name"]: [f.rpartition("=")[0] or f for f in g.get("files", [])]
-                 for g in kustomization["configMapGenerator"]}
-    assert filename in generated.get(config_map, []), (
-        f"ConfigMap {config_map} does not carry {filename}: {generated}")
+    generated = {
+        g["name"]: [f.rpartition("=")[0] or f for f in g.get("files", [])]
+        for g in kustomization["configMapGenerator"]
+    }
+    assert filename in generated.get(
+        config_map, []
+    ), f"ConfigMap {config_map} does not carry {filename}: {generated}"
 
 
 def test_the_redis_url_comes_from_a_secret_only(
-    container: Manifest, manifests: dict[tuple[str, str], Manifest],
+    container: Manifest,
+    manifests: dict[tuple[str, str], Manifest],
 ) -> None:
     env = worker_env(container, manifests)
     assert "secretKeyRef" in env["STOREWATCH_REDIS_URL"], env["STOREWATCH_REDIS_URL"]
@@ -190,7 +209,8 @@ def _bytes(quantity: str) -> int:
 
 
 def test_the_memory_limit_holds_the_stores_the_configuration_keeps_in_memory(
-    container: Manifest, manifests: dict[tuple[str, str], Manifest],
+    container: Manifest,
+    manifests: dict[tuple[str, str], Manifest],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     for name in [n for n in os.environ if n.startswith("STOREWATCH_")]:
@@ -202,5 +222,6 @@ def test_the_memory_limit_holds_the_stores_the_configuration_keeps_in_memory(
     needed = settings.windows.stores_in_memory * STORE_IN_MEMORY_BYTES + IDLE_WORKER_BYTES
     resources = container["resources"]
     assert _bytes(resources["requests"]["memory"]) >= needed, "a pod scheduled where it won't fit"
-    assert _bytes(resources["limits"]["memory"]) >= needed * HEADROOM, (
-        f"{settings.windows.stores_in_memory} stores need {needed / 2**20:.0f} MiB")
+    assert (
+        _bytes(resources["limits"]["memory"]) >= needed * HEADROOM
+    ), f"{settings.windows.stores_in_memory} stores need {needed / 2**20:.0f} MiB"

@@ -54,8 +54,15 @@ def flood(first: int, count: int) -> Iterator[dict[str, Any]]:
         store, ts = f"flood-{i}", f.T0 + i * 2.0
         yield f.store(store, ts, bank=f"bank-{i}")
         yield f.order(store, ts + 1, sku=f"sku-{i}", buyer=f"buyer-{i}", order_id=f"o-{i}")
-        yield f.order(store, ts + 2, sku=f"sku-{i}", buyer=f"buyer-{i}", order_id=f"o-{i}",
-                      status="shipped", tracking_no=f"trk-{i}")
+        yield f.order(
+            store,
+            ts + 2,
+            sku=f"sku-{i}",
+            buyer=f"buyer-{i}",
+            order_id=f"o-{i}",
+            status="shipped",
+            tracking_no=f"trk-{i}",
+        )
         yield f.price(store, ts + 3, old=100.0, new=95.0, sku=f"sku-{i}")
         yield {**f.refund(store, ts + 4, 5.0, order_id=f"o-{i}"), "buyer_id": f"claimant-{i}"}
         yield f.withdrawal(store, ts + 5, 50.0, bank=f"payout-{i}")
@@ -63,8 +70,10 @@ def flood(first: int, count: int) -> Iterator[dict[str, Any]]:
 
 def tracking_buckets(first: int, count: int) -> set[str]:
     """The bucket keys that the flood's tracking numbers fall in."""
-    return {tracking.bucket_key(f"trk-{i}", tracking.DEFAULT_BUCKETS, KEY_PREFIX)
-            for i in range(first, first + count)}
+    return {
+        tracking.bucket_key(f"trk-{i}", tracking.DEFAULT_BUCKETS, KEY_PREFIX)
+        for i in range(first, first + count)
+    }
 
 
 async def run(engine: Engine, events: Iterator[dict[str, Any]]) -> int:
@@ -93,13 +102,19 @@ async def fresh_redis() -> AsyncIterator[redis_asyncio.Redis]:
 
 def engine_on(client: redis_asyncio.Redis, windows: WindowSettings) -> Engine:
     settings = Settings().model_copy(update={"windows": windows})
-    return Engine.from_settings(settings, RedisStateStore(client, windows), ListAlertSink(),
-                                ListDeadLetterSink(), Metrics.create(CollectorRegistry()),
-                                check_topics=False)
+    return Engine.from_settings(
+        settings,
+        RedisStateStore(client, windows),
+        ListAlertSink(),
+        ListDeadLetterSink(),
+        Metrics.create(CollectorRegistry()),
+        check_topics=False,
+    )
 
 
 async def test_a_flood_of_distinct_keys_costs_bounded_redis_memory_and_worker_rss(
-        fresh_redis: redis_asyncio.Redis) -> None:
+    fresh_redis: redis_asyncio.Redis,
+) -> None:
     windows = WindowSettings(stores_in_memory=STORES_IN_MEMORY)
     engine = engine_on(fresh_redis, windows)
     await run(engine, flood(0, 2 * STORES_IN_MEMORY))  # warm-up: models, pools, the store cache
@@ -108,11 +123,14 @@ async def test_a_flood_of_distinct_keys_costs_bounded_redis_memory_and_worker_rs
     started = time.perf_counter()
     events = await run(engine, flood(2 * STORES_IN_MEMORY, FLOOD_STORES))
     elapsed_s = time.perf_counter() - started
-    redis_per_store = (int((await fresh_redis.info("memory"))["used_memory"]) - memory_before) \
-        / FLOOD_STORES
+    redis_per_store = (
+        int((await fresh_redis.info("memory"))["used_memory"]) - memory_before
+    ) / FLOOD_STORES
     rss_growth = rss_bytes() - rss_before
-    print(f"\nflood: {events} events in {elapsed_s:.1f}s; Redis {redis_per_store:.0f} B/store; "
-          f"RSS +{rss_growth / 2**20:.1f} MiB; {await fresh_redis.dbsize()} keys")
+    print(
+        f"\nflood: {events} events in {elapsed_s:.1f}s; Redis {redis_per_store:.0f} B/store; "
+        f"RSS +{rss_growth / 2**20:.1f} MiB; {await fresh_redis.dbsize()} keys"
+    )
     assert events == 6 * FLOOD_STORES
     assert redis_per_store < REDIS_BYTES_PER_STORE_MAX
     assert rss_growth < RSS_GROWTH_MAX_BYTES
@@ -133,16 +151,23 @@ async def test_every_key_a_flood_creates_carries_its_ttl(fresh_redis: redis_asyn
     # a store's state is one key; its bank account, claimant and payout account one key each;
     # its tracking number an entry in one of the shared buckets; one key holds the offsets the
     # saved state covers
-    assert kinds == {"store": 2_000, "decided": 1, "bank": 2 * 2_000, "claim": 2_000,
-                     "trk": len(tracking_buckets(0, 2_000))}, kinds
+    assert kinds == {
+        "store": 2_000,
+        "decided": 1,
+        "bank": 2 * 2_000,
+        "claim": 2_000,
+        "trk": len(tracking_buckets(0, 2_000)),
+    }, kinds
 
 
 async def test_state_and_facts_are_gone_once_their_ttl_has_passed(
-        fresh_redis: redis_asyncio.Redis) -> None:
+    fresh_redis: redis_asyncio.Redis,
+) -> None:
     # Validation keeps TTLs at a minute or more (no window is shorter); built without it, a
     # two-second TTL lets the test see Redis expire what the scripts wrote.
     windows = WindowSettings.model_construct(
-        **{**Settings().windows.model_dump(), "idle_store_ttl_s": 2.0, "fact_ttl_s": 2.0})
+        **{**Settings().windows.model_dump(), "idle_store_ttl_s": 2.0, "fact_ttl_s": 2.0}
+    )
     await run(engine_on(fresh_redis, windows), flood(0, 500))
     # as above, and the decided offsets
     assert await fresh_redis.dbsize() == (1 + 3) * 500 + len(tracking_buckets(0, 500)) + 1
@@ -154,7 +179,8 @@ async def test_state_and_facts_are_gone_once_their_ttl_has_passed(
 
 
 async def test_a_store_a_worker_keeps_in_memory_costs_bounded_bytes(
-        fresh_redis: redis_asyncio.Redis) -> None:
+    fresh_redis: redis_asyncio.Redis,
+) -> None:
     """What `windows.stores_in_memory` is sized by: a month of a simulated marketplace, then
     the bytes Python allocates to hold its stores again (tracemalloc), and their saved size."""
     import tracemalloc
@@ -174,7 +200,9 @@ async def test_a_store_a_worker_keeps_in_memory_costs_bounded_bytes(
     in_memory, _ = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     per_store = in_memory / len(copies)
-    print(f"\n{len(events)} events, {len(copies)} stores: {per_store:,.0f} B a store in memory, "
-          f"{sum(map(len, saved)) / len(saved):,.0f} B saved")
+    print(
+        f"\n{len(events)} events, {len(copies)} stores: {per_store:,.0f} B a store in memory, "
+        f"{sum(map(len, saved)) / len(saved):,.0f} B saved"
+    )
     assert len(copies) == 100
     assert per_store < IN_MEMORY_BYTES_PER_STORE_MAX

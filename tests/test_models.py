@@ -21,8 +21,9 @@ def typical(rng: random.Random) -> dict[str, float]:
     return {"youth": rng.random() * 0.2, "share": 0.3 + rng.random() * 0.2, "flag": 0.0}
 
 
-def trained(n: int = 1000, settings: DetectorSettings = SETTINGS,
-            hour_s: float = 3600.0) -> tuple[PopulationModel, random.Random]:
+def trained(
+    n: int = 1000, settings: DetectorSettings = SETTINGS, hour_s: float = 3600.0
+) -> tuple[PopulationModel, random.Random]:
     rng = random.Random(7)
     model = PopulationModel("test", settings)
     for i in range(n):
@@ -44,7 +45,9 @@ def test_a_warm_model_finds_a_far_observation_rarer_than_one_in_a_hundred() -> N
     assert verdict.rarer_than(0.01) and verdict.one_in() >= 100
 
 
-def test_the_tail_is_calibrated_about_one_typical_decision_in_fifty_is_rarer_than_two_percent() -> None:
+def test_the_tail_is_calibrated_about_one_typical_decision_in_fifty_is_rarer_than_two_percent() -> (
+    None
+):
     model, rng = trained()
     verdicts = [model.score(typical(rng)) for _ in range(2000)]
     rare = sum(v.rarer_than(0.02) for v in verdicts) / len(verdicts)

@@ -76,12 +76,16 @@ def big_message(size: int) -> bytes:
 @pytest.fixture(scope="module")
 def marketplace() -> Marketplace:
     settings = Settings()
-    events = sorted((event for i in range(STORES)
-                     for event in price_protection_scheme(f"noskip-{i}", f.T0 + i * f.HOUR)),
-                    key=lambda e: e["ts"])
+    events = sorted(
+        (
+            event
+            for i in range(STORES)
+            for event in price_protection_scheme(f"noskip-{i}", f.T0 + i * f.HOUR)
+        ),
+        key=lambda e: e["ts"],
+    )
     topics = settings.topics.input_topics()
-    records = [Record(topics[e["type"]], f.raw(e), int(parse_ts_s(e["ts"]) * 1000))
-               for e in events]
+    records = [Record(topics[e["type"]], f.raw(e), int(parse_ts_s(e["ts"]) * 1000)) for e in events]
     big = [big_message(size) for size in BIG_SIZES]
     for share, raw in zip((1 / 3, 2 / 3), big, strict=True):
         at = int(len(records) * share)
@@ -94,14 +98,18 @@ async def publish(settings: Settings, records: list[Record]) -> dict[tuple[str, 
     every partition written."""
     from aiokafka import AIOKafkaProducer
 
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
-                                max_request_size=16 * MIB)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, acks="all", max_request_size=16 * MIB
+    )
     await producer.start()
     ends: dict[tuple[str, int], int] = {}
     try:
         for record in records:
-            sent = await (await producer.send(record.topic, record.raw, key=b"k",
-                                              timestamp_ms=record.timestamp_ms))
+            sent = await (
+                await producer.send(
+                    record.topic, record.raw, key=b"k", timestamp_ms=record.timestamp_ms
+                )
+            )
             ends[(sent.topic, sent.partition)] = sent.offset + 1
     finally:
         await producer.stop()
@@ -124,11 +132,14 @@ async def run_to_the_end(stack: DevStack, ends: dict[tuple[str, int], int]) -> R
     finally:
         done.set()
         await follower
-    letters = [json.loads(r.value)
-               for r in await read_topic(stack.settings, stack.settings.topics.dead_letter)]
+    letters = [
+        json.loads(r.value)
+        for r in await read_topic(stack.settings, stack.settings.topics.dead_letter)
+    ]
     decided = metric(stack.workers[-1].metrics_port, "storewatch_processing_seconds_count")
-    return Run({a["alert_id"] for a in seen}, letters, await redis_state(str(stack.redis_url)),
-               decided)
+    return Run(
+        {a["alert_id"] for a in seen}, letters, await redis_state(str(stack.redis_url)), decided
+    )
 
 
 def one_partition_settings() -> Settings:
@@ -144,7 +155,9 @@ def undisturbed(marketplace: Marketplace) -> Run:
 
 
 @pytest.fixture(scope="module")
-def expected_alert_ids(marketplace: Marketplace, tmp_path_factory: pytest.TempPathFactory) -> set[str]:
+def expected_alert_ids(
+    marketplace: Marketplace, tmp_path_factory: pytest.TempPathFactory
+) -> set[str]:
     path = tmp_path_factory.mktemp("noskip") / "good.jsonl"
     path.write_bytes(b"\n".join(marketplace.good) + b"\n")
     with EmbeddedRedis() as redis:
@@ -160,7 +173,8 @@ def letter_of(letters: list[dict[str, Any]], raw: bytes) -> dict[str, Any]:
 
 
 def test_1_mib_and_10_mib_messages_are_dead_lettered_bounded_and_every_good_event_decided(
-        marketplace: Marketplace, undisturbed: Run, expected_alert_ids: set[str]) -> None:
+    marketplace: Marketplace, undisturbed: Run, expected_alert_ids: set[str]
+) -> None:
     assert expected_alert_ids, "the good events should raise alerts"
     assert undisturbed.alert_ids == expected_alert_ids
     assert undisturbed.decided == len(marketplace.good)
@@ -174,13 +188,19 @@ def test_1_mib_and_10_mib_messages_are_dead_lettered_bounded_and_every_good_even
 
 
 def test_a_broker_refusing_the_dead_letters_halts_the_worker_before_the_big_message(
-        marketplace: Marketplace, undisturbed: Run) -> None:
+    marketplace: Marketplace, undisturbed: Run
+) -> None:
     """Dead letters over 8,000 bytes are refused by the worker's producer; alerts are not."""
-    first_big = marketplace.records.index(next(r for r in marketplace.records
-                                               if r.raw == marketplace.big[0]))
-    with DevStack(one_partition_settings(), worker_env_extra={
+    first_big = marketplace.records.index(
+        next(r for r in marketplace.records if r.raw == marketplace.big[0])
+    )
+    with DevStack(
+        one_partition_settings(),
+        worker_env_extra={
             "STOREWATCH_KAFKA_MAX_REQUEST_BYTES": "8000",
-            "STOREWATCH_PUBLISH_GIVE_UP_S": "2"}) as stack:
+            "STOREWATCH_PUBLISH_GIVE_UP_S": "2",
+        },
+    ) as stack:
         stack.start(workers=1)
         ends = asyncio.run(publish(stack.settings, marketplace.records))
         halted_worker = stack.workers[0]
@@ -198,8 +218,11 @@ def test_a_broker_refusing_the_dead_letters_halts_the_worker_before_the_big_mess
             offset = offsets[record.topic] = offsets.get(record.topic, -1) + 1
             if i >= first_big:
                 undecided_from.setdefault((record.topic, 0), offset)
-        past = {tp: (committed[tp], first) for tp, first in undecided_from.items()
-                if committed.get(tp, 0) > first}
+        past = {
+            tp: (committed[tp], first)
+            for tp, first in undecided_from.items()
+            if committed.get(tp, 0) > first
+        }
         assert not past, f"committed past an undecided event: {past}"
         assert "worker halted" in halted_worker.log_path.read_text()
 

@@ -80,9 +80,13 @@ class Clock:
 
 def watermarked(at_end: set[str], clock: Clock, max_held: int = 1000) -> EventTimeMerger[str]:
     """A merger told which partitions are fetched to the end of their log (``at_end``)."""
-    return EventTimeMerger(timestamp=float, max_held=max_held,
-                           caught_up=lambda partition, last: partition in at_end,
-                           idle_after_s=1.0, clock=clock)
+    return EventTimeMerger(
+        timestamp=float,
+        max_held=max_held,
+        caught_up=lambda partition, last: partition in at_end,
+        idle_after_s=1.0,
+        clock=clock,
+    )
 
 
 def test_a_partition_missing_from_a_fetch_but_not_at_its_end_still_holds_the_others() -> None:
@@ -90,19 +94,27 @@ def test_a_partition_missing_from_a_fetch_but_not_at_its_end_still_holds_the_oth
     clock, at_end = Clock(), set[str]()
     m = watermarked(at_end, clock)
     m.assign(["orders", "withdrawals"])
-    assert list(m.add({"orders": [1, 2], "withdrawals": [1.5, 3]})) == \
-        [("orders", 1), ("withdrawals", 1.5), ("orders", 2)]
+    assert list(m.add({"orders": [1, 2], "withdrawals": [1.5, 3]})) == [
+        ("orders", 1),
+        ("withdrawals", 1.5),
+        ("orders", 2),
+    ]
     assert list(m.add({"orders": [4, 5]})) == [("withdrawals", 3)]
     assert list(m.add({"withdrawals": [6]})) == [("orders", 4), ("orders", 5)]
 
 
-def test_a_partition_assigned_but_not_fetched_yet_holds_everything_until_it_brings_records() -> None:
+def test_a_partition_assigned_but_not_fetched_yet_holds_everything_until_it_brings_records() -> (
+    None
+):
     clock, at_end = Clock(), set[str]()
     m = watermarked(at_end, clock)
     m.assign(["orders", "withdrawals"])
     assert list(m.add({"orders": [5, 6]})) == []
-    assert list(m.add({"withdrawals": [1, 7]})) == [("withdrawals", 1), ("orders", 5),
-                                                    ("orders", 6)]
+    assert list(m.add({"withdrawals": [1, 7]})) == [
+        ("withdrawals", 1),
+        ("orders", 5),
+        ("orders", 6),
+    ]
 
 
 def test_partitions_at_the_end_of_their_log_hold_nothing_so_live_records_pass_at_once() -> None:
@@ -132,8 +144,7 @@ def test_an_outlier_at_the_end_of_a_fetch_sways_the_watermark_for_that_fetch_onl
     first = list(m.add({"orders": [1, 2, 50], "prices": [1.5, 99_999]}))  # a clock error
     assert first == [("orders", 1), ("prices", 1.5), ("orders", 2), ("orders", 50)]
     # prices has reached 55, not 99,999: orders' 60 and 70 wait for it again
-    assert list(m.add({"orders": [60, 70], "prices": [55]})) == [("prices", 99_999),
-                                                                 ("prices", 55)]
+    assert list(m.add({"orders": [60, 70], "prices": [55]})) == [("prices", 99_999), ("prices", 55)]
     assert m.held == 2
 
 

@@ -66,15 +66,18 @@ def load_dashboard(path: Path) -> dict[str, Any]:
 
 ALL_DASHBOARD_EXPRESSIONS = {
     f"{path.stem}: {where}": expr
-    for path in DASHBOARDS for where, expr in dashboard_expressions(load_dashboard(path)).items()
+    for path in DASHBOARDS
+    for where, expr in dashboard_expressions(load_dashboard(path)).items()
 }
 ALL_RULE_PROBES = {
     f"{rule['alert']} [{i}]": probe
-    for rule in alert_rules(RULE_FILES) for i, probe in enumerate(rule_probes(rule["expr"]))
+    for rule in alert_rules(RULE_FILES)
+    for i, probe in enumerate(rule_probes(rule["expr"]))
 }
 
 
 # -- static checks -----------------------------------------------------------------------------
+
 
 def test_there_are_rules_and_dashboards() -> None:
     assert RULE_FILES and DASHBOARDS
@@ -91,7 +94,8 @@ def test_prometheus_config_loads_the_rule_files() -> None:
 def test_every_alert_has_severity_summary_and_a_runbook_section() -> None:
     headings = {
         re.sub(r"[^a-z0-9 _-]", "", line.lstrip("#").strip().lower()).replace(" ", "-")
-        for line in RUNBOOK.read_text(encoding="utf-8").splitlines() if line.startswith("## ")
+        for line in RUNBOOK.read_text(encoding="utf-8").splitlines()
+        if line.startswith("## ")
     }
     problems = []
     for rule in alert_rules(RULE_FILES):
@@ -125,8 +129,9 @@ def test_every_metric_the_worker_exports_is_on_a_dashboard() -> None:
     Metrics.create(registry)
     exported = {metric.name for metric in registry.collect()}
     used = " ".join(ALL_DASHBOARD_EXPRESSIONS.values())
-    missing = sorted(name for name in exported if not re.search(rf"\b{name}(_total|_bucket)?\b",
-                                                                  used))
+    missing = sorted(
+        name for name in exported if not re.search(rf"\b{name}(_total|_bucket)?\b", used)
+    )
     assert not missing, f"metrics of stream/runtime/metrics.py no dashboard shows: {missing}"
 
 
@@ -144,6 +149,7 @@ def test_no_dashboard_expression_hides_missing_data_behind_a_constant() -> None:
 
 # -- against a real Prometheus -----------------------------------------------------------------
 
+
 @dataclass
 class Observed:
     prometheus: PrometheusServer
@@ -158,8 +164,9 @@ async def publish_bad_tuning_record(settings: Settings) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
     await producer.start()
     try:
-        await producer.send_and_wait(settings.topics.control, b"not a tuning change",
-                                     key=b"detectors.model_alert_tail")
+        await producer.send_and_wait(
+            settings.topics.control, b"not a tuning change", key=b"detectors.model_alert_tail"
+        )
     finally:
         await producer.stop()
 
@@ -194,11 +201,15 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
     try:
         stack.start(workers=2)
         prometheus = PrometheusServer(
-            [f"127.0.0.1:{w.metrics_port}" for w in stack.workers], RULE_FILES).start()
+            [f"127.0.0.1:{w.metrics_port}" for w in stack.workers], RULE_FILES
+        ).start()
         start_s = time.time()
         asyncio.run(publish_bad_tuning_record(stack.settings))
-        result = asyncio.run(replay_via_kafka(events_path, stack.settings,
-                                              rate_per_s=REPLAY_RATE_PER_S, timeout_s=90))
+        result = asyncio.run(
+            replay_via_kafka(
+                events_path, stack.settings, rate_per_s=REPLAY_RATE_PER_S, timeout_s=90
+            )
+        )
         # Redis goes away while events arrive: the workers retry, count errors, turn unhealthy.
         port = redis.port
         redis.stop()
@@ -228,8 +239,9 @@ def test_dashboard_expression_returns_data(observed: Observed, where: str) -> No
 
 @pytest.mark.integration
 @pytest.mark.parametrize("where", sorted(ALL_RULE_PROBES))
-def test_alert_expression_without_its_threshold_returns_data(observed: Observed,
-                                                               where: str) -> None:
+def test_alert_expression_without_its_threshold_returns_data(
+    observed: Observed, where: str
+) -> None:
     expr = ALL_RULE_PROBES[where]
     series = observed.prometheus.query_range(expr, observed.start_s, observed.end_s)
     assert finite_points(series), f"`{expr}` returned no number over the run"
@@ -241,15 +253,23 @@ def test_every_rule_is_loaded_and_evaluates_without_error(observed: Observed) ->
     loaded = {rule["name"]: rule for group in groups for rule in group["rules"]}
     expected = {rule["alert"] for rule in alert_rules(RULE_FILES)}
     assert expected <= set(loaded), f"not loaded: {expected - set(loaded)}"
-    failing = {name: rule.get("lastError") for name, rule in loaded.items()
-               if rule["health"] != "ok"}
+    failing = {
+        name: rule.get("lastError") for name, rule in loaded.items() if rule["health"] != "ok"
+    }
     assert not failing, failing
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("alert", ["StorewatchRedisErrors", "StorewatchWorkerUnhealthy",
-                                   "StorewatchTuningRefused", "StorewatchEventTimeLagHigh",
-                                   "StorewatchRedisStateLost"])
+@pytest.mark.parametrize(
+    "alert",
+    [
+        "StorewatchRedisErrors",
+        "StorewatchWorkerUnhealthy",
+        "StorewatchTuningRefused",
+        "StorewatchEventTimeLagHigh",
+        "StorewatchRedisStateLost",
+    ],
+)
 def test_the_incidents_of_the_run_trigger_their_alerts(observed: Observed, alert: str) -> None:
     """Pending (or firing, for a rule without `for`) while the incident lasted: the outage of
     Redis (which comes back empty: its data lost), the malformed tuning record, and event
@@ -281,6 +301,7 @@ def test_the_dashboard_renders_from_prometheus(observed: Observed, tmp_path: Pat
     if not out.is_absolute():
         out = REPO / out
     renderer = load_renderer()
-    renderer.render(observed.prometheus.url, out, observed.start_s, observed.end_s,
-                    rate_interval="10s")
+    renderer.render(
+        observed.prometheus.url, out, observed.start_s, observed.end_s, rate_interval="10s"
+    )
     assert out.stat().st_size > 20_000

@@ -27,19 +27,27 @@ class RefusingSink:
         self.sent.append(item)
 
 
-async def test_a_sink_that_refuses_a_few_times_gets_the_item_once_and_each_failure_counted() -> None:
+async def test_a_sink_that_refuses_a_few_times_gets_the_item_once_and_each_failure_counted() -> (
+    None
+):
     failures: list[str] = []
     sink = RefusingSink(refusals=3)
-    retrying = RetryingSink(sink, "alert", give_up_after_s=5, on_failure=failures.append,
-                            first_delay_s=0.01)
+    retrying = RetryingSink(
+        sink, "alert", give_up_after_s=5, on_failure=failures.append, first_delay_s=0.01
+    )
     await retrying.send("a-1")
     assert sink.sent == ["a-1"]
     assert failures == ["alert"] * 3
 
 
 async def test_a_sink_that_keeps_refusing_raises_publish_error_after_the_retry_budget() -> None:
-    retrying = RetryingSink(RefusingSink(refusals=10**6), "dead_letter", give_up_after_s=0.2,
-                            first_delay_s=0.01, max_delay_s=0.05)
+    retrying = RetryingSink(
+        RefusingSink(refusals=10**6),
+        "dead_letter",
+        give_up_after_s=0.2,
+        first_delay_s=0.01,
+        max_delay_s=0.05,
+    )
     with pytest.raises(PublishError, match="dead_letter not published after .* attempts"):
         await retrying.send("letter")
 

@@ -14,8 +14,11 @@ MAX_LINES = 250
 
 
 def _links(path: Path) -> list[str]:
-    return [target for target in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", path.read_text())
-            if not target.startswith(("http://", "https://"))]
+    return [
+        target
+        for target in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", path.read_text())
+        if not target.startswith(("http://", "https://"))
+    ]
 
 
 def test_the_readme_is_a_first_page_not_a_manual() -> None:
@@ -23,23 +26,34 @@ def test_the_readme_is_a_first_page_not_a_manual() -> None:
 
 
 def test_every_link_of_the_readme_and_docs_resolves() -> None:
-    broken = [f"{page.name}: {target}" for page in [README, *(ROOT / "docs").glob("*.md")]
-              for target in _links(page) if not (page.parent / target).exists()]
+    broken = [
+        f"{page.name}: {target}"
+        for page in [README, *(ROOT / "docs").glob("*.md")]
+        for target in _links(page)
+        if not (page.parent / target).exists()
+    ]
     assert broken == []
 
 
 def test_the_readme_names_every_command_and_tells_to_activate_the_virtualenv() -> None:
     text = README.read_text()
     commands = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
-    assert [name for name in commands if f"`storewatch {name}" not in text
-            and f"storewatch {name} " not in text and f", `{name}" not in text] == []
+    assert [
+        name
+        for name in commands  # type: ignore[union-attr]
+        if f"`storewatch {name}" not in text
+        and f"storewatch {name} " not in text
+        and f", `{name}" not in text
+    ] == []
     assert "source .venv/bin/activate" in text
 
 
 def test_the_sections_others_own_live_in_docs_with_a_link_left_behind() -> None:
     text = README.read_text()
-    for heading, page in (("## Detection results", "docs/detection.md"),
-                          ("## Performance", "docs/performance.md")):
+    for heading, page in (
+        ("## Detection results", "docs/detection.md"),
+        ("## Performance", "docs/performance.md"),
+    ):
         assert (ROOT / page).read_text().startswith(heading)
         assert f"]({page})" in text
 

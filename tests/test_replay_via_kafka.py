@@ -4,7 +4,7 @@ worker dead-lettered them, and fails (exit 5) when the worker refused most of it
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from stream.tools.dev import DevStack
 from stream.tools.replay import replay_via_kafka
 from tests import factories as f
 from tests.cli_runner import assert_fails, run_cli
-from tests.test_engine import price_protection_scheme
+from tests.helpers.harness import price_protection_scheme
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +28,7 @@ def stack() -> Iterator[DevStack]:
         yield started
 
 
-def write_jsonl(path: Path, lines: list[dict[str, Any] | bytes]) -> Path:
+def write_jsonl(path: Path, lines: Sequence[dict[str, Any] | bytes]) -> Path:
     with open(path, "wb") as handle:
         for line in lines:
             handle.write((line if isinstance(line, bytes) else f.raw(line)) + b"\n")
@@ -36,7 +36,8 @@ def write_jsonl(path: Path, lines: list[dict[str, Any] | bytes]) -> Path:
 
 
 async def test_a_file_replayed_twice_reports_its_alerts_once_and_then_its_refusals(
-        stack: DevStack, tmp_path: Path) -> None:
+    stack: DevStack, tmp_path: Path
+) -> None:
     events = write_jsonl(tmp_path / "events.jsonl", price_protection_scheme("twice-1"))
     first = await replay_via_kafka(events, stack.settings, timeout_s=60)
     assert "price_cut" in {a["detector"] for a in first.alerts}
@@ -48,22 +49,33 @@ async def test_a_file_replayed_twice_reports_its_alerts_once_and_then_its_refusa
 
 
 async def test_the_refusals_of_a_run_are_its_own_dead_letters_with_their_reasons(
-        stack: DevStack, tmp_path: Path) -> None:
+    stack: DevStack, tmp_path: Path
+) -> None:
     noise = write_jsonl(tmp_path / "noise.jsonl", [b'{"type": "order", oops', b"[]"])
     await replay_via_kafka(noise, stack.settings, timeout_s=60)  # other runs' dead letters
     scheme = price_protection_scheme("own-letters-1")
-    events = write_jsonl(tmp_path / "events.jsonl",
-                         [*scheme[:2], b'{"type": "order", oops', *scheme[2:]])
+    events = write_jsonl(
+        tmp_path / "events.jsonl", [*scheme[:2], b'{"type": "order", oops', *scheme[2:]]
+    )
     result = await replay_via_kafka(events, stack.settings, timeout_s=60)
     assert result.rejected == {"not_json": 1}
     assert "price_cut" in {a["detector"] for a in result.alerts}
 
 
 def test_the_command_exits_5_with_its_summary_when_the_worker_refused_most_events(
-        stack: DevStack, tmp_path: Path) -> None:
+    stack: DevStack, tmp_path: Path
+) -> None:
     events = write_jsonl(tmp_path / "events.jsonl", price_protection_scheme("cli-twice-1"))
-    command = ("replay", "--via-kafka", "--bootstrap", stack.settings.kafka_bootstrap,
-               "--input", events, "--timeout", "60")
+    command = (
+        "replay",
+        "--via-kafka",
+        "--bootstrap",
+        stack.settings.kafka_bootstrap,
+        "--input",
+        events,
+        "--timeout",
+        "60",
+    )
     first = run_cli(*command)
     assert first.returncode == 0, first.stderr
     assert json.loads(first.stdout)["alerts"] >= 1
@@ -74,9 +86,15 @@ def test_the_command_exits_5_with_its_summary_when_the_worker_refused_most_event
 
 
 def test_an_in_process_replay_of_mostly_malformed_lines_exits_5(tmp_path: Path) -> None:
-    events = write_jsonl(tmp_path / "events.jsonl",
-                         [*price_protection_scheme("in-process-1")[:1],
-                          b'{"type": "order"}', b'{"type": "order", oops', b"42"])
+    events = write_jsonl(
+        tmp_path / "events.jsonl",
+        [
+            *price_protection_scheme("in-process-1")[:1],
+            b'{"type": "order"}',
+            b'{"type": "order", oops',
+            b"42",
+        ],
+    )
     done = run_cli("replay", "--state", "memory", "--input", events)
     assert_fails(done, ExitCode.REFUSED, "the replay refused 3 of 4 events")
     assert json.loads(done.stdout)["events"] == 4

@@ -34,8 +34,9 @@ def secret_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("STOREWATCH_KAFKA_SECURITY__SASL_MECHANISM", "SCRAM-SHA-256")
     monkeypatch.setenv("STOREWATCH_KAFKA_SECURITY__SASL_USERNAME", "storewatch")
     monkeypatch.setenv("STOREWATCH_KAFKA_SECURITY__SASL_PASSWORD", KAFKA_PASSWORD)
-    monkeypatch.setenv("STOREWATCH_REDIS_URL",
-                       f"redis://storewatch:{REDIS_URL_PASSWORD}@127.0.0.1:{free_port()}/0")
+    monkeypatch.setenv(
+        "STOREWATCH_REDIS_URL", f"redis://storewatch:{REDIS_URL_PASSWORD}@127.0.0.1:{free_port()}/0"
+    )
     monkeypatch.setenv("STOREWATCH_REDIS_PASSWORD", REDIS_PASSWORD)
     yield
 
@@ -51,7 +52,9 @@ def test_secrets_come_from_the_environment_and_reach_the_clients(secret_env: Non
     assert security.sasl_password is not None
     assert security.sasl_password.get_secret_value() == KAFKA_PASSWORD
     options = security.aiokafka_options()
-    assert options["security_protocol"] == "SASL_SSL" and options["sasl_mechanism"] == "SCRAM-SHA-256"
+    assert (
+        options["security_protocol"] == "SASL_SSL" and options["sasl_mechanism"] == "SCRAM-SHA-256"
+    )
     assert options["sasl_plain_password"] == KAFKA_PASSWORD
     assert isinstance(options["ssl_context"], ssl.SSLContext)
     assert security.kafka_python_options()["sasl_plain_password"] == KAFKA_PASSWORD
@@ -59,7 +62,8 @@ def test_secrets_come_from_the_environment_and_reach_the_clients(secret_env: Non
 
 
 def test_the_faust_app_gets_sasl_credentials_that_do_not_print_the_password(
-        secret_env: None) -> None:
+    secret_env: None,
+) -> None:
     from stream.runtime.app import faust_settings
 
     credentials = faust_settings(load_settings())["broker_credentials"]
@@ -70,7 +74,8 @@ def test_the_faust_app_gets_sasl_credentials_that_do_not_print_the_password(
 
 
 def test_settings_dumps_logs_and_tuning_output_show_no_secret(
-        secret_env: None, caplog: pytest.LogCaptureFixture) -> None:
+    secret_env: None, caplog: pytest.LogCaptureFixture
+) -> None:
     from stream.runtime.app import create_app
 
     settings = load_settings()
@@ -90,16 +95,18 @@ def test_settings_dumps_logs_and_tuning_output_show_no_secret(
 
 async def test_an_unreachable_redis_error_does_not_carry_its_password(secret_env: None) -> None:
     settings = load_settings()
-    state = RedisStateStore.from_url(settings.redis_url.get_secret_value(), settings.windows,
-                                     **settings.redis_options())
+    state = RedisStateStore.from_url(
+        settings.redis_url.get_secret_value(), settings.windows, **settings.redis_options()
+    )
     with pytest.raises(StateUnavailableError) as caught:
         await state.ping()
     await state.close()
     assert_no_secret(str(caught.value) + repr(caught.value))
 
 
-def test_tune_show_prints_no_secret(secret_env: None, monkeypatch: pytest.MonkeyPatch,
-                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_tune_show_prints_no_secret(
+    secret_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from stream.cli import main
 
     # the embedded broker speaks PLAINTEXT (see README "Limits"); the Redis secrets stay set
@@ -127,8 +134,9 @@ def test_sasl_without_credentials_and_credentials_without_sasl_are_refused() -> 
 def test_redis_tls_files_need_a_rediss_url() -> None:
     with pytest.raises(ValidationError, match="not rediss"):
         Settings(redis_tls_ca_file="/etc/ca.pem")
-    options = Settings(redis_url="rediss://redis:6380/0",
-                       redis_tls_ca_file="/etc/ca.pem").redis_options()
+    options = Settings(
+        redis_url="rediss://redis:6380/0", redis_tls_ca_file="/etc/ca.pem"
+    ).redis_options()
     assert options == {"ssl_ca_certs": "/etc/ca.pem"}
 
 
@@ -144,7 +152,9 @@ async def test_the_state_store_authenticates_to_a_redis_that_requires_a_password
     with EmbeddedRedis(extra_args=["--requirepass", REDIS_PASSWORD]) as server:
         settings = Settings(redis_url=server.url, redis_password=REDIS_PASSWORD)
         state = RedisStateStore.from_url(server.url, settings.windows, **settings.redis_options())
-        (view,) = await state.apply_many([update_for(event_from_dict(f.order("s1", f.T0, price=7)))])
+        (view,) = await state.apply_many(
+            [update_for(event_from_dict(f.order("s1", f.T0, price=7)))]
+        )
         await state.commit()
         assert view.window(3600.0)["sales_cny"] == 7
         await state.close()
@@ -168,21 +178,63 @@ def make_certificates(where: Path) -> None:
     """A CA, a server certificate for 127.0.0.1 and a client certificate, with the openssl CLI.
     EC keys (fast); the extensions Python's strict verification wants."""
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
-            "-subj", "/CN=storewatch test CA",
-            "-addext", "basicConstraints=critical,CA:TRUE",
-            "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=where)
-    for name, usage, san in (("server", "serverAuth", "IP:127.0.0.1,DNS:localhost"),
-                             ("client", "clientAuth", "DNS:storewatch-worker")):
+    openssl(
+        "req",
+        "-x509",
+        *ec,
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=storewatch test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+        cwd=where,
+    )
+    for name, usage, san in (
+        ("server", "serverAuth", "IP:127.0.0.1,DNS:localhost"),
+        ("client", "clientAuth", "DNS:storewatch-worker"),
+    ):
         (where / f"{name}.ext").write_text(
             f"subjectAltName={san}\nbasicConstraints=critical,CA:FALSE\n"
             f"keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage={usage}\n"
-            "authorityKeyIdentifier=keyid\nsubjectKeyIdentifier=hash\n")
-        openssl("req", "-new", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr",
-                "-subj", f"/CN=storewatch {name}", cwd=where)
-        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-                "-CAcreateserial", "-out", f"{name}.crt", "-days", "2",
-                "-extfile", f"{name}.ext", cwd=where)
+            "authorityKeyIdentifier=keyid\nsubjectKeyIdentifier=hash\n"
+        )
+        openssl(
+            "req",
+            "-new",
+            *ec,
+            "-keyout",
+            f"{name}.key",
+            "-out",
+            f"{name}.csr",
+            "-subj",
+            f"/CN=storewatch {name}",
+            cwd=where,
+        )
+        openssl(
+            "x509",
+            "-req",
+            "-in",
+            f"{name}.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            f"{name}.crt",
+            "-days",
+            "2",
+            "-extfile",
+            f"{name}.ext",
+            cwd=where,
+        )
 
 
 class TlsRedis(EmbeddedRedis):
@@ -214,8 +266,10 @@ class TlsRedis(EmbeddedRedis):
 
     def _ready(self) -> bool:
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as raw, \
-                    self.client_context().wrap_socket(raw, server_hostname="127.0.0.1") as sock:
+            with (
+                socket.create_connection(("127.0.0.1", self.port), timeout=1) as raw,
+                self.client_context().wrap_socket(raw, server_hostname="127.0.0.1") as sock,
+            ):
                 sock.sendall(b"*1\r\n$4\r\nPING\r\n")
                 return sock.recv(64).startswith(b"+PONG")
         except (OSError, ssl.SSLError):
@@ -225,8 +279,10 @@ class TlsRedis(EmbeddedRedis):
 @pytest.fixture
 def tls_redis(tmp_path: Path) -> Iterator[TlsRedis]:
     if not DEBIAN_REDIS.exists():
-        pytest.skip(f"no {DEBIAN_REDIS} (Debian's redis-server, built with TLS; `make test` "
-                    "installs it with apt when run as root)")
+        pytest.skip(
+            f"no {DEBIAN_REDIS} (Debian's redis-server, built with TLS; `make test` "
+            "installs it with apt when run as root)"
+        )
     if shutil.which("openssl") is None:
         pytest.skip("no openssl command to make the test certificates with")
     make_certificates(tmp_path)
@@ -234,7 +290,9 @@ def tls_redis(tmp_path: Path) -> Iterator[TlsRedis]:
     try:
         server.start()
     except EmbeddedServerError as exc:
-        if "tls" in str(exc).lower() and ("not supported" in str(exc) or "Bad directive" in str(exc)):
+        if "tls" in str(exc).lower() and (
+            "not supported" in str(exc) or "Bad directive" in str(exc)
+        ):
             pytest.skip(f"{DEBIAN_REDIS} is built without TLS")
         raise
     try:
@@ -244,23 +302,28 @@ def tls_redis(tmp_path: Path) -> Iterator[TlsRedis]:
 
 
 async def test_the_state_store_speaks_tls_with_a_client_certificate_to_a_real_redis(
-        tls_redis: TlsRedis) -> None:
+    tls_redis: TlsRedis,
+) -> None:
     from stream.core.events import event_from_dict
     from stream.state.state import update_for
     from tests.helpers import factories as f
 
     certs = tls_redis.certs
-    settings = Settings(redis_url=tls_redis.url,
-                        redis_tls_ca_file=str(certs / "ca.crt"),
-                        redis_tls_cert_file=str(certs / "client.crt"),
-                        redis_tls_key_file=str(certs / "client.key"))
+    settings = Settings(
+        redis_url=tls_redis.url,
+        redis_tls_ca_file=str(certs / "ca.crt"),
+        redis_tls_cert_file=str(certs / "client.crt"),
+        redis_tls_key_file=str(certs / "client.key"),
+    )
     for price, total in ((9, 9), (5, 14)):  # the second store reads the first one's save
-        state = RedisStateStore.from_url(settings.redis_url.get_secret_value(),
-                                         settings.windows, **settings.redis_options())
+        state = RedisStateStore.from_url(
+            settings.redis_url.get_secret_value(), settings.windows, **settings.redis_options()
+        )
         try:
             await state.ping()
-            (view,) = await state.apply_many([update_for(event_from_dict(
-                f.order("tls1", f.T0 + price, price=price)))])
+            (view,) = await state.apply_many(
+                [update_for(event_from_dict(f.order("tls1", f.T0 + price, price=price)))]
+            )
             await state.commit()
             assert view.window(3600.0)["sales_cny"] == total
             assert await state.saved_state("tls1") is not None
@@ -269,21 +332,26 @@ async def test_the_state_store_speaks_tls_with_a_client_certificate_to_a_real_re
             await state.close()
 
     # without a client certificate the server refuses the handshake
-    anonymous = RedisStateStore.from_url(tls_redis.url, settings.windows,
-                                         ssl_ca_certs=str(certs / "ca.crt"))
+    anonymous = RedisStateStore.from_url(
+        tls_redis.url, settings.windows, ssl_ca_certs=str(certs / "ca.crt")
+    )
     with pytest.raises(StateUnavailableError):
         await anonymous.ping()
     await anonymous.close()
     # and a client that does not trust the server's CA refuses the server
-    untrusting = RedisStateStore.from_url(tls_redis.url, settings.windows,
-                                          ssl_certfile=str(certs / "client.crt"),
-                                          ssl_keyfile=str(certs / "client.key"))
+    untrusting = RedisStateStore.from_url(
+        tls_redis.url,
+        settings.windows,
+        ssl_certfile=str(certs / "client.crt"),
+        ssl_keyfile=str(certs / "client.key"),
+    )
     with pytest.raises(StateUnavailableError, match="(?i)certificate"):
         await untrusting.ping()
     await untrusting.close()
     # a plain redis:// client gets no answer on the TLS port
-    plain = RedisStateStore.from_url(tls_redis.url.replace("rediss://", "redis://"),
-                                     settings.windows, socket_timeout=2)
+    plain = RedisStateStore.from_url(
+        tls_redis.url.replace("rediss://", "redis://"), settings.windows, socket_timeout=2
+    )
     with pytest.raises(StateUnavailableError):
         await plain.ping()
     await plain.close()

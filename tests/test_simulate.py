@@ -39,12 +39,24 @@ MONEY, COUNT, TEXT, TEXT_OR_NULL = "money", "count", "text", "text or null"
 COMMON_FIELDS = {"type": TEXT, "event_id": TEXT, "ts": TEXT, "store_id": TEXT}
 FIELDS_BY_TYPE = {
     "store": {"owner_id": TEXT, "bank_account": TEXT, "deposit": MONEY, "category": TEXT},
-    "order": {"order_id": TEXT, "buyer_id": TEXT, "sku": TEXT, "unit_price": MONEY,
-              "quantity": COUNT, "status": TEXT, "tracking_no": TEXT_OR_NULL,
-              "courier": TEXT_OR_NULL},
+    "order": {
+        "order_id": TEXT,
+        "buyer_id": TEXT,
+        "sku": TEXT,
+        "unit_price": MONEY,
+        "quantity": COUNT,
+        "status": TEXT,
+        "tracking_no": TEXT_OR_NULL,
+        "courier": TEXT_OR_NULL,
+    },
     "price": {"sku": TEXT, "old_price": MONEY, "new_price": MONEY},
-    "refund": {"refund_id": TEXT, "order_id": TEXT, "buyer_id": TEXT, "amount": MONEY,
-               "reason": TEXT},
+    "refund": {
+        "refund_id": TEXT,
+        "order_id": TEXT,
+        "buyer_id": TEXT,
+        "amount": MONEY,
+        "reason": TEXT,
+    },
     "withdrawal": {"withdrawal_id": TEXT, "amount": MONEY, "bank_account": TEXT},
 }
 CHOICES = {
@@ -63,9 +75,12 @@ def contract_violations(event: Event) -> list[str]:
             problems.append(f"{name} missing")
             continue
         value = event[name]
-        if kind == MONEY and not (type(value) in (int, float) and value > 0
-                                    and round(value, 2) == value):
-            problems.append(f"{name}={value!r} is not a positive CNY amount with at most 2 decimals")
+        if kind == MONEY and not (
+            type(value) in (int, float) and value > 0 and round(value, 2) == value
+        ):
+            problems.append(
+                f"{name}={value!r} is not a positive CNY amount with at most 2 decimals"
+            )
         elif kind == COUNT and not (type(value) is int and value >= 1):
             problems.append(f"{name}={value!r} is not a positive count")
         elif kind == TEXT and not (type(value) is str and value):
@@ -79,7 +94,8 @@ def contract_violations(event: Event) -> list[str]:
     if event.get("type") == "order":
         in_transit = event.get("status") in ("shipped", "delivered")
         if in_transit != (event.get("tracking_no") is not None) or in_transit != (
-                event.get("courier") is not None):
+            event.get("courier") is not None
+        ):
             problems.append(f"tracking_no/courier must be set exactly when shipped: {event}")
     return problems
 
@@ -94,8 +110,9 @@ def by_type(sim: Simulation, kind: str) -> list[Event]:
 
 def stores_of(sim: Simulation, label: str) -> list[str]:
     """Stores whose label is ``label`` exactly, or whose kind (scheme, legit) it is."""
-    return [store_id for store_id, truth in sim.labels.items()
-            if label in (truth, label_kind(truth))]
+    return [
+        store_id for store_id, truth in sim.labels.items() if label in (truth, label_kind(truth))
+    ]
 
 
 def variant_of(sim: Simulation, store_id: str) -> str:
@@ -153,7 +170,9 @@ def test_different_seeds_give_different_markets() -> None:
     assert simulate(stores=60, days=3, seed=1).events != simulate(stores=60, days=3, seed=2).events
 
 
-def test_written_events_are_one_compact_json_object_per_line(tmp_path: Path, sim: Simulation) -> None:
+def test_written_events_are_one_compact_json_object_per_line(
+    tmp_path: Path, sim: Simulation
+) -> None:
     write_events(tmp_path / "events.jsonl", sim.events[:500])
     lines = (tmp_path / "events.jsonl").read_text(encoding="utf-8").splitlines()
     assert [json.loads(line) for line in lines] == sim.events[:500]
@@ -175,8 +194,9 @@ def test_event_ids_are_unique(sim: Simulation) -> None:
 
 
 def test_every_event_has_the_contract_fields_with_the_right_types(sim: Simulation) -> None:
-    problems = {event["event_id"]: found for event in sim.events
-                if (found := contract_violations(event))}
+    problems = {
+        event["event_id"]: found for event in sim.events if (found := contract_violations(event))
+    }
     assert not problems, list(problems.items())[:5]
 
 
@@ -207,18 +227,21 @@ def test_each_store_opens_once_before_any_of_its_activity(sim: Simulation) -> No
 
 
 def test_stores_without_a_store_event_opened_before_the_window_and_are_honest_and_fraud(
-        sim: Simulation) -> None:
+    sim: Simulation,
+) -> None:
     """A live marketplace's feed starts long after most stores registered: missing store
     events are common among honest stores too, so their absence marks nothing."""
     unrecorded = set(sim.labels) - set(registered_accounts(sim))
     assert {label_kind(sim.labels[s]) for s in unrecorded} >= {LEGIT}
     assert sum(label_kind(sim.labels[s]) == LEGIT for s in unrecorded) >= 0.1 * len(
-        stores_of(sim, LEGIT))
+        stores_of(sim, LEGIT)
+    )
     assert set(stores_of(sim, "legit/no_store_event")) <= unrecorded
 
 
 def test_fraud_stores_lack_their_store_event_as_often_as_a_variant_draws_it(
-        fraud_heavy: Simulation) -> None:
+    fraud_heavy: Simulation,
+) -> None:
     unrecorded = set(fraud_heavy.labels) - set(registered_accounts(fraud_heavy))
     for scheme in SCHEMES:
         labelled = stores_of(fraud_heavy, f"{scheme}/no_store_event")
@@ -240,7 +263,8 @@ def test_labels_name_a_scheme_and_variant_or_legit_and_habit(sim: Simulation) ->
 
 
 def test_every_variant_of_every_scheme_appears_in_a_fraud_heavy_market(
-        fraud_heavy: Simulation) -> None:
+    fraud_heavy: Simulation,
+) -> None:
     for scheme in SCHEMES:
         seen = {variant_of(fraud_heavy, s) for s in stores_of(fraud_heavy, scheme)}
         assert seen == set(FRAUD[scheme].variants), scheme
@@ -252,13 +276,16 @@ def test_fraud_stores_are_a_small_share(sim: Simulation) -> None:
 
 
 def test_refunds_refer_to_earlier_orders_of_their_store_and_never_exceed_them(
-        sim: Simulation) -> None:
+    sim: Simulation,
+) -> None:
     placed: dict[str, tuple[str, int]] = {}
     refunded_cents: Counter[str] = Counter()
     for event in sim.events:
         if event["type"] == "order" and event["status"] == "placed":
-            placed[event["order_id"]] = (event["store_id"],
-                                         cents(event["unit_price"]) * event["quantity"])
+            placed[event["order_id"]] = (
+                event["store_id"],
+                cents(event["unit_price"]) * event["quantity"],
+            )
         elif event["type"] == "refund":
             store_id, paid_cents = placed[event["order_id"]]
             assert store_id == event["store_id"]
@@ -310,20 +337,27 @@ def test_mule_bursts_last_hours_for_some_and_days_for_others(fraud_heavy: Simula
     grouped = events_by_store(fraud_heavy)
     spans_h = []
     for store_id in stores_of(fraud_heavy, "mule_cashout"):
-        big = [e["ts"] for e in grouped[store_id] if e["type"] == "order"
-               and e["status"] == "placed" and e["unit_price"] >= 2_000]
+        big = [
+            e["ts"]
+            for e in grouped[store_id]
+            if e["type"] == "order" and e["status"] == "placed" and e["unit_price"] >= 2_000
+        ]
         if len(big) >= 2:
             spans_h.append(hours_between(min(big), max(big)))
     assert min(spans_h) < 3 and max(spans_h) > 24
 
 
 def test_payouts_take_20_to_100_percent_of_takings_in_one_to_four_parts(
-        fraud_heavy: Simulation) -> None:
+    fraud_heavy: Simulation,
+) -> None:
     grouped = events_by_store(fraud_heavy)
     shares, parts = [], []
     for store_id in stores_of(fraud_heavy, "bulk_identity"):
-        takings = sum(e["unit_price"] * e["quantity"] for e in grouped[store_id]
-                      if e["type"] == "order" and e["status"] == "placed")
+        takings = sum(
+            e["unit_price"] * e["quantity"]
+            for e in grouped[store_id]
+            if e["type"] == "order" and e["status"] == "placed"
+        )
         paid = [e["amount"] for e in grouped[store_id] if e["type"] == "withdrawal"]
         if takings and paid:
             shares.append(sum(paid) / takings)
@@ -344,32 +378,44 @@ def test_fraud_pays_out_to_registered_new_and_shared_accounts(fraud_heavy: Simul
         if event["store_id"] not in fraud:
             continue
         account = event["bank_account"]
-        kinds["registered" if registered.get(event["store_id"]) == account else
-              "shared" if len(stores_by_account[account]) > 1 else "new"] += 1
+        kinds[
+            "registered"
+            if registered.get(event["store_id"]) == account
+            else "shared"
+            if len(stores_by_account[account]) > 1
+            else "new"
+        ] += 1
     assert min(kinds["registered"], kinds["new"], kinds["shared"]) >= 0.1 * sum(kinds.values())
 
 
 def test_own_account_variants_pay_out_only_to_the_registered_account(
-        fraud_heavy: Simulation) -> None:
+    fraud_heavy: Simulation,
+) -> None:
     registered = registered_accounts(fraud_heavy)
     for scheme in ("bulk_identity", "mule_cashout", "price_protection"):
         for store_id in stores_of(fraud_heavy, f"{scheme}/own_account"):
-            accounts = {e["bank_account"] for e in by_type(fraud_heavy, "withdrawal")
-                        if e["store_id"] == store_id}
+            accounts = {
+                e["bank_account"]
+                for e in by_type(fraud_heavy, "withdrawal")
+                if e["store_id"] == store_id
+            }
             if store_id in registered:
                 assert accounts <= {registered[store_id]}, store_id
 
 
 def test_gambling_fronts_reuse_tracking_numbers_unless_they_buy_fresh_ones(
-        fraud_heavy: Simulation) -> None:
+    fraud_heavy: Simulation,
+) -> None:
     orders_by_tracking: defaultdict[str, set[str]] = defaultdict(set)
     tracking_by_store: defaultdict[str, set[str]] = defaultdict(set)
     for event in by_type(fraud_heavy, "order"):
         if event["status"] == "shipped":
             orders_by_tracking[event["tracking_no"]].add(event["order_id"])
             tracking_by_store[event["store_id"]].add(event["tracking_no"])
-    reuses = {store_id: any(len(orders_by_tracking[no]) > 1 for no in tracking_by_store[store_id])
-              for store_id in stores_of(fraud_heavy, "gambling_front")}
+    reuses = {
+        store_id: any(len(orders_by_tracking[no]) > 1 for no in tracking_by_store[store_id])
+        for store_id in stores_of(fraud_heavy, "gambling_front")
+    }
     assert not any(reuses[s] for s in stores_of(fraud_heavy, "gambling_front/fresh_tracking"))
     assert any(reuses.values())
 
@@ -382,7 +428,8 @@ def test_fraud_shops_are_new_or_aged(fraud_heavy: Simulation) -> None:
 
 
 def test_bulk_identity_shops_are_cashed_out_within_hours_of_their_first_sale(
-        fraud_heavy: Simulation) -> None:
+    fraud_heavy: Simulation,
+) -> None:
     grouped = events_by_store(fraud_heavy)
     delays_h = []
     for store_id in stores_of(fraud_heavy, "bulk_identity"):
@@ -414,30 +461,46 @@ def test_honest_parcels_only_ever_carry_one_buyer_s_orders(sim: Simulation) -> N
 
 
 def test_most_merged_parcel_stores_ship_one_buyer_s_orders_under_one_number(
-        sim: Simulation) -> None:
+    sim: Simulation,
+) -> None:
     grouped = events_by_store(sim)
-    merging = [s for s in stores_of(sim, "legit/merged_parcels")
-               if max(Counter(e["tracking_no"] for e in grouped[s]
-                              if e["type"] == "order" and e["status"] == "shipped").values(),
-                      default=0) > 1]
+    merging = [
+        s
+        for s in stores_of(sim, "legit/merged_parcels")
+        if max(
+            Counter(
+                e["tracking_no"]
+                for e in grouped[s]
+                if e["type"] == "order" and e["status"] == "shipped"
+            ).values(),
+            default=0,
+        )
+        > 1
+    ]
     assert len(merging) >= 0.6 * len(stores_of(sim, "legit/merged_parcels"))
 
 
 def test_honest_sellers_with_several_accounts_pay_out_to_more_than_one(sim: Simulation) -> None:
     grouped = events_by_store(sim)
-    accounts = [len({e["bank_account"] for e in grouped[s] if e["type"] == "withdrawal"})
-                for s in stores_of(sim, "legit/several_accounts")]
+    accounts = [
+        len({e["bank_account"] for e in grouped[s] if e["type"] == "withdrawal"})
+        for s in stores_of(sim, "legit/several_accounts")
+    ]
     assert max(accounts) >= 2
 
 
 def test_launch_promotions_cut_50_to_75_percent_in_a_new_store_s_first_days(
-        sim: Simulation) -> None:
+    sim: Simulation,
+) -> None:
     grouped = events_by_store(sim)
     for store_id in stores_of(sim, "legit/launch_promotion"):
         opened = grouped[store_id][0]
         assert opened["type"] == "store" and opened["ts"] >= "2024-03-01"
-        cuts = [1 - e["new_price"] / e["old_price"] for e in grouped[store_id]
-                if e["type"] == "price" and e["new_price"] < e["old_price"]]
+        cuts = [
+            1 - e["new_price"] / e["old_price"]
+            for e in grouped[store_id]
+            if e["type"] == "price" and e["new_price"] < e["old_price"]
+        ]
         if cuts:
             assert 0.45 <= max(cuts) <= 0.8, store_id
 
@@ -450,8 +513,10 @@ def test_honest_deep_clearances_cut_70_to_90_percent(sim: Simulation) -> None:
 
 def test_daily_sweeps_take_the_whole_balance_most_days(sim: Simulation) -> None:
     grouped = events_by_store(sim)
-    payout_days = [len({e["ts"][:10] for e in grouped[s] if e["type"] == "withdrawal"})
-                   for s in stores_of(sim, "legit/daily_sweep")]
+    payout_days = [
+        len({e["ts"][:10] for e in grouped[s] if e["type"] == "withdrawal"})
+        for s in stores_of(sim, "legit/daily_sweep")
+    ]
     assert statistics.median(payout_days) >= 5
 
 
@@ -473,8 +538,12 @@ def test_dropshippers_ship_after_about_a_week(sim: Simulation) -> None:
 
 def test_night_sellers_sell_mostly_in_the_small_hours(sim: Simulation) -> None:
     grouped = events_by_store(sim)
-    local_hours = [(int(e["ts"][11:13]) + 8) % 24 for s in stores_of(sim, "legit/night_seller")
-                   for e in grouped[s] if e["type"] == "order" and e["status"] == "placed"]
+    local_hours = [
+        (int(e["ts"][11:13]) + 8) % 24
+        for s in stores_of(sim, "legit/night_seller")
+        for e in grouped[s]
+        if e["type"] == "order" and e["status"] == "placed"
+    ]
     assert sum(hour < 6 or hour >= 22 for hour in local_hours) > 0.5 * len(local_hours)
 
 
@@ -487,8 +556,10 @@ def test_revived_dormant_shops_are_old_and_silent_before_they_come_back(sim: Sim
 
 def test_price_protection_refunds_also_come_from_honest_stores(sim: Simulation) -> None:
     honest = set(stores_of(sim, LEGIT))
-    assert any(e["reason"] == "price_protection" and e["store_id"] in honest
-               for e in by_type(sim, "refund"))
+    assert any(
+        e["reason"] == "price_protection" and e["store_id"] in honest
+        for e in by_type(sim, "refund")
+    )
 
 
 def test_event_count_scales_with_stores_and_days() -> None:
@@ -508,12 +579,15 @@ def test_no_fraud_when_fraud_share_is_zero() -> None:
     assert {label_kind(label) for label in labels} == {LEGIT}
 
 
-@pytest.mark.parametrize("arguments", [
-    {"stores": 0, "days": 3},
-    {"stores": 10, "days": 0},
-    {"stores": 10, "days": 3, "fraud_share": 0.9},
-    {"stores": 10, "days": 3, "start": datetime(2024, 3, 1)},
-])
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"stores": 0, "days": 3},
+        {"stores": 10, "days": 0},
+        {"stores": 10, "days": 3, "fraud_share": 0.9},
+        {"stores": 10, "days": 3, "start": datetime(2024, 3, 1)},
+    ],
+)
 def test_impossible_arguments_are_refused_with_a_value_error(arguments: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         simulate(seed=1, **arguments)

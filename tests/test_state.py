@@ -33,9 +33,13 @@ def make_store(client: redis_asyncio.Redis, **windows: object) -> RedisStateStor
     return RedisStateStore(client, WindowSettings(**windows) if windows else Settings().windows)
 
 
-async def test_sales_fall_in_every_window_that_covers_them(redis_client: redis_asyncio.Redis) -> None:
+async def test_sales_fall_in_every_window_that_covers_them(
+    redis_client: redis_asyncio.Redis,
+) -> None:
     store = make_store(redis_client)
-    views = await apply(store, f.order("s1", T0, price=100, qty=2), f.order("s1", T0 + 2 * HOUR, price=50))
+    views = await apply(
+        store, f.order("s1", T0, price=100, qty=2), f.order("s1", T0 + 2 * HOUR, price=50)
+    )
     last = views[-1]
     assert last.window(3600.0)["sales_cny"] == 50
     assert last.window(86400.0)["sales_cny"] == 250
@@ -49,19 +53,28 @@ async def test_events_older_than_a_window_drop_out_of_it(redis_client: redis_asy
     assert views[-1].window(604800.0)["sales_cny"] == 100
 
 
-async def test_a_late_event_lands_in_its_own_event_time_bucket(redis_client: redis_asyncio.Redis) -> None:
+async def test_a_late_event_lands_in_its_own_event_time_bucket(
+    redis_client: redis_asyncio.Redis,
+) -> None:
     store = make_store(redis_client)
-    views = await apply(store, f.order("s1", T0 + 3 * HOUR - 60, price=10),
-                        f.order("s1", T0 + 3 * HOUR - 600, price=5))
+    views = await apply(
+        store,
+        f.order("s1", T0 + 3 * HOUR - 60, price=10),
+        f.order("s1", T0 + 3 * HOUR - 600, price=5),
+    )
     assert not views[-1].late
     # the 1h window ending at the late event's time holds it but not the newer sale
     assert views[-1].window(3600.0)["sales_cny"] == 5
     assert views[-1].window(86400.0)["sales_cny"] == 15
 
 
-async def test_an_event_beyond_the_allowed_lateness_is_refused(redis_client: redis_asyncio.Redis) -> None:
+async def test_an_event_beyond_the_allowed_lateness_is_refused(
+    redis_client: redis_asyncio.Redis,
+) -> None:
     store = make_store(redis_client, allowed_lateness_s="30m")
-    views = await apply(store, f.order("s1", T0 + DAY, price=10), f.order("s1", T0 + DAY - 3600, price=5))
+    views = await apply(
+        store, f.order("s1", T0 + DAY, price=10), f.order("s1", T0 + DAY - 3600, price=5)
+    )
     assert views[-1].late
     assert views[-1].max_ts_s == T0 + DAY
 
@@ -80,10 +93,16 @@ async def test_a_late_event_changes_no_state(redis_client: redis_asyncio.Redis) 
     assert views[-1].window(604800.0)["sales_cny"] == 10
 
 
-async def test_profile_is_returned_as_it_was_before_the_event(redis_client: redis_asyncio.Redis) -> None:
+async def test_profile_is_returned_as_it_was_before_the_event(
+    redis_client: redis_asyncio.Redis,
+) -> None:
     store = make_store(redis_client)
-    views = await apply(store, f.store("s1", T0, deposit=1000, bank="b-1"),
-                        f.withdrawal("s1", T0 + HOUR, 5), f.withdrawal("s1", T0 + 2 * HOUR, 5))
+    views = await apply(
+        store,
+        f.store("s1", T0, deposit=1000, bank="b-1"),
+        f.withdrawal("s1", T0 + HOUR, 5),
+        f.withdrawal("s1", T0 + 2 * HOUR, 5),
+    )
     assert views[1].profile["bank_account"] == "b-1"
     assert views[1].profile_float("opened_ts") == T0
     assert "last_withdrawal_ts" not in views[1].profile
@@ -92,9 +111,12 @@ async def test_profile_is_returned_as_it_was_before_the_event(redis_client: redi
 
 async def test_sku_keeps_the_highest_price_it_sold_at(redis_client: redis_asyncio.Redis) -> None:
     store = make_store(redis_client)
-    views = await apply(store, f.order("s1", T0, price=10_000, sku="tv"),
-                        f.order("s1", T0 + 60, price=9_000, qty=2, sku="tv"),
-                        f.price("s1", T0 + DAY, old=10_000, new=300, sku="tv"))
+    views = await apply(
+        store,
+        f.order("s1", T0, price=10_000, sku="tv"),
+        f.order("s1", T0 + 60, price=9_000, qty=2, sku="tv"),
+        f.price("s1", T0 + DAY, old=10_000, new=300, sku="tv"),
+    )
     sku = views[-1].sku
     assert sku is not None
     assert (sku.highest_unit_price_cny, sku.units, sku.sales_cny) == (10_000, 3, 28_000)
@@ -103,14 +125,18 @@ async def test_sku_keeps_the_highest_price_it_sold_at(redis_client: redis_asynci
 
 async def test_refunds_are_counted_by_reason(redis_client: redis_asyncio.Redis) -> None:
     store = make_store(redis_client)
-    views = await apply(store, f.refund("s1", T0, 70, reason="not_received"),
-                        f.refund("s1", T0 + 1, 30, reason="price_protection"))
+    views = await apply(
+        store,
+        f.refund("s1", T0, 70, reason="not_received"),
+        f.refund("s1", T0 + 1, 30, reason="price_protection"),
+    )
     day = views[-1].window(86400.0)
     assert (day["refund_not_received_cny"], day["refund_price_protection_cny"]) == (70, 30)
 
 
 async def test_a_committed_store_is_one_key_in_its_own_cluster_slot_that_expires(
-        redis_client: redis_asyncio.Redis) -> None:
+    redis_client: redis_asyncio.Redis,
+) -> None:
     store = make_store(redis_client)
     await apply(store, f.store("s1", T0), f.order("s1", T0 + 1, sku="x"))
     assert "{s1}" in state_key("s1")
@@ -128,9 +154,13 @@ async def test_nothing_reaches_redis_before_the_commit(redis_client: redis_async
 
 
 async def test_a_worker_meeting_a_store_reads_what_another_committed(
-        redis_client: redis_asyncio.Redis) -> None:
-    await apply(make_store(redis_client), f.store("s1", T0, deposit=1000),
-                f.order("s1", T0 + 60, price=100, sku="tv"))
+    redis_client: redis_asyncio.Redis,
+) -> None:
+    await apply(
+        make_store(redis_client),
+        f.store("s1", T0, deposit=1000),
+        f.order("s1", T0 + 60, price=100, sku="tv"),
+    )
     (view,) = await apply(make_store(redis_client), f.order("s1", T0 + 120, price=50, sku="tv"))
     assert view.window(3600.0)["sales_cny"] == 150
     assert view.profile_float("deposit") == 1000
@@ -163,11 +193,13 @@ async def test_a_released_store_is_read_again_from_redis(redis_client: redis_asy
     assert view.window(3600.0)["sales_cny"] == 111
 
 
-async def test_window_memory_is_bounded_by_the_bucket_count(redis_client: redis_asyncio.Redis) -> None:
+async def test_window_memory_is_bounded_by_the_bucket_count(
+    redis_client: redis_asyncio.Redis,
+) -> None:
     store = make_store(redis_client)
     events = [f.order("s1", T0 + i * 1800.0, price=1) for i in range(24 * 2 * 20)]  # 20 days
     for start in range(0, len(events), 100):
-        await apply(store, *events[start:start + 100])
+        await apply(store, *events[start : start + 100])
     saved = await store.saved_state("s1")
     assert saved is not None
     settings = Settings().windows
@@ -185,7 +217,8 @@ async def test_a_pipelined_batch_sees_each_earlier_event(redis_client: redis_asy
 
 
 async def test_window_sums_equal_a_brute_force_count_under_out_of_order_arrival(
-        redis_client: redis_asyncio.Redis) -> None:
+    redis_client: redis_asyncio.Redis,
+) -> None:
     import random
 
     settings = Settings().windows
@@ -204,11 +237,15 @@ async def test_window_sums_equal_a_brute_force_count_under_out_of_order_arrival(
         for length_s in settings.lengths_s:
             bucket_s = length_s / settings.buckets_per_window
             idx = ts // bucket_s
-            expected = sum(p for t, p in applied if idx - settings.buckets_per_window < t // bucket_s <= idx)
+            expected = sum(
+                p for t, p in applied if idx - settings.buckets_per_window < t // bucket_s <= idx
+            )
             assert abs(view.window(length_s)["sales_cny"] - expected) < 1e-6, (length_s, ts)
 
 
-async def test_an_event_applied_twice_changes_no_window_twice(redis_client: redis_asyncio.Redis) -> None:
+async def test_an_event_applied_twice_changes_no_window_twice(
+    redis_client: redis_asyncio.Redis,
+) -> None:
     store = make_store(redis_client)
     sale = f.order("s1", T0, price=100)
     first, again = await apply(store, sale, sale)
@@ -218,7 +255,8 @@ async def test_an_event_applied_twice_changes_no_window_twice(redis_client: redi
 
 
 async def test_a_copy_older_than_the_allowed_lateness_is_refused_as_late(
-        redis_client: redis_asyncio.Redis) -> None:
+    redis_client: redis_asyncio.Redis,
+) -> None:
     store = make_store(redis_client, allowed_lateness_s="30m")
     sale = f.order("s1", T0, price=100)
     *_, again = await apply(store, sale, f.order("s1", T0 + HOUR, price=1), sale)
@@ -226,7 +264,8 @@ async def test_a_copy_older_than_the_allowed_lateness_is_refused_as_late(
 
 
 async def test_event_ids_are_forgotten_beyond_the_allowed_lateness(
-        redis_client: redis_asyncio.Redis) -> None:
+    redis_client: redis_asyncio.Redis,
+) -> None:
     store = make_store(redis_client, allowed_lateness_s="30m")
     await apply(store, *(f.order("s1", T0 + i * HOUR, price=1) for i in range(48)))
     saved = await store.saved_state("s1")
@@ -241,34 +280,50 @@ async def test_a_copy_after_the_commit_is_a_duplicate(redis_client: redis_asynci
 
 
 async def test_a_refund_for_an_order_the_store_never_placed_is_refused(
-        redis_client: redis_asyncio.Redis) -> None:
+    redis_client: redis_asyncio.Redis,
+) -> None:
     store = make_store(redis_client, allowed_lateness_s="30m")
-    *_, refund = await apply(store, f.order("s1", T0, price=100, order_id="o-1"),
-                             f.order("s1", T0 + 2 * HOUR, price=5, order_id="o-2"),
-                             f.refund("s1", T0 + HOUR, amount=50, order_id="o-9"))
+    *_, refund = await apply(
+        store,
+        f.order("s1", T0, price=100, order_id="o-1"),
+        f.order("s1", T0 + 2 * HOUR, price=5, order_id="o-2"),
+        f.refund("s1", T0 + HOUR, amount=50, order_id="o-9"),
+    )
     assert refund.refusal == "unknown_order"
 
 
-async def test_a_refund_that_overtook_its_order_still_counts(redis_client: redis_asyncio.Redis) -> None:
+async def test_a_refund_that_overtook_its_order_still_counts(
+    redis_client: redis_asyncio.Redis,
+) -> None:
     store = make_store(redis_client, allowed_lateness_s="30m")
     refund, order, later = await apply(
-        store, f.refund("s1", T0 + HOUR, amount=50, order_id="o-1"),
-        f.order("s1", T0, price=100, order_id="o-1"), f.withdrawal("s1", T0 + 2 * HOUR, 10))
+        store,
+        f.refund("s1", T0 + HOUR, amount=50, order_id="o-1"),
+        f.order("s1", T0, price=100, order_id="o-1"),
+        f.withdrawal("s1", T0 + 2 * HOUR, 10),
+    )
     assert refund.refusal is None and order.refusal is None
     assert later.window(86400.0)["refund_price_protection_cny"] == 50
 
 
-async def test_a_refused_event_leaves_no_cross_store_fact(redis_client: redis_asyncio.Redis) -> None:
+async def test_a_refused_event_leaves_no_cross_store_fact(
+    redis_client: redis_asyncio.Redis,
+) -> None:
     store = make_store(redis_client)
     claim = f.refund("s1", T0 + 3 * HOUR, amount=50, order_id="o-9")
-    views = await apply(store, f.order("s1", T0, price=100, order_id="o-1"),
-                        f.order("s1", T0 + 4 * HOUR, price=5), claim)
+    views = await apply(
+        store,
+        f.order("s1", T0, price=100, order_id="o-1"),
+        f.order("s1", T0 + 4 * HOUR, price=5),
+        claim,
+    )
     assert views[-1].refusal == "unknown_order"
     assert await redis_client.exists("sw:v1:fact:claim:{buyer-1}") == 0
 
 
 async def test_windows_of_events_arriving_out_of_order_across_streams_are_exact(
-        redis_client: redis_asyncio.Redis) -> None:
+    redis_client: redis_asyncio.Redis,
+) -> None:
     """Refunds lag the orders by up to the allowed lateness (the slow path of the script):
     every view's windows must equal a brute-force sum over the buckets they cover."""
     import random
@@ -281,8 +336,9 @@ async def test_windows_of_events_arriving_out_of_order_across_streams_are_exact(
         ts = T0 + i * 97.0
         arrivals.append((ts, f.order("s1", ts, price=float(rng.randint(1, 50)))))
         lagged = ts - rng.uniform(0, 1700)
-        arrivals.append((ts + 0.5, f.refund("s1", lagged, amount=float(rng.randint(1, 9)),
-                                            reason="other")))
+        arrivals.append(
+            (ts + 0.5, f.refund("s1", lagged, amount=float(rng.randint(1, 9)), reason="other"))
+        )
     # each stream in its own order, the refunds behind the orders
     applied: list[tuple[float, str, float]] = []
     for _, event in arrivals:
@@ -295,25 +351,33 @@ async def test_windows_of_events_arriving_out_of_order_across_streams_are_exact(
             bucket_s = length_s / settings.buckets_per_window
             idx = ts_s // bucket_s
             for name in ("sales_cny", "refund_other_cny"):
-                expected = sum(v for t, m, v in applied if m == name
-                               and idx - settings.buckets_per_window < t // bucket_s <= idx)
+                expected = sum(
+                    v
+                    for t, m, v in applied
+                    if m == name and idx - settings.buckets_per_window < t // bucket_s <= idx
+                )
                 assert abs(view.window(length_s)[name] - expected) < 1e-6, (length_s, name)
 
 
 async def test_a_store_listing_ever_new_skus_keeps_only_those_sold_within_the_longest_window(
-        redis_client: redis_asyncio.Redis) -> None:
+    redis_client: redis_asyncio.Redis,
+) -> None:
     store = make_store(redis_client, lengths_s=["1h", "1d"])
     sales = [f.order("s1", T0 + i * 600.0, sku=f"sku-{i}") for i in range(600)]  # ~4 days
     for start in range(0, len(sales), 100):
-        await apply(store, *sales[start:start + 100])
+        await apply(store, *sales[start : start + 100])
     saved = await store.saved_state("s1")
     assert saved is not None
     sold_within_a_day = 144  # stale records are dropped each time the records double
     assert len(saved.skus) <= 2 * sold_within_a_day + 1
 
 
-async def test_an_established_store_keeps_no_order_memory(redis_client: redis_asyncio.Redis) -> None:
+async def test_an_established_store_keeps_no_order_memory(
+    redis_client: redis_asyncio.Redis,
+) -> None:
     store = make_store(redis_client)
-    await apply(store, f.order("s1", T0, order_id="o-1"), f.order("s1", T0 + 8 * DAY, order_id="o-2"))
+    await apply(
+        store, f.order("s1", T0, order_id="o-1"), f.order("s1", T0 + 8 * DAY, order_id="o-2")
+    )
     saved = await store.saved_state("s1")
     assert saved is not None and saved.orders == {}

@@ -44,16 +44,18 @@ async def apply(store: StateStore, *events: dict[str, Any]) -> list[StoreView]:
 
 
 async def test_sales_fall_in_every_window_that_covers_them(state_store: StateStore) -> None:
-    views = await apply(state_store, f.order("s1", T0, price=100, qty=2),
-                        f.order("s1", T0 + 2 * HOUR, price=50))
+    views = await apply(
+        state_store, f.order("s1", T0, price=100, qty=2), f.order("s1", T0 + 2 * HOUR, price=50)
+    )
     assert views[-1].window(3600.0)["sales_cny"] == 50
     assert views[-1].window(86400.0)["sales_cny"] == 250
     assert views[-1].window(WEEK_S)["orders_placed"] == 2
 
 
 async def test_events_older_than_a_window_drop_out_of_it(state_store: StateStore) -> None:
-    views = await apply(state_store, f.order("s1", T0, price=100),
-                        f.withdrawal("s1", T0 + 2 * DAY, 10))
+    views = await apply(
+        state_store, f.order("s1", T0, price=100), f.withdrawal("s1", T0 + 2 * DAY, 10)
+    )
     assert views[-1].window(86400.0)["sales_cny"] == 0
     assert views[-1].window(WEEK_S)["sales_cny"] == 100
 
@@ -64,8 +66,12 @@ async def test_a_pipelined_batch_sees_each_earlier_event(state_store: StateStore
 
 
 async def test_the_profile_is_returned_as_it_was_before_the_event(state_store: StateStore) -> None:
-    views = await apply(state_store, f.store("s1", T0, deposit=1000, bank="b-1"),
-                        f.withdrawal("s1", T0 + HOUR, 5), f.withdrawal("s1", T0 + 2 * HOUR, 5))
+    views = await apply(
+        state_store,
+        f.store("s1", T0, deposit=1000, bank="b-1"),
+        f.withdrawal("s1", T0 + HOUR, 5),
+        f.withdrawal("s1", T0 + 2 * HOUR, 5),
+    )
     assert views[1].profile["bank_account"] == "b-1"
     assert views[1].profile_float("opened_ts") == T0
     assert "last_withdrawal_ts" not in views[1].profile
@@ -73,9 +79,12 @@ async def test_the_profile_is_returned_as_it_was_before_the_event(state_store: S
 
 
 async def test_a_sku_keeps_the_highest_price_it_sold_at(state_store: StateStore) -> None:
-    views = await apply(state_store, f.order("s1", T0, price=10_000, sku="tv"),
-                        f.order("s1", T0 + 60, price=9_000, qty=2, sku="tv"),
-                        f.price("s1", T0 + DAY, old=10_000, new=300, sku="tv"))
+    views = await apply(
+        state_store,
+        f.order("s1", T0, price=10_000, sku="tv"),
+        f.order("s1", T0 + 60, price=9_000, qty=2, sku="tv"),
+        f.price("s1", T0 + DAY, old=10_000, new=300, sku="tv"),
+    )
     sku = views[-1].sku
     assert sku is not None
     assert (sku.highest_unit_price_cny, sku.units, sku.sales_cny) == (10_000, 3, 28_000)
@@ -83,14 +92,18 @@ async def test_a_sku_keeps_the_highest_price_it_sold_at(state_store: StateStore)
 
 
 async def test_refunds_are_counted_by_reason(state_store: StateStore) -> None:
-    views = await apply(state_store, f.refund("s1", T0, 70, reason="not_received"),
-                        f.refund("s1", T0 + 1, 30, reason="price_protection"))
+    views = await apply(
+        state_store,
+        f.refund("s1", T0, 70, reason="not_received"),
+        f.refund("s1", T0 + 1, 30, reason="price_protection"),
+    )
     day = views[-1].window(86400.0)
     assert (day["refund_not_received_cny"], day["refund_price_protection_cny"]) == (70, 30)
 
 
 async def test_window_sums_equal_a_brute_force_count_under_out_of_order_arrival(
-        state_store: StateStore) -> None:
+    state_store: StateStore,
+) -> None:
     settings = Settings().windows
     rng = random.Random(11)
     clock, events = T0, []
@@ -106,8 +119,9 @@ async def test_window_sums_equal_a_brute_force_count_under_out_of_order_arrival(
         for length_s in settings.lengths_s:
             bucket_s = length_s / settings.buckets_per_window
             idx = ts // bucket_s
-            expected = sum(p for t, p in applied
-                           if idx - settings.buckets_per_window < t // bucket_s <= idx)
+            expected = sum(
+                p for t, p in applied if idx - settings.buckets_per_window < t // bucket_s <= idx
+            )
             assert abs(view.window(length_s)["sales_cny"] - expected) < 1e-6, (length_s, ts)
 
 
@@ -115,10 +129,12 @@ async def test_window_sums_equal_a_brute_force_count_under_out_of_order_arrival(
 
 
 async def test_an_event_beyond_the_allowed_lateness_is_refused_and_changes_nothing(
-        make_state_store: StateStoreFactory) -> None:
+    make_state_store: StateStoreFactory,
+) -> None:
     store = make_state_store(allowed_lateness_s="30m")
-    views = await apply(store, f.order("s1", T0 + DAY, price=10),
-                        f.order("s1", T0 + DAY - 3600, price=5))
+    views = await apply(
+        store, f.order("s1", T0 + DAY, price=10), f.order("s1", T0 + DAY - 3600, price=5)
+    )
     assert views[-1].refusal == "late" and views[-1].max_ts_s == T0 + DAY
     assert list(views[-1].window_sums) == []
     (after,) = await apply(store, f.withdrawal("s1", T0 + DAY + 1, 1))
@@ -133,7 +149,8 @@ async def test_skew_between_streams_is_not_lateness(make_state_store: StateStore
 
 
 async def test_a_copy_is_a_duplicate_in_its_batch_and_after_the_commit(
-        state_store: StateStore) -> None:
+    state_store: StateStore,
+) -> None:
     sale = f.order("s1", T0, price=100)
     first, again = await apply(state_store, sale, sale)
     assert (first.refusal, again.refusal) == (None, "duplicate")
@@ -144,31 +161,43 @@ async def test_a_copy_is_a_duplicate_in_its_batch_and_after_the_commit(
 
 
 async def test_a_copy_older_than_the_allowed_lateness_is_refused_as_late(
-        make_state_store: StateStoreFactory) -> None:
+    make_state_store: StateStoreFactory,
+) -> None:
     sale = f.order("s1", T0, price=100)
-    *_, again = await apply(make_state_store(allowed_lateness_s="30m"), sale,
-                            f.order("s1", T0 + HOUR, price=1), sale)
+    *_, again = await apply(
+        make_state_store(allowed_lateness_s="30m"), sale, f.order("s1", T0 + HOUR, price=1), sale
+    )
     assert again.refusal == "late"
 
 
 async def test_a_refund_for_an_order_never_placed_is_refused_and_one_that_overtook_counts(
-        make_state_store: StateStoreFactory) -> None:
+    make_state_store: StateStoreFactory,
+) -> None:
     store = make_state_store(allowed_lateness_s="30m")
-    *_, unknown = await apply(store, f.order("s1", T0, price=100, order_id="o-1"),
-                              f.order("s1", T0 + 2 * HOUR, price=5, order_id="o-2"),
-                              f.refund("s1", T0 + HOUR, amount=50, order_id="o-9"))
+    *_, unknown = await apply(
+        store,
+        f.order("s1", T0, price=100, order_id="o-1"),
+        f.order("s1", T0 + 2 * HOUR, price=5, order_id="o-2"),
+        f.refund("s1", T0 + HOUR, amount=50, order_id="o-9"),
+    )
     assert unknown.refusal == "unknown_order"
     refund, order, later = await apply(
-        store, f.refund("s2", T0 + HOUR, amount=50, order_id="o-1"),
-        f.order("s2", T0, price=100, order_id="o-1"), f.withdrawal("s2", T0 + 2 * HOUR, 10))
+        store,
+        f.refund("s2", T0 + HOUR, amount=50, order_id="o-1"),
+        f.order("s2", T0, price=100, order_id="o-1"),
+        f.withdrawal("s2", T0 + 2 * HOUR, 10),
+    )
     assert refund.refusal is None and order.refusal is None
     assert later.window(86400.0)["refund_price_protection_cny"] == 50
 
 
 async def test_a_refused_event_leaves_no_cross_store_fact(state_store: StateStore) -> None:
-    views = await apply(state_store, f.order("s1", T0, price=100, order_id="o-1"),
-                        f.order("s1", T0 + 4 * HOUR, price=5),
-                        f.refund("s1", T0 + 3 * HOUR, amount=50, order_id="o-9"))
+    views = await apply(
+        state_store,
+        f.order("s1", T0, price=100, order_id="o-1"),
+        f.order("s1", T0 + 4 * HOUR, price=5),
+        f.refund("s1", T0 + 3 * HOUR, amount=50, order_id="o-9"),
+    )
     assert views[-1].refusal == "unknown_order" and views[-1].links == {}
     (claim,) = await apply(state_store, f.refund("s2", T0 + 5 * HOUR, amount=5))
     assert claim.links["claim"].members == {"s2": ""}  # the same buyer: s1's claim left none
@@ -178,10 +207,14 @@ async def test_a_refused_event_leaves_no_cross_store_fact(state_store: StateStor
 
 
 async def test_an_account_links_the_stores_paying_out_to_it_with_its_owner(
-        state_store: StateStore) -> None:
-    views = await apply(state_store, f.store("s1", T0, bank="b-1"),
-                        f.withdrawal("s2", T0 + 60, 10, bank="b-1"),
-                        f.withdrawal("s1", T0 + 120, 10, bank="b-1"))
+    state_store: StateStore,
+) -> None:
+    views = await apply(
+        state_store,
+        f.store("s1", T0, bank="b-1"),
+        f.withdrawal("s2", T0 + 60, 10, bank="b-1"),
+        f.withdrawal("s1", T0 + 120, 10, bank="b-1"),
+    )
     bank = views[-1].links["bank"]
     assert (bank.kind, bank.value, bank.ring_id) == ("bank", "b-1", None)
     assert bank.members == {"s1": "owner-s1", "s2": ""}  # a withdrawal keeps the known owner
@@ -189,36 +222,62 @@ async def test_an_account_links_the_stores_paying_out_to_it_with_its_owner(
 
 
 async def test_a_tracking_number_links_the_buyers_it_was_shipped_to_and_their_stores(
-        state_store: StateStore) -> None:
+    state_store: StateStore,
+) -> None:
     views = await apply(
         state_store,
         f.order("s1", T0, status="shipped", order_id="o-1", buyer="b-1", tracking_no="YT100"),
         f.order("s2", T0 + 60, status="shipped", order_id="o-2", buyer="b-2", tracking_no="YT100"),
-        f.order("s1", T0 + DAY, status="delivered", order_id="o-1", buyer="b-1", tracking_no="YT100"),
+        f.order(
+            "s1", T0 + DAY, status="delivered", order_id="o-1", buyer="b-1", tracking_no="YT100"
+        ),
         # the same buyer's second order merged into the parcel is no new member
-        f.order("s1", T0 + DAY + 60, status="shipped", order_id="o-3", buyer="b-1",
-                tracking_no="YT100"))
+        f.order(
+            "s1", T0 + DAY + 60, status="shipped", order_id="o-3", buyer="b-1", tracking_no="YT100"
+        ),
+    )
     assert [v.links["trk"].members for v in views] == [
-        {"b-1": "s1"}, {"b-1": "s1", "b-2": "s2"}, {"b-1": "s1", "b-2": "s2"},
-        {"b-1": "s1", "b-2": "s2"}]
+        {"b-1": "s1"},
+        {"b-1": "s1", "b-2": "s2"},
+        {"b-1": "s1", "b-2": "s2"},
+        {"b-1": "s1", "b-2": "s2"},
+    ]
     assert views[1].links["trk"].other_stores("s2") == {"s1"}
 
 
 async def test_each_touch_of_a_batch_sees_the_touches_before_it(state_store: StateStore) -> None:
-    views = await apply(state_store, f.withdrawal("s1", T0, 1, bank="b1"),
-                        f.withdrawal("s2", T0 + 1, 1, bank="b1"),
-                        f.refund("s3", T0 + 2, 5), f.refund("s4", T0 + 3, 5))
-    assert [set(v.links[k].members) for v, k in zip(views, ["bank", "bank", "claim", "claim"],
-                                                    strict=True)] == [
-        {"s1"}, {"s1", "s2"}, {"s3"}, {"s3", "s4"}]
+    views = await apply(
+        state_store,
+        f.withdrawal("s1", T0, 1, bank="b1"),
+        f.withdrawal("s2", T0 + 1, 1, bank="b1"),
+        f.refund("s3", T0 + 2, 5),
+        f.refund("s4", T0 + 3, 5),
+    )
+    assert [
+        set(v.links[k].members)
+        for v, k in zip(views, ["bank", "bank", "claim", "claim"], strict=True)
+    ] == [{"s1"}, {"s1", "s2"}, {"s3"}, {"s3", "s4"}]
 
 
 async def test_a_fact_keeps_at_most_its_cap_of_members_besides_a_ring(
-        make_state_store: StateStoreFactory) -> None:
+    make_state_store: StateStoreFactory,
+) -> None:
     store = make_state_store(fact_cap=3)
     paid = await apply(store, *[f.withdrawal(f"s{i}", T0 + i, 1, bank="b1") for i in range(6)])
-    shipped = await apply(store, *[f.order(f"s{i}", T0 + i, status="shipped", order_id=f"o{i}",
-                                           buyer=f"b{i}", tracking_no="YT100") for i in range(6)])
+    shipped = await apply(
+        store,
+        *[
+            f.order(
+                f"s{i}",
+                T0 + i,
+                status="shipped",
+                order_id=f"o{i}",
+                buyer=f"b{i}",
+                tracking_no="YT100",
+            )
+            for i in range(6)
+        ],
+    )
     assert [len(v.links["bank"].members) for v in paid] == [1, 2, 3, 4, 4, 4]
     assert shipped[-1].links["trk"].members == {f"b{i}": f"s{i}" for i in range(4)}
     # a member already known still takes a new value past the cap
@@ -228,18 +287,36 @@ async def test_a_fact_keeps_at_most_its_cap_of_members_besides_a_ring(
 
 
 async def test_a_ring_id_takes_one_of_the_places_of_a_fact_once_tied(
-        make_state_store: StateStoreFactory) -> None:
+    make_state_store: StateStoreFactory,
+) -> None:
     store = make_state_store(fact_cap=3)
-    first = await apply(store, f.withdrawal("s0", T0, 1, bank="b1"),
-                        f.order("s0", T0, status="shipped", order_id="o0", buyer="b0",
-                                tracking_no="YT1"))
-    await store.mark_alert("s0", "withdrawal", T0, "ring-s0",
-                           [first[0].links["bank"], first[1].links["trk"]])
+    first = await apply(
+        store,
+        f.withdrawal("s0", T0, 1, bank="b1"),
+        f.order("s0", T0, status="shipped", order_id="o0", buyer="b0", tracking_no="YT1"),
+    )
+    await store.mark_alert(
+        "s0", "withdrawal", T0, "ring-s0", [first[0].links["bank"], first[1].links["trk"]]
+    )
     await store.commit()
-    later = await apply(store, *[e for i in range(1, 5) for e in (
-        f.withdrawal(f"s{i}", T0 + i, 1, bank="b1"),
-        f.order(f"s{i}", T0 + i, status="shipped", order_id=f"o{i}", buyer=f"b{i}",
-                tracking_no="YT1"))])
+    later = await apply(
+        store,
+        *[
+            e
+            for i in range(1, 5)
+            for e in (
+                f.withdrawal(f"s{i}", T0 + i, 1, bank="b1"),
+                f.order(
+                    f"s{i}",
+                    T0 + i,
+                    status="shipped",
+                    order_id=f"o{i}",
+                    buyer=f"b{i}",
+                    tracking_no="YT1",
+                ),
+            )
+        ],
+    )
     bank, trk = later[-2].links["bank"], later[-1].links["trk"]
     assert (bank.ring_id, trk.ring_id) == ("ring-s0", "ring-s0")
     assert set(bank.members) == {"s0", "s1", "s2"}
@@ -250,15 +327,18 @@ async def test_a_ring_id_takes_one_of_the_places_of_a_fact_once_tied(
 
 
 async def test_an_alert_marks_its_store_and_joins_its_ring(state_store: StateStore) -> None:
-    views = await apply(state_store, f.withdrawal("s1", T0, 1, bank="b1"),
-                        f.withdrawal("s2", T0 + 1, 1, bank="b1"))
-    assert await state_store.mark_alert("s1", "withdrawal", T0, "ring-s1",
-                                        [views[0].links["bank"]]) == {"s1"}
+    views = await apply(
+        state_store, f.withdrawal("s1", T0, 1, bank="b1"), f.withdrawal("s2", T0 + 1, 1, bank="b1")
+    )
+    assert await state_store.mark_alert(
+        "s1", "withdrawal", T0, "ring-s1", [views[0].links["bank"]]
+    ) == {"s1"}
     marked = state_store.current(views[1], "s2")  # read before the mark: the tie shows
     assert marked.links["bank"].ring_id == "ring-s1"
     assert state_store.current(views[0], "s1").profile["ring_id"] == "ring-s1"
-    assert await state_store.mark_alert("s2", "withdrawal", T0 + 1, "ring-s1",
-                                        [marked.links["bank"]]) == {"s1", "s2"}
+    assert await state_store.mark_alert(
+        "s2", "withdrawal", T0 + 1, "ring-s1", [marked.links["bank"]]
+    ) == {"s1", "s2"}
     await state_store.commit()
     (after,) = await apply(state_store, f.withdrawal("s1", T0 + HOUR, 1, bank="b2"))
     assert after.profile["alerted:withdrawal"] == repr(T0)
@@ -267,9 +347,12 @@ async def test_an_alert_marks_its_store_and_joins_its_ring(state_store: StateSto
 
 
 async def test_a_view_read_before_an_alert_is_brought_up_to_date_by_current(
-        state_store: StateStore) -> None:
-    updates = [update_for(event_from_dict(e)) for e in (
-        f.withdrawal("s1", T0, 1, bank="b1"), f.withdrawal("s1", T0 + 1, 1, bank="b1"))]
+    state_store: StateStore,
+) -> None:
+    updates = [
+        update_for(event_from_dict(e))
+        for e in (f.withdrawal("s1", T0, 1, bank="b1"), f.withdrawal("s1", T0 + 1, 1, bank="b1"))
+    ]
     await state_store.load({"s1"})
     views = await state_store.link_facts(updates, await state_store.apply_many(updates))
     assert state_store.current(views[1], "s1") is views[1]  # nothing written since
@@ -284,13 +367,16 @@ async def test_facts_touched_after_an_alert_are_tied_to_the_ring(state_store: St
     (first,) = await apply(state_store, f.withdrawal("s1", T0, 1, bank="b1"))
     await state_store.mark_alert("s1", "withdrawal", T0, "ring-s1", [first.links["bank"]])
     await state_store.commit()
-    (later,) = await apply(state_store, f.order("s1", T0 + HOUR, status="shipped",
-                                                order_id="o-1", tracking_no="YT7"))
+    (later,) = await apply(
+        state_store, f.order("s1", T0 + HOUR, status="shipped", order_id="o-1", tracking_no="YT7")
+    )
     assert later.links["trk"].ring_id is None
     await state_store.tie_facts("ring-s1", [later.links["trk"]])
     await state_store.commit()
-    (other,) = await apply(state_store, f.order("s9", T0 + DAY, status="shipped",
-                                                order_id="o-9", buyer="b-9", tracking_no="YT7"))
+    (other,) = await apply(
+        state_store,
+        f.order("s9", T0 + DAY, status="shipped", order_id="o-9", buyer="b-9", tracking_no="YT7"),
+    )
     assert other.links["trk"].ring_id == "ring-s1"
     assert other.links["trk"].other_stores("s9") == {"s1"}
 
@@ -299,8 +385,9 @@ async def test_facts_touched_after_an_alert_are_tied_to_the_ring(state_store: St
 
 
 async def test_a_store_outlives_its_commit_and_a_release(state_store: StateStore) -> None:
-    await apply(state_store, f.store("s1", T0, deposit=1000),
-                f.order("s1", T0 + 60, price=100, sku="tv"))
+    await apply(
+        state_store, f.store("s1", T0, deposit=1000), f.order("s1", T0 + 60, price=100, sku="tv")
+    )
     state_store.release()  # Redis: read again from what was committed; memory: kept
     (view,) = await apply(state_store, f.order("s1", T0 + 120, price=50, sku="tv"))
     assert view.window(3600.0)["sales_cny"] == 150
@@ -320,7 +407,8 @@ async def test_the_saved_state_is_bounded(make_state_store: StateStoreFactory) -
 
 
 async def test_stores_models_and_facts_are_counted_kept_and_dropped(
-        state_store: InMemoryStateStore | RedisStateStore) -> None:
+    state_store: InMemoryStateStore | RedisStateStore,
+) -> None:
     await apply(state_store, f.order("s1", T0), f.withdrawal("s2", T0, 5, bank="b1"))
     assert await state_store.tracked_stores() == 2
     await state_store.save_models("app", {"price_cut": b"\x00\x01"})
@@ -353,10 +441,12 @@ def make_fact_index(state_backend: str, request: pytest.FixtureRequest) -> FactI
     is the script's, which dates tracking numbers; keys expire on the server's own)."""
     if state_backend == "memory":
         return lambda clock, cap=32, buckets=16: MemoryFactIndex(
-            cap, TTL_S, trk_buckets=buckets, wall_s=clock)
+            cap, TTL_S, trk_buckets=buckets, wall_s=clock
+        )
     client = request.getfixturevalue("redis_client")
     return lambda clock, cap=32, buckets=16: FactIndex(
-        client, KEY_PREFIX, cap, TTL_S, trk_buckets=buckets, wall_s=clock)
+        client, KEY_PREFIX, cap, TTL_S, trk_buckets=buckets, wall_s=clock
+    )
 
 
 async def ship(facts: Any, number: str, order: str, store: str) -> FactLinks:
@@ -365,7 +455,8 @@ async def ship(facts: Any, number: str, order: str, store: str) -> FactLinks:
 
 
 async def test_a_tracking_number_lives_a_ttl_after_its_last_touch(
-        make_fact_index: FactIndexFactory) -> None:
+    make_fact_index: FactIndexFactory,
+) -> None:
     clock = Clock()
     facts = make_fact_index(clock)
     await ship(facts, "YT100", "o1", "s1")
@@ -378,7 +469,8 @@ async def test_a_tracking_number_lives_a_ttl_after_its_last_touch(
 
 
 async def test_a_ring_tie_of_a_tracking_number_is_read_by_its_next_touch(
-        make_fact_index: FactIndexFactory) -> None:
+    make_fact_index: FactIndexFactory,
+) -> None:
     facts = make_fact_index(Clock())
     link = await ship(facts, "YT100", "o1", "s1")
     assert facts.ring_of(link) is None
@@ -388,15 +480,16 @@ async def test_a_ring_tie_of_a_tracking_number_is_read_by_its_next_touch(
 
 
 async def test_ids_holding_separators_and_framing_come_back_unchanged(
-        make_fact_index: FactIndexFactory) -> None:
+    make_fact_index: FactIndexFactory,
+) -> None:
     facts = make_fact_index(Clock())
-    odd = "".join(map(chr, range(0x1b, 0x20))) + "é~:1:"
+    odd = "".join(map(chr, range(0x1B, 0x20))) + "é~:1:"
     link = await ship(facts, "~" + odd, "o" + odd, "s" + odd)
     await facts.tie("ring" + odd, [link])
     again = await ship(facts, "~" + odd, "o2", "s2")
     assert again.members == {"o" + odd: "s" + odd, "o2": "s2"}
     assert again.ring_id == "ring" + odd
-    bank = (await facts.link([Fact("bank", "12:", ":3:", "é:1:x"), Fact("bank", "12:", "0:")]))
+    bank = await facts.link([Fact("bank", "12:", ":3:", "é:1:x"), Fact("bank", "12:", "0:")])
     assert bank[1].members == {":3:": "é:1:x", "0:": ""}
 
 
@@ -417,7 +510,8 @@ def test_a_memory_fact_is_forgotten_a_ttl_after_its_last_touch() -> None:
 
 
 async def test_random_fact_touches_find_the_same_on_memory_as_on_redis(
-        redis_client: redis_asyncio.Redis) -> None:
+    redis_client: redis_asyncio.Redis,
+) -> None:
     """Random links, ring joins and ties, with a small cap and few values so facts fill up and
     rings meet: every answer must be the same on both. The clock moves less than a TTL in
     all: Redis expires keys on its own clock, which the test does not move (expiry on both is
@@ -449,8 +543,9 @@ async def test_random_fact_touches_find_the_same_on_memory_as_on_redis(
             elif roll < 0.8 and seen:
                 ring, store = f"ring-{rng.randint(1, 3)}", f"s{rng.randint(1, 5)}"
                 links = rng.sample(seen[-20:], min(len(seen[-20:]), rng.randint(0, 3)))
-                assert await in_memory.join_ring(ring, store, links) == \
-                    await on_redis.join_ring(ring, store, links), (seed, step)
+                assert await in_memory.join_ring(ring, store, links) == await on_redis.join_ring(
+                    ring, store, links
+                ), (seed, step)
             elif roll < 0.9 and seen:
                 links = rng.sample(seen[-20:], min(len(seen[-20:]), rng.randint(1, 3)))
                 ring = f"ring-{rng.randint(1, 3)}"
@@ -463,7 +558,8 @@ async def test_random_fact_touches_find_the_same_on_memory_as_on_redis(
 
 
 def test_a_simulated_marketplace_raises_the_same_alerts_in_memory_as_on_redis(
-        redis_server: EmbeddedRedis, tmp_path: Path) -> None:
+    redis_server: EmbeddedRedis, tmp_path: Path
+) -> None:
     path = tmp_path / "events.jsonl"
     write_events(path, simulate(stores=80, days=6, seed=5).events)
     settings = Settings()
@@ -473,8 +569,9 @@ def test_a_simulated_marketplace_raises_the_same_alerts_in_memory_as_on_redis(
     assert (in_memory.events, in_memory.rejected) == (on_redis.events, on_redis.rejected)
     assert [a["alert_id"] for a in in_memory.alerts] == [a["alert_id"] for a in on_redis.alerts]
     varying = {"detected_at", "processed_at", "latency_ms"}  # wall-clock fields, if any
-    assert [{k: v for k, v in a.items() if k not in varying} for a in in_memory.alerts] == \
-        [{k: v for k, v in a.items() if k not in varying} for a in on_redis.alerts]
+    assert [{k: v for k, v in a.items() if k not in varying} for a in in_memory.alerts] == [
+        {k: v for k, v in a.items() if k not in varying} for a in on_redis.alerts
+    ]
 
 
 async def test_the_engine_decides_alike_on_both_stores(state_store: StateStore) -> None:
@@ -487,8 +584,14 @@ async def test_the_engine_decides_alike_on_both_stores(state_store: StateStore) 
     from tests.helpers.harness import price_protection_scheme
 
     sink = ListAlertSink()
-    engine = Engine.from_settings(Settings(), state_store, sink, ListDeadLetterSink(),
-                                  Metrics.create(CollectorRegistry()), check_topics=False)
+    engine = Engine.from_settings(
+        Settings(),
+        state_store,
+        sink,
+        ListDeadLetterSink(),
+        Metrics.create(CollectorRegistry()),
+        check_topics=False,
+    )
     events = price_protection_scheme("gang")
     await engine.process_batch([(f.raw(e), Source("t", 0, i)) for i, e in enumerate(events)])
     await engine.commit()
@@ -496,11 +599,12 @@ async def test_the_engine_decides_alike_on_both_stores(state_store: StateStore) 
 
 
 def test_the_memory_store_imports_nothing_from_redis() -> None:
-    check = ("import sys, stream.state.memory_state; "
-             "assert not any(m.startswith('redis') for m in sys.modules), "
-             "sorted(m for m in sys.modules if m.startswith('redis'))")
-    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True,
-                          timeout=60)
+    check = (
+        "import sys, stream.state.memory_state; "
+        "assert not any(m.startswith('redis') for m in sys.modules), "
+        "sorted(m for m in sys.modules if m.startswith('redis'))"
+    )
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
 
 
@@ -509,9 +613,23 @@ def test_replay_with_the_state_in_memory_needs_no_redis(tmp_path: Path) -> None:
 
     events = tmp_path / "events.jsonl"
     events.write_bytes(b"\n".join(f.raw(e) for e in price_protection_scheme("cli-gang")) + b"\n")
-    done = subprocess.run([sys.executable, "-m", "stream.cli", "replay", "--input", str(events),
-                           "--state", "memory", "--redis-url", "redis://127.0.0.1:1"],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "stream.cli",
+            "replay",
+            "--input",
+            str(events),
+            "--state",
+            "memory",
+            "--redis-url",
+            "redis://127.0.0.1:1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert summary["alerts"] > 0 and summary["stores_flagged"] == 1

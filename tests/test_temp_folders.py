@@ -22,12 +22,16 @@ def _env(tmp: Path) -> dict[str, str]:
 
 
 def test_dev_removes_its_folders_when_stopped_with_ctrl_c(tmp_path: Path) -> None:
-    dev = subprocess.Popen([sys.executable, "-m", "stream.cli", "dev", "--partitions", "1"],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           env=_env(tmp_path))
+    dev = subprocess.Popen(
+        [sys.executable, "-m", "stream.cli", "dev", "--partitions", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(tmp_path),
+    )
     try:
         assert dev.stdout is not None
-        lines = []
+        lines: list[str] = []
         while not (lines and lines[-1].startswith("ready")):
             line = dev.stdout.readline()
             assert line, f"dev ended before ready: {''.join(lines)}"
@@ -42,9 +46,13 @@ def test_dev_removes_its_folders_when_stopped_with_ctrl_c(tmp_path: Path) -> Non
 
 
 def test_dev_keeps_the_logs_when_asked(tmp_path: Path) -> None:
-    dev = subprocess.Popen([sys.executable, "-m", "stream.cli", "dev", "--partitions", "1",
-                            "--keep-logs"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           text=True, env=_env(tmp_path))
+    dev = subprocess.Popen(
+        [sys.executable, "-m", "stream.cli", "dev", "--partitions", "1", "--keep-logs"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(tmp_path),
+    )
     try:
         assert dev.stdout is not None
         while not dev.stdout.readline().startswith("ready"):
@@ -58,8 +66,9 @@ def test_dev_keeps_the_logs_when_asked(tmp_path: Path) -> None:
 
 
 def test_demo_removes_its_folders_when_done(tmp_path: Path) -> None:
-    done = run_cli("demo", "--stores", "20", "--days", "2", env={"TMPDIR": str(tmp_path)},
-                   timeout_s=300)
+    done = run_cli(
+        "demo", "--stores", "20", "--days", "2", env={"TMPDIR": str(tmp_path)}, timeout_s=300
+    )
     assert done.returncode == 0, done.stderr
     assert "events" in done.stdout
     assert list(tmp_path.iterdir()) == []

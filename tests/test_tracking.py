@@ -28,7 +28,9 @@ class Clock:
         return self.now_s
 
 
-def index(client: redis_asyncio.Redis, clock: Clock, buckets: int = 16, cap: int = CAP) -> FactIndex:
+def index(
+    client: redis_asyncio.Redis, clock: Clock, buckets: int = 16, cap: int = CAP
+) -> FactIndex:
     return FactIndex(client, KEY_PREFIX, cap, TTL_S, trk_buckets=buckets, wall_s=clock)
 
 
@@ -47,11 +49,14 @@ async def compact_hashes(redis_client: redis_asyncio.Redis) -> AsyncIterator[red
     before = await redis_client.config_get("hash-max-ziplist-entries")
     await redis_client.config_set("hash-max-ziplist-entries", 128)
     yield redis_client
-    await redis_client.config_set("hash-max-ziplist-entries", str(before["hash-max-ziplist-entries"]))
+    await redis_client.config_set(
+        "hash-max-ziplist-entries", str(before["hash-max-ziplist-entries"])
+    )
 
 
 async def test_the_orders_of_a_tracking_number_reused_across_stores_are_returned(
-        redis_client: redis_asyncio.Redis) -> None:
+    redis_client: redis_asyncio.Redis,
+) -> None:
     facts = index(redis_client, Clock())
     await ship(facts, "YT100", "o1", "s1")
     await ship(facts, "YT999", "o9", "s9")  # another number, maybe in the same bucket
@@ -61,7 +66,8 @@ async def test_the_orders_of_a_tracking_number_reused_across_stores_are_returned
 
 
 async def test_a_touch_keeps_a_tracking_number_for_another_ttl(
-        redis_client: redis_asyncio.Redis) -> None:
+    redis_client: redis_asyncio.Redis,
+) -> None:
     clock = Clock()
     facts = index(redis_client, clock)
     await ship(facts, "YT100", "o1", "s1")
@@ -72,7 +78,8 @@ async def test_a_touch_keeps_a_tracking_number_for_another_ttl(
 
 
 async def test_a_tracking_number_is_forgotten_once_its_ttl_has_passed_since_its_last_touch(
-        redis_client: redis_asyncio.Redis) -> None:
+    redis_client: redis_asyncio.Redis,
+) -> None:
     clock = Clock()
     facts = index(redis_client, clock)
     await ship(facts, "YT100", "o1", "s1")
@@ -81,7 +88,8 @@ async def test_a_tracking_number_is_forgotten_once_its_ttl_has_passed_since_its_
 
 
 async def test_a_new_number_sweeps_its_bucket_of_numbers_past_their_ttl(
-        redis_client: redis_asyncio.Redis) -> None:
+    redis_client: redis_asyncio.Redis,
+) -> None:
     clock = Clock()
     facts = index(redis_client, clock, buckets=1)
     for number in numbers(50):
@@ -95,7 +103,8 @@ async def test_a_new_number_sweeps_its_bucket_of_numbers_past_their_ttl(
 
 
 async def test_a_bucket_at_the_configured_size_stays_a_compact_encoding(
-        compact_hashes: redis_asyncio.Redis) -> None:
+    compact_hashes: redis_asyncio.Redis,
+) -> None:
     buckets = 4
     facts = index(compact_hashes, Clock(), buckets=buckets)
     for number in numbers(buckets * tracking.TARGET_ENTRIES):
@@ -107,11 +116,16 @@ async def test_a_bucket_at_the_configured_size_stays_a_compact_encoding(
     assert {await compact_hashes.object("encoding", key) for key in keys} <= COMPACT
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "link_facts.lua admits cap + 1 members (HLEN < cap + 1, #orders + ring < cap + 1) where "
-    "the README promises at most windows.fact_cap; drop this mark with the fix"))
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "link_facts.lua admits cap + 1 members (HLEN < cap + 1, #orders + ring < cap + 1) where "
+        "the README promises at most windows.fact_cap; drop this mark with the fix"
+    ),
+)
 async def test_a_tracking_number_keeps_the_orders_within_the_cap_of_every_fact(
-        redis_client: redis_asyncio.Redis) -> None:
+    redis_client: redis_asyncio.Redis,
+) -> None:
     facts = index(redis_client, Clock(), cap=3)
     for i in range(6):
         bank = (await facts.link([Fact("bank", "b1", f"s{i}")]))[0]
@@ -122,7 +136,8 @@ async def test_a_tracking_number_keeps_the_orders_within_the_cap_of_every_fact(
 
 
 async def test_a_long_entry_is_kept_in_pieces_within_the_listpack_value_size(
-        redis_client: redis_asyncio.Redis) -> None:
+    redis_client: redis_asyncio.Redis,
+) -> None:
     facts = index(redis_client, Clock(), buckets=1)
     for i in range(CAP + 1):
         link = await ship(facts, "YT100", f"order-{i:06d}", f"store-{i:04d}")
@@ -134,7 +149,8 @@ async def test_a_long_entry_is_kept_in_pieces_within_the_listpack_value_size(
 
 
 async def test_a_ring_tie_is_read_by_the_next_touch_of_the_number(
-        redis_client: redis_asyncio.Redis) -> None:
+    redis_client: redis_asyncio.Redis,
+) -> None:
     facts = index(redis_client, Clock())
     link = await ship(facts, "YT100", "o1", "s1")
     await facts.tie("ring-s1", [link])
@@ -142,9 +158,10 @@ async def test_a_ring_tie_is_read_by_the_next_touch_of_the_number(
 
 
 async def test_ids_holding_the_entry_separators_come_back_unchanged(
-        redis_client: redis_asyncio.Redis) -> None:
+    redis_client: redis_asyncio.Redis,
+) -> None:
     facts = index(redis_client, Clock())
-    odd = "".join(map(chr, range(0x1b, 0x20))) + "é~"
+    odd = "".join(map(chr, range(0x1B, 0x20))) + "é~"
     link = await ship(facts, "~" + odd, "o" + odd, "s" + odd)
     await facts.tie("ring" + odd, [link])
     again = await ship(facts, "~" + odd, "o2", "s2")
@@ -153,15 +170,23 @@ async def test_ids_holding_the_entry_separators_come_back_unchanged(
 
 
 async def test_each_touch_of_a_batch_sees_the_touches_before_it(
-        redis_client: redis_asyncio.Redis) -> None:
+    redis_client: redis_asyncio.Redis,
+) -> None:
     facts = index(redis_client, Clock())
-    links = await facts.link([Fact("bank", "b1", "s1"), Fact("trk", "YT100", "o1", "s1"),
-                              Fact("bank", "b1", "s2"), Fact("trk", "YT100", "o2", "s2")])
+    links = await facts.link(
+        [
+            Fact("bank", "b1", "s1"),
+            Fact("trk", "YT100", "o1", "s1"),
+            Fact("bank", "b1", "s2"),
+            Fact("trk", "YT100", "o2", "s2"),
+        ]
+    )
     assert [set(link.members) for link in links] == [{"s1"}, {"o1"}, {"s1", "s2"}, {"o1", "o2"}]
 
 
 async def test_ids_that_look_like_the_scripts_framing_come_back_unchanged(
-        redis_client: redis_asyncio.Redis) -> None:
+    redis_client: redis_asyncio.Redis,
+) -> None:
     facts = index(redis_client, Clock())
     odd = ["12:", ":3:", "é:1:x", "0:"]
     await facts.link([Fact("bank", odd[0], odd[1], odd[2])])
@@ -170,12 +195,32 @@ async def test_ids_that_look_like_the_scripts_framing_come_back_unchanged(
 
 
 def test_every_tracking_number_has_a_field_of_its_own_that_packs_as_an_integer() -> None:
-    tricky = ["YT1", "YT01", "YT001", "YT10", "AB1", "BA1", "ZZ999999999999999", "AA0",
-              "YT1234567890123456", "yt1", "73011572740984", "073011572740984", "-1", "~-1",
-              "~1:x", "~~1:x", "", "x" * 300, "é"]
+    tricky = [
+        "YT1",
+        "YT01",
+        "YT001",
+        "YT10",
+        "AB1",
+        "BA1",
+        "ZZ999999999999999",
+        "AA0",
+        "YT1234567890123456",
+        "yt1",
+        "73011572740984",
+        "073011572740984",
+        "-1",
+        "~-1",
+        "~1:x",
+        "~~1:x",
+        "",
+        "x" * 300,
+        "é",
+    ]
     fields = [tracking.entry_field(number) for number in tricky]
     assert len(set(fields)) == len(tricky), dict(zip(tricky, fields, strict=True))
     # a listpack packs a field as an integer only if it is a 64-bit integer's canonical text
-    assert all(str(int(field)) == field and -2**63 <= int(field) < 2**63 for field in fields)
-    assert all(tracking.bucket_key(n, 64, "ns") == f"ns:fact:trk:{{f{int(f) % 64}}}"
-               for n, f in zip(tricky, fields, strict=True))
+    assert all(str(int(field)) == field and -(2**63) <= int(field) < 2**63 for field in fields)
+    assert all(
+        tracking.bucket_key(n, 64, "ns") == f"ns:fact:trk:{{f{int(f) % 64}}}"
+        for n, f in zip(tricky, fields, strict=True)
+    )

@@ -108,9 +108,22 @@ def test_tune_set_changes_detection_on_a_running_worker(stack: DevStack, tmp_pat
     before = {a["detector"] for a in replay(stack, tmp_path, "tune-before")}
     assert before, "the scheme alerts with the default values"
     done = subprocess.run(
-        [sys.executable, "-m", "stream.cli", "tune", "set", "detectors.min_stake_cny=1000000",
-         "--bootstrap", stack.settings.kafka_bootstrap, "--who", "test"],
-        capture_output=True, text=True, timeout=60)
+        [
+            sys.executable,
+            "-m",
+            "stream.cli",
+            "tune",
+            "set",
+            "detectors.min_stake_cny=1000000",
+            "--bootstrap",
+            stack.settings.kafka_bootstrap,
+            "--who",
+            "test",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert "test set detectors.min_stake_cny: 300.0 -> 1000000.0" in done.stdout
     wait_for_parameter(stack.workers[0].metrics_port, "detectors.min_stake_cny", 1_000_000)
@@ -121,9 +134,20 @@ def test_tune_set_changes_detection_on_a_running_worker(stack: DevStack, tmp_pat
 @pytest.mark.integration
 def test_tune_set_refuses_an_invalid_value_and_publishes_nothing(stack: DevStack) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "stream.cli", "tune", "set", "windows.allowed_lateness_s=2d",
-         "--bootstrap", stack.settings.kafka_bootstrap],
-        capture_output=True, text=True, timeout=60)
+        [
+            sys.executable,
+            "-m",
+            "stream.cli",
+            "tune",
+            "set",
+            "windows.allowed_lateness_s=2d",
+            "--bootstrap",
+            stack.settings.kafka_bootstrap,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2
     assert "shorter than the shortest window" in done.stderr
     assert parameter(stack.workers[0].metrics_port, "windows.allowed_lateness_s") == 1800
@@ -132,23 +156,47 @@ def test_tune_set_refuses_an_invalid_value_and_publishes_nothing(stack: DevStack
 @pytest.mark.integration
 def test_tune_set_dropping_a_window_needs_yes_and_says_what_it_drops(stack: DevStack) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "stream.cli", "tune", "set", "windows.lengths_s=1h,24h",
-         "--bootstrap", stack.settings.kafka_bootstrap],
-        capture_output=True, text=True, timeout=60)
+        [
+            sys.executable,
+            "-m",
+            "stream.cli",
+            "tune",
+            "set",
+            "windows.lengths_s=1h,24h",
+            "--bootstrap",
+            stack.settings.kafka_bootstrap,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2
     assert "drops the window(s) of 604800s" in done.stderr and "--yes" in done.stderr
     assert "Traceback" not in done.stderr
     shown = subprocess.run(
-        [sys.executable, "-m", "stream.cli", "tune", "show", "--bootstrap",
-         stack.settings.kafka_bootstrap], capture_output=True, text=True, timeout=60)
-    (lengths,) = [line for line in shown.stdout.splitlines()
-                  if line.startswith("windows.lengths_s ")]
+        [
+            sys.executable,
+            "-m",
+            "stream.cli",
+            "tune",
+            "show",
+            "--bootstrap",
+            stack.settings.kafka_bootstrap,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    (lengths,) = [
+        line for line in shown.stdout.splitlines() if line.startswith("windows.lengths_s ")
+    ]
     assert "set by" not in lengths, "nothing was published"
 
 
 @pytest.mark.integration
 def test_a_malformed_control_record_is_refused_by_the_worker_and_nothing_applied(
-        stack: DevStack) -> None:
+    stack: DevStack,
+) -> None:
     bad = Change("detectors.model_alert_tail", "7", "test", "2026-01-01T00:00:00.000Z")
     asyncio.run(publish_changes(stack.settings, [bad]))
     port = stack.workers[0].metrics_port
@@ -161,8 +209,12 @@ def test_a_malformed_control_record_is_refused_by_the_worker_and_nothing_applied
 
 @pytest.mark.integration
 def test_a_worker_started_later_picks_up_the_latest_values(stack: DevStack) -> None:
-    asyncio.run(publish_changes(stack.settings, [
-        Change("detectors.alert_evidence", "1.2", "test", "2026-01-01T00:00:00.000Z")]))
+    asyncio.run(
+        publish_changes(
+            stack.settings,
+            [Change("detectors.alert_evidence", "1.2", "test", "2026-01-01T00:00:00.000Z")],
+        )
+    )
     wait_for_parameter(stack.workers[0].metrics_port, "detectors.alert_evidence", 1.2)
     late = stack.start_worker()
     wait_for_parameter(late.metrics_port, "detectors.alert_evidence", 1.2)
@@ -174,9 +226,22 @@ def test_tune_try_lists_the_stores_a_change_would_stop_flagging(tmp_path: Path) 
     labels = tmp_path / "labels.json"
     labels.write_text('{"try-gang": "price_protection"}')
     done = subprocess.run(
-        [sys.executable, "-m", "stream.cli", "tune", "try", "detectors.min_stake_cny=1000000",
-         "--input", str(events), "--labels", str(labels)],
-        capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "stream.cli",
+            "tune",
+            "try",
+            "detectors.min_stake_cny=1000000",
+            "--input",
+            str(events),
+            "--labels",
+            str(labels),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert "stores flagged: 1 now, 0 with the change" in done.stdout
     assert "- try-gang (price_protection)" in done.stdout

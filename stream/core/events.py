@@ -33,9 +33,24 @@ MAX_FUTURE_S: Final = 86400.0
 # Every reason a message can be refused for (the state adds late, duplicate and unknown_order;
 # the engine detector_error).
 REJECT_REASONS: Final = (
-    "not_json", "not_object", "bad_utf8", "oversize", "unknown_type", "missing_field",
-    "wrong_type", "not_finite", "bad_amount", "bad_value", "bad_ts", "unknown_status",
-    "unknown_reason", "wrong_topic", "late", "duplicate", "unknown_order", "detector_error",
+    "not_json",
+    "not_object",
+    "bad_utf8",
+    "oversize",
+    "unknown_type",
+    "missing_field",
+    "wrong_type",
+    "not_finite",
+    "bad_amount",
+    "bad_value",
+    "bad_ts",
+    "unknown_status",
+    "unknown_reason",
+    "wrong_topic",
+    "late",
+    "duplicate",
+    "unknown_order",
+    "detector_error",
 )
 
 EventType = Literal["store", "order", "price", "refund", "withdrawal"]
@@ -73,8 +88,12 @@ FIELDS_BY_TYPE: Final[dict[str, tuple[FieldSpec, ...]]] = {
         FieldSpec("sku", "id"),
         FieldSpec("unit_price", "money", description="CNY per unit."),
         FieldSpec("quantity", "count"),
-        FieldSpec("status", "text", choices=ORDER_STATUSES,
-                  description="One event per status change of the same order_id."),
+        FieldSpec(
+            "status",
+            "text",
+            choices=ORDER_STATUSES,
+            description="One event per status change of the same order_id.",
+        ),
         FieldSpec("tracking_no", "text", nullable=True, description="Null until shipped."),
         FieldSpec("courier", "text", nullable=True, description="Null until shipped."),
     ),
@@ -207,7 +226,9 @@ def parse_ts_s(value: Any) -> float:
 def _checked_ts_s(value: Any) -> float:
     """``parse_ts_s`` with every check spelled out: the reference its fast path must agree with."""
     if isinstance(value, bool):
-        raise InvalidEventError("bad_ts", f"ts must be ISO 8601 UTC or epoch seconds, got {value!r}")
+        raise InvalidEventError(
+            "bad_ts", f"ts must be ISO 8601 UTC or epoch seconds, got {value!r}"
+        )
     if isinstance(value, int | float):
         ts_s = float(value)
     elif isinstance(value, str):
@@ -219,7 +240,9 @@ def _checked_ts_s(value: Any) -> float:
             raise InvalidEventError("bad_ts", f"ts {value[:40]!r} must be in UTC (end with Z)")
         ts_s = parsed.timestamp()
     else:
-        raise InvalidEventError("bad_ts", f"ts must be ISO 8601 UTC or epoch seconds, got {value!r}")
+        raise InvalidEventError(
+            "bad_ts", f"ts must be ISO 8601 UTC or epoch seconds, got {value!r}"
+        )
     if not math.isfinite(ts_s) or ts_s < MIN_TS_S:
         raise InvalidEventError("bad_ts", f"ts {value!r} is before 2000-01-01 or not finite")
     return ts_s
@@ -235,12 +258,15 @@ def _check_field(spec: FieldSpec, value: Any, event_type: str) -> Any:
     if kind in ("id", "text") and value.__class__ is str:
         if not value or len(value) > (MAX_ID_CHARS if kind == "id" else MAX_TEXT_CHARS):
             limit = MAX_ID_CHARS if kind == "id" else MAX_TEXT_CHARS
-            raise InvalidEventError("bad_value", f"{event_type}.{spec.name} must have 1 to "
-                                    f"{limit} characters")
+            raise InvalidEventError(
+                "bad_value", f"{event_type}.{spec.name} must have 1 to " f"{limit} characters"
+            )
         if spec.choices and value not in spec.choices:
             raise InvalidEventError(
-                f"unknown_{spec.name}", f"{event_type}.{spec.name} must be one of "
-                f"{list(spec.choices)}, got {value!r:.40}")
+                f"unknown_{spec.name}",
+                f"{event_type}.{spec.name} must be one of "
+                f"{list(spec.choices)}, got {value!r:.40}",
+            )
         return value
     where = f"{event_type}.{spec.name}"
     if value is None:
@@ -256,7 +282,8 @@ def _check_field(spec: FieldSpec, value: Any, event_type: str) -> Any:
     if kind == "count":
         if value != int(value) or not 1 <= value <= MAX_QUANTITY:
             raise InvalidEventError(
-                "bad_amount", f"{where} must be a whole number from 1 to {MAX_QUANTITY}, got {value!r}"
+                "bad_amount",
+                f"{where} must be a whole number from 1 to {MAX_QUANTITY}, got {value!r}",
             )
         return int(value)
     if not 0 <= value <= MAX_AMOUNT_CNY:
@@ -306,17 +333,25 @@ class _UsualShape(NamedTuple):
 def _usual_shape(specs: tuple[FieldSpec, ...]) -> _UsualShape:
     max_chars: dict[str, int] = {"id": MAX_ID_CHARS, "text": MAX_TEXT_CHARS}
     number: dict[str, tuple[type, float, float]] = {
-        "money": (float, 0.0, MAX_AMOUNT_CNY), "count": (int, 1, MAX_QUANTITY),
+        "money": (float, 0.0, MAX_AMOUNT_CNY),
+        "count": (int, 1, MAX_QUANTITY),
     }
     return _UsualShape(
         names=tuple(spec.name for spec in specs),
-        strings=tuple((spec.name, max_chars[spec.kind], spec.choices)
-                      for spec in specs if spec.kind in max_chars and not spec.nullable),
-        nullable_strings=tuple((spec.name, max_chars[spec.kind])
-                               for spec in specs if spec.kind in max_chars and spec.nullable),
+        strings=tuple(
+            (spec.name, max_chars[spec.kind], spec.choices)
+            for spec in specs
+            if spec.kind in max_chars and not spec.nullable
+        ),
+        nullable_strings=tuple(
+            (spec.name, max_chars[spec.kind])
+            for spec in specs
+            if spec.kind in max_chars and spec.nullable
+        ),
         # a kind of neither table fails here, at import, rather than pass unchecked
-        numbers=tuple((spec.name, *number[spec.kind])
-                      for spec in specs if spec.kind not in max_chars),
+        numbers=tuple(
+            (spec.name, *number[spec.kind]) for spec in specs if spec.kind not in max_chars
+        ),
     )
 
 
@@ -345,7 +380,7 @@ def _usual_fields(data: dict[str, Any], shape: _UsualShape) -> dict[str, Any] | 
             return None
     for name, exact_type, low, high in shape.numbers:
         value = fields[name]
-        if type(value) is not exact_type or not low <= value <= high:  # nan is not in bounds
+        if type(value) is not exact_type or not low <= value <= high:  # type: ignore[operator]  # nan is not in bounds
             return None
     return fields
 
@@ -362,9 +397,13 @@ def event_from_dict(data: Any) -> Event:
     ``_checked_event``, which converts what it may and words the refusal.
     """
     if not isinstance(data, dict):
-        raise InvalidEventError("not_object", f"an event must be a JSON object, got {type(data).__name__}")
+        raise InvalidEventError(
+            "not_object", f"an event must be a JSON object, got {type(data).__name__}"
+        )
     event_type = data.get("type")
-    shape = _USUAL_SHAPES.get(event_type) if isinstance(event_type, str) else None  # [] is unhashable
+    shape = (
+        _USUAL_SHAPES.get(event_type) if isinstance(event_type, str) else None
+    )  # [] is unhashable
     if shape is None:
         raise InvalidEventError(
             "unknown_type", f"type must be one of {list(FIELDS_BY_TYPE)}, got {event_type!r:.40}"
@@ -376,8 +415,8 @@ def event_from_dict(data: Any) -> Event:
         if _is_usual_id(event_id) and _is_usual_id(store_id):
             fields = _usual_fields(data, shape)
             if fields is not None:
-                return Event(event_type, event_id, store_id, parse_ts_s(data["ts"]), fields)
-    return _checked_event(data, event_type)
+                return Event(event_type, event_id, store_id, parse_ts_s(data["ts"]), fields)  # type: ignore[arg-type]
+    return _checked_event(data, event_type)  # type: ignore[arg-type]
 
 
 def _refuse_constant(name: str) -> Any:
@@ -385,7 +424,7 @@ def _refuse_constant(name: str) -> Any:
 
 
 # The C scanner behind json.loads, built once with the decoder's settings.
-_SCAN_JSON: Final = json.JSONDecoder(parse_constant=_refuse_constant).scan_once
+_SCAN_JSON: Final = json.JSONDecoder(parse_constant=_refuse_constant).scan_once  # type: ignore[attr-defined]
 
 
 def _decode_json(text: str) -> Any:
@@ -423,8 +462,11 @@ def _typed_field(spec: FieldSpec) -> tuple[str, Any] | tuple[str, Any, Any]:
     kind: Any
     if spec.kind in ("id", "text"):
         limit = MAX_ID_CHARS if spec.kind == "id" else MAX_TEXT_CHARS
-        kind = Literal[spec.choices] if spec.choices else \
-            Annotated[str, msgspec.Meta(min_length=1, max_length=limit)]
+        kind = (
+            Literal[spec.choices]
+            if spec.choices
+            else Annotated[str, msgspec.Meta(min_length=1, max_length=limit)]
+        )
     elif spec.kind == "count":
         kind = Annotated[int, msgspec.Meta(ge=1, le=MAX_QUANTITY)]
     elif spec.kind == "money":
@@ -439,12 +481,13 @@ def _typed_struct(event_type: str, specs: tuple[FieldSpec, ...]) -> type[msgspec
     # gives the Event's fields in the order the full checks give them, after three pops
     own = [_typed_field(spec) for spec in specs]
     common = [_typed_field(spec) for spec in COMMON_FIELDS] + [("ts", str | int | float)]
-    return msgspec.defstruct(f"Typed{event_type.title()}", own + common, kw_only=True,
-                             tag_field="type", tag=event_type)
+    return msgspec.defstruct(
+        f"Typed{event_type.title()}", own + common, kw_only=True, tag_field="type", tag=event_type
+    )
 
 
 _TYPED_STRUCTS: Final = tuple(_typed_struct(t, specs) for t, specs in FIELDS_BY_TYPE.items())
-_TYPED_DECODER: Final = msgspec.json.Decoder(Union[_TYPED_STRUCTS])
+_TYPED_DECODER: Final = msgspec.json.Decoder(Union[_TYPED_STRUCTS])  # noqa: UP007 (a runtime tuple of types)
 _as_dict: Final = msgspec.structs.asdict
 
 
@@ -532,18 +575,20 @@ def event_json_schema() -> dict[str, Any]:
         properties: dict[str, Any] = {"type": {"const": event_type}, "ts": ts_schema}
         properties.update({spec.name: _field_schema(spec) for spec in all_specs})
         required = ["type", "ts"] + [spec.name for spec in all_specs if not spec.nullable]
-        variants.append({
-            "title": event_type,
-            "type": "object",
-            "properties": properties,
-            "required": required,
-        })
+        variants.append(
+            {
+                "title": event_type,
+                "type": "object",
+                "properties": properties,
+                "required": required,
+            }
+        )
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://storewatch.example/schemas/event.schema.json",
         "title": "Storewatch input event",
         "description": "One JSON object per Kafka message (and per line of a .jsonl file). "
-                       "Unknown extra fields are allowed and ignored.",
+        "Unknown extra fields are allowed and ignored.",
         "oneOf": variants,
     }
 
@@ -556,24 +601,42 @@ def alert_json_schema() -> dict[str, Any]:
         "title": "Storewatch alert",
         "type": "object",
         "required": [
-            "alert_id", "store_id", "detector", "severity", "score", "ts", "event_id",
-            "reasons", "features", "detected_at", "schema_version",
+            "alert_id",
+            "store_id",
+            "detector",
+            "severity",
+            "score",
+            "ts",
+            "event_id",
+            "reasons",
+            "features",
+            "detected_at",
+            "schema_version",
         ],
         "properties": {
-            "alert_id": {"type": "string", "description": "Deterministic from store, detector "
-                         "and triggering event: a re-processed event yields the same id."},
+            "alert_id": {
+                "type": "string",
+                "description": "Deterministic from store, detector "
+                "and triggering event: a re-processed event yields the same id.",
+            },
             "store_id": {"type": "string"},
             "detector": {"type": "string", "description": "Which detector fired, e.g. price_cut."},
             "severity": {"enum": list(SEVERITIES)},
             "score": {"type": "number", "minimum": 0, "maximum": 1},
             "ts": {"type": "string", "description": "Event time of the triggering event."},
             "event_id": {"type": "string", "description": "The triggering event."},
-            "reasons": {"type": "array", "items": {"type": "string"}, "minItems": 1,
-                        "description": "Sentences with the numbers that triggered the alert."},
+            "reasons": {
+                "type": "array",
+                "items": {"type": "string"},
+                "minItems": 1,
+                "description": "Sentences with the numbers that triggered the alert.",
+            },
             "features": {"type": "object", "additionalProperties": {"type": "number"}},
             "detected_at": {"type": "string", "description": "Wall-clock time of the decision."},
             "schema_version": {"const": SCHEMA_VERSION},
-            "action": {"enum": ["hold_payout", "suspend_price_protection", "review"],
-                       "description": "What the platform can do at once."},
+            "action": {
+                "enum": ["hold_payout", "suspend_price_protection", "review"],
+                "description": "What the platform can do at once.",
+            },
         },
     }

@@ -105,10 +105,17 @@ class FactIndex:
     whose pipelines run scripts, see ``state._ClusterClient``). ``slot_of`` (a key's Cluster
     slot) splits a batch's touches into one script call per slot, as a Cluster requires."""
 
-    def __init__(self, client: Any, namespace: str, cap: int, ttl_s: int, *,
-                 trk_buckets: int = tracking.DEFAULT_BUCKETS,
-                 wall_s: Callable[[], float] = time.time,
-                 slot_of: Callable[[str], int] | None = None) -> None:
+    def __init__(
+        self,
+        client: Any,
+        namespace: str,
+        cap: int,
+        ttl_s: int,
+        *,
+        trk_buckets: int = tracking.DEFAULT_BUCKETS,
+        wall_s: Callable[[], float] = time.time,
+        slot_of: Callable[[str], int] | None = None,
+    ) -> None:
         self._client = client
         self._namespace = namespace
         self.cap = cap
@@ -117,7 +124,8 @@ class FactIndex:
         self._wall_s = wall_s
         self._slot_of = slot_of
         self._script = client.register_script(
-            resources.files("stream.core").joinpath("link_facts.lua").read_text())
+            resources.files("stream.core").joinpath("link_facts.lua").read_text()
+        )
         # ring ids tied by this process, by (kind, value)
         self._rings: OrderedDict[tuple[str, str], str] = OrderedDict()
 
@@ -188,9 +196,9 @@ class FactIndex:
         if not touches:
             return []
         if self._slot_of is None:
-            groups = [range(len(touches))]
+            groups: list[Sequence[int]] = [range(len(touches))]
         else:
-            by_slot: dict[int, list[int]] = {}
+            by_slot: dict[int, list[int]] = {}  # indexes of touches, grouped by slot
             for i, touch in enumerate(touches):
                 by_slot.setdefault(self._slot_of(touch.key), []).append(i)
             groups = list(by_slot.values())
@@ -198,12 +206,19 @@ class FactIndex:
         if len(groups) == 1:
             # no pipeline for one call: redis-py's pipeline asks SCRIPT EXISTS before every
             # execute, a round trip more; the plain call loads the script on NOSCRIPT instead
-            return list(await self._script(keys=[touch.key for touch in touches],
-                                           args=[*limits, frame(touch.values() for touch in touches)]))
+            return list(
+                await self._script(
+                    keys=[touch.key for touch in touches],
+                    args=[*limits, frame(touch.values() for touch in touches)],
+                )
+            )
         pipe = self._client.pipeline(transaction=False)
         for group in groups:
-            await self._script(keys=[touches[i].key for i in group],
-                               args=[*limits, frame(touches[i].values() for i in group)], client=pipe)
+            await self._script(
+                keys=[touches[i].key for i in group],
+                args=[*limits, frame(touches[i].values() for i in group)],
+                client=pipe,
+            )
         replies = [""] * len(touches)
         for group, found in zip(groups, await pipe.execute(), strict=True):
             for i, reply in zip(group, found, strict=True):

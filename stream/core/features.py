@@ -114,8 +114,11 @@ def payout_accounts(event: Event, view: StoreView) -> dict[str, float]:
     shared = 0
     if link is not None:
         # a store of the same owner (a family business) is no stranger; '' is an unknown owner
-        shared = sum(1 for store, store_owner in link.members.items()
-                     if store != event.store_id and (not store_owner or store_owner != owner))
+        shared = sum(
+            1
+            for store, store_owner in link.members.items()
+            if store != event.store_id and (not store_owner or store_owner != owner)
+        )
     if registered is None:
         registered = account  # the first account a store pays out to is taken as its own
     return {
@@ -127,8 +130,9 @@ def payout_accounts(event: Event, view: StoreView) -> dict[str, float]:
     }
 
 
-def sales_behaviour(event: Event, view: StoreView, windows_s: list[float],
-                    watch: Watch) -> dict[str, float]:
+def sales_behaviour(
+    event: Event, view: StoreView, windows_s: list[float], watch: Watch
+) -> dict[str, float]:
     """What the store's sales of the longest window look like: real takings or not.
 
     Honest sales get shipped, delivered, kept and come in at any hour and price; fronts' sales
@@ -139,8 +143,12 @@ def sales_behaviour(event: Event, view: StoreView, windows_s: list[float],
     longest_s = windows_s[-1]
     day, longest = view.window(day_s), view.window(longest_s)
     sales = longest["sales_cny"] - longest["cancelled_cny"]
-    refunds = (longest["refund_price_protection_cny"] + longest["refund_not_received_cny"]
-               + longest["refund_return_cny"] + longest["refund_other_cny"])
+    refunds = (
+        longest["refund_price_protection_cny"]
+        + longest["refund_not_received_cny"]
+        + longest["refund_return_cny"]
+        + longest["refund_other_cny"]
+    )
     placed_before_day = longest["orders_placed"] - day["orders_placed"]
     shipped_before_day = longest["orders_shipped"] - day["orders_shipped"]
     sales_day = day["sales_cny"] - day["cancelled_cny"]
@@ -158,44 +166,59 @@ def sales_behaviour(event: Event, view: StoreView, windows_s: list[float],
             # the day's average order against the days before: a surge of the usual goods is
             # near 1; a few big-ticket orders in a shop of small ones is far above
             ticket = (sales_day / day["orders_placed"]) / ((sales - sales_day) / baseline_orders)
-    pace = long_run_pace(event, view, longest_s, longest["sales_cny"], longest["orders_placed"],
-                         watch)
+    pace = long_run_pace(
+        event, view, longest_s, longest["sales_cny"], longest["orders_placed"], watch
+    )
     last_shipment = view.profile_float("last_shipment_ts")
     return {
         **pace,
         # a store that ships, late or not (a dropshipper), against one that never does
         "since_last_shipment_s": max(0.0, event.ts_s - last_shipment)
-        if last_shipment is not None else -1.0,
+        if last_shipment is not None
+        else -1.0,
         "sales_window_cny": sales,
         "sales_day_cny": sales_day,
         "takings_cny": max(0.0, sales - refunds),
         "orders_placed_window": longest["orders_placed"],
         "unshipped_orders": max(0.0, placed_before_day - longest["orders_shipped"]),
         "unshipped_share": round(clip01(1 - share(longest["orders_shipped"], placed_before_day)), 4)
-        if placed_before_day > 0 else 0.0,
+        if placed_before_day > 0
+        else 0.0,
         "shipped_before_day": shipped_before_day,
-        "undelivered_share": round(clip01(1 - share(longest["orders_delivered"], shipped_before_day)),
-                                   4) if shipped_before_day > 0 else 0.0,
+        "undelivered_share": round(
+            clip01(1 - share(longest["orders_delivered"], shipped_before_day)), 4
+        )
+        if shipped_before_day > 0
+        else 0.0,
         "claims_window": longest["claims"],
         "claims_per_order": round(share(longest["claims"], longest["orders_placed"]), 4),
         "claimed_share_of_sales": round(share(longest["refund_price_protection_cny"], sales), 4),
         "night_share": round(clip01(share(longest["night_sales_cny"], longest["sales_cny"])), 4),
-        "repeat_buyer_share": round(clip01(share(longest["repeat_buyer_sales_cny"],
-                                                 longest["sales_cny"])), 4),
+        "repeat_buyer_share": round(
+            clip01(share(longest["repeat_buyer_sales_cny"], longest["sales_cny"])), 4
+        ),
         "round_share": round(clip01(share(longest["round_sales_cny"], longest["sales_cny"])), 4),
         "burst_ratio": round(min(burst, 1000.0), 2),
         "order_size_ratio": round(min(ticket, 1000.0), 2),
-        "unshipped_all_share": round(clip01(1 - share(longest["orders_shipped"],
-                                                      longest["orders_placed"])), 4)
-        if longest["orders_placed"] > 0 else 0.0,
+        "unshipped_all_share": round(
+            clip01(1 - share(longest["orders_shipped"], longest["orders_placed"])), 4
+        )
+        if longest["orders_placed"] > 0
+        else 0.0,
         "watched_s": watched_s,
         "withdrawn_window_cny": longest["withdrawn_cny"],
         "withdrawals_window": longest["withdrawals"],
     }
 
 
-def long_run_pace(event: Event, view: StoreView, longest_s: float, window_sales_cny: float,
-                  window_orders: float, watch: Watch) -> dict[str, float]:
+def long_run_pace(
+    event: Event,
+    view: StoreView,
+    longest_s: float,
+    window_sales_cny: float,
+    window_orders: float,
+    watch: Watch,
+) -> dict[str, float]:
     """The longest window against everything the store did before it since it was first
     watched: a dormant shop rented for a cash-out spreads its burst over days, and then the
     window is its own baseline; its lifetime is not. ``pace_days`` is how many days of
@@ -206,8 +229,10 @@ def long_run_pace(event: Event, view: StoreView, longest_s: float, window_sales_
     """
     first = view.profile_float("first_ts")
     opened = view.profile_float("opened_ts")
-    seen_from = max(watch.start_ts_s, opened if opened is not None else
-                    (event.ts_s if first is None else min(first, event.ts_s)))
+    seen_from = max(
+        watch.start_ts_s,
+        opened if opened is not None else (event.ts_s if first is None else min(first, event.ts_s)),
+    )
     pace_days = max(0.0, (event.ts_s - longest_s - seen_from) / DAY_S)
     window_days = longest_s / DAY_S
     before_cny = max(0.0, view.lifetime("sales_cny") - window_sales_cny)
@@ -218,12 +243,16 @@ def long_run_pace(event: Event, view: StoreView, longest_s: float, window_sales_
         pace_ratio = per_day / max(before_cny / max(pace_days, 1.0), 0.02 * per_day)
         if before_orders > 0 and window_orders > 0:
             ticket_ratio = (window_sales_cny / window_orders) / (before_cny / before_orders)
-    return {"pace_days": round(pace_days, 2), "pace_ratio": round(min(pace_ratio, 1000.0), 2),
-            "lifetime_order_size_ratio": round(min(ticket_ratio, 1000.0), 2)}
+    return {
+        "pace_days": round(pace_days, 2),
+        "pace_ratio": round(min(pace_ratio, 1000.0), 2),
+        "lifetime_order_size_ratio": round(min(ticket_ratio, 1000.0), 2),
+    }
 
 
-def withdrawal_features(event: Event, view: StoreView, windows_s: list[float], watch: Watch,
-                        young_store_s: float) -> dict[str, float]:
+def withdrawal_features(
+    event: Event, view: StoreView, windows_s: list[float], watch: Watch, young_store_s: float
+) -> dict[str, float]:
     """A withdrawal: how soon after the sales, how much of the takings, how young the store,
     to whose account, and whether the takings look real."""
     last_sale = view.profile_float("last_sale_ts")
@@ -236,10 +265,12 @@ def withdrawal_features(event: Event, view: StoreView, windows_s: list[float], w
         "store_event_seen": 1.0 if view.profile.get("opened_ts") is not None else 0.0,
         "since_last_sale_s": max(0.0, event.ts_s - last_sale) if last_sale is not None else -1.0,
         "since_last_withdrawal_s": max(0.0, event.ts_s - last_withdrawal)
-        if last_withdrawal is not None else -1.0,
+        if last_withdrawal is not None
+        else -1.0,
         "first_withdrawal": 1.0 if last_withdrawal is None else 0.0,
-        "withdrawn_share": round(share(sales["withdrawn_window_cny"],
-                                       max(sales["takings_cny"], 1.0)), 4),
+        "withdrawn_share": round(
+            share(sales["withdrawn_window_cny"], max(sales["takings_cny"], 1.0)), 4
+        ),
         "deposit_cny": view.profile_float("deposit") or 0.0,
         **sales,
         **payout_accounts(event, view),
@@ -267,8 +298,9 @@ def withdrawal_model_input(raw: dict[str, float], young_store_s: float) -> dict[
     }
 
 
-def price_cut_features(event: Event, view: StoreView, windows_s: list[float], watch: Watch,
-                       young_store_s: float) -> dict[str, float]:
+def price_cut_features(
+    event: Event, view: StoreView, windows_s: list[float], watch: Watch, young_store_s: float
+) -> dict[str, float]:
     """A price cut: how deep against what the SKU sold at, how much price protection could pay
     back for the units sold before it, how soon after those sales, how young the store."""
     old, new = event.money("old_price"), event.money("new_price")
@@ -286,8 +318,9 @@ def price_cut_features(event: Event, view: StoreView, windows_s: list[float], wa
         "claimable_cny": round(max(0.0, sku_sales - units * new), 2),
         "sku_sales_share": round(clip01(share(sku_sales, longest["sales_cny"])), 4),
         # what the cut lets buyers claim back, against all the store sold in the window
-        "claimable_share_of_sales": round(clip01(share(max(0.0, sku_sales - units * new),
-                                                       longest["sales_cny"])), 4),
+        "claimable_share_of_sales": round(
+            clip01(share(max(0.0, sku_sales - units * new), longest["sales_cny"])), 4
+        ),
         "since_sku_sale_s": max(0.0, event.ts_s - sku.last_sale_ts_s) if sku else -1.0,
         "store_age_s": store_age_s(event, view),
         "age_trust": age_trust(event, view, watch, young_store_s),
@@ -309,8 +342,9 @@ def price_cut_model_input(raw: dict[str, float], young_store_s: float) -> dict[s
     }
 
 
-def claim_features(event: Event, view: StoreView, windows_s: list[float], watch: Watch,
-                   young_store_s: float) -> dict[str, float]:
+def claim_features(
+    event: Event, view: StoreView, windows_s: list[float], watch: Watch, young_store_s: float
+) -> dict[str, float]:
     """A price-protection claim: how many of the store's orders are claimed back, how much of
     its sales, and whether the claimant claims at other stores too."""
     link = view.links.get("claim")
@@ -330,8 +364,9 @@ def claim_features(event: Event, view: StoreView, windows_s: list[float], watch:
         "repeat_buyer_share": sales["repeat_buyer_share"],
         "store_age_s": store_age_s(event, view),
         "age_trust": age_trust(event, view, watch, young_store_s),
-        "since_price_cut_s": max(0.0, event.ts_s - cut) if (cut := view.profile_float(
-            "last_price_cut_ts")) is not None else -1.0,
+        "since_price_cut_s": max(0.0, event.ts_s - cut)
+        if (cut := view.profile_float("last_price_cut_ts")) is not None
+        else -1.0,
     }
 
 
@@ -357,6 +392,9 @@ def tracking_use(members: dict[str, str], buyer_id: str, store_id: str) -> tuple
     >>> tracking_use({"b1": "s1", "b2": "s1", "b3": "s2"}, "b1", "s1")
     (2.0, 1.0)
     """
-    other_stores = {store for buyer, store in members.items() if buyer != buyer_id and store
-                    and store != store_id}
+    other_stores = {
+        store
+        for buyer, store in members.items()
+        if buyer != buyer_id and store and store != store_id
+    }
     return float(len(members) - (buyer_id in members)), float(len(other_stores))

@@ -26,10 +26,11 @@ from river import anomaly
 from stream.config import DetectorSettings
 
 SNAPSHOT_FORMAT = 2
+RIVER_VERSION: str = getattr(river, "__version__", "unknown")  # snapshots name it
 SCORE_BINS = 400  # HalfSpaceTrees scores lie in [0, 1]: steps of 0.0025
 FEATURE_BINS = 50  # model inputs lie in [0, 1]: steps of 0.02
 TIE_MARGIN = 0.02
-RESCALE_AT = 2.0 ** 60  # decay weights grow with event time; renormalised before they overflow
+RESCALE_AT = 2.0**60  # decay weights grow with event time; renormalised before they overflow
 
 
 class SnapshotVersionError(RuntimeError):
@@ -69,7 +70,7 @@ class TailEstimator:
     def _weight(self, ts_s: float) -> float:
         if self.origin_ts_s is None:
             self.origin_ts_s = ts_s
-        weight = 2.0 ** ((ts_s - self.origin_ts_s) / self.half_life_s)
+        weight = float(2.0 ** ((ts_s - self.origin_ts_s) / self.half_life_s))
         if weight > RESCALE_AT:
             self.counts = [c / weight for c in self.counts]
             self.total /= weight
@@ -88,7 +89,7 @@ class TailEstimator:
         unseen extreme reads as "rarer than all N", never as impossible."""
         if self.total <= 0:
             return 1.0
-        above = sum(self.counts[self._bin(value):])
+        above = sum(self.counts[self._bin(value) :])
         return min(1.0, (above + self.last_weight) / (self.total + self.last_weight))
 
     @property
@@ -123,8 +124,12 @@ class PopulationModel:
     reports itself cold and the detector must not lean on it.
     """
 
-    def __init__(self, name: str, settings: DetectorSettings,
-                 on_score: Callable[[ModelVerdict], None] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        settings: DetectorSettings,
+        on_score: Callable[[ModelVerdict], None] | None = None,
+    ) -> None:
         self.name = name
         self._on_score = on_score
         self.window_size = settings.model_window_size
@@ -140,14 +145,23 @@ class PopulationModel:
         self._features: dict[str, TailEstimator] = {}
         self.seen = 0
         self.learnt = 0
-        self._shape = (settings.model_trees, settings.model_height, settings.model_window_size,
-                       settings.model_seed)
+        self._shape = (
+            settings.model_trees,
+            settings.model_height,
+            settings.model_window_size,
+            settings.model_seed,
+        )
 
     def score(self, features: dict[str, float]) -> ModelVerdict:
         """How unusual ``features`` are among the stores learnt so far (nothing is learnt)."""
-        score = float(self._trees.score_one(features)) if self.learnt >= self.window_size else 0.0
-        warm = self.learnt >= 2 * self.window_size and self._scores.total > 0 \
+        score = 0.0
+        if self.learnt >= self.window_size:
+            score = float(self._trees.score_one(features))  # type: ignore[no-untyped-call]
+        warm = (
+            self.learnt >= 2 * self.window_size
+            and self._scores.total > 0
             and self.learnt >= self.min_population
+        )
         # a score within TIE_MARGIN of the population's counts as tied with it: where most
         # decisions score the same (every fresh tracking number), a hair above is not rare
         tail_p = self._scores.tail_p(score - TIE_MARGIN) if warm else 1.0
@@ -159,7 +173,7 @@ class PopulationModel:
 
     def learn(self, features: dict[str, float], verdict: ModelVerdict, ts_s: float) -> None:
         """Teach the population one decision that raised no alert."""
-        self._trees.learn_one(features)
+        self._trees.learn_one(features)  # type: ignore[no-untyped-call]
         self.learnt += 1
         if self.learnt > self.window_size:
             self._scores.add(verdict.score, ts_s)
@@ -179,18 +193,26 @@ class PopulationModel:
 
     def snapshot(self) -> bytes:
         """The model's state, tagged with River's version."""
-        state = {"format": SNAPSHOT_FORMAT, "river": river.__version__, "name": self.name,
-                 "shape": self._shape, "trees": self._trees, "scores": self._scores,
-                 "features": self._features, "seen": self.seen, "learnt": self.learnt}
+        state = {
+            "format": SNAPSHOT_FORMAT,
+            "river": RIVER_VERSION,
+            "name": self.name,
+            "shape": self._shape,
+            "trees": self._trees,
+            "scores": self._scores,
+            "features": self._features,
+            "seen": self.seen,
+            "learnt": self.learnt,
+        }
         return pickle.dumps(state)
 
     def restore(self, data: bytes) -> None:
         """Load a snapshot of this model; refuse one from another River version or shape."""
-        state = pickle.loads(data)  # noqa: S301 - our own snapshots, from our own Redis
-        if state.get("river") != river.__version__ or state.get("format") != SNAPSHOT_FORMAT:
+        state = pickle.loads(data)
+        if state.get("river") != RIVER_VERSION or state.get("format") != SNAPSHOT_FORMAT:
             raise SnapshotVersionError(
                 f"snapshot of {self.name!r} was written by River {state.get('river')} "
-                f"(format {state.get('format')}), this is River {river.__version__} "
+                f"(format {state.get('format')}), this is River {RIVER_VERSION} "
                 f"(format {SNAPSHOT_FORMAT})"
             )
         if tuple(state.get("shape", ())) != self._shape:

@@ -58,10 +58,14 @@ IDLE_AFTER_S = 1.0
 class EventTimeMerger(Generic[Partition]):
     """Merges fetched records of many partitions into one timestamp-ordered stream."""
 
-    def __init__(self, timestamp: Callable[[Any], float], max_held: int = MAX_HELD,
-                 caught_up: Callable[[Partition, Any], bool] | None = None,
-                 idle_after_s: float = IDLE_AFTER_S,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        timestamp: Callable[[Any], float],
+        max_held: int = MAX_HELD,
+        caught_up: Callable[[Partition, Any], bool] | None = None,
+        idle_after_s: float = IDLE_AFTER_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._timestamp = timestamp
         self._max_held = max_held
         self.caught_up = caught_up
@@ -113,9 +117,12 @@ class EventTimeMerger(Generic[Partition]):
         now_s = self._clock()
         caught_up, idle_after_s, last = self.caught_up, self._idle_after_s, self._last
         active_at = self._active_at
-        gating = [reached for p, reached in self._reached.items()
-                  if fetched.get(p) or (now_s - active_at[p] < idle_after_s
-                                        and not caught_up(p, last.get(p)))]
+        gating = [
+            reached
+            for p, reached in self._reached.items()
+            if fetched.get(p)
+            or (now_s - active_at[p] < idle_after_s and not caught_up(p, last.get(p)))
+        ]
         return min(gating) if gating else float("inf")
 
     def _hold(self, partition: Partition, records: Sequence[Any]) -> None:
@@ -152,8 +159,11 @@ class EventTimeMerger(Generic[Partition]):
                 self._last[partition] = records[-1]
                 self._active_at[partition] = now_s
         frontier = self.watermark(fetched)
-        heads = [(queue[0][0], i, partition)
-                 for i, (partition, queue) in enumerate(self._held.items()) if queue]
+        heads = [
+            (queue[0][0], i, partition)
+            for i, (partition, queue) in enumerate(self._held.items())
+            if queue
+        ]
         heapq.heapify(heads)
         while heads:
             rank, i, partition = heads[0]

@@ -106,8 +106,12 @@ class Window:
 
     __slots__ = ("head", "running", "buckets")
 
-    def __init__(self, head: int = -1, running: list[float] | None = None,
-                 buckets: dict[int, dict[int, float]] | None = None) -> None:
+    def __init__(
+        self,
+        head: int = -1,
+        running: list[float] | None = None,
+        buckets: dict[int, dict[int, float]] | None = None,
+    ) -> None:
         self.head = head
         self.running = running if running is not None else list(NO_METRICS)
         self.buckets = buckets if buckets is not None else {}
@@ -199,9 +203,22 @@ class Applied:
 class StoreState:
     """Everything the detectors remember of one store."""
 
-    __slots__ = ("profile", "profile_shared", "profile_times", "max_ts_s", "stream_max_ts_s",
-                 "windows", "skus", "skus_pruned_size", "ids", "ids_pruned_size", "orders",
-                 "orders_pruned_size", "buyers", "lifetime")
+    __slots__ = (
+        "profile",
+        "profile_shared",
+        "profile_times",
+        "max_ts_s",
+        "stream_max_ts_s",
+        "windows",
+        "skus",
+        "skus_pruned_size",
+        "ids",
+        "ids_pruned_size",
+        "orders",
+        "orders_pruned_size",
+        "buyers",
+        "lifetime",
+    )
 
     def __init__(self) -> None:
         self.profile: dict[str, str] = {}
@@ -246,8 +263,11 @@ class StoreState:
         first_ts = self._profile_time("first_ts")
         if first_ts is None:
             first_ts = ts
-        if update.refund_of_order_id and update.refund_of_order_id not in self.orders \
-                and self._order_is_unknown(ts, first_ts, order_memory_s, config.lateness_s):
+        if (
+            update.refund_of_order_id
+            and update.refund_of_order_id not in self.orders
+            and self._order_is_unknown(ts, first_ts, order_memory_s, config.lateness_s)
+        ):
             return Applied("unknown_order", stream_max, {}, [], None)
 
         before = self.profile
@@ -289,8 +309,9 @@ class StoreState:
         buyers.insert(0, buyer)
         return deltas
 
-    def _order_is_unknown(self, ts: float, first_ts: float, order_memory_s: float,
-                          lateness_s: float) -> bool:
+    def _order_is_unknown(
+        self, ts: float, first_ts: float, order_memory_s: float, lateness_s: float
+    ) -> bool:
         """A refund for an order this store never placed. Decided only where it can be: the
         store is younger than the order memory (so every order it placed is remembered), and
         its order stream has moved past the refund by more than the allowed lateness (so the
@@ -352,8 +373,9 @@ class StoreState:
         self.skus = {sku: rec for sku, rec in self.skus.items() if rec[0] >= oldest_ts}
         self.skus_pruned_size = max(SKUS_PRUNED_FROM, len(self.skus))
 
-    def _remember_order(self, order_id: str, ts: float, first_ts: float,
-                        order_memory_s: float) -> None:
+    def _remember_order(
+        self, order_id: str, ts: float, first_ts: float, order_memory_s: float
+    ) -> None:
         """Orders are remembered only while the store is younger than the order memory: past
         that the unknown-order check cannot be decided, so an established store keeps none."""
         if first_ts >= ts - order_memory_s:
@@ -388,29 +410,58 @@ class StoreState:
                 window.prune(shape)
             windows[shape.key] = (window.head, window.running, window.buckets)
         for stream, seen in self.ids.items():  # ids arrive about in event time: oldest first
-            if seen and next(iter(seen.values())) < self.stream_max_ts_s[stream] - config.lateness_s:
+            if (
+                seen
+                and next(iter(seen.values())) < self.stream_max_ts_s[stream] - config.lateness_s
+            ):
                 self._prune_ids(stream, config.lateness_s)
-        return pickle.dumps((BLOB_VERSION, self.profile, self.max_ts_s, self.stream_max_ts_s,
-                             windows, self.skus, self.ids, self.orders, self.buyers, self.lifetime),
-                            protocol=5)
+        return pickle.dumps(
+            (
+                BLOB_VERSION,
+                self.profile,
+                self.max_ts_s,
+                self.stream_max_ts_s,
+                windows,
+                self.skus,
+                self.ids,
+                self.orders,
+                self.buyers,
+                self.lifetime,
+            ),
+            protocol=5,
+        )
 
     @classmethod
     def from_blob(cls, blob: bytes) -> StoreState:
         saved = _PlainUnpickler(io.BytesIO(blob)).load()
-        if not isinstance(saved, tuple) or not saved or saved[0] not in (BLOB_VERSION,
-                                                                         *OLDER_BLOB_VERSIONS):
+        if (
+            not isinstance(saved, tuple)
+            or not saved
+            or saved[0] not in (BLOB_VERSION, *OLDER_BLOB_VERSIONS)
+        ):
             raise ValueError(f"store state of another version, expected {BLOB_VERSION}")
         state = cls()
         if saved[0] != BLOB_VERSION:  # version 2: the same, without lifetime totals
             saved = (*saved, list(NO_LIFETIME))
-        (_, state.profile, state.max_ts_s, state.stream_max_ts_s, windows, state.skus,
-         state.ids, state.orders, state.buyers, state.lifetime) = saved
+        (
+            _,
+            state.profile,
+            state.max_ts_s,
+            state.stream_max_ts_s,
+            windows,
+            state.skus,
+            state.ids,
+            state.orders,
+            state.buyers,
+            state.lifetime,
+        ) = saved
         for key, (head, running, buckets) in windows.items():
             state.windows[key] = Window(head, running, buckets)
         state.skus_pruned_size = max(SKUS_PRUNED_FROM, len(state.skus) // 2)
         state.orders_pruned_size = max(IDS_PRUNED_FROM, len(state.orders) // 2)
-        state.ids_pruned_size = {stream: max(IDS_PRUNED_FROM, len(ids) // 2)
-                                 for stream, ids in state.ids.items()}
+        state.ids_pruned_size = {
+            stream: max(IDS_PRUNED_FROM, len(ids) // 2) for stream, ids in state.ids.items()
+        }
         return state
 
 

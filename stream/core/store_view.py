@@ -9,7 +9,13 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from stream.core.facts import FactLinks
-from stream.core.store_state import LIFETIME_METRICS, METRIC_INDEX, NO_LIFETIME, WINDOW_METRICS, SkuSales
+from stream.core.store_state import (
+    LIFETIME_METRICS,
+    METRIC_INDEX,
+    NO_LIFETIME,
+    WINDOW_METRICS,
+    SkuSales,
+)
 
 __all__ = ["StoreView", "WindowSums", "with_marks"]
 
@@ -74,12 +80,15 @@ class StoreView:
         try:
             return WindowSums(self.window_sums[self.window_lengths_s.index(length_s)])
         except (ValueError, IndexError):
-            raise KeyError(f"no window of {length_s}s in this view (windows: "
-                           f"{list(self.window_lengths_s)}, refusal: {self.refusal})") from None
+            raise KeyError(
+                f"no window of {length_s}s in this view (windows: "
+                f"{list(self.window_lengths_s)}, refusal: {self.refusal})"
+            ) from None
 
 
-def with_marks(view: StoreView, marks: dict[str, str] | None,
-               ring_of: Callable[[FactLinks], str | None]) -> StoreView:
+def with_marks(
+    view: StoreView, marks: dict[str, str] | None, ring_of: Callable[[FactLinks], str | None]
+) -> StoreView:
     """``view`` with the alert marks and ring ids written since it was read (both state stores
     keep them the same way; ``ring_of`` reads a fact's current ring)."""
     if not marks and not view.links:
@@ -89,4 +98,3 @@ def with_marks(view: StoreView, marks: dict[str, str] | None,
         return view
     links = {kind: replace(link, ring_id=rings[kind]) for kind, link in view.links.items()}
     return replace(view, profile={**view.profile, **(marks or {})}, links=links)
-

@@ -22,16 +22,18 @@ SECTIONS = ("windows", "detectors")
 # The population models are built once per worker: changing their shape or their score
 # quantile would throw away what they learnt, so these wait for a restart; so does the number
 # of tracking-number buckets, which decides where every number is filed.
-RESTART_ONLY = frozenset({
-    "windows.trk_buckets",
-    "detectors.model_half_life_s",
-    "detectors.local_utc_offset_h",
-    "detectors.model_trees",
-    "detectors.model_height",
-    "detectors.model_window_size",
-    "detectors.model_seed",
-    "detectors.model_snapshot_interval_s",
-})
+RESTART_ONLY = frozenset(
+    {
+        "windows.trk_buckets",
+        "detectors.model_half_life_s",
+        "detectors.local_utc_offset_h",
+        "detectors.model_trees",
+        "detectors.model_height",
+        "detectors.model_window_size",
+        "detectors.model_seed",
+        "detectors.model_snapshot_interval_s",
+    }
+)
 
 
 class InvalidChangeError(ValueError):
@@ -49,8 +51,10 @@ class Change:
     old: str | None = None
 
     def to_json(self) -> bytes:
-        return json.dumps({"key": self.key, "value": self.value, "who": self.who, "at": self.at,
-                           "old": self.old}, separators=(",", ":")).encode()
+        return json.dumps(
+            {"key": self.key, "value": self.value, "who": self.who, "at": self.at, "old": self.old},
+            separators=(",", ":"),
+        ).encode()
 
     @classmethod
     def from_json(cls, raw: bytes) -> Change:
@@ -71,9 +75,12 @@ class Change:
 
 def tunable_keys(settings: Settings) -> list[str]:
     """Every ``section.name`` that ``tune set`` accepts."""
-    return [f"{section}.{name}" for section in SECTIONS
-            for name in type(getattr(settings, section)).model_fields
-            if f"{section}.{name}" not in RESTART_ONLY]
+    return [
+        f"{section}.{name}"
+        for section in SECTIONS
+        for name in type(getattr(settings, section)).model_fields
+        if f"{section}.{name}" not in RESTART_ONLY
+    ]
 
 
 def parse_assignment(text: str) -> tuple[str, str]:
@@ -105,17 +112,23 @@ def apply_changes(settings: Settings, changes: Mapping[str, str]) -> Settings:
     data = settings.model_dump()
     for key, value in changes.items():
         if key in RESTART_ONLY:
-            raise InvalidChangeError(f"{key} takes effect only at a worker restart (it shapes "
-                                     f"the online models or where facts are filed): set it in "
-                                     f"the configuration file")
+            raise InvalidChangeError(
+                f"{key} takes effect only at a worker restart (it shapes "
+                f"the online models or where facts are filed): set it in "
+                f"the configuration file"
+            )
         if key not in allowed:
-            raise InvalidChangeError(f"{key} is not a tunable parameter; tunable: {', '.join(allowed)}")
+            raise InvalidChangeError(
+                f"{key} is not a tunable parameter; tunable: {', '.join(allowed)}"
+            )
         section, name = key.split(".", 1)
         data[section][name] = _coerce(value, data[section][name])
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in exc.errors())
+        problems = "; ".join(
+            f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in exc.errors()
+        )
         asked = ", ".join(f"{key}={value}" for key, value in changes.items())
         raise InvalidChangeError(f"{asked}: {problems}") from None
 
@@ -151,4 +164,3 @@ def dropped_windows(before: Settings, after: Settings) -> list[float]:
     """
     kept = set(after.windows.lengths_s)
     return [length_s for length_s in before.windows.lengths_s if length_s not in kept]
-

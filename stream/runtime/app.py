@@ -29,18 +29,18 @@ from faust.types import TP
 from faust.types.auth import CredentialsT
 from prometheus_client import REGISTRY
 
-from stream.runtime.batch_consumer import BatchConsumer, BatchProcessor, Fetched
 from stream.config import Settings
+from stream.core.events import REJECT_REASONS, SEVERITIES, Alert
+from stream.core.ordering import EventTimeMerger
+from stream.core.tuning import Change, InvalidChangeError, apply_changes, current_value
+from stream.runtime.batch_consumer import BatchConsumer, BatchProcessor, Fetched
 from stream.runtime.control import consume_changes
 from stream.runtime.engine import RETRY_FIRST_S, RETRY_MAX_S, DeadLetter, Engine, Source
-from stream.core.events import REJECT_REASONS, SEVERITIES, Alert
 from stream.runtime.health import PING_TIMEOUT_S, RedisWatch, WorkerHealth
 from stream.runtime.health import serve as serve_metrics_and_health
 from stream.runtime.metrics import Metrics
-from stream.core.ordering import EventTimeMerger
 from stream.runtime.publishing import RetryingSink
 from stream.state.state import RedisStateStore, StateUnavailableError, redis_client
-from stream.core.tuning import Change, InvalidChangeError, apply_changes, current_value
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ def _fetched_to_the_end(consumer: Any, tp: TP, last_record: Any) -> bool:
         return False
     if last_record is not None:
         return bool(last_record.offset + 1 >= end)
-    committed = consumer._committed_offset.get(tp)  # noqa: SLF001 (where Faust seeks to)
+    committed = consumer._committed_offset.get(tp)
     return bool(end <= (committed or 0))
 
 
@@ -142,7 +142,7 @@ class _IdempotentTransport(_PromptFetchTransport):
 
 
 class _BatchTransport(_PromptFetchTransport):
-    Consumer = _PromptFetchBatchConsumer
+    Consumer = _PromptFetchBatchConsumer  # type: ignore[assignment]
 
 
 class StorewatchApp(faust.App):
@@ -186,10 +186,12 @@ def broker_credentials(settings: Settings) -> CredentialsT | None:
     consumer and producer it builds; its SASL credentials' repr shows the username only."""
     security = settings.kafka_security
     if security.sasl_password is not None:
-        return faust.SASLCredentials(username=security.sasl_username,
-                                     password=security.sasl_password.get_secret_value(),
-                                     ssl_context=security.ssl_context(),
-                                     mechanism=security.sasl_mechanism)
+        return faust.SASLCredentials(
+            username=security.sasl_username,
+            password=security.sasl_password.get_secret_value(),
+            ssl_context=security.ssl_context(),
+            mechanism=security.sasl_mechanism,
+        )
     context = security.ssl_context()
     return faust.SSLCredentials(context) if context is not None else None
 
@@ -224,17 +226,29 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     app = StorewatchApp(settings.app_id, **faust_settings(settings))
     app.idempotent_producer = settings.kafka_idempotent_producer
     names = list(settings.topics.input_topics().values())
-    inputs = app.topic(*names, key_type=bytes, value_type=bytes,
-                       partitions=settings.kafka_partitions)
-    alerts = app.topic(settings.topics.alerts, key_type=bytes, value_type=bytes,
-                       partitions=settings.kafka_partitions)
-    dead_letters = app.topic(settings.topics.dead_letter, key_type=bytes, value_type=bytes,
-                             partitions=settings.kafka_partitions)
+    inputs = app.topic(
+        *names, key_type=bytes, value_type=bytes, partitions=settings.kafka_partitions
+    )
+    alerts = app.topic(
+        settings.topics.alerts,
+        key_type=bytes,
+        value_type=bytes,
+        partitions=settings.kafka_partitions,
+    )
+    dead_letters = app.topic(
+        settings.topics.dead_letter,
+        key_type=bytes,
+        value_type=bytes,
+        partitions=settings.kafka_partitions,
+    )
     engine_metrics = metrics or Metrics.create(REGISTRY)
-    health = WorkerHealth(partitions_after_s=settings.consumer_group_session_timeout_s
-                          + settings.consumer_group_rebalance_timeout_s + 10).bind(engine_metrics)
+    health = WorkerHealth(
+        partitions_after_s=settings.consumer_group_session_timeout_s
+        + settings.consumer_group_rebalance_timeout_s
+        + 10
+    ).bind(engine_metrics)
 
-    @app.on_partitions_revoked.connect
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def _revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
         engine_metrics.assigned_partitions.set(0)
         health.revoked()
@@ -245,7 +259,7 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
         state.release()  # their stores may belong to another worker now: read them afresh
         await save_models()  # the worker taking these partitions over resumes from here
 
-    @app.on_partitions_assigned.connect
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def _assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
         mine = [tp for tp in app.consumer.assignment() if tp.topic in names]
         scheduler = getattr(app.consumer, "scheduler", None)
@@ -254,24 +268,35 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
         engine_metrics.assigned_partitions.set(len(mine))
         health.assigned(len(mine))
 
-    state = RedisStateStore.from_url(settings.redis_url.get_secret_value(), settings.windows,
-                                     **settings.redis_options())
+    state = RedisStateStore.from_url(
+        settings.redis_url.get_secret_value(), settings.windows, **settings.redis_options()
+    )
+
     def publish_failed(sink: str) -> None:
         engine_metrics.publish_errors.labels(sink).inc()
 
     engine = Engine.from_settings(
-        settings, state,
+        settings,
+        state,
         RetryingSink(KafkaAlertSink(alerts), "alert", settings.publish_give_up_s, publish_failed),
-        RetryingSink(KafkaDeadLetterSink(dead_letters), "dead_letter", settings.publish_give_up_s,
-                     publish_failed),
-        engine_metrics)
-    state_for_gauges = RedisStateStore.from_url(settings.redis_url.get_secret_value(),
-                                                settings.windows, **settings.redis_options())
-    control = app.topic(settings.topics.control, key_type=bytes, value_type=bytes,
-                        partitions=1, compacting=True)
+        RetryingSink(
+            KafkaDeadLetterSink(dead_letters),
+            "dead_letter",
+            settings.publish_give_up_s,
+            publish_failed,
+        ),
+        engine_metrics,
+    )
+    state_for_gauges = RedisStateStore.from_url(
+        settings.redis_url.get_secret_value(), settings.windows, **settings.redis_options()
+    )
+    control = app.topic(
+        settings.topics.control, key_type=bytes, value_type=bytes, partitions=1, compacting=True
+    )
     tuned = RuntimeTuning(settings, engine, engine_metrics)
-    engine_metrics.start_at_zero(list(REJECT_REASONS), names, [d.name for d in engine.detectors],
-                                 list(SEVERITIES))
+    engine_metrics.start_at_zero(
+        list(REJECT_REASONS), names, [d.name for d in engine.detectors], list(SEVERITIES)
+    )
 
     async def save_models() -> None:
         if decider.halted:  # the models learnt from a batch that will be decided again
@@ -280,8 +305,10 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
             await state_for_gauges.save_models(settings.app_id, engine.model_snapshots())
         except StateUnavailableError:
             engine_metrics.redis_errors.labels("unavailable").inc()
-            log.warning("models not saved: Redis unavailable (next try in %.0fs)",
-                        settings.detectors.model_snapshot_interval_s)
+            log.warning(
+                "models not saved: Redis unavailable (next try in %.0fs)",
+                settings.detectors.model_snapshot_interval_s,
+            )
 
     engine.save_watch = save_models
 
@@ -289,10 +316,16 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     async def _save_models_periodically() -> None:
         await save_models()
 
-    watch = RedisWatch(redis_client(settings.redis_url.get_secret_value(),
-                                    socket_timeout=PING_TIMEOUT_S,
-                                    socket_connect_timeout=PING_TIMEOUT_S,
-                                    **settings.redis_options()), health, engine_metrics)
+    watch = RedisWatch(
+        redis_client(
+            settings.redis_url.get_secret_value(),
+            socket_timeout=PING_TIMEOUT_S,
+            socket_connect_timeout=PING_TIMEOUT_S,
+            **settings.redis_options(),
+        ),
+        health,
+        engine_metrics,
+    )
 
     @app.task
     @health.watched("task watch_redis")
@@ -317,7 +350,7 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
             engine_metrics.stores_tracked.set(await state_for_gauges.tracked_stores())
         except StateUnavailableError:
             engine_metrics.redis_errors.labels("unavailable").inc()
-        newest_s = engine_metrics.newest_event_ts_seconds._value.get()  # noqa: SLF001
+        newest_s = engine_metrics.newest_event_ts_seconds._value.get()
         if newest_s:  # keeps rising while processing stalls, which is the point
             engine_metrics.event_time_lag_seconds.set(max(0.0, time.time() - newest_s))
         for tp in app.consumer.assignment():
@@ -327,7 +360,8 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
             position = await app.consumer.position(tp)
             if end is not None and position is not None:
                 engine_metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(
-                    max(0, end - position))
+                    max(0, end - position)
+                )
 
     async def restore_models() -> None:
         delay_s = RETRY_FIRST_S
@@ -368,7 +402,7 @@ def _work_pending(consumer: Any, topics: list[str]) -> bool:
     for tp in consumer.assignment():
         if tp.topic in topics:
             end = consumer.highwater(tp)
-            committed = consumer._committed_offset.get(tp)  # noqa: SLF001 (no public reader)
+            committed = consumer._committed_offset.get(tp)
             if end and end > (committed or 0):
                 return True
     return False
@@ -393,8 +427,14 @@ class RuntimeTuning:
         self.settings = new
         self.engine.reconfigure(new)
         self.metrics.control_changes.labels("applied").inc()
-        log.warning("tuning applied: %s changed %s from %s to %s (requested at %s)",
-                    change.who, change.key, old, current_value(new, change.key), change.at)
+        log.warning(
+            "tuning applied: %s changed %s from %s to %s (requested at %s)",
+            change.who,
+            change.key,
+            old,
+            current_value(new, change.key),
+            change.at,
+        )
 
     def refuse(self, reason: str, raw: bytes) -> None:
         self.metrics.control_changes.labels("refused").inc()
@@ -411,8 +451,14 @@ class BatchDecider:
     ``process_batch``, before their batch is even decided.
     """
 
-    def __init__(self, engine: Engine, health: WorkerHealth, metrics: Metrics,
-                 interval_s: float, ready: asyncio.Event) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        health: WorkerHealth,
+        metrics: Metrics,
+        interval_s: float,
+        ready: asyncio.Event,
+    ) -> None:
         self._engine = engine
         self._health = health
         self._metrics = metrics
@@ -455,8 +501,12 @@ class BatchDecider:
         to be restarted, which redelivers everything after the last commit."""
         self.halted = True
         self._health.halted(f"{type(exc).__name__}: {exc}")
-        log.error("worker halted: nothing from the batch in flight on is saved or committed; "
-                  "restart it once the cause is fixed (%s: %s)", type(exc).__name__, exc)
+        log.error(
+            "worker halted: nothing from the batch in flight on is saved or committed; "
+            "restart it once the cause is fixed (%s: %s)",
+            type(exc).__name__,
+            exc,
+        )
 
 
 def run_worker(settings: Settings, loglevel: str = "info") -> None:

@@ -146,7 +146,7 @@ class BatchConsumer(AIOKafkaConsumer):
         except asyncio.CancelledError:
             await asyncio.wait([task])
             if not task.cancelled() and task.exception() is not None:
-                self._halt(task.exception())  # type: ignore[arg-type]
+                self._halt(task.exception())
             raise
         except Exception as exc:
             self._halt(exc)
@@ -180,8 +180,11 @@ class BatchConsumer(AIOKafkaConsumer):
         try:
             await self.save_now()
         except Exception as exc:  # the revocation must go on: the next owner redoes the rest
-            log.warning("could not save before the revocation; the next owner of these "
-                        "partitions redoes what was not committed: %r", exc)
+            log.warning(
+                "could not save before the revocation; the next owner of these "
+                "partitions redoes what was not committed: %r",
+                exc,
+            )
         finally:
             for tp in revoked:
                 self._safe_offsets.pop(tp, None)
@@ -194,6 +197,8 @@ class BatchConsumer(AIOKafkaConsumer):
         try:
             await self.save_now()
         except Exception as exc:
-            log.warning("could not save on shutdown; the next worker redoes what was not "
-                        "committed: %r", exc)
+            log.warning(
+                "could not save on shutdown; the next worker redoes what was not " "committed: %r",
+                exc,
+            )
         await super().on_stop()

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from functools import partial
 from typing import NamedTuple, Protocol, TypeVar
 
-from stream.runtime.alerts import AlertSink, build_alert, tie_to_ring, wall_clock_iso
 from stream.config import DetectorSettings, Settings, tunable_values
 from stream.core.detectors import RING_FACT_KINDS, Detector, Verdict, default_detectors
 from stream.core.events import (
@@ -33,8 +32,10 @@ from stream.core.events import (
     parse_event,
 )
 from stream.core.features import Watch
-from stream.runtime.metrics import Metrics, ModelScoreRecorder
 from stream.core.models import SnapshotVersionError
+from stream.core.tuning import RESTART_ONLY
+from stream.runtime.alerts import AlertSink, build_alert, tie_to_ring, wall_clock_iso
+from stream.runtime.metrics import Metrics, ModelScoreRecorder
 from stream.state.state import (
     DEFAULT_UTC_OFFSET_S,
     PartitionId,
@@ -44,7 +45,6 @@ from stream.state.state import (
     StoreView,
     update_for,
 )
-from stream.core.tuning import RESTART_ONLY
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -69,9 +69,11 @@ class LogBudget:
         if minute != self._minute:
             held = {k: n - self.per_minute for k, n in self._used.items() if n > self.per_minute}
             if held:
-                log.warning("dead-lettered %s more without a log line (see "
-                            "storewatch_events_rejected_total and the dead-letter topic)",
-                            ", ".join(f"{n} {k}" for k, n in sorted(held.items())))
+                log.warning(
+                    "dead-lettered %s more without a log line (see "
+                    "storewatch_events_rejected_total and the dead-letter topic)",
+                    ", ".join(f"{n} {k}" for k, n in sorted(held.items())),
+                )
             self._minute, self._used = minute, Counter()
         self._used[key] += 1
         return self._used[key] <= self.per_minute
@@ -118,19 +120,22 @@ class DeadLetter:
 
     def to_json(self) -> bytes:
         kept = self.raw[:DEAD_LETTER_RAW_MAX_BYTES]
-        return json.dumps({
-            "reason": self.reason,
-            "error": self.error,
-            "topic": self.source.topic,
-            "partition": self.source.partition,
-            "offset": self.source.offset,
-            "raw_base64": base64.b64encode(kept).decode(),
-            "raw_truncated": len(kept) < len(self.raw),
-            "raw_bytes": len(self.raw),
-            "raw_sha256": hashlib.sha256(self.raw).hexdigest(),
-            "raw_text": self.raw[:2048].decode("utf-8", errors="replace"),
-            "refused_at": self.refused_at,
-        }, separators=(",", ":")).encode()
+        return json.dumps(
+            {
+                "reason": self.reason,
+                "error": self.error,
+                "topic": self.source.topic,
+                "partition": self.source.partition,
+                "offset": self.source.offset,
+                "raw_base64": base64.b64encode(kept).decode(),
+                "raw_truncated": len(kept) < len(self.raw),
+                "raw_bytes": len(self.raw),
+                "raw_sha256": hashlib.sha256(self.raw).hexdigest(),
+                "raw_text": self.raw[:2048].decode("utf-8", errors="replace"),
+                "refused_at": self.refused_at,
+            },
+            separators=(",", ":"),
+        ).encode()
 
 
 def decided_through(messages: Sequence[tuple[bytes, Source]]) -> dict[PartitionId, int]:
@@ -180,10 +185,12 @@ class Engine:
         topic_types = {topic: kind for kind, topic in settings.topics.input_topics().items()}
 
         windows_s = list(settings.windows.lengths_s)
-        detectors = default_detectors(settings.detectors, windows_s, ModelScoreRecorder(metrics),
-                                      Watch())
-        engine = cls(state, detectors, alerts, dead_letters, metrics,
-                     topic_types if check_topics else None)
+        detectors = default_detectors(
+            settings.detectors, windows_s, ModelScoreRecorder(metrics), Watch()
+        )
+        engine = cls(
+            state, detectors, alerts, dead_letters, metrics, topic_types if check_topics else None
+        )
         engine._utc_offset_s = settings.detectors.local_utc_offset_h * 3600
         engine._tuned = (settings.detectors, windows_s)
         metrics.record_parameters(tunable_values(settings))
@@ -233,8 +240,10 @@ class Engine:
         self._watch_saved_ts_s = float("inf")
         # the detectors share one Watch (since when the stream has been watched): found, not
         # made, so an engine built from hand-made detectors moves theirs
-        self.watch: Watch = next((w for d in self.detectors
-                                  if isinstance(w := getattr(d, "watch", None), Watch)), Watch())
+        self.watch: Watch = next(
+            (w for d in self.detectors if isinstance(w := getattr(d, "watch", None), Watch)),
+            Watch(),
+        )
         self._by_type: dict[str, list[Detector]] = {}
         for detector in self.detectors:
             for event_type in detector.event_types:
@@ -359,8 +368,11 @@ class Engine:
         by_type, current, newest_ts_s = self._by_type, self.state.current, self._newest_ts_s
         for event, (source, raw), view in zip(events, kept, views, strict=True):
             if view.refusal is not None:
-                if view.refusal in REDELIVERY_REFUSALS and source.offset >= 0 and \
-                        source.offset <= decided_before.get((source.topic, source.partition), -1):
+                if (
+                    view.refusal in REDELIVERY_REFUSALS
+                    and source.offset >= 0
+                    and source.offset <= decided_before.get((source.topic, source.partition), -1)
+                ):
                     self.metrics.events_redelivered.labels(source.topic).inc()
                     continue
                 await self._dead_letter(view.refusal, self._refusal_error(event, view), raw, source)
@@ -375,8 +387,9 @@ class Engine:
                         verdict = detector.evaluate(event, view)
                     except Exception as exc:  # a detector bug must not stop the stream
                         log.exception("detector %s failed on %s", detector.name, event.event_id)
-                        await self._dead_letter("detector_error", f"{detector.name}: {exc!r}",
-                                                raw, source)
+                        await self._dead_letter(
+                            "detector_error", f"{detector.name}: {exc!r}", raw, source
+                        )
                         continue
                     note = detector.take_note()
                     if note:  # the episode's evidence so far, for the store's next decisions
@@ -407,18 +420,24 @@ class Engine:
     def _check_not_future(event: Event, future_s: float) -> None:
         if event.ts_s > future_s:
             raise InvalidEventError(
-                "bad_ts", f"event time {format_ts(event.ts_s)} is more than "
-                f"{MAX_FUTURE_S / 3600:.0f} h ahead of the wall clock")
+                "bad_ts",
+                f"event time {format_ts(event.ts_s)} is more than "
+                f"{MAX_FUTURE_S / 3600:.0f} h ahead of the wall clock",
+            )
 
     @staticmethod
     def _refusal_error(event: Event, view: StoreView) -> str:
         if view.refusal == "late":
-            return (f"event time {format_ts(event.ts_s)} is more than the allowed lateness "
-                    f"behind the store's newest {event.type} event, {format_ts(view.max_ts_s)}")
+            return (
+                f"event time {format_ts(event.ts_s)} is more than the allowed lateness "
+                f"behind the store's newest {event.type} event, {format_ts(view.max_ts_s)}"
+            )
         if view.refusal == "duplicate":
             return f"event_id {event.event_id!r} was already processed for store {event.store_id}"
-        return (f"refund for order {event.fields.get('order_id')!r}, which store "
-                f"{event.store_id} never placed")
+        return (
+            f"refund for order {event.fields.get('order_id')!r}, which store "
+            f"{event.store_id} never placed"
+        )
 
     async def _apply(self, updates: list[StateUpdate]) -> list[StoreView]:
         if not updates:
@@ -438,13 +457,16 @@ class Engine:
         expected = self._topic_types.get(source.topic)
         if expected is not None and expected != event.type:
             raise InvalidEventError(
-                "wrong_topic", f"a {event.type} event on topic {source.topic!r}, which carries "
-                f"{expected} events")
+                "wrong_topic",
+                f"a {event.type} event on topic {source.topic!r}, which carries "
+                f"{expected} events",
+            )
 
     async def _raise(self, event: Event, view: StoreView, verdict: Verdict) -> Alert:
         """Tie a verdict to its ring, send it as an alert and count it."""
         verdict = await self._until_available(
-            partial(tie_to_ring, self.state, event, view, verdict))
+            partial(tie_to_ring, self.state, event, view, verdict)
+        )
         alert = build_alert(event, verdict, self._clock)
         await self.alerts.send(alert)
         self.metrics.alerts.labels(alert.detector, alert.severity).inc()
@@ -453,14 +475,18 @@ class Engine:
     async def _tie_ring_facts(self, view: StoreView) -> None:
         """A store of a known ring marks what it touches, so the ring's next store is known."""
         ring_id = view.profile["ring_id"]
-        untied = [link for link in view.links.values()
-                  if link.ring_id is None and link.kind in RING_FACT_KINDS]
+        untied = [
+            link
+            for link in view.links.values()
+            if link.ring_id is None and link.kind in RING_FACT_KINDS
+        ]
         if untied:
             await self._until_available(partial(self.state.tie_facts, ring_id, untied))
 
     async def _dead_letter(self, reason: str, error: str, raw: bytes, source: Source) -> None:
         self.metrics.events_rejected.labels(reason, source.topic).inc()
         if self._dead_letter_log.allow(reason):
-            log.warning("dead-lettered %s:%s@%s: %s", source.topic, source.partition,
-                        source.offset, error)
+            log.warning(
+                "dead-lettered %s:%s@%s: %s", source.topic, source.partition, source.offset, error
+            )
         await self.dead_letters.send(DeadLetter(reason, error, source, raw, wall_clock_iso()))

@@ -27,8 +27,9 @@ class PublishError(RuntimeError):
     """A sink kept refusing an item past the retry budget: the worker must stop its progress."""
 
     def __init__(self, what: str, attempts: int, waited_s: float, cause: BaseException) -> None:
-        super().__init__(f"{what} not published after {attempts} attempts over {waited_s:.1f}s: "
-                         f"{cause!r}")
+        super().__init__(
+            f"{what} not published after {attempts} attempts over {waited_s:.1f}s: " f"{cause!r}"
+        )
         self.what = what
 
 
@@ -40,10 +41,15 @@ class RetryingSink(Generic[Item]):
     """``sink.send`` retried with exponential backoff; raises PublishError once it has kept
     failing for ``give_up_after_s``. ``on_failure(what)`` counts each failed attempt."""
 
-    def __init__(self, sink: Sink[Item], what: str,
-                 give_up_after_s: float = GIVE_UP_AFTER_S,
-                 on_failure: Callable[[str], Any] | None = None,
-                 first_delay_s: float = RETRY_FIRST_S, max_delay_s: float = RETRY_MAX_S) -> None:
+    def __init__(
+        self,
+        sink: Sink[Item],
+        what: str,
+        give_up_after_s: float = GIVE_UP_AFTER_S,
+        on_failure: Callable[[str], Any] | None = None,
+        first_delay_s: float = RETRY_FIRST_S,
+        max_delay_s: float = RETRY_MAX_S,
+    ) -> None:
         self.sink = sink
         self.what = what
         self.give_up_after_s = give_up_after_s
@@ -66,7 +72,12 @@ class RetryingSink(Generic[Item]):
                 waited_s = time.monotonic() - started_s
                 if waited_s + delay_s > self.give_up_after_s:
                     raise PublishError(self.what, attempts, waited_s, exc) from exc
-                log.warning("%s not published (attempt %d), retrying in %.1fs: %r",
-                            self.what, attempts, delay_s, exc)
+                log.warning(
+                    "%s not published (attempt %d), retrying in %.1fs: %r",
+                    self.what,
+                    attempts,
+                    delay_s,
+                    exc,
+                )
                 await asyncio.sleep(delay_s)
                 delay_s = min(delay_s * 2, self._max_delay_s)

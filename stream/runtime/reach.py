@@ -23,17 +23,22 @@ async def check_kafka(settings: Settings, timeout_s: float = PROBE_TIMEOUT_S) ->
     metadata request within ``timeout_s``."""
     from aiokafka.client import AIOKafkaClient
 
-    client = AIOKafkaClient(bootstrap_servers=settings.kafka_bootstrap,
-                            request_timeout_ms=int(timeout_s * 1000),
-                            **settings.kafka_security.aiokafka_options())
+    client = AIOKafkaClient(
+        bootstrap_servers=settings.kafka_bootstrap,
+        request_timeout_ms=int(timeout_s * 1000),
+        **settings.kafka_security.aiokafka_options(),
+    )
     quiet = logging.getLogger("aiokafka")
     level = quiet.level
     quiet.setLevel(logging.CRITICAL)  # its own error lines would repeat ours
     try:
         await asyncio.wait_for(client.bootstrap(), timeout_s)
     except Exception as exc:  # aiokafka raises several kinds; all mean "not reachable"
-        raise UnreachableError(f"cannot reach Kafka at {settings.kafka_bootstrap}: no broker "
-                               f"answered within {timeout_s:g}s", KAFKA_HINT) from exc
+        raise UnreachableError(
+            f"cannot reach Kafka at {settings.kafka_bootstrap}: no broker "
+            f"answered within {timeout_s:g}s",
+            KAFKA_HINT,
+        ) from exc
     finally:
         quiet.setLevel(level)
         await client.close()
@@ -44,9 +49,10 @@ async def check_redis(url: str, timeout_s: float = PROBE_TIMEOUT_S) -> None:
     try:
         await ping_redis(url, timeout_s)
     except StateUnavailableError as exc:
-        raise UnreachableError(f"cannot reach Redis at {redact_url(url)}: {_reason(exc.__cause__ or exc)}",
-                               "is it running? check --redis-url, or leave it out to use an "
-                               "embedded one") from exc
+        raise UnreachableError(
+            f"cannot reach Redis at {redact_url(url)}: {_reason(exc.__cause__ or exc)}",
+            "is it running? check --redis-url, or leave it out to use an " "embedded one",
+        ) from exc
 
 
 def _reason(exc: BaseException) -> str:

@@ -22,8 +22,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from stream.core import tracking
 from stream.config import WindowSettings, format_duration
+from stream.core import tracking
 from stream.core.facts import RING_FIELD, RINGS_KEPT, Fact, FactLinks
 from stream.core.store_state import StateConfig, StoreState
 from stream.core.store_view import StoreView, with_marks
@@ -65,8 +65,14 @@ class MemoryFactIndex:
     ``link_facts.lua``'s rules (see the module docstring). ``wall_s`` is the clock that
     expires facts (the Redis server's clock and the script's ``now`` in Redis)."""
 
-    def __init__(self, cap: int, ttl_s: int, *, trk_buckets: int = tracking.DEFAULT_BUCKETS,
-                 wall_s: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        cap: int,
+        ttl_s: int,
+        *,
+        trk_buckets: int = tracking.DEFAULT_BUCKETS,
+        wall_s: Callable[[], float] = time.time,
+    ) -> None:
         self.cap = cap
         self.ttl_s = ttl_s
         self.trk_buckets = trk_buckets
@@ -83,12 +89,14 @@ class MemoryFactIndex:
         links = []
         for fact in facts:
             if fact.kind == tracking.KIND:
-                orders, ring_id = self._touch_tracking(fact.value, now_s, fact.member,
-                                                       fact.member_value, None)
+                orders, ring_id = self._touch_tracking(
+                    fact.value, now_s, fact.member, fact.member_value, None
+                )
                 links.append(FactLinks(fact.kind, fact.value, orders, ring_id or None))
             else:
-                members = self._link_fact((fact.kind, fact.value), fact.member, fact.member_value,
-                                          now_s)
+                members = self._link_fact(
+                    (fact.kind, fact.value), fact.member, fact.member_value, now_s
+                )
                 ring_id = members.pop(RING_FIELD, None)
                 links.append(FactLinks(fact.kind, fact.value, members, ring_id))
         return links
@@ -130,8 +138,9 @@ class MemoryFactIndex:
         found.expires_s = now_s + self.ttl_s
         return found
 
-    def _link_fact(self, key: tuple[str, str], member: str, value: str,
-                   now_s: float) -> dict[str, str]:
+    def _link_fact(
+        self, key: tuple[str, str], member: str, value: str, now_s: float
+    ) -> dict[str, str]:
         """link_facts.lua's link_fact: the member joins while the hash (ring id included)
         has fewer than cap + 1 fields; a known member takes a new non-empty value."""
         fields = self._live_hash(key, now_s).fields
@@ -143,8 +152,9 @@ class MemoryFactIndex:
             fields[member] = value
         return dict(fields)
 
-    def _touch_tracking(self, number: str, now_s: float, order: str, store: str,
-                        ring_id: str | None) -> tuple[dict[str, str], str | None]:
+    def _touch_tracking(
+        self, number: str, now_s: float, order: str, store: str, ring_id: str | None
+    ) -> tuple[dict[str, str], str | None]:
         """link_facts.lua's touch_tracking: link ``order`` of ``store``, or with ``ring_id``
         tie the number to that ring; returns the number's orders and ring as written."""
         field = tracking.fingerprint(number)  # filed as Redis files it: collisions alike
@@ -212,10 +222,13 @@ class InMemoryStateStore:
     nothing to write and keeps every store; ``release`` keeps them too (no other worker can
     own them), so a replay or a test sees its stores from start to end."""
 
-    def __init__(self, windows: WindowSettings, *,
-                 wall_s: Callable[[], float] = time.time) -> None:
-        self.facts = MemoryFactIndex(windows.fact_cap, int(windows.fact_ttl_s),
-                                     trk_buckets=windows.trk_buckets, wall_s=wall_s)
+    def __init__(self, windows: WindowSettings, *, wall_s: Callable[[], float] = time.time) -> None:
+        self.facts = MemoryFactIndex(
+            windows.fact_cap,
+            int(windows.fact_ttl_s),
+            trk_buckets=windows.trk_buckets,
+            wall_s=wall_s,
+        )
         self.reconfigure(windows)
         self._stores: dict[str, StoreState] = {}
         self._changed: set[str] = set()
@@ -228,8 +241,9 @@ class InMemoryStateStore:
         """Use new window settings from the next event on (as RedisStateStore does)."""
         self._windows = windows
         self._lengths_s = tuple(windows.lengths_s)
-        self._config = StateConfig.of(list(self._lengths_s), windows.buckets_per_window,
-                                      windows.allowed_lateness_s)
+        self._config = StateConfig.of(
+            list(self._lengths_s), windows.buckets_per_window, windows.allowed_lateness_s
+        )
         self.facts.cap = windows.fact_cap
         self.facts.ttl_s = int(windows.fact_ttl_s)
 
@@ -258,17 +272,29 @@ class InMemoryStateStore:
             applied = state.apply(update, config)
             if applied.refusal is None:
                 changed.add(update.store_id)
-            views.append(StoreView(applied.refusal, applied.max_ts_s, applied.profile, lengths_s,
-                                   applied.window_sums, applied.sku,
-                                   lifetime_sums=applied.lifetime))
+            views.append(
+                StoreView(
+                    applied.refusal,
+                    applied.max_ts_s,
+                    applied.profile,
+                    lengths_s,
+                    applied.window_sums,
+                    applied.sku,
+                    lifetime_sums=applied.lifetime,
+                )
+            )
         return views
 
-    async def link_facts(self, updates: list[StateUpdate],
-                         views: list[StoreView]) -> list[StoreView]:
+    async def link_facts(
+        self, updates: list[StateUpdate], views: list[StoreView]
+    ) -> list[StoreView]:
         """Record the cross-store facts of the events the stores accepted (a refused event
         leaves no trace) and return the views with who else touched them."""
-        linking = [i for i, (update, view) in enumerate(zip(updates, views, strict=True))
-                   if update.facts and view.refusal is None]
+        linking = [
+            i
+            for i, (update, view) in enumerate(zip(updates, views, strict=True))
+            if update.facts and view.refusal is None
+        ]
         if not linking:
             return views
         links = iter(await self.facts.link([fact for i in linking for fact in updates[i].facts]))
@@ -309,8 +335,9 @@ class InMemoryStateStore:
         self._changed.add(store_id)
         self._batch_marks.setdefault(store_id, {}).update(fields)
 
-    async def mark_alert(self, store_id: str, detector: str, ts_s: float, ring_id: str,
-                         facts: list[FactLinks]) -> set[str]:
+    async def mark_alert(
+        self, store_id: str, detector: str, ts_s: float, ring_id: str, facts: list[FactLinks]
+    ) -> set[str]:
         """Remember an alert and return the stores of its ring (this one included); see
         RedisStateStore.mark_alert."""
         fields = {f"alerted:{detector}": repr(ts_s), "ring_id": ring_id}

@@ -43,11 +43,31 @@ from stream.core.store_state import (
     StateConfig,
     StoreState,
 )
-from stream.core.store_view import StoreView, WindowSums, with_marks  # pure: re-exported here for every import
+from stream.core.store_view import (  # pure: re-exported here for every import
+    StoreView,
+    WindowSums,
+    with_marks,
+)
 
-__all__ = ["FACT_KINDS", "KEY_PREFIX", "REFUSALS", "WINDOW_METRICS", "Fact", "FactLinks",
-           "RedisStateStore", "SkuSales", "StateStore", "StateUnavailableError", "StateUpdate",
-           "StoreView", "WindowSums", "fact_key", "redis_client", "state_key", "update_for"]
+__all__ = [
+    "FACT_KINDS",
+    "KEY_PREFIX",
+    "REFUSALS",
+    "WINDOW_METRICS",
+    "Fact",
+    "FactLinks",
+    "RedisStateStore",
+    "SkuSales",
+    "StateStore",
+    "StateUnavailableError",
+    "StateUpdate",
+    "StoreView",
+    "WindowSums",
+    "fact_key",
+    "redis_client",
+    "state_key",
+    "update_for",
+]
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +161,7 @@ def update_for(event: Event, utc_offset_s: float = DEFAULT_UTC_OFFSET_S) -> Stat
     order counts all the same).
     """
     f = event.fields
-    times = _ACTIVE
+    times: tuple[tuple[str, str], ...] = _ACTIVE
     sets: tuple[tuple[str, str], ...] = ()
     deltas: dict[int, float] = {}
     sku, price, units = "", 0.0, 0
@@ -149,9 +169,13 @@ def update_for(event: Event, utc_offset_s: float = DEFAULT_UTC_OFFSET_S) -> Stat
     placed = refund_of = buyer = ""
     if event.type == "store":
         times = _SEEN
-        sets = (("opened_ts", repr(event.ts_s)), ("deposit", repr(f["deposit"])),
-                ("bank_account", f["bank_account"]), ("owner_id", f["owner_id"]),
-                ("category", f["category"]))
+        sets = (
+            ("opened_ts", repr(event.ts_s)),
+            ("deposit", repr(f["deposit"])),
+            ("bank_account", f["bank_account"]),
+            ("owner_id", f["owner_id"]),
+            ("category", f["category"]),
+        )
         facts = (Fact("bank", f["bank_account"], event.store_id, f["owner_id"]),)
     elif event.type == "order":
         value_cny = f["unit_price"] * f["quantity"]
@@ -193,8 +217,22 @@ def update_for(event: Event, utc_offset_s: float = DEFAULT_UTC_OFFSET_S) -> Stat
         # first use of each payout account: "never used before" and rotation across accounts
         times = (*_ACTIVE, (">", "last_withdrawal_ts"), ("<", f"acct:{f['bank_account']}"))
         facts = (Fact("bank", f["bank_account"], event.store_id),)
-    return StateUpdate(event.store_id, event.type, event.ts_s, deltas, times, sets, sku, price,
-                       units, facts, event.event_id, placed, refund_of, buyer)
+    return StateUpdate(
+        event.store_id,
+        event.type,
+        event.ts_s,
+        deltas,
+        times,
+        sets,
+        sku,
+        price,
+        units,
+        facts,
+        event.event_id,
+        placed,
+        refund_of,
+        buyer,
+    )
 
 
 class StateUnavailableError(RuntimeError):
@@ -227,8 +265,9 @@ class StateStore(Protocol):
 
     async def apply_many(self, updates: list[StateUpdate]) -> list[StoreView]: ...
 
-    async def link_facts(self, updates: list[StateUpdate],
-                         views: list[StoreView]) -> list[StoreView]: ...
+    async def link_facts(
+        self, updates: list[StateUpdate], views: list[StoreView]
+    ) -> list[StoreView]: ...
 
     async def commit(self) -> None: ...
 
@@ -244,8 +283,9 @@ class StateStore(Protocol):
 
     def remember(self, store_id: str, fields: dict[str, str]) -> None: ...
 
-    async def mark_alert(self, store_id: str, detector: str, ts_s: float, ring_id: str,
-                         facts: list[FactLinks]) -> set[str]: ...
+    async def mark_alert(
+        self, store_id: str, detector: str, ts_s: float, ring_id: str, facts: list[FactLinks]
+    ) -> set[str]: ...
 
     async def tie_facts(self, ring_id: str, facts: list[FactLinks]) -> None: ...
 
@@ -260,8 +300,9 @@ def redis_client(url: str, **options: Any) -> Any:
     client; values in the URL win over them, as redis-py does."""
     scheme, sep, rest = url.partition("://")
     if sep and scheme in CLUSTER_SCHEMES:
-        return RedisCluster.from_url(f"{CLUSTER_SCHEMES[scheme]}://{rest}",
-                                     decode_responses=True, **options)
+        return RedisCluster.from_url(
+            f"{CLUSTER_SCHEMES[scheme]}://{rest}", decode_responses=True, **options
+        )
     return redis_asyncio.Redis.from_url(url, decode_responses=True, **options)
 
 
@@ -271,8 +312,9 @@ async def ping_redis(url: str, timeout_s: float, **options: Any) -> None:
     One-shot commands call this first: the engine retries an unavailable Redis for ever, as a
     worker should, but a replay started against nothing would then wait for ever."""
     try:
-        client = redis_client(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s,
-                              **options)
+        client = redis_client(
+            url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s, **options
+        )
         try:
             await asyncio.wait_for(client.ping(), timeout_s)
         finally:
@@ -305,6 +347,7 @@ class _ClusterPipeline:
         def queue(*args: Any, **kwargs: Any) -> _ClusterPipeline:
             self._queued.append((name, args, kwargs))
             return self
+
         return queue
 
     async def _run(self, commands: list[tuple[str, tuple[Any, ...], dict[str, Any]]]) -> list[Any]:
@@ -315,12 +358,15 @@ class _ClusterPipeline:
 
     async def execute(self, raise_on_error: bool = True) -> list[Any]:
         results = await self._run(self._queued)
-        missing = [i for i, r in enumerate(results) if isinstance(r, redis.exceptions.NoScriptError)]
+        missing = [
+            i for i, r in enumerate(results) if isinstance(r, redis.exceptions.NoScriptError)
+        ]
         if missing:
             for script in self._scripts:
                 await self._cluster.script_load(script.script)  # every primary
-            for i, result in zip(missing, await self._run([self._queued[i] for i in missing]),
-                                 strict=True):
+            for i, result in zip(
+                missing, await self._run([self._queued[i] for i in missing]), strict=True
+            ):
                 results[i] = result
         self._queued = []
         errors = [r for r in results if isinstance(r, Exception)]
@@ -363,9 +409,14 @@ class RedisStateStore:
             client = _ClusterClient(client)
         self._client = client
         self._namespace = namespace
-        self.facts = FactIndex(client, namespace, windows.fact_cap, int(windows.fact_ttl_s),
-                               trk_buckets=windows.trk_buckets,
-                               slot_of=_slot_of if cluster else None)
+        self.facts = FactIndex(
+            client,
+            namespace,
+            windows.fact_cap,
+            int(windows.fact_ttl_s),
+            trk_buckets=windows.trk_buckets,
+            slot_of=_slot_of if cluster else None,
+        )
         self.reconfigure(windows)
         # least recently used first; a store is dropped from memory once saved and past the cap
         self._stores: OrderedDict[str, StoreState] = OrderedDict()
@@ -384,16 +435,18 @@ class RedisStateStore:
         length, bucket count or ring size changed starts empty and fills over its length."""
         self._windows = windows
         self._lengths_s = tuple(windows.lengths_s)
-        self._config = StateConfig.of(list(self._lengths_s), windows.buckets_per_window,
-                                      windows.allowed_lateness_s)
+        self._config = StateConfig.of(
+            list(self._lengths_s), windows.buckets_per_window, windows.allowed_lateness_s
+        )
         self._ttl_s = int(windows.idle_store_ttl_s)
         self._capacity = windows.stores_in_memory
         self.facts.cap = windows.fact_cap
         self.facts.ttl_s = int(windows.fact_ttl_s)
 
     @classmethod
-    def from_url(cls, url: str, windows: WindowSettings, namespace: str = KEY_PREFIX,
-                 **options: Any) -> RedisStateStore:
+    def from_url(
+        cls, url: str, windows: WindowSettings, namespace: str = KEY_PREFIX, **options: Any
+    ) -> RedisStateStore:
         """A store on ``url`` (see ``redis_client`` for the schemes and ``options``)."""
         return cls(redis_client(url, **options), windows, namespace)
 
@@ -414,22 +467,36 @@ class RedisStateStore:
             applied = stores[update.store_id].apply(update, config)
             if applied.refusal is None:
                 changed.add(update.store_id)
-            views.append(StoreView(applied.refusal, applied.max_ts_s, applied.profile, lengths_s,
-                                   applied.window_sums, applied.sku,
-                                   lifetime_sums=applied.lifetime))
+            views.append(
+                StoreView(
+                    applied.refusal,
+                    applied.max_ts_s,
+                    applied.profile,
+                    lengths_s,
+                    applied.window_sums,
+                    applied.sku,
+                    lifetime_sums=applied.lifetime,
+                )
+            )
         return views
 
-    async def link_facts(self, updates: list[StateUpdate],
-                         views: list[StoreView]) -> list[StoreView]:
+    async def link_facts(
+        self, updates: list[StateUpdate], views: list[StoreView]
+    ) -> list[StoreView]:
         """Record the cross-store facts of the events the stores accepted (a refused event
         leaves no trace) and return the views with who else touched them. One round trip;
         repeating it after a failure changes nothing more."""
-        linking = [i for i, (update, view) in enumerate(zip(updates, views, strict=True))
-                   if update.facts and view.refusal is None]
+        linking = [
+            i
+            for i, (update, view) in enumerate(zip(updates, views, strict=True))
+            if update.facts and view.refusal is None
+        ]
         if not linking:
             return views
         with _redis_errors():
-            links = iter(await self.facts.link([fact for i in linking for fact in updates[i].facts]))
+            links = iter(
+                await self.facts.link([fact for i in linking for fact in updates[i].facts])
+            )
         for i in linking:  # views made by apply_many for this batch, not yet handed out
             views[i].links = {fact.kind: next(links) for fact in updates[i].facts}
         return views
@@ -478,12 +545,19 @@ class RedisStateStore:
         changed = list(self._changed)
         pipe = self._client.pipeline(transaction=False)
         for store_id in changed:
-            pipe.set(state_key(store_id, self._namespace),
-                     self._stores[store_id].to_blob(self._config), ex=self._ttl_s)
+            pipe.set(
+                state_key(store_id, self._namespace),
+                self._stores[store_id].to_blob(self._config),
+                ex=self._ttl_s,
+            )
         if self._decided_unsaved:
-            pipe.hset(self._decided_key, mapping={
-                f"{topic}:{number}": self._decided[(topic, number)]
-                for topic, number in self._decided_unsaved})
+            pipe.hset(
+                self._decided_key,
+                mapping={
+                    f"{topic}:{number}": self._decided[(topic, number)]
+                    for topic, number in self._decided_unsaved
+                },
+            )
             # kept as long as the stores it vouches for
             pipe.expire(self._decided_key, self._ttl_s)
         with _redis_errors():
@@ -507,8 +581,9 @@ class RedisStateStore:
         missing = [partition for partition in partitions if partition not in self._decided]
         if missing:
             with _redis_errors():
-                saved = await self._client.hmget(self._decided_key,
-                                                 [f"{topic}:{number}" for topic, number in missing])
+                saved = await self._client.hmget(
+                    self._decided_key, [f"{topic}:{number}" for topic, number in missing]
+                )
             for partition, offset in zip(missing, saved, strict=True):
                 self._decided[partition] = int(offset) if offset is not None else -1
         return {partition: self._decided[partition] for partition in partitions}
@@ -553,8 +628,9 @@ class RedisStateStore:
         self._changed.add(store_id)
         self._batch_marks.setdefault(store_id, {}).update(fields)
 
-    async def mark_alert(self, store_id: str, detector: str, ts_s: float, ring_id: str,
-                         facts: list[FactLinks]) -> set[str]:
+    async def mark_alert(
+        self, store_id: str, detector: str, ts_s: float, ring_id: str, facts: list[FactLinks]
+    ) -> set[str]:
         """Remember an alert and return the stores of its ring (this one included).
 
         The alert's time and ring id go to the store's profile (episodes survive restarts),
@@ -604,18 +680,20 @@ class RedisStateStore:
         memory)."""
         with _redis_errors():
             saved = await self._client.execute_command(
-                "GET", state_key(store_id, self._namespace), NEVER_DECODE=[])
+                "GET", state_key(store_id, self._namespace), NEVER_DECODE=[]
+            )
         return StoreState.from_blob(saved) if saved is not None else None
 
     async def drop_all(self) -> int:
         """Delete every key of this store's namespace (fresh state for a replay run)."""
         self.release()
-        keys = [key async for key in self._client.scan_iter(match=f"{self._namespace}:*",
-                                                               count=1000)]
+        keys = [
+            key async for key in self._client.scan_iter(match=f"{self._namespace}:*", count=1000)
+        ]
         deleted = 0
         for start in range(0, len(keys), 1000):  # one round trip per thousand keys
             pipe = self._client.pipeline(transaction=False)
-            for key in keys[start:start + 1000]:
+            for key in keys[start : start + 1000]:
                 # one key a command, sent raw: a Cluster pipeline routes it by its key, where
                 # its own unlink() would split keys across slots and run at once
                 pipe.execute_command("UNLINK", key)

@@ -14,12 +14,19 @@ from typing import Any
 
 from stream.config import Settings
 from stream.core.detectors import mask_account
+from stream.core.events import format_ts
 from stream.core.facts import RING_FIELD, fact_key
 from stream.core.store_state import WINDOW_METRICS, StateConfig
-from stream.core.events import format_ts
 
-WINDOW_METRICS_SHOWN = ("sales_cny", "orders_placed", "refund_price_protection_cny", "claims",
-                        "price_cuts", "withdrawn_cny", "withdrawals")
+WINDOW_METRICS_SHOWN = (
+    "sales_cny",
+    "orders_placed",
+    "refund_price_protection_cny",
+    "claims",
+    "price_cuts",
+    "withdrawn_cny",
+    "withdrawals",
+)
 PROFILE_TIMES = ("opened_ts", "first_ts", "last_ts", "last_sale_ts", "last_withdrawal_ts")
 
 
@@ -34,8 +41,10 @@ def format_alert(alert: dict[str, Any]) -> str:
       money at stake 29,900.00 CNY; next step: hold_payout; score 0.9
       - Pays out 99% of takings.
     """
-    head = (f"{alert.get('alert_id')}  {str(alert.get('severity', '')).upper()} "
-            f"{alert.get('detector')}  store {alert.get('store_id')}  at {alert.get('ts')}")
+    head = (
+        f"{alert.get('alert_id')}  {str(alert.get('severity', '')).upper()} "
+        f"{alert.get('detector')}  store {alert.get('store_id')}  at {alert.get('ts')}"
+    )
     facts = []
     if alert.get("stake_cny") is not None:
         facts.append(f"money at stake {float(alert['stake_cny']):,.2f} CNY")
@@ -46,8 +55,10 @@ def format_alert(alert: dict[str, Any]) -> str:
     elif alert.get("score") is not None:
         facts.append(f"score {alert['score']}")
     if alert.get("ring_id"):
-        facts.append(f"ring {alert['ring_id']} with {len(alert.get('linked_stores') or [])} "
-                     f"linked store(s)")
+        facts.append(
+            f"ring {alert['ring_id']} with {len(alert.get('linked_stores') or [])} "
+            f"linked store(s)"
+        )
     lines = [head, "  " + "; ".join(facts)] if facts else [head]
     lines += [f"  - {reason}" for reason in alert.get("reasons") or []]
     return "\n".join(lines)
@@ -62,8 +73,9 @@ def decode_alert(raw: bytes) -> dict[str, Any] | None:
     return data if isinstance(data, dict) and "alert_id" in data else None
 
 
-async def tail_alerts(settings: Settings, on_alert: Callable[[dict[str, Any]], None],
-                      from_beginning: bool = False) -> None:
+async def tail_alerts(
+    settings: Settings, on_alert: Callable[[dict[str, Any]], None], from_beginning: bool = False
+) -> None:
     """Hand every alert written from now on (or since the beginning) to ``on_alert``; runs
     until cancelled."""
     from stream.tools.topic_reader import follow_records
@@ -88,8 +100,9 @@ async def find_alert(settings: Settings, alert_id: str) -> dict[str, Any] | None
     return found
 
 
-async def store_report(settings: Settings, redis_url: str, store_id: str,
-                       **options: Any) -> dict[str, Any] | None:
+async def store_report(
+    settings: Settings, redis_url: str, store_id: str, **options: Any
+) -> dict[str, Any] | None:
     """A store's saved state as the workers' Redis holds it: profile, current window sums,
     the bank accounts it registered or paid out to and the stores sharing them, its ring's
     members, and its alerts (the last per detector); None when Redis holds nothing for it.
@@ -104,18 +117,30 @@ async def store_report(settings: Settings, redis_url: str, store_id: str,
         if state is None:
             return None
         profile = dict(state.profile)
-        facts = [("bank", value) for value in
-                 dict.fromkeys([profile.get("bank_account", ""),
-                                *(name.removeprefix("acct:") for name in profile
-                                  if name.startswith("acct:"))]) if value]
+        facts = [
+            ("bank", value)
+            for value in dict.fromkeys(
+                [
+                    profile.get("bank_account", ""),
+                    *(name.removeprefix("acct:") for name in profile if name.startswith("acct:")),
+                ]
+            )
+            if value
+        ]
         shared: list[dict[str, Any]] = []
         linked: set[str] = set()
         for kind, value in facts:
             members = await client.hgetall(fact_key(kind, value))
             others = sorted(m for m in members if m not in (store_id, RING_FIELD))
             linked.update(others)
-            shared.append({"kind": kind, "value": mask_account(value), "other_stores": others,
-                           "ring_id": members.get(RING_FIELD)})
+            shared.append(
+                {
+                    "kind": kind,
+                    "value": mask_account(value),
+                    "other_stores": others,
+                    "ring_id": members.get(RING_FIELD),
+                }
+            )
         ring_id = profile.get("ring_id")
         if ring_id:
             ring = await client.hgetall(fact_key("ring", ring_id))
@@ -129,8 +154,11 @@ async def store_report(settings: Settings, redis_url: str, store_id: str,
         "facts": shared,
         "linked_stores": sorted(linked),
         "ring_id": ring_id,
-        "alerts": {name.removeprefix("alerted:"): format_ts(float(value))
-                   for name, value in sorted(profile.items()) if name.startswith("alerted:")},
+        "alerts": {
+            name.removeprefix("alerted:"): format_ts(float(value))
+            for name, value in sorted(profile.items())
+            if name.startswith("alerted:")
+        },
         "last_event": format_ts(state.max_ts_s) if state.max_ts_s >= 0 else None,
     }
 
@@ -169,7 +197,8 @@ def _windows(state: Any, settings: Settings) -> dict[str, dict[str, float]]:
             continue
         sums = window.running
         windows[f"{shape.length_s:g}s"] = {
-            name: round(sums[WINDOW_METRICS.index(name)], 2) for name in WINDOW_METRICS_SHOWN}
+            name: round(sums[WINDOW_METRICS.index(name)], 2) for name in WINDOW_METRICS_SHOWN
+        }
     return windows
 
 
@@ -183,9 +212,11 @@ def format_store(report: dict[str, Any]) -> str:
     for fact in report["facts"]:
         others = ", ".join(fact["other_stores"][:10]) or "no other store"
         lines.append(f"  {fact['kind']} {fact['value']}: {others}")
-    lines.append(f"  linked stores (shared accounts, ring members): "
-                 f"{', '.join(report['linked_stores']) or 'none'}"
-                 + (f" (ring {report['ring_id']})" if report["ring_id"] else ""))
+    lines.append(
+        f"  linked stores (shared accounts, ring members): "
+        f"{', '.join(report['linked_stores']) or 'none'}"
+        + (f" (ring {report['ring_id']})" if report["ring_id"] else "")
+    )
     alerts = ", ".join(f"{name} at {ts}" for name, ts in report["alerts"].items())
     lines.append(f"  alerts: {alerts or 'none'}")
     return "\n".join(lines)

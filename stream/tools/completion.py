@@ -13,8 +13,9 @@ from collections.abc import Iterator
 SHELLS = ("bash", "zsh")
 
 
-def _commands(parser: argparse.ArgumentParser,
-              path: str = "") -> Iterator[tuple[str, argparse.ArgumentParser]]:
+def _commands(
+    parser: argparse.ArgumentParser, path: str = ""
+) -> Iterator[tuple[str, argparse.ArgumentParser]]:
     """Every (sub)command as its path (``""``, ``"tune"``, ``"tune set"``) and its parser."""
     yield path, parser
     for action in parser._actions:
@@ -40,24 +41,40 @@ def _words(parser: argparse.ArgumentParser, flags: bool) -> list[str]:
 
 def _value_choices(parser: argparse.ArgumentParser) -> dict[str, list[str]]:
     """Flags that take one of a few values, and those values."""
-    return {flag: [str(c) for c in action.choices] for action in parser._actions
-            if action.option_strings and action.choices for flag in action.option_strings}
+    return {
+        flag: [str(c) for c in action.choices]
+        for action in parser._actions
+        if action.option_strings and action.choices
+        for flag in action.option_strings
+    }
 
 
 def bash_script(parser: argparse.ArgumentParser, prog: str = "storewatch") -> str:
     commands = dict(_commands(parser))
     function = f"_{prog.replace('-', '_')}"
     paths = " ".join(shlex.quote(path) for path in commands if path)
-    word_cases = "\n".join(f"        {shlex.quote(path)}) flags={shlex.quote(' '.join(_words(p, True)))}"
-                           f" words={shlex.quote(' '.join(_words(p, False)))} ;;"
-                           for path, p in commands.items())
+    word_cases = "\n".join(
+        f"        {shlex.quote(path)}) flags={shlex.quote(' '.join(_words(p, True)))}"
+        f" words={shlex.quote(' '.join(_words(p, False)))} ;;"
+        for path, p in commands.items()
+    )
     value_cases = "\n".join(
         f"        {shlex.quote(path + ' ' + flag)}) COMPREPLY=($(compgen -W "
         f"{shlex.quote(' '.join(values))} -- \"$cur\")); return ;;"
-        for path, p in commands.items() for flag, values in _value_choices(p).items())
-    takes_value = " ".join(sorted({flag for p in commands.values() for action in p._actions
-                                   if action.option_strings and action.nargs != 0
-                                   for flag in action.option_strings}))
+        for path, p in commands.items()
+        for flag, values in _value_choices(p).items()
+    )
+    takes_value = " ".join(
+        sorted(
+            {
+                flag
+                for p in commands.values()
+                for action in p._actions
+                if action.option_strings and action.nargs != 0
+                for flag in action.option_strings
+            }
+        )
+    )
     return f"""# {prog} completion for bash: source <({prog} completion bash)
 {function}() {{
     local cur="${{COMP_WORDS[COMP_CWORD]}}" prev="${{COMP_WORDS[COMP_CWORD-1]}}"
@@ -89,6 +106,8 @@ def completion_script(parser: argparse.ArgumentParser, shell: str) -> str:
     """The completion script of ``shell`` (one of SHELLS)."""
     script = bash_script(parser, parser.prog)
     if shell == "zsh":
-        return ("# storewatch completion for zsh: source <(storewatch completion zsh)\n"
-                "autoload -U +X bashcompinit && bashcompinit\n" + script)
+        return (
+            "# storewatch completion for zsh: source <(storewatch completion zsh)\n"
+            "autoload -U +X bashcompinit && bashcompinit\n" + script
+        )
     return script

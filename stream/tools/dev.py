@@ -43,8 +43,12 @@ class RestartBackoff:
     1.0
     """
 
-    def __init__(self, first_s: float = RESTART_FIRST_S, max_s: float = RESTART_MAX_S,
-                 reset_after_s: float = RESTART_RESET_AFTER_S) -> None:
+    def __init__(
+        self,
+        first_s: float = RESTART_FIRST_S,
+        max_s: float = RESTART_MAX_S,
+        reset_after_s: float = RESTART_RESET_AFTER_S,
+    ) -> None:
         self.first_s, self.max_s, self.reset_after_s = first_s, max_s, reset_after_s
         self._delay_s = first_s
 
@@ -128,10 +132,12 @@ class DevStack:
             if self.redis_url is None:
                 self.redis = EmbeddedRedis(durable=self.durable_redis).start()
                 self.redis_url = self.redis.url
-            self.settings = self.settings.model_copy(update={
-                "kafka_bootstrap": self.bootstrap,
-                "redis_url": type(self.settings.redis_url)(self.redis_url),
-            })
+            self.settings = self.settings.model_copy(
+                update={
+                    "kafka_bootstrap": self.bootstrap,
+                    "redis_url": type(self.settings.redis_url)(self.redis_url),
+                }
+            )
             self.create_topics()
             for _ in range(workers):
                 self.start_worker()
@@ -144,8 +150,11 @@ class DevStack:
 
     def create_topics(self) -> None:
         topics = self.settings.topics
-        create_topics(str(self.bootstrap), [*topics.input_topics().values(), topics.alerts,
-                                            topics.dead_letter], self.settings.kafka_partitions)
+        create_topics(
+            str(self.bootstrap),
+            [*topics.input_topics().values(), topics.alerts, topics.dead_letter],
+            self.settings.kafka_partitions,
+        )
         create_topics(str(self.bootstrap), [], 1, compacted=[topics.control, topics.labels])
 
     def kill_worker(self, worker: WorkerProcess) -> None:
@@ -183,18 +192,21 @@ class DevStack:
 
     def worker_env(self, metrics_port: int) -> dict[str, str]:
         env = dict(os.environ)
-        env.update({
-            "STOREWATCH_KAFKA_BOOTSTRAP": str(self.bootstrap),
-            "STOREWATCH_REDIS_URL": str(self.redis_url),
-            "STOREWATCH_METRICS_PORT": str(metrics_port),
-            "STOREWATCH_APP_ID": self.settings.app_id,
-            "STOREWATCH_KAFKA_PARTITIONS": str(self.settings.kafka_partitions),
-            "STOREWATCH_KAFKA_IDEMPOTENT_PRODUCER": str(
-                self.settings.kafka_idempotent_producer and not self.on_tansu).lower(),
-            "STOREWATCH_WINDOWS": self.settings.windows.model_dump_json(),
-            "STOREWATCH_DETECTORS": self.settings.detectors.model_dump_json(),
-            "STOREWATCH_TOPICS": self.settings.topics.model_dump_json(),
-        })
+        env.update(
+            {
+                "STOREWATCH_KAFKA_BOOTSTRAP": str(self.bootstrap),
+                "STOREWATCH_REDIS_URL": str(self.redis_url),
+                "STOREWATCH_METRICS_PORT": str(metrics_port),
+                "STOREWATCH_APP_ID": self.settings.app_id,
+                "STOREWATCH_KAFKA_PARTITIONS": str(self.settings.kafka_partitions),
+                "STOREWATCH_KAFKA_IDEMPOTENT_PRODUCER": str(
+                    self.settings.kafka_idempotent_producer and not self.on_tansu
+                ).lower(),
+                "STOREWATCH_WINDOWS": self.settings.windows.model_dump_json(),
+                "STOREWATCH_DETECTORS": self.settings.detectors.model_dump_json(),
+                "STOREWATCH_TOPICS": self.settings.topics.model_dump_json(),
+            }
+        )
         # Faust's data dir (under the temporary directory) goes into the stack's own folder,
         # removed with it, rather than stay in /tmp after the stack stops.
         env["TMPDIR"] = str(self.log_dir)
@@ -204,18 +216,24 @@ class DevStack:
     def start_worker(self) -> WorkerProcess:
         metrics_port = free_port()
         log_path = self.log_dir / f"worker-{len(self.workers)}.log"
-        worker = WorkerProcess(self._spawn_worker(log_path, metrics_port, "wb"), log_path,
-                               metrics_port)
+        worker = WorkerProcess(
+            self._spawn_worker(log_path, metrics_port, "wb"), log_path, metrics_port
+        )
         self.workers.append(worker)
         return worker
 
-    def _spawn_worker(self, log_path: Path, metrics_port: int,
-                      mode: str) -> subprocess.Popen[bytes]:
+    def _spawn_worker(
+        self, log_path: Path, metrics_port: int, mode: str
+    ) -> subprocess.Popen[bytes]:
         with open(log_path, mode) as log:
             return subprocess.Popen(
                 [sys.executable, "-m", "stream.cli", "worker"],
-                env=self.worker_env(metrics_port), stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True)
+                env=self.worker_env(metrics_port),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
 
     def supervise(self, now: float | None = None) -> list[str]:
         """One round of supervision (call it often): schedule the restart of every worker that
@@ -237,9 +255,11 @@ class DevStack:
             old_pid, uptime_s = worker.process.pid, due_s - delay_s - worker.started_at
             worker.process = self._spawn_worker(worker.log_path, worker.metrics_port, "ab")
             worker.started_at, worker.restart_at = time.monotonic(), None
-            lines.append(f"worker pid {old_pid} exited with code {code} after {uptime_s:.0f}s up; "
-                         f"restarted as pid {worker.process.pid} after {delay_s:.0f}s "
-                         f"(broker and Redis stay up), log {worker.log_path}")
+            lines.append(
+                f"worker pid {old_pid} exited with code {code} after {uptime_s:.0f}s up; "
+                f"restarted as pid {worker.process.pid} after {delay_s:.0f}s "
+                f"(broker and Redis stay up), log {worker.log_path}"
+            )
         return lines
 
     def wait_until_consuming(self, timeout_s: float = WORKER_READY_TIMEOUT_S) -> None:
@@ -248,16 +268,22 @@ class DevStack:
         while True:
             for worker in self.workers:
                 if worker.process.poll() is not None:
-                    raise DevStackError(f"worker exited with {worker.process.returncode}:\n"
-                                        f"{worker.log_tail()}")
+                    raise DevStackError(
+                        f"worker exited with {worker.process.returncode}:\n" f"{worker.log_tail()}"
+                    )
             wanted = len(self.settings.topics.input_topics()) * self.settings.kafka_partitions
-            held = [assigned_partitions(w.metrics_port) for w in self.workers
-                    if w.process.poll() is None]
+            held = [
+                assigned_partitions(w.metrics_port)
+                for w in self.workers
+                if w.process.poll() is None
+            ]
             if sum(held) == wanted and all(held):
                 return
             if time.monotonic() > deadline:
-                raise DevStackError(f"workers did not join group {self.settings.app_id!r} in "
-                                    f"{timeout_s:.0f}s:\n{self.workers[-1].log_tail()}")
+                raise DevStackError(
+                    f"workers did not join group {self.settings.app_id!r} in "
+                    f"{timeout_s:.0f}s:\n{self.workers[-1].log_tail()}"
+                )
             time.sleep(0.3)
 
     def stop(self) -> None:
@@ -273,8 +299,12 @@ class DevStack:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
 

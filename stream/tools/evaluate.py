@@ -25,8 +25,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stream.errors import InputError
 from stream.core.events import parse_ts_s
+from stream.errors import InputError
 from stream.inputs import read_lines
 
 LEGIT = "legit"
@@ -117,8 +117,11 @@ def ratio(part: float, whole: float) -> float:
     return part / whole if whole else 1.0
 
 
-def evaluate(events: Iterable[Mapping[str, Any]], labels: Mapping[str, str],
-             alerts: Iterable[Mapping[str, Any]]) -> Report:
+def evaluate(
+    events: Iterable[Mapping[str, Any]],
+    labels: Mapping[str, str],
+    alerts: Iterable[Mapping[str, Any]],
+) -> Report:
     """Score alerts against labels over the events they came from.
 
     A fraud store's withdrawal or price-protection claim counts as held when the store's first
@@ -166,8 +169,9 @@ def evaluate(events: Iterable[Mapping[str, Any]], labels: Mapping[str, str],
     legit = [s for stores in by_habit.values() for s in stores]
     legit_flagged_stores = [s for s in legit if s in first_alert_s]
     legit_alerts = sum(len(alerts_by_store[s]) for s in legit)
-    legit_days = sum(max(0.0, end_s - max(first_event_s.get(s, end_s), activity_start_s)) / DAY_S
-                     for s in legit)
+    legit_days = sum(
+        max(0.0, end_s - max(first_event_s.get(s, end_s), activity_start_s)) / DAY_S for s in legit
+    )
 
     def figures(stores: list[str]) -> GroupFigures:
         flagged = [s for s in stores if s in first_alert_s]
@@ -180,8 +184,11 @@ def evaluate(events: Iterable[Mapping[str, Any]], labels: Mapping[str, str],
                     withdrawn += amount_cny
                 if first_alert_s.get(store, float("inf")) <= ts_s:
                     held += amount_cny
-        delays_h = [(first_alert_s[s] - max(first_event_s[s], activity_start_s)) / HOUR_S
-                    for s in flagged if s in first_event_s]
+        delays_h = [
+            (first_alert_s[s] - max(first_event_s[s], activity_start_s)) / HOUR_S
+            for s in flagged
+            if s in first_event_s
+        ]
         return GroupFigures(
             stores=len(stores),
             stores_flagged=len(flagged),
@@ -209,24 +216,34 @@ def evaluate(events: Iterable[Mapping[str, Any]], labels: Mapping[str, str],
     return Report(
         overall=figures(fraud),
         schemes={name: figures(stores) for name, stores in sorted(by_scheme.items())},
-        variants={name: {variant: figures(stores) for variant, stores in sorted(groups.items())}
-                  for name, groups in sorted(by_variant.items())},
+        variants={
+            name: {variant: figures(stores) for variant, stores in sorted(groups.items())}
+            for name, groups in sorted(by_variant.items())
+        },
         legit_stores=len(legit),
         legit_flagged=len(legit_flagged_stores),
         legit_alert_rate=round(ratio(len(legit_flagged_stores), len(legit)) if legit else 0.0, 4),
         legit_alerts=legit_alerts,
         legit_store_days=round(legit_days, 1),
         alerts_per_1000_legit_store_days=round(1000 * legit_alerts / legit_days, 3)
-        if legit_days else 0.0,
+        if legit_days
+        else 0.0,
         alerts=alert_count,
         habits={habit: habit_figures(stores) for habit, stores in sorted(by_habit.items())},
         legit_flagged_stores=[
-            FlaggedHonestStore(store, split_label(labels[store])[1], detectors_of(store),
-                               len(alerts_by_store[store]))
-            for store in sorted(legit_flagged_stores)],
+            FlaggedHonestStore(
+                store,
+                split_label(labels[store])[1],
+                detectors_of(store),
+                len(alerts_by_store[store]),
+            )
+            for store in sorted(legit_flagged_stores)
+        ],
         legit_flagged_by_detector=dict(sorted(by_detector.items())),
-        missed_stores={name: sorted(s for s in stores if s not in first_alert_s)
-                       for name, stores in sorted(by_scheme.items())},
+        missed_stores={
+            name: sorted(s for s in stores if s not in first_alert_s)
+            for name, stores in sorted(by_scheme.items())
+        },
     )
 
 
@@ -237,43 +254,69 @@ def read_jsonl(path: str | Path) -> Iterable[dict[str, Any]]:
         try:
             value = json.loads(line)
         except ValueError as exc:
-            raise InputError(f"{path} line {line_no} is not JSON: {exc}",
-                             "every line must be one JSON object") from None
+            raise InputError(
+                f"{path} line {line_no} is not JSON: {exc}", "every line must be one JSON object"
+            ) from None
         if not isinstance(value, dict):
-            raise InputError(f"{path} line {line_no} is not a JSON object",
-                             "every line must be one JSON object") from None
+            raise InputError(
+                f"{path} line {line_no} is not a JSON object", "every line must be one JSON object"
+            ) from None
         yield value
 
 
 def render_table(report: Report) -> str:
     """The report as Markdown: one row per scheme plus the overall one, then the robustness
     matrix (scheme x variant; honest habit x false-alert rate) and the honest stores flagged."""
-    rows = ["| stores | count | flagged | recall | precision | money held | median h to alert |",
-            "|---|---:|---:|---:|---:|---:|---:|"]
+    rows = [
+        "| stores | count | flagged | recall | precision | money held | median h to alert |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for name, g in [*report.schemes.items(), ("all fraud", report.overall)]:
         delay = "-" if g.median_time_to_alert_h is None else f"{g.median_time_to_alert_h:.1f}"
-        rows.append(f"| {name} | {g.stores} | {g.stores_flagged} | {g.store_recall:.3f} | "
-                    f"{g.store_precision:.3f} | {g.money_held:.3f} | {delay} |")
-    rows.append(f"| legit | {report.legit_stores} | {report.legit_flagged} | "
-                f"alert rate {report.legit_alert_rate:.4f} | | | "
-                f"{report.alerts_per_1000_legit_store_days:.2f} alerts / 1,000 store-days |")
-    rows += ["", "Fraud by scheme and variant (the evasion used):", "",
-             "| scheme | variant | stores | flagged | recall | money held | money out CNY |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+        rows.append(
+            f"| {name} | {g.stores} | {g.stores_flagged} | {g.store_recall:.3f} | "
+            f"{g.store_precision:.3f} | {g.money_held:.3f} | {delay} |"
+        )
+    rows.append(
+        f"| legit | {report.legit_stores} | {report.legit_flagged} | "
+        f"alert rate {report.legit_alert_rate:.4f} | | | "
+        f"{report.alerts_per_1000_legit_store_days:.2f} alerts / 1,000 store-days |"
+    )
+    rows += [
+        "",
+        "Fraud by scheme and variant (the evasion used):",
+        "",
+        "| scheme | variant | stores | flagged | recall | money held | money out CNY |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
     for scheme, variants in report.variants.items():
         for variant, g in variants.items():
-            rows.append(f"| {scheme} | {variant} | {g.stores} | {g.stores_flagged} | "
-                        f"{g.store_recall:.3f} | {g.money_held:.3f} | "
-                        f"{g.withdrawn_cny + g.claimed_cny:,.2f} |")
-    rows += ["", "Honest stores by habit:", "",
-             "| habit | stores | flagged | false-alert rate |", "|---|---:|---:|---:|"]
+            rows.append(
+                f"| {scheme} | {variant} | {g.stores} | {g.stores_flagged} | "
+                f"{g.store_recall:.3f} | {g.money_held:.3f} | "
+                f"{g.withdrawn_cny + g.claimed_cny:,.2f} |"
+            )
+    rows += [
+        "",
+        "Honest stores by habit:",
+        "",
+        "| habit | stores | flagged | false-alert rate |",
+        "|---|---:|---:|---:|",
+    ]
     for habit, h in report.habits.items():
         rows.append(f"| {habit} | {h.stores} | {h.stores_flagged} | {h.alert_rate:.4f} |")
     if report.legit_flagged_stores:
-        rows += ["", "Honest stores flagged:", "", "| store | habit | detectors | alerts |",
-                 "|---|---|---|---:|"]
-        rows += [f"| {s.store_id} | {s.habit} | {', '.join(s.detectors)} | {s.alerts} |"
-                 for s in report.legit_flagged_stores]
+        rows += [
+            "",
+            "Honest stores flagged:",
+            "",
+            "| store | habit | detectors | alerts |",
+            "|---|---|---|---:|",
+        ]
+        rows += [
+            f"| {s.store_id} | {s.habit} | {', '.join(s.detectors)} | {s.alerts} |"
+            for s in report.legit_flagged_stores
+        ]
     return "\n".join(rows)
 
 
@@ -286,8 +329,7 @@ def plot_report(report: Report, path: str | Path, title: str = "Storewatch detec
 
     names = [*report.schemes, "all fraud"]
     groups = [*report.schemes.values(), report.overall]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2),
-                                      gridspec_kw={"width_ratios": [3, 1]})
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2), gridspec_kw={"width_ratios": [3, 1]})
     x = range(len(names))
     left.bar([i - 0.2 for i in x], [g.money_held for g in groups], 0.4, label="money held")
     left.bar([i + 0.2 for i in x], [g.store_recall for g in groups], 0.4, label="store recall")
@@ -299,8 +341,10 @@ def plot_report(report: Report, path: str | Path, title: str = "Storewatch detec
     right.bar(["legit alert rate"], [report.legit_alert_rate], color="tab:red")
     right.axhline(0.01, color="black", linestyle="--", linewidth=1)
     right.set_ylim(0, max(0.02, report.legit_alert_rate * 1.3))
-    right.set_title(f"honest: {report.legit_flagged} of {report.legit_stores} flagged\n"
-                    f"{report.alerts_per_1000_legit_store_days:.2f} alerts / 1,000 store-days")
+    right.set_title(
+        f"honest: {report.legit_flagged} of {report.legit_stores} flagged\n"
+        f"{report.alerts_per_1000_legit_store_days:.2f} alerts / 1,000 store-days"
+    )
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=100)

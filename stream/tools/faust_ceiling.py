@@ -27,8 +27,8 @@ from typing import Any
 
 import faust
 
-from stream.runtime.app import BATCH_MAX, BATCH_WITHIN_S, StorewatchApp, faust_settings
 from stream.config import Settings
+from stream.runtime.app import BATCH_MAX, BATCH_WITHIN_S, StorewatchApp, faust_settings
 
 
 def _cpu_s() -> float:
@@ -54,10 +54,17 @@ class _Counter:
             elapsed_s = time.perf_counter() - self.started_s
             cpu_s = _cpu_s() - self.cpu_started_s
             # straight to file descriptor 1: the worker sends sys.stdout to its log
-            os.write(1, json.dumps({"events_per_s": round(self.taken / elapsed_s),
-                                    "events": self.taken,
-                                    "cpu_us_per_event": round(1e6 * cpu_s / self.taken, 2),
-                                    }).encode() + b"\n")
+            os.write(
+                1,
+                json.dumps(
+                    {
+                        "events_per_s": round(self.taken / elapsed_s),
+                        "events": self.taken,
+                        "cpu_us_per_event": round(1e6 * cpu_s / self.taken, 2),
+                    }
+                ).encode()
+                + b"\n",
+            )
             os._exit(0)
 
 
@@ -79,12 +86,19 @@ class _CountingProcessor:
 
 
 def main(bootstrap: str, events: int, partitions: int, mode: str = "agent") -> None:
-    settings = Settings(kafka_bootstrap=bootstrap, app_id=f"storewatch-faust-ceiling-{mode}",
-                        kafka_partitions=partitions)
+    settings = Settings(
+        kafka_bootstrap=bootstrap,
+        app_id=f"storewatch-faust-ceiling-{mode}",
+        kafka_partitions=partitions,
+    )
     app = StorewatchApp(settings.app_id, **faust_settings(settings))
     app.idempotent_producer = False
-    inputs = app.topic(*settings.topics.input_topics().values(), key_type=bytes,
-                       value_type=bytes, partitions=partitions)
+    inputs = app.topic(
+        *settings.topics.input_topics().values(),
+        key_type=bytes,
+        value_type=bytes,
+        partitions=partitions,
+    )
     counter = _Counter(events)
     if mode == "batch":
         app.batch_processor = _CountingProcessor(counter)

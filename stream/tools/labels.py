@@ -39,8 +39,14 @@ class Label:
         data = json.loads(raw)
         if not isinstance(data, dict) or data.get("verdict") not in VERDICTS:
             raise ValueError(f"not a label record: {raw[:120]!r}")
-        return cls(str(data["alert_id"]), str(data["store_id"]), str(data["verdict"]),
-                   str(data.get("who", "")), str(data.get("at", "")), str(data.get("note", "")))
+        return cls(
+            str(data["alert_id"]),
+            str(data["store_id"]),
+            str(data["verdict"]),
+            str(data.get("who", "")),
+            str(data.get("at", "")),
+            str(data.get("note", "")),
+        )
 
 
 def now_iso() -> str:
@@ -51,16 +57,20 @@ async def publish_label(settings: Settings, label: Label) -> None:
     """Write a label keyed by its alert id and wait for the broker's acknowledgement."""
     from aiokafka import AIOKafkaProducer
 
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
-                                **settings.kafka_security.aiokafka_options())
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        **settings.kafka_security.aiokafka_options(),
+    )
     try:
         await producer.start()
     except BaseException:
         await producer.stop()
         raise
     try:
-        await producer.send_and_wait(settings.topics.labels, label.to_json(),
-                                     key=label.alert_id.encode())
+        await producer.send_and_wait(
+            settings.topics.labels, label.to_json(), key=label.alert_id.encode()
+        )
     finally:
         await producer.stop()
 

@@ -21,11 +21,11 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from stream.runtime.alerts import JsonlAlertSink, ListAlertSink
 from stream.config import Settings
-from stream.runtime.engine import Engine, ListDeadLetterSink, Source
 from stream.core.events import Alert, InvalidEventError, parse_event
 from stream.inputs import read_lines
+from stream.runtime.alerts import JsonlAlertSink, ListAlertSink
+from stream.runtime.engine import Engine, ListDeadLetterSink, Source
 from stream.runtime.metrics import Metrics
 from stream.state.memory_state import InMemoryStateStore
 from stream.state.state import KEY_PREFIX, RedisStateStore
@@ -84,21 +84,33 @@ async def replay_in_process(
         namespace = f"{KEY_PREFIX}:replay-{uuid.uuid4().hex[:8]}"
         state = RedisStateStore.from_url(redis_url, settings.windows, namespace)
     else:
-        raise ValueError(f"state backend {state_backend!r} (one of {STATE_BACKENDS}) "
-                         f"with Redis URL {redis_url!r}")
+        raise ValueError(
+            f"state backend {state_backend!r} (one of {STATE_BACKENDS}) "
+            f"with Redis URL {redis_url!r}"
+        )
     collected = ListAlertSink()
     file_sink = JsonlAlertSink(alerts_out) if alerts_out else None
     dead_letters = ListDeadLetterSink()
     engine = Engine.from_settings(
-        settings, state, _TeeSink(collected, *([file_sink] if file_sink else [])), dead_letters,
-        Metrics.create(CollectorRegistry()), check_topics=False)
+        settings,
+        state,
+        _TeeSink(collected, *([file_sink] if file_sink else [])),
+        dead_letters,
+        Metrics.create(CollectorRegistry()),
+        check_topics=False,
+    )
     result = ReplayResult()
     started = time.perf_counter()
     source_name = str(path)
     try:
         result.events = await run_engine(
-            engine, ((raw, Source(source_name, 0, line_no))
-                     for line_no, raw in enumerate(read_lines(path), start=1)), progress)
+            engine,
+            (
+                (raw, Source(source_name, 0, line_no))
+                for line_no, raw in enumerate(read_lines(path), start=1)
+            ),
+            progress,
+        )
     finally:
         result.elapsed_s = time.perf_counter() - started
         if file_sink:
@@ -111,8 +123,9 @@ async def replay_in_process(
     return result
 
 
-async def run_engine(engine: Engine, messages: Iterable[tuple[bytes, Source]],
-                     progress: Progress | None = None) -> int:
+async def run_engine(
+    engine: Engine, messages: Iterable[tuple[bytes, Source]], progress: Progress | None = None
+) -> int:
     """Feed messages to the engine in batches as a worker under load takes them, saving the
     state every SAVE_EVERY_EVENTS events and at the end; returns how many were fed."""
     fed = since_save = 0
@@ -172,8 +185,9 @@ def route(raw: bytes, settings: Settings) -> Routing:
         event = parse_event(raw)
     except InvalidEventError:
         return Routing(topics.get(_declared_type(raw), settings.topics.orders), None, None, None)
-    return Routing(topics[event.type], event.store_id.encode(), int(event.ts_s * 1000),
-                   event.event_id)
+    return Routing(
+        topics[event.type], event.store_id.encode(), int(event.ts_s * 1000), event.event_id
+    )
 
 
 def _declared_type(raw: bytes) -> str:
@@ -202,8 +216,12 @@ async def publish_file(
     """
     from aiokafka import AIOKafkaProducer
 
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
-                                linger_ms=5, **settings.kafka_security.aiokafka_options())
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        linger_ms=5,
+        **settings.kafka_security.aiokafka_options(),
+    )
     try:
         await producer.start()
     except BaseException:
@@ -218,8 +236,9 @@ async def publish_file(
         for raw in read_lines(path):
             routing = route(raw, settings)
             timestamp_ms = None if stamp_send_time else routing.timestamp_ms
-            pending.append(await producer.send(routing.topic, raw, key=routing.key,
-                                               timestamp_ms=timestamp_ms))
+            pending.append(
+                await producer.send(routing.topic, raw, key=routing.key, timestamp_ms=timestamp_ms)
+            )
             if routing.event_id:
                 event_ids.add(routing.event_id)
             sent += 1
@@ -240,8 +259,11 @@ async def publish_file(
     return sent, ends, event_ids
 
 
-async def _settle(pending: list[asyncio.Future[Any]], ends: dict[tuple[str, int], int],
-                  published: PublishedOffsets | None = None) -> None:
+async def _settle(
+    pending: list[asyncio.Future[Any]],
+    ends: dict[tuple[str, int], int],
+    published: PublishedOffsets | None = None,
+) -> None:
     for metadata in await asyncio.gather(*pending):
         key = (metadata.topic, metadata.partition)
         ends[key] = max(ends.get(key, 0), metadata.offset + 1)
@@ -284,9 +306,11 @@ def committed_offsets(settings: Settings) -> dict[tuple[str, int], int]:
     """
     from kafka import KafkaAdminClient
 
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap,
-                             client_id="storewatch-replay",
-                             **settings.kafka_security.kafka_python_options())
+    admin = KafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap,
+        client_id="storewatch-replay",
+        **settings.kafka_security.kafka_python_options(),
+    )
     try:
         offsets = admin.list_group_offsets(settings.app_id).get(settings.app_id, {})
     finally:
@@ -301,14 +325,17 @@ async def wait_until_processed(
     deadline = time.monotonic() + timeout_s
     while True:
         committed = await asyncio.to_thread(committed_offsets, settings)
-        behind = {tp: end - committed.get(tp, 0) for tp, end in ends.items()
-                  if committed.get(tp, 0) < end}
+        behind = {
+            tp: end - committed.get(tp, 0) for tp, end in ends.items() if committed.get(tp, 0) < end
+        }
         if not behind:
             return
         if time.monotonic() > deadline:
-            raise TimeoutError(f"the worker group {settings.app_id!r} has not processed "
-                               f"{sum(behind.values())} events after {timeout_s:.0f}s "
-                               f"(is `storewatch worker` running?)")
+            raise TimeoutError(
+                f"the worker group {settings.app_id!r} has not processed "
+                f"{sum(behind.values())} events after {timeout_s:.0f}s "
+                f"(is `storewatch worker` running?)"
+            )
         await asyncio.sleep(0.5)
 
 
@@ -329,9 +356,12 @@ async def follow_alerts(
     """
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
-                                enable_auto_commit=False, auto_offset_reset="earliest",
-                                **settings.kafka_security.aiokafka_options())
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        **settings.kafka_security.aiokafka_options(),
+    )
     try:
         await consumer.start()
     except BaseException:
@@ -394,8 +424,9 @@ async def replay_via_kafka(
     done = asyncio.Event()
     follower = asyncio.create_task(follow_alerts(settings, collect, done, start=alerts_from))
     try:
-        result.events, ends, event_ids = await publish_file(path, settings, rate_per_s, progress,
-                                                            published=published)
+        result.events, ends, event_ids = await publish_file(
+            path, settings, rate_per_s, progress, published=published
+        )
         await wait_until_processed(settings, ends, timeout_s)
     finally:
         done.set()
@@ -410,8 +441,9 @@ async def replay_via_kafka(
     return result
 
 
-async def refused_in_run(settings: Settings, start: dict[int, int],
-                         published: PublishedOffsets) -> dict[str, int]:
+async def refused_in_run(
+    settings: Settings, start: dict[int, int], published: PublishedOffsets
+) -> dict[str, int]:
     """Dead letters per reason, of the records ``published`` holds, read from ``start``.
 
     Every dead letter is acknowledged before its input offset is committed, so once the

@@ -25,9 +25,12 @@ async def open_consumer(settings: Settings) -> AsyncIterator[Any]:
     which otherwise leaves connections that warn at exit)."""
     from aiokafka import AIOKafkaConsumer
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
-                                enable_auto_commit=False, auto_offset_reset="earliest",
-                                **settings.kafka_security.aiokafka_options())
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        **settings.kafka_security.aiokafka_options(),
+    )
     try:
         await consumer.start()
     except BaseException:
@@ -59,8 +62,9 @@ async def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
         return {tp.partition: int(offset) for tp, offset in ends.items()}
 
 
-async def read_records(settings: Settings, topic: str, start: dict[int, int] | None = None,
-                       quiet_s: float = QUIET_S) -> AsyncIterator[Any]:
+async def read_records(
+    settings: Settings, topic: str, start: dict[int, int] | None = None, quiet_s: float = QUIET_S
+) -> AsyncIterator[Any]:
     """Every record of ``topic`` from ``start`` (partition -> offset; default: the beginning)
     up to the end it had when reading began. Records of different partitions interleave."""
     async with open_consumer(settings) as consumer:
@@ -81,8 +85,9 @@ async def read_records(settings: Settings, topic: str, start: dict[int, int] | N
                         left.discard(tp.partition)
 
 
-async def follow_records(settings: Settings, topic: str,
-                         from_beginning: bool = False) -> AsyncIterator[Any]:
+async def follow_records(
+    settings: Settings, topic: str, from_beginning: bool = False
+) -> AsyncIterator[Any]:
     """Every record written to ``topic`` from now on (or from its beginning), for ever."""
     async with open_consumer(settings) as consumer:
         assigned = await _assign(consumer, topic)

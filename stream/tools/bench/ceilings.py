@@ -26,8 +26,9 @@ def json_ceiling_per_s(lines: list[bytes]) -> float:
     return len(lines) / best
 
 
-async def bare_consumer_ceiling(bootstrap: str, lines: list[bytes],
-                                partitions: int) -> tuple[float, float]:
+async def bare_consumer_ceiling(
+    bootstrap: str, lines: list[bytes], partitions: int
+) -> tuple[float, float]:
     """Events per second a bare aiokafka consumer reads the same messages from the broker, and
     the CPU microseconds per message this process (all its threads) spent doing it."""
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -70,10 +71,22 @@ def faust_ceiling(path: Path, events: int, partitions: int, mode: str) -> dict[s
         create_topics(kafka.bootstrap, list(settings.topics.input_topics().values()), partitions)
         asyncio.run(publish_file(path, settings))
         done = subprocess.run(
-            [sys.executable, "-m", "stream.tools.faust_ceiling", kafka.bootstrap, str(events),
-             str(partitions), mode], capture_output=True, text=True, timeout=1800, check=False)
+            [
+                sys.executable,
+                "-m",
+                "stream.tools.faust_ceiling",
+                kafka.bootstrap,
+                str(events),
+                str(partitions),
+                mode,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            check=False,
+        )
     for line in done.stdout.splitlines():
         if '{"events_per_s"' in line:  # after the terminal codes the worker writes
-            figures: dict[str, float] = json.loads(line[line.index("{"):])
+            figures: dict[str, float] = json.loads(line[line.index("{") :])
             return figures
     raise RuntimeError(f"the Faust ceiling run failed:\n{done.stderr[-2000:]}")

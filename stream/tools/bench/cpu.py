@@ -58,11 +58,15 @@ class CpuMeter:
         wall_s = after["wall"] - self._before["wall"]
         machine_s = after["machine"] - self._before["machine"]
         ours_s = sum(spent.values())
-        return {"wall_s": round(wall_s, 2), "cpu_s": spent,
-                "cores_busy_ours": round(ours_s / wall_s, 2) if wall_s else 0.0,
-                "cores_busy_machine": round(machine_s / wall_s, 2) if wall_s else 0.0,
-                "cores_busy_other_work": round(max(0.0, machine_s - ours_s) / wall_s, 2)
-                if wall_s else 0.0}
+        return {
+            "wall_s": round(wall_s, 2),
+            "cpu_s": spent,
+            "cores_busy_ours": round(ours_s / wall_s, 2) if wall_s else 0.0,
+            "cores_busy_machine": round(machine_s / wall_s, 2) if wall_s else 0.0,
+            "cores_busy_other_work": round(max(0.0, machine_s - ours_s) / wall_s, 2)
+            if wall_s
+            else 0.0,
+        }
 
 
 def stack_pids(stack: DevStack) -> dict[str, int | None]:

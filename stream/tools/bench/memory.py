@@ -53,7 +53,7 @@ def redis_bytes_by_kind(redis_url: str) -> dict[str, dict[str, int]]:
         keys = list(client.scan_iter(count=1000))
         for first in range(0, len(keys), 1000):
             pipe = client.pipeline(transaction=False)
-            chunk = keys[first:first + 1000]
+            chunk = keys[first : first + 1000]
             for key in chunk:
                 pipe.memory_usage(key, samples=0)
             for key, used in zip(chunk, pipe.execute(), strict=True):

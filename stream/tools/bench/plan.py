@@ -29,7 +29,15 @@ class BenchPlan:
     partitions: int = 4
     # None: half of what one worker sustained in bulk in the same run (the bound)
     fixed_rate_per_s: float | None = None
-    probe_rates_per_s: tuple[float, ...] = (250.0, 500.0, 1000.0, 2000.0, 3000.0, 4000.0, 6000.0,
-                                            8000.0)
+    probe_rates_per_s: tuple[float, ...] = (
+        250.0,
+        500.0,
+        1000.0,
+        2000.0,
+        3000.0,
+        4000.0,
+        6000.0,
+        8000.0,
+    )
     probe_s: float = 10.0
     profile_events: int = 40_000

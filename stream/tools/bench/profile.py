@@ -35,22 +35,34 @@ def command_time_per_event(redis_url: str, events: int) -> dict[str, float]:
     import redis as redis_sync
 
     stats = redis_sync.Redis.from_url(redis_url).info("commandstats")
-    per_event = {name.removeprefix("cmdstat_"): round(stat["usec"] / events, 1)
-                 for name, stat in stats.items()}
-    inner = sum(us for name, us in per_event.items()
-                if name not in ("evalsha", "scan", "unlink", "info", "config"))
+    per_event = {
+        name.removeprefix("cmdstat_"): round(stat["usec"] / events, 1)
+        for name, stat in stats.items()
+    }
+    inner = sum(
+        us
+        for name, us in per_event.items()
+        if name not in ("evalsha", "scan", "unlink", "info", "config")
+    )
     per_event["evalsha_minus_other_commands"] = round(per_event.get("evalsha", 0.0) - inner, 1)
     return dict(sorted(per_event.items(), key=lambda item: -item[1]))
 
 
-async def _profiled_replay(lines: list[bytes], settings: Settings, redis_url: str,
-                           profiler: cProfile.Profile) -> float:
+async def _profiled_replay(
+    lines: list[bytes], settings: Settings, redis_url: str, profiler: cProfile.Profile
+) -> float:
     """The loop of ``replay_in_process`` (same engine, sinks and batch size), profiled from
     the first batch to the last: neither set-up nor the clean-up of the namespace counts."""
     namespace = f"{KEY_PREFIX}:bench-profile-{os.getpid()}"
     state = RedisStateStore.from_url(redis_url, settings.windows, namespace)
-    engine = Engine.from_settings(settings, state, ListAlertSink(), ListDeadLetterSink(),
-                                  Metrics.create(CollectorRegistry()), check_topics=False)
+    engine = Engine.from_settings(
+        settings,
+        state,
+        ListAlertSink(),
+        ListDeadLetterSink(),
+        Metrics.create(CollectorRegistry()),
+        check_topics=False,
+    )
     try:
         started = time.perf_counter()
         profiler.enable()
@@ -62,8 +74,20 @@ async def _profiled_replay(lines: list[bytes], settings: Settings, redis_url: st
         await state.close()
 
 
-COST_GROUPS = ("parse", "validate", "state", "redis client", "waiting for redis", "models",
-               "features+detectors", "alerts", "metrics", "engine", "asyncio", "other")
+COST_GROUPS = (
+    "parse",
+    "validate",
+    "state",
+    "redis client",
+    "waiting for redis",
+    "models",
+    "features+detectors",
+    "alerts",
+    "metrics",
+    "engine",
+    "asyncio",
+    "other",
+)
 
 
 def _group_of(filename: str, function: str) -> str:
@@ -74,8 +98,11 @@ def _group_of(filename: str, function: str) -> str:
         return "waiting for redis"
     if filename.endswith("stream/core/store_state.py"):
         return "state"
-    if ("/redis/" in filename or "hiredis" in function  # hiredis: C, filename '~'
-            or filename.endswith(("stream/state/state.py", "stream/core/facts.py"))):
+    if (
+        "/redis/" in filename
+        or "hiredis" in function  # hiredis: C, filename '~'
+        or filename.endswith(("stream/state/state.py", "stream/core/facts.py"))
+    ):
         return "redis client"
     if "/river/" in filename or filename.endswith("stream/core/models.py"):
         return "models"
@@ -110,14 +137,19 @@ def cost_split(path: Path, redis_url: str, events: int) -> dict[str, Any]:
     callers_of: dict[str, dict[str, float]] = {"loads": {}, "dumps": {}}
     for (filename, _, function), row in raw.items():
         own_s = row[2]
-        if "/json/" in filename or function in ("<built-in method _json.scanstring>",
-                                                "<built-in method _json.encode_basestring_ascii>"):
+        if "/json/" in filename or function in (
+            "<built-in method _json.scanstring>",
+            "<built-in method _json.encode_basestring_ascii>",
+        ):
             kind = "dumps" if "encoder" in filename or "encode" in function else "loads"
             json_own[kind] += own_s
             if filename.endswith("json/__init__.py") and function in callers_of:
                 for (caller_file, _, caller_fn), edge in row[4].items():
-                    group = ("parse" if caller_file.endswith("stream/core/events.py") and
-                             function == "loads" else _group_of(caller_file, caller_fn))
+                    group = (
+                        "parse"
+                        if caller_file.endswith("stream/core/events.py") and function == "loads"
+                        else _group_of(caller_file, caller_fn)
+                    )
                     callers_of[function][group] = callers_of[function].get(group, 0.0) + edge[3]
             continue
         groups[_group_of(filename, function)] += own_s
@@ -128,8 +160,12 @@ def cost_split(path: Path, redis_url: str, events: int) -> dict[str, Any]:
         if not total_ct:
             groups["parse" if kind == "loads" else "other"] += own_s
     total_s = sum(groups.values()) or 1.0
-    return {"events": len(lines), "profiled_events_per_s": round(profiled_per_s),
-            "profiled_s": round(total_s, 2),
-            "share": {name: round(seconds / total_s, 3) for name, seconds in groups.items()},
-            "us_per_event": {name: round(1e6 * seconds / len(lines), 1)
-                             for name, seconds in groups.items()}}
+    return {
+        "events": len(lines),
+        "profiled_events_per_s": round(profiled_per_s),
+        "profiled_s": round(total_s, 2),
+        "share": {name: round(seconds / total_s, 3) for name, seconds in groups.items()},
+        "us_per_event": {
+            name: round(1e6 * seconds / len(lines), 1) for name, seconds in groups.items()
+        },
+    }

@@ -132,7 +132,8 @@ def worker_throughput(path: Path, plan: BenchPlan, workers: int, events: int) ->
             "elapsed_s": round(elapsed_s, 1),
             "cpu": cpu,
             "worker_cpu_us_per_event": round(
-                1e6 * sum(v for k, v in cpu["cpu_s"].items() if k.startswith("worker")) / events),
+                1e6 * sum(v for k, v in cpu["cpu_s"].items() if k.startswith("worker")) / events
+            ),
             "redis_cpu_us_per_event": round(1e6 * cpu["cpu_s"].get("redis", 0.0) / events),
             "broker_cpu_us_per_event": round(1e6 * cpu["cpu_s"].get("broker", 0.0) / events),
             "worker_rss_mib": [rss_mib(w.process.pid) for w in stack.workers],
@@ -145,23 +146,27 @@ def worker_throughput(path: Path, plan: BenchPlan, workers: int, events: int) ->
 
 def _probe(stack: DevStack, lines: list[bytes], rate: float, probe_s: float) -> dict[str, Any]:
     count = int(rate * probe_s)
-    chunk = tempfile.NamedTemporaryFile("wb", suffix=".jsonl", delete=False)
+    chunk = tempfile.NamedTemporaryFile("wb", suffix=".jsonl", delete=False)  # noqa: SIM115 (closed below, kept after)
     with chunk:
         chunk.write(b"\n".join(lines[:count]) + b"\n")
     try:
         before, target = latency_buckets(stack), decided(stack) + count
         started = time.perf_counter()
-        asyncio.run(publish_file(chunk.name, stack.settings, rate_per_s=rate,
-                                 stamp_send_time=True))
+        asyncio.run(publish_file(chunk.name, stack.settings, rate_per_s=rate, stamp_send_time=True))
         sent_s = time.perf_counter() - started
         drained = wait_decided(stack, target, timeout_s=180)
         after = latency_buckets(stack)
     finally:
         os.unlink(chunk.name)
-    return {"offered_per_s": rate, "achieved_offered_per_s": round(count / sent_s),
-            "events": count, "drained": drained,
-            **{f"p{int(q * 100)}_s": quantile_from_buckets(q, before, after)
-               for q in (0.5, 0.95, 0.99)}}
+    return {
+        "offered_per_s": rate,
+        "achieved_offered_per_s": round(count / sent_s),
+        "events": count,
+        "drained": drained,
+        **{
+            f"p{int(q * 100)}_s": quantile_from_buckets(q, before, after) for q in (0.5, 0.95, 0.99)
+        },
+    }
 
 
 def latency(path: Path, plan: BenchPlan) -> dict[str, Any]:
@@ -195,8 +200,11 @@ def latency(path: Path, plan: BenchPlan) -> dict[str, Any]:
             if row["p99_s"] > P99_BOUND_S and rate >= fixed_rate_per_s:
                 break
         failed = [r["offered_per_s"] for r in results if r["p99_s"] > P99_BOUND_S]
-        below = [r["offered_per_s"] for r in results
-                 if r["p99_s"] <= P99_BOUND_S and failed and r["offered_per_s"] < min(failed)]
+        below = [
+            r["offered_per_s"]
+            for r in results
+            if r["p99_s"] <= P99_BOUND_S and failed and r["offered_per_s"] < min(failed)
+        ]
         if below:
             middle = round((max(below) + min(failed)) / 2)
             if cursor + int(middle * plan.probe_s) <= len(lines):
@@ -205,7 +213,11 @@ def latency(path: Path, plan: BenchPlan) -> dict[str, Any]:
     fixed = next((r for r in results if r["offered_per_s"] == fixed_rate_per_s), None)
     within = [r["offered_per_s"] for r in results if r["p99_s"] <= P99_BOUND_S]
     highest = max(within) if within else None
-    return {"at_fixed_rate": fixed, "probes": sorted(results, key=lambda r: r["offered_per_s"]),
-            "highest_rate_p99_within_bound_per_s": highest,
-            "at_highest_rate": next((r for r in results if r["offered_per_s"] == highest), None),
-            "p99_bound_s": P99_BOUND_S, "cpu": cpu}
+    return {
+        "at_fixed_rate": fixed,
+        "probes": sorted(results, key=lambda r: r["offered_per_s"]),
+        "highest_rate_p99_within_bound_per_s": highest,
+        "at_highest_rate": next((r for r in results if r["offered_per_s"] == highest), None),
+        "p99_bound_s": P99_BOUND_S,
+        "cpu": cpu,
+    }

@@ -23,5 +23,17 @@ from stream.tools.simulate.market import (
     write_labels,
 )
 
-__all__ = ["DEFAULT_FRAUD_SHARE", "DEFAULT_START", "FRAUD", "HABITS", "LEGIT", "PLAIN", "SCHEMES",
-           "Simulation", "label_kind", "simulate", "write_events", "write_labels"]
+__all__ = [
+    "DEFAULT_FRAUD_SHARE",
+    "DEFAULT_START",
+    "FRAUD",
+    "HABITS",
+    "LEGIT",
+    "PLAIN",
+    "SCHEMES",
+    "Simulation",
+    "label_kind",
+    "simulate",
+    "write_events",
+    "write_labels",
+]

@@ -33,10 +33,41 @@ from stream.tools.simulate.core import (
 HOURS = range(24)
 # Orders by local hour: an evening peak for most shoppers, small hours for night owls (honest
 # night-time sellers and gamblers alike draw from these).
-SHOPPER_HOURS_CUM = list(itertools.accumulate(
-    (3, 2, 1, .6, .5, .6, 1, 2, 3, 4, 5, 5, 5, 5, 5, 5, 5, 5, 5, 6, 7, 8, 7, 5)))
-NIGHT_HOURS_CUM = list(itertools.accumulate(
-    (9, 10, 10, 9, 7, 4, 1, .3, .2, .2, .2, .2, .3, .3, .3, .3, .3, .3, .5, .8, 1.5, 3, 5, 7)))
+SHOPPER_HOURS_CUM = list(
+    itertools.accumulate(
+        (3, 2, 1, 0.6, 0.5, 0.6, 1, 2, 3, 4, 5, 5, 5, 5, 5, 5, 5, 5, 5, 6, 7, 8, 7, 5)
+    )
+)
+NIGHT_HOURS_CUM = list(
+    itertools.accumulate(
+        (
+            9,
+            10,
+            10,
+            9,
+            7,
+            4,
+            1,
+            0.3,
+            0.2,
+            0.2,
+            0.2,
+            0.2,
+            0.3,
+            0.3,
+            0.3,
+            0.3,
+            0.3,
+            0.3,
+            0.5,
+            0.8,
+            1.5,
+            3,
+            5,
+            7,
+        )
+    )
+)
 WEEKDAY_FACTOR = (0.95, 0.93, 0.97, 1.0, 1.05, 1.15, 1.2)  # Monday first
 
 CANCEL_RATE = 0.03
@@ -120,17 +151,21 @@ def quantity(rng: random.Random, unit_price_fen: int) -> int:
 def day_times(w: World, day: int, count: int, hours_cum: list[float]) -> list[int]:
     """``count`` moments of a local day, following an hour-of-day profile."""
     day_ms = w.day0_ms + day * DAY_MS
-    return [day_ms + hour * HOUR_MS + w.rng.randrange(HOUR_MS)
-            for hour in w.rng.choices(HOURS, cum_weights=hours_cum, k=count)]
+    return [
+        day_ms + hour * HOUR_MS + w.rng.randrange(HOUR_MS)
+        for hour in w.rng.choices(HOURS, cum_weights=hours_cum, k=count)
+    ]
 
 
 def weekday(w: World, day: int) -> int:
-    return datetime.fromtimestamp((w.day0_ms + LOCAL_UTC_OFFSET_MS + day * DAY_MS) / 1000,
-                                  UTC).weekday()
+    return datetime.fromtimestamp(
+        (w.day0_ms + LOCAL_UTC_OFFSET_MS + day * DAY_MS) / 1000, UTC
+    ).weekday()
 
 
-def fulfil_honestly(w: World, basket: Basket, courier: str, handling_h: float,
-                    return_rate: float) -> None:
+def fulfil_honestly(
+    w: World, basket: Basket, courier: str, handling_h: float, return_rate: float
+) -> None:
     """Cancel, or ship and deliver; plan the return, lost parcel or goodwill refund, if any.
 
     A basket of one buyer's orders travels in one parcel under one tracking number, as real
@@ -147,8 +182,9 @@ def fulfil_honestly(w: World, basket: Basket, courier: str, handling_h: float,
     if rng.random() < LOST_PARCEL_RATE:
         for order in basket:
             w.log.ship(order, shipped_ms, parcel)
-            order.after_sale = AfterSale(shipped_ms + w.delay_ms(7 * 24, 12 * 24),
-                                         "not_received", 1)
+            order.after_sale = AfterSale(
+                shipped_ms + w.delay_ms(7 * 24, 12 * 24), "not_received", 1
+            )
         return
     delivered_ms = shipped_ms + w.delay_ms(18, 100)
     for order in basket:
@@ -157,8 +193,9 @@ def fulfil_honestly(w: World, basket: Basket, courier: str, handling_h: float,
         if draw < return_rate:
             order.after_sale = AfterSale(delivered_ms + w.delay_ms(24, 7 * 24), "return", 1)
         elif draw < return_rate + OTHER_REFUND_RATE:
-            order.after_sale = AfterSale(delivered_ms + w.delay_ms(2, 5 * 24), "other",
-                                         rng.uniform(0.1, 0.5))
+            order.after_sale = AfterSale(
+                delivered_ms + w.delay_ms(2, 5 * 24), "other", rng.uniform(0.1, 0.5)
+            )
 
 
 def honest_fulfilment(w: World, store: Store, handling_h: float) -> Fulfil:
@@ -175,8 +212,9 @@ def settle_after_sale(w: World, orders: Sequence[Order]) -> None:
             w.log.refund(order, ts_ms, round(order.paid_fen * share), reason)
 
 
-def claim_price_protection(w: World, orders: Sequence[Order], cuts: Sequence[Cut],
-                           claimants: Claimants) -> None:
+def claim_price_protection(
+    w: World, orders: Sequence[Order], cuts: Sequence[Cut], claimants: Claimants
+) -> None:
     """Buyers who paid more in the week before a cut claim the difference, before a full
     refund closes their order; each claim protects them down to the new price."""
     by_sku: dict[str, list[Order]] = {}
@@ -186,14 +224,17 @@ def claim_price_protection(w: World, orders: Sequence[Order], cuts: Sequence[Cut
     for cut in sorted(cuts):
         sold = by_sku.get(cut.sku, [])
         first = bisect_left(placed_ms.get(cut.sku, []), cut.ts_ms - PRICE_PROTECTION_WINDOW_MS)
-        for order in sold[first:bisect_left(placed_ms.get(cut.sku, []), cut.ts_ms)]:
+        for order in sold[first : bisect_left(placed_ms.get(cut.sku, []), cut.ts_ms)]:
             if order.cancelled or order.protected_fen <= cut.new_fen:
                 continue
             depth = 1 - cut.new_fen / order.protected_fen
             if w.rng.random() > claimants.chance + claimants.chance_per_depth * depth:
                 continue
-            claim_ms = cut.ts_ms + claimants.min_delay_ms + int(
-                w.rng.expovariate(1 / claimants.mean_extra_delay_ms))
+            claim_ms = (
+                cut.ts_ms
+                + claimants.min_delay_ms
+                + int(w.rng.expovariate(1 / claimants.mean_extra_delay_ms))
+            )
             if order.closed_ms is not None and claim_ms >= order.closed_ms:
                 continue
             amount_fen = (order.protected_fen - cut.new_fen) * order.quantity
@@ -201,8 +242,9 @@ def claim_price_protection(w: World, orders: Sequence[Order], cuts: Sequence[Cut
                 order.protected_fen = cut.new_fen
 
 
-def apply_discounts(w: World, store: Store, catalog: Sequence[Sku],
-                    discounts: dict[int, list[Discount]]) -> list[Cut]:
+def apply_discounts(
+    w: World, store: Store, catalog: Sequence[Sku], discounts: dict[int, list[Discount]]
+) -> list[Cut]:
     """Emit the price changes that discounts (by catalog index) imply; return the cuts.
 
     A SKU's price at a moment is its base times every discount active then, so overlapping
@@ -213,8 +255,7 @@ def apply_discounts(w: World, store: Store, catalog: Sequence[Sku],
         sku = catalog[index]
         bounds_ms = {ts for d in sku_discounts for ts in (d.begin_ms, d.end_ms)}
         for bound_ms in sorted(bounds_ms):
-            factor = math.prod(d.factor for d in sku_discounts
-                               if d.begin_ms <= bound_ms < d.end_ms)
+            factor = math.prod(d.factor for d in sku_discounts if d.begin_ms <= bound_ms < d.end_ms)
             new_fen = sku.base_fen if factor == 1 else discounted_fen(sku.base_fen, factor)
             old_fen = sku.price_fen[-1]
             if w.log.reprice(store.store_id, sku, bound_ms, new_fen) and new_fen < old_fen:
@@ -237,8 +278,10 @@ def payout_times(w: World, cadence: str, from_ms: int, local_hour: float) -> lis
         return times
     step_days = 1 if cadence == "daily" else 7
     first_day = w.local_day(from_ms) + (rng.randrange(7) if cadence == "weekly" else 0)
-    return [w.day0_ms + day * DAY_MS + int(local_hour * HOUR_MS) + rng.randrange(45 * MINUTE_MS)
-            for day in range(first_day, w.local_days, step_days)]
+    return [
+        w.day0_ms + day * DAY_MS + int(local_hour * HOUR_MS) + rng.randrange(45 * MINUTE_MS)
+        for day in range(first_day, w.local_days, step_days)
+    ]
 
 
 def daily_demand(w: World, day: int, opened_ms: int, sale_day_factor: float = 1.0) -> float:
@@ -253,9 +296,16 @@ def daily_demand(w: World, day: int, opened_ms: int, sale_day_factor: float = 1.
     return factor * min(1.0, 0.3 + max(0.0, age_days) / 10)
 
 
-def shop(w: World, store: Store, catalog: Sequence[Sku], orders_per_day: float, fulfil: Fulfil,
-         until_ms: int | None = None, from_ms: int | None = None,
-         shoppers: Shoppers = CROWD) -> list[Order]:
+def shop(
+    w: World,
+    store: Store,
+    catalog: Sequence[Sku],
+    orders_per_day: float,
+    fulfil: Fulfil,
+    until_ms: int | None = None,
+    from_ms: int | None = None,
+    shoppers: Shoppers = CROWD,
+) -> list[Order]:
     """Ordinary shoppers buying from a store between ``from_ms`` and ``until_ms``: regulars
     and passers-by, now and then a buyer adding to a basket that ships as one parcel."""
     rng = w.rng
@@ -266,18 +316,23 @@ def shop(w: World, store: Store, catalog: Sequence[Sku], orders_per_day: float, 
     until_ms = w.end_ms if until_ms is None else until_ms
     orders = []
     for day in range(max(0, w.local_day(from_ms)), w.local_days):
-        count = poisson(rng, orders_per_day * daily_demand(w, day, store.opened_ms,
-                                                           shoppers.sale_day_factor))
+        count = poisson(
+            rng, orders_per_day * daily_demand(w, day, store.opened_ms, shoppers.sale_day_factor)
+        )
         skus = rng.choices(catalog, cum_weights=ranks, k=count)
-        for ts_ms, sku in zip(day_times(w, day, count, shoppers.hours_cum), skus):
+        for ts_ms, sku in zip(day_times(w, day, count, shoppers.hours_cum), skus, strict=False):
             if not from_ms < ts_ms < until_ms:
                 continue
-            buyer_id = (rng.choices(regulars, cum_weights=loyalty)[0]
-                        if rng.random() < shoppers.regular_share else rng.choice(w.shoppers))
+            buyer_id = (
+                rng.choices(regulars, cum_weights=loyalty)[0]
+                if rng.random() < shoppers.regular_share
+                else rng.choice(w.shoppers)
+            )
             basket: Basket = []
             while True:
-                order = w.log.place(store.store_id, buyer_id, sku, ts_ms,
-                                    quantity(rng, sku.price_at(ts_ms)))
+                order = w.log.place(
+                    store.store_id, buyer_id, sku, ts_ms, quantity(rng, sku.price_at(ts_ms))
+                )
                 if order is not None:
                     basket.append(order)
                 if len(basket) > 3 or rng.random() >= shoppers.basket_rate:

@@ -17,8 +17,16 @@ from stream.tools.simulate.behaviour import honest_category
 from stream.tools.simulate.core import DAY_MS, Order, World, log_uniform, shelf_price_fen
 from stream.tools.simulate.tactics import cash_out, draw_tactics, open_fraud_store, spread
 
-VARIANTS = ("own_account", "shared_account", "many_buyers", "slow_cashout", "split_payout",
-            "partial_payout", "shipped_goods", "no_store_event")
+VARIANTS = (
+    "own_account",
+    "shared_account",
+    "many_buyers",
+    "slow_cashout",
+    "split_payout",
+    "partial_payout",
+    "shipped_goods",
+    "no_store_event",
+)
 
 
 def run(w: World, store_ids: Sequence[str]) -> dict[str, str]:
@@ -35,16 +43,30 @@ def run(w: World, store_ids: Sequence[str]) -> dict[str, str]:
             tactics.payout_gap_h = log_uniform(rng, 0.05, 3)
         if tactics.variant not in ("own_account", "shared_account"):
             tactics.account = rng.choices(("registered", "shared", "new"), (6, 2, 2))[0]
-        store = open_fraud_store(w, store_id, honest_category(rng), w.within(opened_ms, DAY_MS),
-                                 tactics, rng.choice((500, 1_000, 1_000)))
+        store = open_fraud_store(
+            w,
+            store_id,
+            honest_category(rng),
+            w.within(opened_ms, DAY_MS),
+            tactics,
+            rng.choice((500, 1_000, 1_000)),
+        )
         active_ms = w.within(opened_ms, DAY_MS) + w.delay_ms(0.1, 12)
-        buyers = rng.sample(launderers, min(len(launderers),
-                                            rng.randint(5, 15) if tactics.variant == "many_buyers"
-                                            else rng.randint(1, 4)))
-        item_cny = (rng.uniform(100, 3_000) if tactics.variant == "many_buyers"
-                    else log_uniform(rng, 800, 60_000))
-        items = w.catalog([shelf_price_fen(item_cny * rng.uniform(0.7, 1.3))
-                           for _ in range(rng.randint(1, 3))])
+        buyers = rng.sample(
+            launderers,
+            min(
+                len(launderers),
+                rng.randint(5, 15) if tactics.variant == "many_buyers" else rng.randint(1, 4),
+            ),
+        )
+        item_cny = (
+            rng.uniform(100, 3_000)
+            if tactics.variant == "many_buyers"
+            else log_uniform(rng, 800, 60_000)
+        )
+        items = w.catalog(
+            [shelf_price_fen(item_cny * rng.uniform(0.7, 1.3)) for _ in range(rng.randint(1, 3))]
+        )
         ships = tactics.variant == "shipped_goods" or rng.random() < 0.3
         orders: list[Order] = []
         burst_h = log_uniform(rng, 0.2, 8)
@@ -62,4 +84,3 @@ def run(w: World, store_ids: Sequence[str]) -> dict[str, str]:
         opened_ms += w.delay_ms(0.05, 6)
         variants[store_id] = tactics.variant
     return variants
-

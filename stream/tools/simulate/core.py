@@ -40,6 +40,7 @@ LOCAL_UTC_OFFSET_MS = 8 * HOUR_MS
 PRICE_PROTECTION_WINDOW_MS = 7 * DAY_MS
 MIN_WITHDRAWAL_FEN = 10_00
 
+
 class Category(NamedTuple):
     low_cny: float
     high_cny: float
@@ -85,14 +86,12 @@ class Cut(NamedTuple):
     new_fen: int
 
 
-
 class AfterSale(NamedTuple):
     """A refund an order is due after delivery, or after its parcel went missing."""
 
     ts_ms: int
     reason: str
     share: float  # of the payment; 1.0 closes the order
-
 
 
 @dataclass(frozen=True)
@@ -183,38 +182,66 @@ class EventLog:
         self._rows.append((event["ts"], event["event_id"], event))
 
     def open_store(self, store: Store, deposit_fen: int) -> None:
-        self._add({"type": "store", "event_id": f"st-{store.store_id}", "ts": store.opened_ms,
-                   "store_id": store.store_id, "owner_id": store.owner_id,
-                   "bank_account": store.bank_account, "deposit": _cny(deposit_fen),
-                   "category": store.category})
+        self._add(
+            {
+                "type": "store",
+                "event_id": f"st-{store.store_id}",
+                "ts": store.opened_ms,
+                "store_id": store.store_id,
+                "owner_id": store.owner_id,
+                "bank_account": store.bank_account,
+                "deposit": _cny(deposit_fen),
+                "category": store.category,
+            }
+        )
 
     def leave_out_store(self, store: Store, deposit_fen: int) -> None:
         """Keep a store's opening out of the data, unless the store then does nothing in the
         window: a label must name a store the data shows, so such a store keeps its event."""
         self._unrecorded[store.store_id] = (store, deposit_fen)
 
-    def place(self, store_id: str, buyer_id: str, sku: Sku, ts_ms: int,
-              quantity: int = 1) -> Order | None:
+    def place(
+        self, store_id: str, buyer_id: str, sku: Sku, ts_ms: int, quantity: int = 1
+    ) -> Order | None:
         """The placed order, or None when ``ts_ms`` falls outside the window."""
         if not self.start_ms <= ts_ms < self.end_ms:
             return None
         unit_price_fen = sku.price_at(ts_ms)
-        order = Order(self._next_id("o"), store_id, buyer_id, sku.sku, unit_price_fen, quantity,
-                      ts_ms, protected_fen=unit_price_fen)
+        order = Order(
+            self._next_id("o"),
+            store_id,
+            buyer_id,
+            sku.sku,
+            unit_price_fen,
+            quantity,
+            ts_ms,
+            protected_fen=unit_price_fen,
+        )
         self._status(order, "placed", ts_ms, None)
         self._credits.setdefault(store_id, []).append((ts_ms, order.paid_fen))
         return order
 
     def _status(self, order: Order, status: str, ts_ms: int, parcel: Parcel | None) -> None:
-        self._add({"type": "order", "event_id": f"{order.order_id}-{status}", "ts": ts_ms,
-                   "store_id": order.store_id, "order_id": order.order_id,
-                   "buyer_id": order.buyer_id, "sku": order.sku,
-                   "unit_price": _cny(order.unit_price_fen), "quantity": order.quantity,
-                   "status": status, "tracking_no": parcel.tracking_no if parcel else None,
-                   "courier": parcel.courier if parcel else None})
+        self._add(
+            {
+                "type": "order",
+                "event_id": f"{order.order_id}-{status}",
+                "ts": ts_ms,
+                "store_id": order.store_id,
+                "order_id": order.order_id,
+                "buyer_id": order.buyer_id,
+                "sku": order.sku,
+                "unit_price": _cny(order.unit_price_fen),
+                "quantity": order.quantity,
+                "status": status,
+                "tracking_no": parcel.tracking_no if parcel else None,
+                "courier": parcel.courier if parcel else None,
+            }
+        )
 
-    def ship(self, order: Order, shipped_ms: int, parcel: Parcel,
-             delivered_ms: int | None = None) -> None:
+    def ship(
+        self, order: Order, shipped_ms: int, parcel: Parcel, delivered_ms: int | None = None
+    ) -> None:
         """Shipped, then delivered if ``delivered_ms`` is given; each only inside the window."""
         for status, ts_ms in (("shipped", shipped_ms), ("delivered", delivered_ms)):
             if ts_ms is not None and ts_ms < self.end_ms:
@@ -234,9 +261,17 @@ class EventLog:
             return False
         sku.change_ms.append(ts_ms)
         sku.price_fen.append(new_fen)
-        self._add({"type": "price", "event_id": self._next_id("p"), "ts": ts_ms,
-                   "store_id": store_id, "sku": sku.sku, "old_price": _cny(old_fen),
-                   "new_price": _cny(new_fen)})
+        self._add(
+            {
+                "type": "price",
+                "event_id": self._next_id("p"),
+                "ts": ts_ms,
+                "store_id": store_id,
+                "sku": sku.sku,
+                "old_price": _cny(old_fen),
+                "new_price": _cny(new_fen),
+            }
+        )
         return True
 
     def refund(self, order: Order, ts_ms: int, amount_fen: int, reason: str) -> int:
@@ -246,9 +281,19 @@ class EventLog:
             return 0
         order.refunded_fen += amount_fen
         refund_id = self._next_id("r")
-        self._add({"type": "refund", "event_id": refund_id, "ts": ts_ms,
-                   "store_id": order.store_id, "refund_id": refund_id, "order_id": order.order_id,
-                   "buyer_id": order.buyer_id, "amount": _cny(amount_fen), "reason": reason})
+        self._add(
+            {
+                "type": "refund",
+                "event_id": refund_id,
+                "ts": ts_ms,
+                "store_id": order.store_id,
+                "refund_id": refund_id,
+                "order_id": order.order_id,
+                "buyer_id": order.buyer_id,
+                "amount": _cny(amount_fen),
+                "reason": reason,
+            }
+        )
         self._debits.setdefault(order.store_id, []).append((ts_ms, amount_fen))
         return amount_fen
 
@@ -271,17 +316,28 @@ class EventLog:
             ts_ms = max(ts_ms, last_ms + 1)
             if not self.start_ms <= ts_ms < self.end_ms:
                 continue
-            balance_fen = (credit_sums[bisect_left(credit_ms, ts_ms)]
-                           - debit_sums[bisect_right(debit_ms, ts_ms)] - withdrawn_fen)
+            balance_fen = (
+                credit_sums[bisect_left(credit_ms, ts_ms)]
+                - debit_sums[bisect_right(debit_ms, ts_ms)]
+                - withdrawn_fen
+            )
             amount_fen = int(balance_fen * min(share, 1.0))
             if amount_fen < MIN_WITHDRAWAL_FEN:
                 continue
             withdrawn_fen += amount_fen
             last_ms = ts_ms
             withdrawal_id = self._next_id("w")
-            self._add({"type": "withdrawal", "event_id": withdrawal_id, "ts": ts_ms,
-                       "store_id": store_id, "withdrawal_id": withdrawal_id,
-                       "amount": _cny(amount_fen), "bank_account": bank_account})
+            self._add(
+                {
+                    "type": "withdrawal",
+                    "event_id": withdrawal_id,
+                    "ts": ts_ms,
+                    "store_id": store_id,
+                    "withdrawal_id": withdrawal_id,
+                    "amount": _cny(amount_fen),
+                    "bank_account": bank_account,
+                }
+            )
 
     def sorted_events(self) -> list[Event]:
         """Events by ``(ts, event_id)``, their ``ts`` formatted the contract's way."""
@@ -382,17 +438,31 @@ class World:
     def local_day(self, ts_ms: int) -> int:
         return (ts_ms - self.day0_ms) // DAY_MS
 
-    def open_store(self, store_id: str, category: str, opened_ms: int, deposit_cny: int,
-                   owner_id: str | None = None, bank_account: str | None = None,
-                   in_data: bool = True) -> Store:
+    def open_store(
+        self,
+        store_id: str,
+        category: str,
+        opened_ms: int,
+        deposit_cny: int,
+        owner_id: str | None = None,
+        bank_account: str | None = None,
+        in_data: bool = True,
+    ) -> Store:
         """Open a store; ``in_data=False`` leaves its store event out of the data, as for a
         store registered before the marketplace's feed was recorded (only before the window).
         """
         if not in_data and opened_ms >= self.start_ms:
-            raise ValueError(f"store {store_id} opens inside the window; its store event "
-                             "cannot be left out of the data")
-        store = Store(store_id, owner_id or self.ids.owner(),
-                      bank_account or self.ids.bank_account(), category, opened_ms)
+            raise ValueError(
+                f"store {store_id} opens inside the window; its store event "
+                "cannot be left out of the data"
+            )
+        store = Store(
+            store_id,
+            owner_id or self.ids.owner(),
+            bank_account or self.ids.bank_account(),
+            category,
+            opened_ms,
+        )
         if in_data:
             self.log.open_store(store, deposit_cny * 100)
         else:
@@ -404,8 +474,9 @@ class World:
 
     def category_catalog(self, category: str, count: int) -> list[Sku]:
         low_cny, high_cny = CATEGORIES[category][:2]
-        return self.catalog([shelf_price_fen(log_uniform(self.rng, low_cny, high_cny))
-                             for _ in range(count)])
+        return self.catalog(
+            [shelf_price_fen(log_uniform(self.rng, low_cny, high_cny)) for _ in range(count)]
+        )
 
     def random_parcel(self) -> Parcel:
         return self.ids.parcel(self.rng.choice(list(COURIERS)))

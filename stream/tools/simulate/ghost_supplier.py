@@ -21,8 +21,16 @@ from stream.tools.simulate.behaviour import (
 from stream.tools.simulate.core import DAY_MS, HOUR_MS, AfterSale, Parcel, Payout, Store, World
 from stream.tools.simulate.tactics import Tactics, draw_tactics, open_fraud_store
 
-VARIANTS = ("fake_tracking", "long_reputation", "own_account", "shared_account",
-            "partial_payout", "slow_cashout", "aged_shop", "no_store_event")
+VARIANTS = (
+    "fake_tracking",
+    "long_reputation",
+    "own_account",
+    "shared_account",
+    "partial_payout",
+    "slow_cashout",
+    "aged_shop",
+    "no_store_event",
+)
 
 
 def run(w: World, store_ids: Sequence[str]) -> dict[str, str]:
@@ -36,16 +44,28 @@ def run(w: World, store_ids: Sequence[str]) -> dict[str, str]:
         tactics = draw_tactics(rng, VARIANTS)
         if tactics.variant == "fake_tracking":
             tactics.fresh_tracking = True
-        store = open_fraud_store(w, store_id, "electronics", w.within(opened_ms, 2 * DAY_MS),
-                                 tactics, rng.choice((1_000, 2_000, 3_000)))
+        store = open_fraud_store(
+            w,
+            store_id,
+            "electronics",
+            w.within(opened_ms, 2 * DAY_MS),
+            tactics,
+            rng.choice((1_000, 2_000, 3_000)),
+        )
         _store(w, store, tactics, cards, batch, max(store.opened_ms, w.within(opened_ms)))
         opened_ms += w.delay_ms(6, 48)
         variants[store_id] = tactics.variant
     return variants
 
 
-def _store(w: World, store: Store, tactics: Tactics, cards: Sequence[str],
-           batch: Sequence[Parcel], active_ms: int) -> None:
+def _store(
+    w: World,
+    store: Store,
+    tactics: Tactics,
+    cards: Sequence[str],
+    batch: Sequence[Parcel],
+    active_ms: int,
+) -> None:
     rng = w.rng
     long_reputation = tactics.variant == "long_reputation"
     reputation = rng.randint(8, 25) if long_reputation else rng.randint(0, 3)
@@ -65,19 +85,23 @@ def _store(w: World, store: Store, tactics: Tactics, cards: Sequence[str],
                 parcel = w.random_parcel() if tactics.fresh_tracking else rng.choice(batch)
                 w.log.ship(order, order.placed_ms + w.delay_ms(24, 72), parcel)
             if rng.random() < 0.85:
-                order.after_sale = AfterSale(order.placed_ms + w.delay_ms(5 * 24, 12 * 24),
-                                             "not_received", 1)
+                order.after_sale = AfterSale(
+                    order.placed_ms + w.delay_ms(5 * 24, 12 * 24), "not_received", 1
+                )
 
     catalog = w.category_catalog("electronics", rng.randint(3, 10))
-    orders = shop(w, store, catalog, rng.uniform(4, 25), never_deliver, until_ms=closes_ms,
-                  from_ms=active_ms)
+    orders = shop(
+        w, store, catalog, rng.uniform(4, 25), never_deliver, until_ms=closes_ms, from_ms=active_ms
+    )
     settle_after_sale(w, orders)
-    w.log.settle_withdrawals(store.store_id, _payouts(w, store, tactics, cards, active_ms,
-                                                      closes_ms))
+    w.log.settle_withdrawals(
+        store.store_id, _payouts(w, store, tactics, cards, active_ms, closes_ms)
+    )
 
 
-def _payouts(w: World, store: Store, tactics: Tactics, cards: Sequence[str], active_ms: int,
-             closes_ms: int) -> list[Payout]:
+def _payouts(
+    w: World, store: Store, tactics: Tactics, cards: Sequence[str], active_ms: int, closes_ms: int
+) -> list[Payout]:
     """Payouts every few hours to two days while the shop sells, and one after it closes."""
     rng = w.rng
     if tactics.account == "registered":
@@ -92,6 +116,7 @@ def _payouts(w: World, store: Store, tactics: Tactics, cards: Sequence[str], act
     ts_ms = active_ms + int(tactics.payout_delay_h * HOUR_MS)
     while ts_ms < closes_ms + 12 * HOUR_MS:
         ts_ms += w.delay_ms(*gap_h)
-        payouts.append(Payout(ts_ms, tactics.payout_share,
-                              accounts[(first + len(payouts)) % len(accounts)]))
+        payouts.append(
+            Payout(ts_ms, tactics.payout_share, accounts[(first + len(payouts)) % len(accounts)])
+        )
     return payouts

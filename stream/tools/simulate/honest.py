@@ -72,9 +72,20 @@ HABITS = {
 PLAIN = "plain"
 UNRECORDED_OPENING_RATE = 0.2  # of other stores opened before the window
 # Habits that need a store busy enough to show them.
-BUSY_HABITS = {"merged_parcels", "daily_sweep", "several_accounts", "deep_clearance",
-               "loyal_buyers", "launch_promotion", "dropshipper", "night_seller",
-               "sale_day_surge", "family_account", "account_switch", "no_store_event"}
+BUSY_HABITS = {
+    "merged_parcels",
+    "daily_sweep",
+    "several_accounts",
+    "deep_clearance",
+    "loyal_buyers",
+    "launch_promotion",
+    "dropshipper",
+    "night_seller",
+    "sale_day_surge",
+    "family_account",
+    "account_switch",
+    "no_store_event",
+}
 
 
 @dataclass
@@ -124,18 +135,27 @@ def honest_sellers(w: World, store_ids: Sequence[str]) -> list[HonestSeller]:
     rng = w.rng
     sellers = []
     tiers = _assign_tiers(rng, len(store_ids))
-    for store_id, tier, habit in zip(store_ids, tiers, assign_habits(rng, len(store_ids))):
+    for store_id, tier, habit in zip(
+        store_ids, tiers, assign_habits(rng, len(store_ids)), strict=False
+    ):
         if habit in BUSY_HABITS and tier.name in ("tiny", "dormant"):
             tier = TIER_BY_NAME["small"]
         if habit == "revived_dormant":
             tier = TIER_BY_NAME[rng.choice(("small", "small", "medium"))]
         new = habit == "launch_promotion" or (
-            habit == PLAIN and tier.name in ("small", "tiny") and rng.random() < 0.25)
+            habit == PLAIN and tier.name in ("small", "tiny") and rng.random() < 0.25
+        )
         cadence = "quick" if new and rng.random() < 0.5 else rng.choice(tier.cadences)
         if habit == "daily_sweep":
             cadence = "sweep"
-        seller = HonestSeller(store_id, tier, habit, new, cadence, rng.uniform(0, 24)
-                              if habit == "night_seller" else rng.uniform(8, 22))
+        seller = HonestSeller(
+            store_id,
+            tier,
+            habit,
+            new,
+            cadence,
+            rng.uniform(0, 24) if habit == "night_seller" else rng.uniform(8, 22),
+        )
         if habit == "several_accounts":
             seller.extra_accounts = [w.ids.bank_account() for _ in range(rng.randint(1, 2))]
         sellers.append(seller)
@@ -150,8 +170,9 @@ def honest_sellers(w: World, store_ids: Sequence[str]) -> list[HonestSeller]:
     return sellers
 
 
-def _discounts(w: World, seller: HonestSeller, count: int, from_ms: int,
-               opened_ms: int) -> dict[int, list[Discount]]:
+def _discounts(
+    w: World, seller: HonestSeller, count: int, from_ms: int, opened_ms: int
+) -> dict[int, list[Discount]]:
     """Discounts by catalog index: promotions, clearance markdowns, the sale day, and the
     launch promotion or deep clearance of stores with those habits; dormant shops do none."""
     rng = w.rng
@@ -166,32 +187,47 @@ def _discounts(w: World, seller: HonestSeller, count: int, from_ms: int,
         return discounts
     for _ in range(poisson(rng, 1.2 * w.local_days / 30)):
         begin_ms = w.day0_ms + rng.randrange(w.local_days) * DAY_MS + rng.choice((0, 10)) * HOUR_MS
-        add(rng.sample(range(count), min(count, rng.randint(1, 5))),
-            Discount(begin_ms, begin_ms + rng.randint(2, 7) * DAY_MS,
-                     rng.choice((0.7, 0.75, 0.8, 0.85, 0.9))))
+        add(
+            rng.sample(range(count), min(count, rng.randint(1, 5))),
+            Discount(
+                begin_ms,
+                begin_ms + rng.randint(2, 7) * DAY_MS,
+                rng.choice((0.7, 0.75, 0.8, 0.85, 0.9)),
+            ),
+        )
     if rng.random() < 0.15 or seller.habit == "deep_clearance":
         deep = seller.habit == "deep_clearance"
         begin_ms = rng.randrange(from_ms, max(from_ms, w.within(w.end_ms, 2 * DAY_MS)) + 1)
         pool = range(count) if deep else range(count // 2, count)
-        for index in rng.sample(pool, min(len(pool), rng.randint(2, 6) if deep else
-                                          rng.randint(1, 4))):
+        for index in rng.sample(
+            pool, min(len(pool), rng.randint(2, 6) if deep else rng.randint(1, 4))
+        ):
             target = rng.uniform(0.1, 0.3) if deep else rng.uniform(0.2, 0.5)
             if rng.random() < 0.35:
                 second_ms = begin_ms + w.delay_ms(48, 144)
-                add([index], Discount(begin_ms, forever_ms, 0.7),
-                    Discount(second_ms, forever_ms, target / 0.7))
+                add(
+                    [index],
+                    Discount(begin_ms, forever_ms, 0.7),
+                    Discount(second_ms, forever_ms, target / 0.7),
+                )
             else:
                 add([index], Discount(begin_ms, forever_ms, target))
     if seller.habit == "launch_promotion":
         begin_ms = opened_ms + w.delay_ms(0, 24)
-        add(rng.sample(range(count), max(1, int(count * rng.uniform(0.5, 1)))),
-            Discount(begin_ms, begin_ms + rng.randint(2, 7) * DAY_MS, rng.uniform(0.25, 0.5)))
+        add(
+            rng.sample(range(count), max(1, int(count * rng.uniform(0.5, 1)))),
+            Discount(begin_ms, begin_ms + rng.randint(2, 7) * DAY_MS, rng.uniform(0.25, 0.5)),
+        )
     if rng.random() < 0.7 and from_ms < w.sale_start_ms:
         best_sellers = range(min(count, 40))
-        add(rng.sample(best_sellers, max(1, int(len(best_sellers) * rng.random()))),
-            Discount(w.sale_start_ms, w.sale_start_ms + DAY_MS, rng.uniform(0.6, 0.9)))
-    return {index: [d for d in sku_discounts if d.begin_ms >= from_ms]
-            for index, sku_discounts in discounts.items()}
+        add(
+            rng.sample(best_sellers, max(1, int(len(best_sellers) * rng.random()))),
+            Discount(w.sale_start_ms, w.sale_start_ms + DAY_MS, rng.uniform(0.6, 0.9)),
+        )
+    return {
+        index: [d for d in sku_discounts if d.begin_ms >= from_ms]
+        for index, sku_discounts in discounts.items()
+    }
 
 
 def _shoppers(rng: random.Random, habit: str) -> Shoppers:
@@ -199,8 +235,11 @@ def _shoppers(rng: random.Random, habit: str) -> Shoppers:
     if habit == "night_seller":
         return Shoppers(hours_cum=NIGHT_HOURS_CUM, basket_rate=basket_rate)
     if habit == "loyal_buyers":
-        return Shoppers(regulars=rng.randint(5, 30), regular_share=rng.uniform(0.6, 0.9),
-                        basket_rate=basket_rate)
+        return Shoppers(
+            regulars=rng.randint(5, 30),
+            regular_share=rng.uniform(0.6, 0.9),
+            basket_rate=basket_rate,
+        )
     if habit == "sale_day_surge":
         return Shoppers(sale_day_factor=rng.uniform(3, 8), basket_rate=basket_rate)
     return Shoppers(basket_rate=basket_rate)
@@ -219,21 +258,37 @@ def run_honest(w: World, seller: HonestSeller) -> None:
     deposit_cny = rng.choice((1_000, 1_000, 2_000, 5_000)) * (10 if tier.name == "big" else 1)
     # A store registered before the data starts often has no store event in it, whatever its
     # habit: a live marketplace's feed begins long after most of its stores opened.
-    in_data = seller.habit != "no_store_event" and (opened_ms >= w.start_ms
-                                                     or rng.random() >= UNRECORDED_OPENING_RATE)
-    store = w.open_store(seller.store_id, category, opened_ms, deposit_cny, seller.owner_id,
-                         seller.bank_account, in_data=in_data)
+    in_data = seller.habit != "no_store_event" and (
+        opened_ms >= w.start_ms or rng.random() >= UNRECORDED_OPENING_RATE
+    )
+    store = w.open_store(
+        seller.store_id,
+        category,
+        opened_ms,
+        deposit_cny,
+        seller.owner_id,
+        seller.bank_account,
+        in_data=in_data,
+    )
     catalog = w.category_catalog(category, rng.randint(*tier.skus))
     active_ms = max(opened_ms, w.start_ms)
     if seller.habit == "revived_dormant":  # silent for months, then back in business
         active_ms = w.within(w.start_ms + rng.uniform(0.1, 0.6) * w.span_ms, DAY_MS)
-    handling_h = (rng.uniform(120, 240) if seller.habit == "dropshipper"
-                  else rng.uniform(*tier.handling_h))
-    cuts = apply_discounts(w, store, catalog,
-                           _discounts(w, seller, len(catalog), active_ms, opened_ms))
-    orders = shop(w, store, catalog, log_uniform(rng, *tier.orders_per_day),
-                  honest_fulfilment(w, store, handling_h), from_ms=active_ms,
-                  shoppers=_shoppers(rng, seller.habit))
+    handling_h = (
+        rng.uniform(120, 240) if seller.habit == "dropshipper" else rng.uniform(*tier.handling_h)
+    )
+    cuts = apply_discounts(
+        w, store, catalog, _discounts(w, seller, len(catalog), active_ms, opened_ms)
+    )
+    orders = shop(
+        w,
+        store,
+        catalog,
+        log_uniform(rng, *tier.orders_per_day),
+        honest_fulfilment(w, store, handling_h),
+        from_ms=active_ms,
+        shoppers=_shoppers(rng, seller.habit),
+    )
     claim_price_protection(w, orders, cuts, SHOPPERS_CLAIM)
     settle_after_sale(w, orders)
     w.log.settle_withdrawals(store.store_id, _payouts(w, seller, store, active_ms))

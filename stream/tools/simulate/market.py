@@ -23,7 +23,14 @@ from stream.tools.simulate import (
     mule_cashout,
     price_protection,
 )
-from stream.tools.simulate.core import DAY_MS, LOCAL_UTC_OFFSET_MS, Event, EventLog, Identities, World
+from stream.tools.simulate.core import (
+    DAY_MS,
+    LOCAL_UTC_OFFSET_MS,
+    Event,
+    EventLog,
+    Identities,
+    World,
+)
 from stream.tools.simulate.honest import honest_sellers, run_honest
 
 LEGIT = "legit"
@@ -96,8 +103,13 @@ def fraud_groups(rng: random.Random, stores: int, fraud_share: float) -> list[tu
     return groups
 
 
-def simulate(stores: int, days: int, seed: int, start: datetime = DEFAULT_START,
-             fraud_share: float = DEFAULT_FRAUD_SHARE) -> Simulation:
+def simulate(
+    stores: int,
+    days: int,
+    seed: int,
+    start: datetime = DEFAULT_START,
+    fraud_share: float = DEFAULT_FRAUD_SHARE,
+) -> Simulation:
     """A labelled marketplace of ``stores`` stores over ``days`` days from ``start``.
 
     About ``fraud_share`` of the stores run a fraud scheme (every scheme is present from 100
@@ -138,10 +150,15 @@ def _world(rng: random.Random, stores: int, days: int, start: datetime) -> World
     day0_ms = (start_ms + LOCAL_UTC_OFFSET_MS) // DAY_MS * DAY_MS - LOCAL_UTC_OFFSET_MS
     local_days = -(-(end_ms - day0_ms) // DAY_MS)
     ids = Identities(rng)
-    return World(rng=rng, log=EventLog(start_ms, end_ms, rng.getrandbits(64)), ids=ids,
-                 day0_ms=day0_ms, local_days=local_days,
-                 sale_start_ms=day0_ms + local_days // 2 * DAY_MS,
-                 shoppers=[ids.buyer() for _ in range(max(2_000, stores * 60))])
+    return World(
+        rng=rng,
+        log=EventLog(start_ms, end_ms, rng.getrandbits(64)),
+        ids=ids,
+        day0_ms=day0_ms,
+        local_days=local_days,
+        sale_start_ms=day0_ms + local_days // 2 * DAY_MS,
+        shoppers=[ids.buyer() for _ in range(max(2_000, stores * 60))],
+    )
 
 
 def write_events(path: StrPath, events: Sequence[Event]) -> None:

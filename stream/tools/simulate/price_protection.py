@@ -18,11 +18,33 @@ from stream.tools.simulate.behaviour import (
     settle_after_sale,
     shop,
 )
-from stream.tools.simulate.core import DAY_MS, MINUTE_MS, Order, Parcel, Store, World, shelf_price_fen
-from stream.tools.simulate.tactics import Tactics, cash_out, cut_prices, draw_tactics, open_fraud_store
+from stream.tools.simulate.core import (
+    DAY_MS,
+    MINUTE_MS,
+    Order,
+    Parcel,
+    Store,
+    World,
+    shelf_price_fen,
+)
+from stream.tools.simulate.tactics import (
+    Tactics,
+    cash_out,
+    cut_prices,
+    draw_tactics,
+    open_fraud_store,
+)
 
-VARIANTS = ("shallow_cut", "stepped_cut", "slow_burst", "own_account", "partial_payout",
-            "split_payout", "aged_shop", "no_store_event")
+VARIANTS = (
+    "shallow_cut",
+    "stepped_cut",
+    "slow_burst",
+    "own_account",
+    "partial_payout",
+    "split_payout",
+    "aged_shop",
+    "no_store_event",
+)
 
 
 def run(w: World, store_ids: Sequence[str]) -> dict[str, str]:
@@ -31,38 +53,75 @@ def run(w: World, store_ids: Sequence[str]) -> dict[str, str]:
     accounts = [w.ids.buyer() for _ in range(rng.randint(4, 15))]
     shared_cards = [w.ids.bank_account() for _ in range(rng.randint(1, 3))]
     batch = [w.random_parcel() for _ in range(rng.randint(2, 6))]
-    claims = Claimants(rng.uniform(0.6, 0.95), 0.0, MINUTE_MS,
-                       int(rng.uniform(10, 360) * MINUTE_MS))
+    claims = Claimants(
+        rng.uniform(0.6, 0.95), 0.0, MINUTE_MS, int(rng.uniform(10, 360) * MINUTE_MS)
+    )
     campaign_ms = w.start_ms + rng.uniform(0, max(0, w.span_ms - 4 * DAY_MS))
     variants = {}
     for position, store_id in enumerate(store_ids):
         tactics = draw_tactics(rng, VARIANTS)
         opened_ms = w.within(campaign_ms + position * w.delay_ms(0, 48), 4 * DAY_MS)
-        store = open_fraud_store(w, store_id, rng.choice(("electronics", "appliances", "luxury")),
-                                 opened_ms, tactics,
-                                 rng.choice((800, 1_000, 1_000, 1_000, 1_200, 1_500)))
-        _store(w, store, tactics, accounts, shared_cards, batch, claims,
-               max(opened_ms, store.opened_ms))
+        store = open_fraud_store(
+            w,
+            store_id,
+            rng.choice(("electronics", "appliances", "luxury")),
+            opened_ms,
+            tactics,
+            rng.choice((800, 1_000, 1_000, 1_000, 1_200, 1_500)),
+        )
+        _store(
+            w,
+            store,
+            tactics,
+            accounts,
+            shared_cards,
+            batch,
+            claims,
+            max(opened_ms, store.opened_ms),
+        )
         variants[store_id] = tactics.variant
     return variants
 
 
-def _store(w: World, store: Store, tactics: Tactics, accounts: Sequence[str],
-           shared_cards: Sequence[str], batch: Sequence[Parcel], claims: Claimants,
-           active_ms: int) -> None:
+def _store(
+    w: World,
+    store: Store,
+    tactics: Tactics,
+    accounts: Sequence[str],
+    shared_cards: Sequence[str],
+    batch: Sequence[Parcel],
+    claims: Claimants,
+    active_ms: int,
+) -> None:
     rng = w.rng
     burst_ms = w.within(active_ms + w.delay_ms(2, 30), DAY_MS)
     orders: list[Order] = []
     if tactics.aged_shop or rng.random() < 0.5:  # camouflage: ordinary sales first
-        orders += shop(w, store, w.category_catalog("home", rng.randint(2, 5)),
-                       rng.uniform(0.5, 4), honest_fulfilment(w, store, 24), until_ms=burst_ms)
-    expensive = w.catalog([shelf_price_fen(rng.uniform(3_000, 20_000))
-                           for _ in range(rng.randint(1, 3))])
-    bought = [order for _ in range(rng.randint(3, 12))
-              for order in [w.log.place(store.store_id, rng.choice(accounts), rng.choice(expensive),
-                                        burst_ms + w.delay_ms(0, tactics.burst_h),
-                                        rng.choice((1, 1, 1, 2)))]
-              if order is not None]
+        orders += shop(
+            w,
+            store,
+            w.category_catalog("home", rng.randint(2, 5)),
+            rng.uniform(0.5, 4),
+            honest_fulfilment(w, store, 24),
+            until_ms=burst_ms,
+        )
+    expensive = w.catalog(
+        [shelf_price_fen(rng.uniform(3_000, 20_000)) for _ in range(rng.randint(1, 3))]
+    )
+    bought = [
+        order
+        for _ in range(rng.randint(3, 12))
+        for order in [
+            w.log.place(
+                store.store_id,
+                rng.choice(accounts),
+                rng.choice(expensive),
+                burst_ms + w.delay_ms(0, tactics.burst_h),
+                rng.choice((1, 1, 1, 2)),
+            )
+        ]
+        if order is not None
+    ]
     if not bought:  # the window closed before the gang could buy
         return
     if rng.random() < 0.6:  # a parcel for the record, often empty

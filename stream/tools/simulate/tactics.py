@@ -54,21 +54,25 @@ Evasion = Callable[[Tactics, random.Random], None]
 
 def _force(**changes: Callable[[random.Random], object]) -> Evasion:
     """An evasion that redraws the named tactics from their evasive sub-ranges."""
+
     def apply(tactics: Tactics, rng: random.Random) -> None:
         for name, draw in changes.items():
             setattr(tactics, name, draw(rng))
+
     return apply
 
 
 # What each evasive variant forces; a scheme lists the ones that make sense for it.
 EVASIONS: dict[str, Evasion] = {
     "shallow_cut": _force(cut_depth=lambda r: r.uniform(0.5, 0.85)),
-    "stepped_cut": _force(cut_steps=lambda r: r.randint(3, 4),
-                          cut_step_gap_h=lambda r: r.uniform(2, 20)),
+    "stepped_cut": _force(
+        cut_steps=lambda r: r.randint(3, 4), cut_step_gap_h=lambda r: r.uniform(2, 20)
+    ),
     "slow_burst": _force(burst_h=lambda r: r.uniform(24, 96)),
     "partial_payout": _force(payout_share=lambda r: r.uniform(0.2, 0.5)),
-    "split_payout": _force(payout_parts=lambda r: r.randint(3, 4),
-                           payout_gap_h=lambda r: r.uniform(2, 24)),
+    "split_payout": _force(
+        payout_parts=lambda r: r.randint(3, 4), payout_gap_h=lambda r: r.uniform(2, 24)
+    ),
     "slow_cashout": _force(payout_delay_h=lambda r: r.uniform(24, 96)),
     "own_account": _force(account=lambda r: "registered"),
     "shared_account": _force(account=lambda r: "shared"),
@@ -104,14 +108,14 @@ def draw_tactics(rng: random.Random, variants: Sequence[str]) -> Tactics:
     return tactics
 
 
-def open_fraud_store(w: World, store_id: str, category: str, new_opened_ms: int,
-                     tactics: Tactics, deposit_cny: int) -> Store:
+def open_fraud_store(
+    w: World, store_id: str, category: str, new_opened_ms: int, tactics: Tactics, deposit_cny: int
+) -> Store:
     """A new shop opened at ``new_opened_ms``, or an aged one bought from its first owner:
     opened 20 to 600 days before the window, its store event in the data or not."""
     if tactics.aged_shop:
         opened_ms = w.start_ms - int(log_uniform(w.rng, 20, 600) * DAY_MS)
-        return w.open_store(store_id, category, opened_ms, deposit_cny,
-                            in_data=tactics.store_event)
+        return w.open_store(store_id, category, opened_ms, deposit_cny, in_data=tactics.store_event)
     return w.open_store(store_id, category, new_opened_ms, deposit_cny)
 
 
@@ -120,8 +124,9 @@ def spread(w: World, start_ms: int, count: int, span_h: float) -> list[int]:
     return sorted(start_ms + int(w.rng.uniform(0, span_h) * HOUR_MS) for _ in range(count))
 
 
-def cut_prices(w: World, store: Store, skus: Sequence[Sku], cut_ms: int,
-               tactics: Tactics) -> list[Cut]:
+def cut_prices(
+    w: World, store: Store, skus: Sequence[Sku], cut_ms: int, tactics: Tactics
+) -> list[Cut]:
     """Cut every SKU by ``tactics.cut_depth`` of its price, at once or in steps, each step a
     random gap after the one before; returns the cuts made."""
     rng = w.rng
@@ -137,8 +142,9 @@ def cut_prices(w: World, store: Store, skus: Sequence[Sku], cut_ms: int,
     return cuts
 
 
-def cash_out(w: World, store: Store, start_ms: int, tactics: Tactics,
-             shared_accounts: Sequence[str]) -> list[Payout]:
+def cash_out(
+    w: World, store: Store, start_ms: int, tactics: Tactics, shared_accounts: Sequence[str]
+) -> list[Payout]:
     """The store's payouts: ``payout_share`` of its balance in ``payout_parts`` parts from
     ``payout_delay_h`` after ``start_ms``, to the account ``tactics.account`` names.
 
