@@ -22,7 +22,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from stream.config import WindowSettings, format_duration
+from stream.config import WindowSettings
 from stream.core import tracking
 from stream.core.facts import RING_FIELD, RINGS_KEPT, Fact, FactLinks
 from stream.core.store_state import StateConfig, StoreState
@@ -246,10 +246,6 @@ class InMemoryStateStore:
         )
         self.facts.cap = windows.fact_cap
         self.facts.ttl_s = int(windows.fact_ttl_s)
-
-    @property
-    def window_names(self) -> dict[float, str]:
-        return {length_s: format_duration(length_s) for length_s in self._lengths_s}
 
     async def load(self, store_ids: set[str]) -> None:
         """Every store is here already; one never met starts empty."""

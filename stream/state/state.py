@@ -32,7 +32,7 @@ import redis.exceptions
 from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
 
-from stream.config import WindowSettings, format_duration
+from stream.config import WindowSettings
 from stream.core.events import Event
 from stream.core.facts import FACT_KINDS, KEY_PREFIX, Fact, FactIndex, FactLinks, fact_key
 from stream.core.store_state import (
@@ -449,10 +449,6 @@ class RedisStateStore:
     ) -> RedisStateStore:
         """A store on ``url`` (see ``redis_client`` for the schemes and ``options``)."""
         return cls(redis_client(url, **options), windows, namespace)
-
-    @property
-    def window_names(self) -> dict[float, str]:
-        return {length_s: format_duration(length_s) for length_s in self._lengths_s}
 
     async def apply_many(self, updates: list[StateUpdate]) -> list[StoreView]:
         """Apply updates in order; each view sees the updates before it. The stores not yet in
