@@ -59,7 +59,9 @@ def test_the_benchmark_reports_every_figure_on_a_small_input(tmp_path: Path) -> 
         share[part] > 0
         for part in ("parse", "state", "redis client", "models", "features+detectors", "engine")
     )
-    assert share["other"] < 0.35, share  # 16.5% in the README's run
+    # builtins and the standard library are charged to whoever called them; only frames with no
+    # caller in the project (the loop's own start) stay "other"
+    assert share["other"] < 0.05, share
     # Redis time per event by command: the script's own share is what the README discusses
     commands = figures["replay_redis_commands"]
     assert commands["evalsha"] > 0 and "evalsha_minus_other_commands" in commands

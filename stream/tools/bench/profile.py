@@ -96,7 +96,7 @@ def _group_of(filename: str, function: str) -> str:
         return "parse" if function == "_decode_json" else "validate"
     if "poll" in function and "epoll" in function:  # the loop idle: redis-server is at work
         return "waiting for redis"
-    if filename.endswith("stream/core/store_state.py"):
+    if filename.endswith(("stream/core/store_state.py", "stream/core/store_view.py")):
         return "state"
     if (
         "/redis/" in filename
@@ -106,7 +106,12 @@ def _group_of(filename: str, function: str) -> str:
         return "redis client"
     if "/river/" in filename or filename.endswith("stream/core/models.py"):
         return "models"
-    if filename.endswith("stream/core/features.py") or "stream/core/detectors/" in filename:
+    if (
+        filename.endswith(
+            ("stream/core/features.py", "stream/core/evidence.py", "stream/core/tracking.py")
+        )
+        or "stream/core/detectors/" in filename
+    ):
         return "features+detectors"
     if filename.endswith("stream/runtime/alerts.py"):
         return "alerts"
@@ -119,12 +124,41 @@ def _group_of(filename: str, function: str) -> str:
     return "other"
 
 
+Key = tuple[str, int, str]
+
+
+def _caller_shares(
+    raw: dict[Key, Any], key: Key, memo: dict[Key, dict[str, float]], seen: set[Key]
+) -> dict[str, float]:
+    """Which groups a function works for: its own group if it has one, else its callers'
+    groups weighted by the time each call edge took. Builtins (``dict.get``, ``len``) and the
+    standard library (``random`` building River's trees, ``dataclasses.replace``) have no group
+    of their own; left as "other" they would hide most of a short run's cost."""
+    if key in memo:
+        return memo[key]
+    own = _group_of(key[0], key[2])
+    callers = raw[key][4] if key in raw else {}
+    if own != "other" or not callers or key in seen:
+        return {own: 1.0}
+    seen.add(key)
+    weights: dict[str, float] = {}
+    total_s = sum(edge[3] for edge in callers.values())
+    for caller, edge in callers.items():
+        weight = edge[3] / total_s if total_s > 0 else 1.0 / len(callers)
+        for group, share in _caller_shares(raw, caller, memo, seen).items():
+            weights[group] = weights.get(group, 0.0) + weight * share
+    seen.discard(key)
+    memo[key] = weights
+    return weights
+
+
 def cost_split(path: Path, redis_url: str, events: int) -> dict[str, Any]:
     """Share of the in-process replay's time by kind of work, from cProfile's own times.
 
     JSON is charged to whoever called it: ``json.loads`` from ``events.py`` is "parse",
     ``json.dumps`` from ``store_state.py`` (saving a store) "state", from ``facts.py`` (the
-    fact script's reply) "redis client", from ``alerts.py`` "alerts". cProfile slows
+    fact script's reply) "redis client", from ``alerts.py`` "alerts". Builtins and the
+    standard library are charged the same way, through their callers. cProfile slows
     Python calls more than C code, so the shares of call-heavy parts are somewhat inflated.
     """
     lines = list(read_lines(path))[:events]
@@ -133,9 +167,10 @@ def cost_split(path: Path, redis_url: str, events: int) -> dict[str, Any]:
     stats = pstats.Stats(profiler)
     raw: dict[tuple[str, int, str], Any] = stats.stats  # type: ignore[attr-defined]
     groups = dict.fromkeys(COST_GROUPS, 0.0)
+    memo: dict[Key, dict[str, float]] = {}
     json_own = {"loads": 0.0, "dumps": 0.0}
     callers_of: dict[str, dict[str, float]] = {"loads": {}, "dumps": {}}
-    for (filename, _, function), row in raw.items():
+    for (filename, line, function), row in raw.items():
         own_s = row[2]
         if "msgspec" in function:  # the decoder that parses and types the usual event in C
             groups["parse"] += own_s
@@ -155,7 +190,8 @@ def cost_split(path: Path, redis_url: str, events: int) -> dict[str, Any]:
                     )
                     callers_of[function][group] = callers_of[function].get(group, 0.0) + edge[3]
             continue
-        groups[_group_of(filename, function)] += own_s
+        for group, share in _caller_shares(raw, (filename, line, function), memo, set()).items():
+            groups[group] += own_s * share
     for kind, own_s in json_own.items():
         total_ct = sum(callers_of[kind].values())
         for group, ct in callers_of[kind].items():
