@@ -116,13 +116,6 @@ async def test_a_bucket_at_the_configured_size_stays_a_compact_encoding(
     assert {await compact_hashes.object("encoding", key) for key in keys} <= COMPACT
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "link_facts.lua admits cap + 1 members (HLEN < cap + 1, #orders + ring < cap + 1) where "
-        "the README promises at most windows.fact_cap; drop this mark with the fix"
-    ),
-)
 async def test_a_tracking_number_keeps_the_orders_within_the_cap_of_every_fact(
     redis_client: redis_asyncio.Redis,
 ) -> None:
@@ -139,9 +132,9 @@ async def test_a_long_entry_is_kept_in_pieces_within_the_listpack_value_size(
     redis_client: redis_asyncio.Redis,
 ) -> None:
     facts = index(redis_client, Clock(), buckets=1)
-    for i in range(CAP + 1):
+    for i in range(CAP):
         link = await ship(facts, "YT100", f"order-{i:06d}", f"store-{i:04d}")
-    assert link.members == {f"order-{i:06d}": f"store-{i:04d}" for i in range(CAP + 1)}
+    assert link.members == {f"order-{i:06d}": f"store-{i:04d}" for i in range(CAP)}
     bucket = facts.key("trk", "YT100")
     fields = await redis_client.hkeys(bucket)
     assert len(fields) > 3

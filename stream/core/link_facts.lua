@@ -22,14 +22,15 @@ local piece_bytes, now_s = tonumber(ARGV[3]), tonumber(ARGV[4])
 local RING_FIELD = '~ring'
 
 -- A fact of its own (bank account, claimant, ring): one hash, member -> value.
--- Memory is bounded: past the cap a new member is not recorded (the fact is already shared by
--- `cap` members, which is all a detector needs to know), and the key expires `ttl` seconds
+-- Memory is bounded: a fact holds at most `cap` fields, its ring id taking one of the places once
+-- tied; past the cap a new member is not recorded (the fact is already shared by that many
+-- members, which is all a detector needs to know), and the key expires `ttl` seconds
 -- after its last touch. The field '~ring' holds the ring id once a member was alerted.
 local function link_fact(key, member, value)
   local known = redis.call('HGET', key, member)
   if known then
     if value ~= '' and value ~= known then redis.call('HSET', key, member, value) end
-  elseif redis.call('HLEN', key) < cap + 1 then
+  elseif redis.call('HLEN', key) < cap then
     redis.call('HSET', key, member, value)
   end
   redis.call('EXPIRE', key, ttl_s)
@@ -54,8 +55,8 @@ end
 -- An entry is: deadline (4 base-36 digits, hours since the epoch), then the orders as
 -- order US store joined by RS, then GS ring id when tied (ids arrive escaped, never holding
 -- these bytes). Field F holds its first piece, '~<i>:F' piece i; a piece shorter than
--- piece_bytes is the last one. A new order joins while orders + ring id < cap + 1 (the rule
--- of link_fact).
+-- piece_bytes is the last one. A new order joins while orders + ring id < cap (the rule of
+-- link_fact).
 --
 -- Expiry: a touch (link or tie) sets the deadline to now + ttl, rounded up to the hour; past its
 -- deadline an entry reads as absent. The bucket's own field '' holds when it is next swept of
@@ -118,7 +119,7 @@ local function join(orders, ring, order, store)
       return
     end
   end
-  if #orders + (ring and 1 or 0) < cap + 1 then orders[#orders + 1] = {order, store} end
+  if #orders + (ring and 1 or 0) < cap then orders[#orders + 1] = {order, store} end
 end
 
 -- Drop the entries (and their pieces) whose deadline has passed.

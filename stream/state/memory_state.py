@@ -8,8 +8,8 @@ copy to write) and ``release`` forgets nothing, so it suits one process that see
 a test, a replay, a what-if run. It imports nothing from redis.
 
 ``MemoryFactIndex`` keeps the cross-store facts as ``link_facts.lua`` keeps them in Redis, with
-the same rules: a fact holds at most ``cap`` members besides its ring id (a member already known
-may still change its value), every touch keeps a fact for ``ttl_s`` more of the wall clock, a
+the same rules: a fact holds at most ``cap`` members, its ring id taking one of the places once
+tied (a member already known may still change its value), every touch keeps a fact for ``ttl_s`` more of the wall clock, a
 tracking number's deadline is kept to the hour and its bucket expires ``ttl_s`` after its last
 touch, and a ring id tied by this process is seen by views read before the tie (``ring_of``).
 """
@@ -142,13 +142,13 @@ class MemoryFactIndex:
         self, key: tuple[str, str], member: str, value: str, now_s: float
     ) -> dict[str, str]:
         """link_facts.lua's link_fact: the member joins while the hash (ring id included)
-        has fewer than cap + 1 fields; a known member takes a new non-empty value."""
+        has fewer than cap fields; a known member takes a new non-empty value."""
         fields = self._live_hash(key, now_s).fields
         known = fields.get(member)
         if known is not None:
             if value and value != known:
                 fields[member] = value
-        elif len(fields) < self.cap + 1:
+        elif len(fields) < self.cap:
             fields[member] = value
         return dict(fields)
 
@@ -177,7 +177,7 @@ class MemoryFactIndex:
         elif order in orders:
             if store:
                 orders[order] = store
-        elif len(orders) + (ring is not None) < self.cap + 1:
+        elif len(orders) + (ring is not None) < self.cap:
             orders[order] = store
         bucket.entries[field] = [_hour_up(now_i + self.ttl_s), orders, ring]
         bucket.expires_s = now_s + self.ttl_s
