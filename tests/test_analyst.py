@@ -20,7 +20,8 @@ import pytest
 from stream.config import Settings
 from stream.errors import ExitCode
 from stream.tools.dev import DevStack
-from stream.tools.replay import ReplayResult, replay_via_kafka
+from stream.tools.replay import ReplayResult
+from stream.tools.replay_kafka import replay_via_kafka
 from tests import factories as f
 from tests.cli_runner import assert_fails, closed_port, run_cli
 from tests.helpers.harness import price_protection_scheme

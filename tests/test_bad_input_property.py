@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
 from stream.config import DetectorSettings, Settings
-from stream.core.events import parse_ts_s
+from stream.core.checks import parse_ts_s
 from stream.runtime.alerts import ListAlertSink
 from stream.runtime.engine import Engine, ListDeadLetterSink, Source
 from stream.runtime.metrics import Metrics
@@ -32,7 +32,7 @@ from stream.state.memory_state import InMemoryStateStore
 from stream.state.state import RedisStateStore, StateStore
 from stream.tools.dev import DevStack
 from stream.tools.embedded import EmbeddedRedis
-from stream.tools.replay import replay_via_kafka
+from stream.tools.replay_kafka import replay_via_kafka
 from stream.tools.simulate import simulate
 from tests.helpers.bad_input import Bad, bad_messages, interleaved, raw_of
 from tests.helpers.factories import DAY

@@ -21,16 +21,13 @@ from faust.transport.consumer import Consumer as FaustConsumer
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 
 from stream.config import DetectorSettings, Settings
-from stream.runtime.app import StorewatchApp, faust_settings
 from stream.runtime.batch_consumer import BatchConsumer
+from stream.runtime.faust_app import StorewatchApp, faust_settings
 from stream.tools.dev import DevStack
 from stream.tools.embedded import EmbeddedRedis
-from stream.tools.replay import (
-    follow_alerts,
-    publish_file,
-    replay_in_process,
-    wait_until_processed,
-)
+from stream.tools.publish import publish_file
+from stream.tools.replay import replay_in_process
+from stream.tools.replay_kafka import follow_alerts, wait_until_processed
 from stream.tools.simulate import simulate, write_events
 from tests.helpers.servers import metric
 

@@ -14,7 +14,7 @@ from redis.crc import key_slot
 
 from stream.config import Settings
 from stream.core import tracking
-from stream.core.events import event_from_dict
+from stream.core.checks import event_from_dict
 from stream.inputs import read_lines
 from stream.runtime.alerts import ListAlertSink
 from stream.runtime.engine import Engine, ListDeadLetterSink, Source

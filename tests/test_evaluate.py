@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from stream.core.events import format_ts
+from stream.core.records import format_ts
 from stream.tools.evaluate import Report, evaluate, render_table
 from tests.helpers.factories import DAY, HOUR, T0
 

@@ -10,22 +10,19 @@ import jsonschema
 import pytest
 
 from stream.core.alert_schema import alert_json_schema
-from stream.core.events import (
-    MAX_ID_CHARS,
-    MAX_TEXT_CHARS,
-    Event,
-    InvalidEventError,
+from stream.core.checks import (
     _checked_event,
     _checked_ts_s,
     _decode_json,
     _refuse_constant,
     event_from_dict,
-    event_json_schema,
-    event_to_dict,
-    parse_event,
     parse_event_checked,
     parse_ts_s,
 )
+from stream.core.contract import MAX_ID_CHARS, MAX_TEXT_CHARS
+from stream.core.event_schema import event_json_schema
+from stream.core.events import parse_event
+from stream.core.records import Event, InvalidEventError, event_to_dict
 from tests.helpers import factories as f
 from tests.helpers.factories import T0
 

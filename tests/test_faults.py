@@ -25,7 +25,8 @@ import pytest
 
 from stream.config import DetectorSettings, Settings
 from stream.tools.dev import DevStack
-from stream.tools.replay import follow_alerts, publish_file, wait_until_processed
+from stream.tools.publish import publish_file
+from stream.tools.replay_kafka import follow_alerts, wait_until_processed
 from stream.tools.simulate import simulate, write_events
 from tests.helpers.servers import metric, read_topic, redis_state, wait_for_metric
 

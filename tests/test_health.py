@@ -16,8 +16,9 @@ from collections.abc import Callable, Iterator
 import pytest
 from prometheus_client import CollectorRegistry
 
-from stream.runtime.health import HEALTH_PATH, PING_TIMEOUT_S, RedisWatch, WorkerHealth, serve
+from stream.runtime.health import HEALTH_PATH, PING_TIMEOUT_S, WorkerHealth, serve
 from stream.runtime.metrics import Metrics
+from stream.runtime.redis_watch import RedisWatch
 from stream.state.state import redis_client
 from stream.tools.embedded import EmbeddedRedis, free_port
 
@@ -246,7 +247,7 @@ async def test_a_flushed_or_emptied_redis_is_noticed_and_counted_a_durable_resta
         assert lost() == 0 and watch.seen is not None and watch.seen.marker == first.marker
 
         # FLUSHALL under the running watch
-        with caplog.at_level(logging.ERROR, logger="stream.runtime.health"):
+        with caplog.at_level(logging.ERROR, logger="stream.runtime.redis_watch"):
             await client.flushall()
             await wait_until(lambda: lost() == 1, 5)
         assert "Redis lost its data" in caplog.text and "runbook" in caplog.text

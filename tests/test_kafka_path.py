@@ -14,7 +14,8 @@ import pytest
 from stream.config import Settings
 from stream.tools.dev import DevStack
 from stream.tools.embedded import EmbeddedRedis
-from stream.tools.replay import replay_in_process, replay_via_kafka
+from stream.tools.replay import replay_in_process
+from stream.tools.replay_kafka import replay_via_kafka
 from stream.tools.simulate import simulate, write_events
 from tests.helpers import factories as f
 from tests.helpers.bad_input import MALFORMED, malformed

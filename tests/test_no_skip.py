@@ -22,16 +22,12 @@ from typing import Any
 import pytest
 
 from stream.config import Settings
-from stream.core.events import parse_ts_s
+from stream.core.checks import parse_ts_s
 from stream.runtime.engine import DEAD_LETTER_RAW_MAX_BYTES
 from stream.tools.dev import DevStack
 from stream.tools.embedded import EmbeddedRedis
-from stream.tools.replay import (
-    committed_offsets,
-    follow_alerts,
-    replay_in_process,
-    wait_until_processed,
-)
+from stream.tools.replay import replay_in_process
+from stream.tools.replay_kafka import committed_offsets, follow_alerts, wait_until_processed
 from tests.helpers import factories as f
 from tests.helpers.harness import price_protection_scheme
 from tests.helpers.servers import metric, read_topic, redis_state

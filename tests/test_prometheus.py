@@ -34,7 +34,8 @@ from stream.config import Settings
 from stream.runtime.metrics import Metrics
 from stream.tools.dev import DevStack
 from stream.tools.embedded import EmbeddedRedis
-from stream.tools.replay import publish_file, replay_via_kafka, wait_until_processed
+from stream.tools.publish import publish_file
+from stream.tools.replay_kafka import replay_via_kafka, wait_until_processed
 from stream.tools.simulate import simulate, write_events
 from tests.helpers.prometheus_server import (
     PROMETHEUS_ABSENT,

@@ -13,7 +13,7 @@ import pytest
 from stream.config import Settings
 from stream.errors import ExitCode
 from stream.tools.dev import DevStack
-from stream.tools.replay import replay_via_kafka
+from stream.tools.replay_kafka import replay_via_kafka
 from tests import factories as f
 from tests.cli_runner import assert_fails, run_cli
 from tests.helpers.harness import price_protection_scheme

@@ -64,7 +64,7 @@ def test_secrets_come_from_the_environment_and_reach_the_clients(secret_env: Non
 def test_the_faust_app_gets_sasl_credentials_that_do_not_print_the_password(
     secret_env: None,
 ) -> None:
-    from stream.runtime.app import faust_settings
+    from stream.runtime.faust_app import faust_settings
 
     credentials = faust_settings(load_settings())["broker_credentials"]
     assert (credentials.username, credentials.password) == ("storewatch", KAFKA_PASSWORD)
@@ -107,7 +107,7 @@ async def test_an_unreachable_redis_error_does_not_carry_its_password(secret_env
 def test_tune_show_prints_no_secret(
     secret_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from stream.cli import main
+    from stream.cli.main import main
 
     # the embedded broker speaks PLAINTEXT (see README "Limits"); the Redis secrets stay set
     for name in ("PROTOCOL", "SASL_MECHANISM", "SASL_USERNAME", "SASL_PASSWORD"):
@@ -143,7 +143,7 @@ def test_redis_tls_files_need_a_rediss_url() -> None:
 async def test_the_state_store_authenticates_to_a_redis_that_requires_a_password() -> None:
     import redis.exceptions
 
-    from stream.core.events import event_from_dict
+    from stream.core.checks import event_from_dict
     from stream.state.state import update_for
     from stream.tools.embedded import EmbeddedRedis
     from tests.helpers import factories as f
@@ -304,7 +304,7 @@ def tls_redis(tmp_path: Path) -> Iterator[TlsRedis]:
 async def test_the_state_store_speaks_tls_with_a_client_certificate_to_a_real_redis(
     tls_redis: TlsRedis,
 ) -> None:
-    from stream.core.events import event_from_dict
+    from stream.core.checks import event_from_dict
     from stream.state.state import update_for
     from tests.helpers import factories as f
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 import stream.tools.simulate as simulate_package
-from stream.core.events import event_from_dict, parse_ts_s
+from stream.core.checks import event_from_dict, parse_ts_s
 from stream.tools.simulate import (
     FRAUD,
     HABITS,
@@ -33,7 +33,7 @@ from stream.tools.simulate import (
 
 Event = dict[str, Any]
 
-# The contract as the brief states it, written out independently of stream/core/events.py so that a
+# The contract as the brief states it, written out independently of stream/core/contract.py so that a
 # drift between the simulator and the contract shows here.
 MONEY, COUNT, TEXT, TEXT_OR_NULL = "money", "count", "text", "text or null"
 COMMON_FIELDS = {"type": TEXT, "event_id": TEXT, "ts": TEXT, "store_id": TEXT}

@@ -7,7 +7,7 @@ import pytest
 import redis.asyncio as redis_asyncio
 
 from stream.config import Settings, WindowSettings
-from stream.core.events import event_from_dict
+from stream.core.checks import event_from_dict
 from stream.core.store_state import WindowShape
 from stream.state.state import (
     RedisStateStore,

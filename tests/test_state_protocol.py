@@ -17,7 +17,7 @@ import pytest
 import redis.asyncio as redis_asyncio
 
 from stream.config import Settings
-from stream.core.events import event_from_dict
+from stream.core.checks import event_from_dict
 from stream.core.facts import Fact, FactIndex, FactLinks
 from stream.state.memory_state import InMemoryStateStore, MemoryFactIndex
 from stream.state.state import KEY_PREFIX, RedisStateStore, StateStore, StoreView, update_for

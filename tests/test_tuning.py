@@ -22,7 +22,7 @@ from stream.core.tuning import (
 )
 from stream.runtime.control import publish_changes
 from stream.tools.dev import DevStack
-from stream.tools.replay import replay_via_kafka
+from stream.tools.replay_kafka import replay_via_kafka
 from tests.helpers import factories as f
 from tests.helpers.harness import price_protection_scheme
 from tests.helpers.servers import metric

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stream.core.events import SCHEMA_VERSION, SEVERITIES
+from stream.core.contract import SCHEMA_VERSION, SEVERITIES
 
 # Linked stores an alert names at most (the ring may be larger; reasons give its size).
 LINKED_STORES_SHOWN = 20

@@ -11,7 +11,7 @@ from typing import IO, Protocol
 
 from stream.core.alert_schema import LINKED_STORES_SHOWN
 from stream.core.detectors import RING_FACT_KINDS, Verdict, known_ring
-from stream.core.events import Alert, Event, format_ts
+from stream.core.records import Alert, Event, format_ts
 from stream.state.state import StateStore, StoreView
 
 

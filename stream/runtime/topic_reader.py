@@ -2,8 +2,9 @@
 
 Tansu reports unreliable end offsets, so "read to the end" cannot ask the broker where the end
 is: a topic is read to its end once no record has arrived for ``quiet_s``. The control topic
-(every worker reads every tuning change), the alert topic (replay follows it) and the tests
-(dead letters, alerts) all read this way, with an assigned, group-less consumer.
+(every worker reads every tuning change), the alert topic (``stream.tools.replay_kafka``
+follows it) and the tests (dead letters, alerts) all read this way, with an assigned,
+group-less consumer.
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ async def read_from_start(
     after: asyncio.Event | None = None,
     caught_up: asyncio.Event | None = None,
     follow: bool = False,
+    start: dict[int, int] | None = None,
 ) -> None:
     """Hand every record of ``topic`` (an aiokafka ``ConsumerRecord``) to ``on_record``, in
-    partition order, from the first offset.
+    partition order, from the first offset (or from ``start``, partition -> offset).
 
     The topic counts as read once it has been quiet for ``quiet_s`` (and, when ``after`` is
     given, only from the moment that event is set: the writer has finished). Then
@@ -51,8 +53,12 @@ async def read_from_start(
     try:
         await consumer.topics()  # loads the cluster metadata partitions_for_topic reads
         partitions = consumer.partitions_for_topic(topic) or {0}
-        consumer.assign([TopicPartition(topic, p) for p in sorted(partitions)])
+        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(assigned)
         await consumer.seek_to_beginning()
+        for tp in assigned:
+            if start and start.get(tp.partition):
+                consumer.seek(tp, start[tp.partition])
         quiet_since = time.monotonic()
         while True:
             for records in (await consumer.getmany(timeout_ms=POLL_MS)).values():

@@ -14,8 +14,8 @@ from typing import Any
 
 from stream.config import Settings
 from stream.core.detectors import mask_account
-from stream.core.events import format_ts
 from stream.core.facts import RING_FIELD, fact_key
+from stream.core.records import format_ts
 from stream.core.store_state import WINDOW_METRICS, StateConfig
 
 WINDOW_METRICS_SHOWN = (

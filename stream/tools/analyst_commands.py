@@ -1,6 +1,6 @@
 """The analysts' subcommands: `alerts tail`, `alert ID`, `store ID`, `label ALERT_ID VERDICT`.
 
-Their bodies live here so that ``stream.cli`` stays a table of commands; each asks its server
+Their bodies live here so that ``stream.cli.parser`` stays a table of commands; each asks its server
 once (``stream.runtime.reach``) before it reads, so nothing running is one line and exit 4,
 and an id nothing holds is one line and exit 6.
 """

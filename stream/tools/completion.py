@@ -1,6 +1,6 @@
 """`storewatch completion bash|zsh`: a shell completion script drawn from the parser itself.
 
-Generated from ``stream.cli.build_parser`` each time, so a new command or flag completes without
+Generated from ``stream.cli.parser.build_parser`` each time, so a new command or flag completes without
 anyone editing a script. zsh runs the same function through its ``bashcompinit`` layer.
 """
 

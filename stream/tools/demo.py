@@ -19,7 +19,8 @@ from rich.table import Table
 
 from stream.config import Settings, redact_url
 from stream.tools.dev import DevStack
-from stream.tools.replay import ReplayResult, replay_via_kafka
+from stream.tools.replay import ReplayResult
+from stream.tools.replay_kafka import replay_via_kafka
 from stream.tools.simulate import LEGIT, label_kind, simulate, write_events
 
 SEVERITY_STYLE = {"high": "bold red", "medium": "yellow", "low": "cyan"}

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stream.core.events import parse_ts_s
+from stream.core.checks import parse_ts_s
 from stream.errors import InputError
 from stream.inputs import read_lines
 

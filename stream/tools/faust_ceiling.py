@@ -28,7 +28,7 @@ from typing import Any
 import faust
 
 from stream.config import Settings
-from stream.runtime.app import BATCH_MAX, BATCH_WITHIN_S, StorewatchApp, faust_settings
+from stream.runtime.faust_app import BATCH_MAX, BATCH_WITHIN_S, StorewatchApp, faust_settings
 
 
 def _cpu_s() -> float:

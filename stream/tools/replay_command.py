@@ -20,7 +20,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from stream.runtime.reach import check_kafka, check_redis
-    from stream.tools.replay import replay_via_kafka
+    from stream.tools.replay_kafka import replay_via_kafka
 
     if args.via_kafka and args.state == "memory":
         raise UsageError(

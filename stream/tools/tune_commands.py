@@ -1,6 +1,6 @@
 """`storewatch tune show|set|try`: the bodies of the tuning subcommands.
 
-Kept out of ``stream.cli`` so that it stays a table of commands; the logic of a change
+Kept out of ``stream.cli.parser`` so that it stays a table of commands; the logic of a change
 (parsing, applying, what it drops) lives in ``stream.core.tuning``.
 """
 

@@ -14,7 +14,8 @@ from typing import Any
 from hypothesis import strategies as st
 
 from stream.config import Settings
-from stream.core.events import MAX_EVENT_BYTES, parse_ts_s
+from stream.core.checks import parse_ts_s
+from stream.core.contract import MAX_EVENT_BYTES
 from tests.helpers import factories as f
 from tests.helpers.factories import DAY
 

@@ -6,7 +6,7 @@ import itertools
 import json
 from typing import Any
 
-from stream.core.events import format_ts
+from stream.core.records import format_ts
 
 T0 = 1_709_251_200.0  # 2024-03-01T00:00:00Z
 HOUR = 3600.0

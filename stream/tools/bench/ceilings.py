@@ -12,7 +12,7 @@ from pathlib import Path
 from stream.config import Settings
 from stream.tools.bench.cpu import process_cpu_s
 from stream.tools.embedded import EmbeddedKafka, create_topics
-from stream.tools.replay import publish_file
+from stream.tools.publish import publish_file
 
 
 def json_ceiling_per_s(lines: list[bytes]) -> float:

@@ -9,7 +9,7 @@ import os
 import pstats
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from prometheus_client import CollectorRegistry
 
@@ -90,8 +90,16 @@ COST_GROUPS = (
 )
 
 
+# The modules that turn a message into an Event: the msgspec pass, the full checks, the records.
+PARSING_FILES: Final = (
+    "stream/core/events.py",
+    "stream/core/checks.py",
+    "stream/core/records.py",
+)
+
+
 def _group_of(filename: str, function: str) -> str:
-    if filename.endswith("stream/core/events.py"):
+    if filename.endswith(PARSING_FILES):
         # json's C scanner is called by _decode_json, and cProfile gives it no entry of its own
         return "parse" if function == "_decode_json" else "validate"
     if "poll" in function and "epoll" in function:  # the loop idle: redis-server is at work
@@ -155,7 +163,7 @@ def _caller_shares(
 def cost_split(path: Path, redis_url: str, events: int) -> dict[str, Any]:
     """Share of the in-process replay's time by kind of work, from cProfile's own times.
 
-    JSON is charged to whoever called it: ``json.loads`` from ``events.py`` is "parse",
+    JSON is charged to whoever called it: ``json.loads`` from the parsing modules is "parse",
     ``json.dumps`` from ``store_state.py`` (saving a store) "state", from ``facts.py`` (the
     fact script's reply) "redis client", from ``alerts.py`` "alerts". Builtins and the
     standard library are charged the same way, through their callers. cProfile slows
@@ -185,7 +193,7 @@ def cost_split(path: Path, redis_url: str, events: int) -> dict[str, Any]:
                 for (caller_file, _, caller_fn), edge in row[4].items():
                     group = (
                         "parse"
-                        if caller_file.endswith("stream/core/events.py") and function == "loads"
+                        if caller_file.endswith(PARSING_FILES) and function == "loads"
                         else _group_of(caller_file, caller_fn)
                     )
                     callers_of[function][group] = callers_of[function].get(group, 0.0) + edge[3]

@@ -16,7 +16,7 @@ from stream.tools.bench.cpu import CpuMeter, rss_mib, stack_pids
 from stream.tools.bench.memory import state_footprint
 from stream.tools.bench.plan import P99_BOUND_S, BenchPlan
 from stream.tools.dev import DevStack
-from stream.tools.replay import publish_file
+from stream.tools.publish import publish_file
 
 
 def scrape(port: int) -> dict[str, float]:

@@ -13,7 +13,7 @@ looking at the detector or the in-house simulator. It has two aims:
   tracking numbers, the payout account, the pace of a cash-out...).
 
 Labels are ``legit/<habit>`` or ``<scheme>/<variant>``. Every event follows the input contract of
-``stream.core.events``; money is kept in integer cents so amounts never carry more than 2 decimals, and
+``stream.core.contract``; money is kept in integer cents so amounts never carry more than 2 decimals, and
 a withdrawal never exceeds the balance (placed - cancelled - refunded - earlier withdrawals).
 """
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from itertools import accumulate
 from typing import Any
 
-from stream.core.events import format_ts
+from stream.core.records import format_ts
 
 HOUR, DAY = 3600.0, 86400.0
 LOCAL = 8 * HOUR  # the marketplace lives in UTC+8: shoppers' rhythms follow local hours

@@ -6,7 +6,8 @@ data cannot be shipped. So the simulation has to be hard the way real data is ha
 stores whose habits look suspicious (``honest``), and fraud stores whose every tactic is drawn
 from a wide range with one forced to its evasive end (``tactics``), so tuning on it cannot
 succeed by learning its constants. One module per scheme; ``core`` holds the event log that
-keeps the money and ordering guarantees; ``market`` deals stores to schemes and writes files.
+keeps the money and ordering guarantees, ``world`` the identities, calendar and catalogues the
+generators share; ``market`` deals stores to schemes and writes files.
 """
 
 from stream.tools.simulate.honest import HABITS, PLAIN

@@ -15,8 +15,6 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 
 from stream.tools.simulate.core import (
-    CATEGORIES,
-    COURIERS,
     DAY_MS,
     HOUR_MS,
     LOCAL_UTC_OFFSET_MS,
@@ -27,8 +25,8 @@ from stream.tools.simulate.core import (
     Order,
     Sku,
     Store,
-    World,
 )
+from stream.tools.simulate.world import CATEGORIES, COURIERS, World
 
 HOURS = range(24)
 # Orders by local hour: an evening peak for most shoppers, small hours for night owls (honest

@@ -14,8 +14,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from stream.tools.simulate.behaviour import honest_category
-from stream.tools.simulate.core import DAY_MS, Order, World, log_uniform, shelf_price_fen
+from stream.tools.simulate.core import DAY_MS, Order
 from stream.tools.simulate.tactics import cash_out, draw_tactics, open_fraud_store, spread
+from stream.tools.simulate.world import World, log_uniform, shelf_price_fen
 
 VARIANTS = (
     "own_account",

@@ -21,18 +21,9 @@ from stream.tools.simulate.behaviour import (
     settle_after_sale,
     shop,
 )
-from stream.tools.simulate.core import (
-    COURIERS,
-    DAY_MS,
-    HOUR_MS,
-    MINUTE_MS,
-    Parcel,
-    Payout,
-    Store,
-    World,
-    shelf_price_fen,
-)
+from stream.tools.simulate.core import DAY_MS, HOUR_MS, MINUTE_MS, Parcel, Payout, Store
 from stream.tools.simulate.tactics import Tactics, draw_tactics, open_fraud_store
+from stream.tools.simulate.world import COURIERS, World, shelf_price_fen
 
 VARIANTS = (
     "fresh_tracking",

@@ -18,8 +18,9 @@ from stream.tools.simulate.behaviour import (
     settle_after_sale,
     shop,
 )
-from stream.tools.simulate.core import DAY_MS, HOUR_MS, AfterSale, Parcel, Payout, Store, World
+from stream.tools.simulate.core import DAY_MS, HOUR_MS, AfterSale, Parcel, Payout, Store
 from stream.tools.simulate.tactics import Tactics, draw_tactics, open_fraud_store
+from stream.tools.simulate.world import World
 
 VARIANTS = (
     "fake_tracking",

@@ -29,7 +29,8 @@ from stream.tools.simulate.behaviour import (
     settle_after_sale,
     shop,
 )
-from stream.tools.simulate.core import DAY_MS, HOUR_MS, Payout, Store, World, log_uniform
+from stream.tools.simulate.core import DAY_MS, HOUR_MS, Payout, Store
+from stream.tools.simulate.world import World, log_uniform
 
 
 @dataclass(frozen=True)

@@ -23,15 +23,9 @@ from stream.tools.simulate import (
     mule_cashout,
     price_protection,
 )
-from stream.tools.simulate.core import (
-    DAY_MS,
-    LOCAL_UTC_OFFSET_MS,
-    Event,
-    EventLog,
-    Identities,
-    World,
-)
+from stream.tools.simulate.core import DAY_MS, LOCAL_UTC_OFFSET_MS, Event, EventLog
 from stream.tools.simulate.honest import honest_sellers, run_honest
+from stream.tools.simulate.world import Identities, World
 
 LEGIT = "legit"
 DEFAULT_START = datetime(2024, 3, 1, tzinfo=UTC)

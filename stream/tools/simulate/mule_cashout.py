@@ -16,8 +16,9 @@ from stream.tools.simulate.behaviour import (
     settle_after_sale,
     shop,
 )
-from stream.tools.simulate.core import DAY_MS, HOUR_MS, Payout, World, shelf_price_fen
+from stream.tools.simulate.core import DAY_MS, HOUR_MS, Payout
 from stream.tools.simulate.tactics import cash_out, draw_tactics, open_fraud_store, spread
+from stream.tools.simulate.world import World, shelf_price_fen
 
 VARIANTS = (
     "own_account",

@@ -18,15 +18,7 @@ from stream.tools.simulate.behaviour import (
     settle_after_sale,
     shop,
 )
-from stream.tools.simulate.core import (
-    DAY_MS,
-    MINUTE_MS,
-    Order,
-    Parcel,
-    Store,
-    World,
-    shelf_price_fen,
-)
+from stream.tools.simulate.core import DAY_MS, MINUTE_MS, Order, Parcel, Store
 from stream.tools.simulate.tactics import (
     Tactics,
     cash_out,
@@ -34,6 +26,7 @@ from stream.tools.simulate.tactics import (
     draw_tactics,
     open_fraud_store,
 )
+from stream.tools.simulate.world import World, shelf_price_fen
 
 VARIANTS = (
     "shallow_cut",

@@ -16,16 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from stream.tools.simulate.behaviour import discounted_fen
-from stream.tools.simulate.core import (
-    DAY_MS,
-    HOUR_MS,
-    Cut,
-    Payout,
-    Sku,
-    Store,
-    World,
-    log_uniform,
-)
+from stream.tools.simulate.core import DAY_MS, HOUR_MS, Cut, Payout, Sku, Store
+from stream.tools.simulate.world import World, log_uniform
 
 ACCOUNTS = ("registered", "new", "shared")
 
