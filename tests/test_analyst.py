@@ -17,14 +17,14 @@ from typing import Any
 
 import pytest
 
-from stream.config import Settings
 from stream.errors import ExitCode
 from stream.tools.dev import DevStack
 from stream.tools.replay import ReplayResult
 from stream.tools.replay_kafka import replay_via_kafka
-from tests import factories as f
-from tests.cli_runner import assert_fails, closed_port, run_cli
+from tests.helpers import factories as f
+from tests.helpers.cli_runner import assert_fails, closed_port, run_cli
 from tests.helpers.harness import price_protection_scheme
+from tests.helpers.kafka_stack import one_worker_stack, write_jsonl
 
 pytestmark = pytest.mark.integration
 SHARED_ACCOUNT = "6222020012345678"
@@ -32,9 +32,7 @@ SHARED_ACCOUNT = "6222020012345678"
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[DevStack]:
-    with DevStack(Settings(kafka_partitions=3)) as started:
-        started.start(workers=1)
-        yield started
+    yield from one_worker_stack()
 
 
 @pytest.fixture(scope="module")
@@ -56,11 +54,6 @@ def replayed(stack: DevStack, tmp_path_factory: pytest.TempPathFactory) -> tuple
     )
     assert result.alerts, "the scheme raises alerts"
     return events, alerts
-
-
-def write_jsonl(path: Path, lines: list[dict[str, Any]]) -> Path:
-    path.write_bytes(b"".join(f.raw(line) + b"\n" for line in lines))
-    return path
 
 
 def first_alert(alerts: Path, store_id: str) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from stream.tools.simulate import simulate, write_events
 from tests.helpers import factories as f
 from tests.helpers.bad_input import MALFORMED, malformed
 from tests.helpers.harness import price_protection_scheme
+from tests.helpers.kafka_stack import one_worker_stack, write_jsonl
 from tests.helpers.servers import read_topic
 
 pytestmark = pytest.mark.integration
@@ -27,16 +28,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[DevStack]:
-    with DevStack(Settings(kafka_partitions=3)) as started:
-        started.start(workers=1)
-        yield started
-
-
-def write_jsonl(path: Path, lines: Sequence[dict[str, Any] | bytes]) -> Path:
-    with open(path, "wb") as handle:
-        for line in lines:
-            handle.write((line if isinstance(line, bytes) else f.raw(line)) + b"\n")
-    return path
+    yield from one_worker_stack()
 
 
 async def test_an_event_published_to_kafka_raises_its_alert_on_the_alert_topic(

@@ -4,35 +4,24 @@ worker dead-lettered them, and fails (exit 5) when the worker refused most of it
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from stream.config import Settings
 from stream.errors import ExitCode
 from stream.tools.dev import DevStack
 from stream.tools.replay_kafka import replay_via_kafka
-from tests import factories as f
-from tests.cli_runner import assert_fails, run_cli
+from tests.helpers.cli_runner import assert_fails, run_cli
 from tests.helpers.harness import price_protection_scheme
+from tests.helpers.kafka_stack import one_worker_stack, write_jsonl
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[DevStack]:
-    with DevStack(Settings(kafka_partitions=3)) as started:
-        started.start(workers=1)
-        yield started
-
-
-def write_jsonl(path: Path, lines: Sequence[dict[str, Any] | bytes]) -> Path:
-    with open(path, "wb") as handle:
-        for line in lines:
-            handle.write((line if isinstance(line, bytes) else f.raw(line)) + b"\n")
-    return path
+    yield from one_worker_stack()
 
 
 async def test_a_file_replayed_twice_reports_its_alerts_once_and_then_its_refusals(
