@@ -196,21 +196,41 @@ def worker_good_alerts(
     return alerts
 
 
-# fmt: off
-# Hypothesis seeds a derandomized test from its source: this text is kept as it was when its
-# examples were last run green; a reformat draws other examples. (An unknown_order refusal
-# through the worker depends on how far the order partition has got: see issue 13's note.)
+def _store_of(raw: bytes) -> str:
+    """The store a message names, without the run's prefix."""
+    return str(json.loads(raw)["store_id"]).partition("-")[2]
+
+
 @pytest.mark.integration
 @given(data=st.data())
-@settings(max_examples=3, deadline=None, derandomize=True, phases=[Phase.generate],
-          suppress_health_check=[HealthCheck.function_scoped_fixture])  # no shrinking: slow here
+@settings(
+    max_examples=3,
+    deadline=None,
+    derandomize=True,
+    phases=[Phase.generate],  # no shrinking: slow here
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 def test_bad_messages_through_the_worker_are_dead_lettered_and_change_no_alert(
-        data: st.DataObject, worker_stack: DevStack, worker_good_alerts: set[tuple[str, str, str]],
-        tmp_path: Path) -> None:
+    data: st.DataObject,
+    worker_stack: DevStack,
+    worker_good_alerts: set[tuple[str, str, str]],
+    tmp_path: Path,
+) -> None:
     prefix = f"run{next(_runs)}-"
     good = [renamed(event, prefix) for event in good_stream()[:WORKER_STREAM_EVENTS]]
     bads = data.draw(bad_messages(good))
     alerts, reasons = asyncio.run(through_worker(worker_stack, interleaved(good, bads), tmp_path))
-    assert alerts == worker_good_alerts
-    assert reasons == {bad.raw: bad.reason for bad in bads}
-# fmt: on
+    # A refund for an order never placed is refused only once the store's order stream has
+    # moved past it by more than the allowed lateness. In a file that has happened; the worker
+    # merges the refund and order topics in event time, so it may take the refund before those
+    # orders, and then it rightly counts it (the order could still arrive). Such a refund is
+    # refused as unknown_order or accepted, and an accepted one may change its store's alerts.
+    may_pass = {bad.raw for bad in bads if bad.reason == "unknown_order"}
+    assert all(reasons.get(raw) in ("unknown_order", None) for raw in may_pass)
+    assert {raw: reason for raw, reason in reasons.items() if raw not in may_pass} == {
+        bad.raw: bad.reason for bad in bads if bad.raw not in may_pass
+    }
+    counted = {_store_of(raw) for raw in may_pass if raw not in reasons}
+    assert {a for a in alerts if a[0] not in counted} == {
+        a for a in worker_good_alerts if a[0] not in counted
+    }
