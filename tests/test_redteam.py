@@ -1,19 +1,48 @@
-"""The red-team generator keeps the input contract and its own promises (small sizes: seconds)."""
+"""The red-team generator keeps the input contract and its own promises (small sizes: seconds).
+
+Both rounds go through the same contract checks; round 1 must also stay byte for byte what it
+was, since figures measured on it are published.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
+import pytest
+
 from stream.core.events import parse_event
-from stream.tools.redteam import SCHEMES, VARIANTS, generate, plan, write
+from stream.tools.redteam import (
+    HABITS2,
+    SCHEMES,
+    VARIANTS,
+    VARIANTS2,
+    generate,
+    generate2,
+    plan,
+    write,
+)
+from stream.tools.redteam.generate import main
+
+Data = tuple[list[dict[str, Any]], dict[str, str]]
 
 
 @cache
-def small() -> tuple[list[dict[str, Any]], dict[str, str]]:
+def small() -> Data:
     return generate(stores=60, days=10, seed=11)
+
+
+@cache
+def small2() -> Data:
+    """Round 2 with one store per fraud variant and every honest habit, over a whole month."""
+    return generate2(stores=80, days=30, seed=11, per_variant=1)
+
+
+ROUNDS = pytest.mark.parametrize("data", [small, small2], ids=["round1", "round2"])
 
 
 def test_same_seed_same_data_other_seed_other_data() -> None:
@@ -22,8 +51,9 @@ def test_same_seed_same_data_other_seed_other_data() -> None:
     assert generate(stores=60, days=10, seed=12)[0] != small()[0]
 
 
-def test_every_event_passes_the_contract() -> None:
-    events, _ = small()
+@ROUNDS
+def test_every_event_passes_the_contract(data: Callable[[], Data]) -> None:
+    events, _ = data()
     assert events
     for event in events:
         parsed = parse_event(json.dumps(event))
@@ -34,14 +64,18 @@ def test_every_event_passes_the_contract() -> None:
     assert len({e["event_id"] for e in events}) == len(events)
 
 
-def test_events_are_sorted_by_time_then_id() -> None:
-    events, _ = small()
+@ROUNDS
+def test_events_are_sorted_by_time_then_id(data: Callable[[], Data]) -> None:
+    events, _ = data()
     keys = [(e["ts"], e["event_id"]) for e in events]
     assert keys == sorted(keys)
 
 
-def test_orders_move_through_the_lifecycle_and_refunds_follow_orders() -> None:
-    events, _ = small()
+@ROUNDS
+def test_orders_move_through_the_lifecycle_and_refunds_follow_orders(
+    data: Callable[[], Data],
+) -> None:
+    events, _ = data()
     status: dict[str, tuple[str, str, int]] = {}
     refunded: Counter[str] = Counter()
     allowed = {"shipped": "placed", "delivered": "shipped", "cancelled": "placed"}
@@ -61,8 +95,21 @@ def test_orders_move_through_the_lifecycle_and_refunds_follow_orders() -> None:
             assert refunded[e["order_id"]] <= value
 
 
-def test_no_withdrawal_exceeds_the_balance() -> None:
-    events, _ = small()
+@ROUNDS
+def test_each_price_change_starts_from_the_last_one(data: Callable[[], Data]) -> None:
+    """A sale's cut and its restore interleave with routine moves without breaking the chain."""
+    events, _ = data()
+    last: dict[tuple[str, str], float] = {}
+    for e in events:
+        if e["type"] == "price":
+            key = (e["store_id"], e["sku"])
+            assert last.get(key, e["old_price"]) == e["old_price"], e
+            last[key] = e["new_price"]
+
+
+@ROUNDS
+def test_no_withdrawal_exceeds_the_balance(data: Callable[[], Data]) -> None:
+    events, _ = data()
     balance: defaultdict[str, int] = defaultdict(int)
     for e in events:
         store = e["store_id"]
@@ -106,3 +153,93 @@ def test_write_gives_json_lines_and_labels(tmp_path: Any) -> None:
     n_events, n_stores = write(tmp_path / "e.jsonl", tmp_path / "l.json", stores=20, days=3, seed=1)
     lines = (tmp_path / "e.jsonl").read_text().splitlines()
     assert len(lines) == n_events and n_stores == len(json.loads((tmp_path / "l.json").read_text()))
+
+
+def test_round_1_is_byte_for_byte_what_was_published(tmp_path: Any) -> None:
+    """Hashes taken before round 2 was added: a change to shared code must not move round 1."""
+    out, lab = str(tmp_path / "e.jsonl"), str(tmp_path / "l.json")
+    main(["--stores", "60", "--days", "10", "--seed", "11", "--out", out, "--labels", lab])
+    digest = {
+        name: hashlib.sha256((tmp_path / name).read_bytes()).hexdigest()
+        for name in ("e.jsonl", "l.json")
+    }
+    assert digest == {
+        "e.jsonl": "b3a9b8e2ad7b1351fb944bf2fbcfd97c904bcf1739be0159baa969b202675af8",
+        "l.json": "f79a6863cf03305a9a33fe6d0b91f7d84222837e620e8227fd8d58f347344268",
+    }
+
+
+def test_round_2_is_the_same_for_a_seed_and_differs_from_round_1() -> None:
+    assert generate2(stores=80, days=30, seed=11, per_variant=1) == small2()
+    events, labels = generate2(stores=30, days=5, seed=12)
+    assert events != small2()[0][: len(events)]
+    assert not set(labels.values()) & set(small()[1].values()) - {"legit/plain"}
+
+
+def test_round_2_has_every_habit_and_variant_and_each_store_trades() -> None:
+    events, labels = small2()
+    wanted = {f"legit/{h}" for h in HABITS2} | {
+        f"{scheme}/{v}" for scheme, variants in VARIANTS2.items() for v in variants
+    }
+    assert set(labels.values()) == wanted
+    kinds: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    for e in events:
+        kinds[e["store_id"]][e["type"]] += 1
+    for store, label in labels.items():
+        assert kinds[store]["order"] > 0, label
+        if not label.startswith("legit/"):  # every fraud gets its money out inside the window
+            assert kinds[store]["withdrawal"] > 0, label
+
+
+def test_round_2_honest_habits_show_their_trait() -> None:
+    """Each habit's defining trait is in the data (else it would test nothing)."""
+    events, labels = small2()
+    by_label: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)
+    for e in events:
+        by_label[labels[e["store_id"]]].append(e)
+
+    def count(label: str, pred: Callable[[dict[str, Any]], bool]) -> int:
+        return sum(1 for e in by_label[label] if pred(e))
+
+    assert count("legit/bank_change", lambda e: e["type"] == "store") >= 2
+    assert count("mule_cashout/bank_change", lambda e: e["type"] == "store") == 2
+    shared = Counter(
+        e["tracking_no"] for e in by_label["legit/consolidator"] if e.get("status") == "shipped"
+    )
+    buyers = defaultdict(set)
+    for e in by_label["legit/consolidator"]:
+        if e.get("status") == "shipped":
+            buyers[e["tracking_no"]].add(e["buyer_id"])
+    assert max(len(b) for b in buyers.values()) >= 3 and shared
+    assert count("legit/micro_payouts", lambda e: e["type"] == "withdrawal") >= 100
+    assert count("legit/b2b_wholesale", lambda e: e.get("quantity", 0) >= 50) >= 1
+    returns = count("legit/fashion_returns", lambda e: e.get("reason") == "return")
+    assert returns >= 0.15 * count("legit/fashion_returns", lambda e: e.get("status") == "placed")
+    assert count("legit/sale_day", lambda e: e.get("reason") == "price_protection") >= 1
+    assert count("price_protection/ring_shared_card", lambda e: e["type"] == "refund") >= 1
+
+
+def test_round_2_ring_stores_pay_one_card_none_of_them_registered() -> None:
+    events, labels = generate2(stores=400, days=30, seed=3)
+    ring = {s for s, lab in labels.items() if lab == "price_protection/ring_shared_card"}
+    registered = {e["bank_account"] for e in events if e["type"] == "store"}
+    paid = Counter(
+        e["bank_account"] for e in events if e["type"] == "withdrawal" and e["store_id"] in ring
+    )
+    card, _ = paid.most_common(1)[0]
+    assert card not in registered
+    assert len({e["store_id"] for e in events if e.get("bank_account") == card}) >= 2
+
+
+def test_round_option_chooses_the_round(tmp_path: Any, capsys: Any) -> None:
+    out, lab = tmp_path / "e.jsonl", tmp_path / "l.json"
+    main(["--round", "2", "--stores", "30", "--days", "3", "--out", str(out), "--labels", str(lab)])
+    labels = json.loads(lab.read_text())
+    first = json.loads(out.read_text().splitlines()[0])
+    assert any(v.split("/")[1] in HABITS2 for v in labels.values())
+    assert first["ts"] < "2024-10-22"  # round 2 starts on 21 October unless told
+    with pytest.raises(SystemExit):
+        main(["--round", "3"])
+    with pytest.raises(SystemExit):
+        main(["--round", "2", "--start", "yesterday"])
+    assert "--start must be a date" in capsys.readouterr().err

@@ -12,12 +12,32 @@ looking at the detector or the in-house simulator. It has two aims:
   change ONE trait a simple rule would key on (depth of a price cut, timing of claims, reuse of
   tracking numbers, the payout account, the pace of a cash-out...).
 
+Round 2 (``--round 2``, ``round2*.py``) adds honest habits round 1 lacked (wholesale, fashion
+returns, another time zone, seasonal revival, a bank change, the marketplace-wide sale day,
+preorders, hourly payouts, consolidated parcels) and fraud that has learnt to hide (slower,
+scaled amounts, rings paying one card, many small payouts, mimicry of those habits).
+
 Labels are ``legit/<habit>`` or ``<scheme>/<variant>``. Every event follows the input contract of
 ``stream.core.contract``; money is kept in integer cents so amounts never carry more than 2 decimals, and
 a withdrawal never exceeds the balance (placed - cancelled - refunded - earlier withdrawals).
 """
 
-from stream.tools.redteam.generate import generate, main, plan, write
+from stream.tools.redteam.generate import generate, main, write
+from stream.tools.redteam.population import plan
+from stream.tools.redteam.round2 import generate2
+from stream.tools.redteam.round2_fraud import VARIANTS2
+from stream.tools.redteam.round2_honest import HABITS2
 from stream.tools.redteam.world import HABITS, SCHEMES, VARIANTS
 
-__all__ = ["HABITS", "SCHEMES", "VARIANTS", "generate", "main", "plan", "write"]
+__all__ = [
+    "HABITS",
+    "HABITS2",
+    "SCHEMES",
+    "VARIANTS",
+    "VARIANTS2",
+    "generate",
+    "generate2",
+    "main",
+    "plan",
+    "write",
+]

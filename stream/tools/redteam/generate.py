@@ -14,35 +14,19 @@ from stream.tools.redteam.gang import Gang, make_gang
 from stream.tools.redteam.ghost_supplier import ghost_supplier
 from stream.tools.redteam.honest import honest_store
 from stream.tools.redteam.mule_cashout import mule_cashout
+from stream.tools.redteam.population import plan
 from stream.tools.redteam.price_protection import price_protection
-from stream.tools.redteam.world import HABITS, SCHEMES, VARIANTS, Shop, World
+from stream.tools.redteam.round2 import START2, generate2
+from stream.tools.redteam.world import SCHEMES, Shop, World
 
-
-def plan(stores: int, fraud_share: float, per_variant: int) -> list[str]:
-    """Labels for the population: every variant gets ``per_variant`` stores when there is room
-    (so recall can be measured per variant), otherwise ``fraud_share`` of the stores."""
-    # interleaved (every scheme's classic first) so that small populations still see all schemes
-    variants = [
-        f"{s}/{VARIANTS[s][i]}"
-        for i in range(max(map(len, VARIANTS.values())))
-        for s in SCHEMES
-        if i < len(VARIANTS[s])
-    ]
-    n_fraud = min(stores // 4, max(round(stores * fraud_share), per_variant * len(variants)))
-    labels = [variants[i % len(variants)] for i in range(n_fraud)]
-    n_honest = stores - n_fraud
-    exact = {h: share * n_honest / sum(HABITS.values()) for h, share in HABITS.items()}
-    counts = {h: int(x) for h, x in exact.items()}
-    for h in sorted(exact, key=lambda h: counts[h] - exact[h])[: n_honest - sum(counts.values())]:
-        counts[h] += 1
-    return labels + [f"legit/{h}" for h, n in counts.items() for _ in range(n)]
+START1 = datetime(2024, 5, 6, tzinfo=UTC)
 
 
 def generate(
     stores: int = 400,
     days: int = 30,
     seed: int = 0,
-    start: datetime = datetime(2024, 5, 6, tzinfo=UTC),
+    start: datetime = START1,
     fraud_share: float = 0.10,
     per_variant: int = 4,
 ) -> tuple[list[dict[str, Any]], dict[str, str]]:
@@ -86,9 +70,12 @@ def generate(
     return events, {s.sid: s.label for s in sorted(shops, key=lambda s: s.sid)}
 
 
-def write(events_path: str | Path, labels_path: str | Path, **kwargs: Any) -> tuple[int, int]:
-    """Write events as JSON lines and labels as one JSON object; returns (events, stores)."""
-    events, labels = generate(**kwargs)
+def write(
+    events_path: str | Path, labels_path: str | Path, round_no: int = 1, **kwargs: Any
+) -> tuple[int, int]:
+    """Write round ``round_no``'s events as JSON lines and labels as one JSON object; returns
+    (events, stores)."""
+    events, labels = (generate2 if round_no == 2 else generate)(**kwargs)
     with open(events_path, "w", encoding="utf-8") as out:
         out.writelines(
             json.dumps(e, separators=(",", ":"), ensure_ascii=False) + "\n" for e in events
@@ -104,19 +91,36 @@ def main(argv: list[str] | None = None) -> None:
         prog="python -m stream.tools.redteam",
         description="Generate an independent labelled marketplace.",
     )
+    parser.add_argument(
+        "--round",
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help="1: the published round (default); 2: new honest habits and evasive fraud",
+    )
     parser.add_argument("--stores", type=int, default=400)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--start", default="2024-05-06", help="first day, UTC (YYYY-MM-DD)")
+    parser.add_argument(
+        "--start", help="first day, UTC (YYYY-MM-DD; round 1: 2024-05-06, round 2: 2024-10-21)"
+    )
     parser.add_argument("--fraud-share", type=float, default=0.10)
     parser.add_argument("--per-variant", type=int, default=4)
     parser.add_argument("--out", default="redteam_events.jsonl")
     parser.add_argument("--labels", default="redteam_labels.json")
     args = parser.parse_args(argv)
-    start = datetime.fromisoformat(args.start).replace(tzinfo=UTC)
+    try:
+        start = (
+            datetime.fromisoformat(args.start).replace(tzinfo=UTC)
+            if args.start
+            else (START2 if args.round == 2 else START1)
+        )
+    except ValueError:
+        parser.error(f"--start must be a date like 2024-05-06, got {args.start!r}")
     n_events, n_stores = write(
         args.out,
         args.labels,
+        args.round,
         stores=args.stores,
         days=args.days,
         seed=args.seed,
