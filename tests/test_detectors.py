@@ -588,3 +588,75 @@ async def test_a_shopper_who_claimed_at_an_alerted_store_does_not_carry_its_mark
         f.refund("honest", T0 + 2 * DAY + 3 * HOUR, amount=50, order_id="h1"),
     )
     assert "honest" not in {a.store_id for a in h.alerts.alerts}
+
+
+async def test_an_established_shop_shipping_many_buyers_parcels_under_one_consolidator_number_is_not_flagged(
+    state_store: StateStore,
+) -> None:
+    """A consolidator ships several buyers' parcels under one number: within one old shop that
+    is a habit, in a new shop or across stores it is a front's bought numbers."""
+    h = Harness(state_store)
+    events = []
+    for i in range(4):
+        events += [
+            f.order("shop", T0 + i * HOUR, price=1_000, order_id=f"o{i}", buyer=f"b{i}"),
+            f.order(
+                "shop",
+                T0 + i * HOUR + 600,
+                price=1_000,
+                order_id=f"o{i}",
+                buyer=f"b{i}",
+                status="shipped",
+                tracking_no="CONSOLIDATED-1",
+            ),
+        ]
+    await h.feed(f.store("shop", T0 - 400 * DAY, bank="bank-s"), *events)
+    assert h.detectors() == []
+
+
+async def test_a_change_of_bank_just_before_a_burst_counts_as_a_new_account(
+    state_store: StateStore,
+) -> None:
+    """A rented shop registers the renter's account, then cashes out a burst to it: the
+    account is new even though the store registered it."""
+    h = Harness(state_store)
+    burst = [f.order("mule", T0 + 20 * DAY + i * HOUR, price=15_000, buyer="b-1") for i in range(3)]
+    await h.feed(
+        f.order("other", T0, price=10),
+        f.store("mule", T0 - 300 * DAY, bank="bank-own"),
+        f.store("mule", T0 + 19 * DAY, bank="bank-renter"),
+        *burst,
+        f.withdrawal("mule", T0 + 20 * DAY + 6 * HOUR, 44_000, bank="bank-renter"),
+    )
+    alert = next(a for a in h.alerts.alerts if a.detector == "withdrawal")
+    assert alert.features["registered_account"] == 1.0
+    assert 0 <= alert.features["account_reregistered_s"] < 2 * DAY
+    assert alert.features["store_age_s"] > 300 * DAY  # the second store event did not reopen it
+    assert alert.features["evidence_new_account"] > 0
+
+
+async def test_an_old_voucher_shop_selling_round_sums_at_night_at_its_own_pace_is_not_flagged(
+    state_store: StateStore,
+) -> None:
+    """Night-time round sums are a gift-card shop's trade: alone, in an old shop selling to
+    many buyers at its own pace, they do not make a front."""
+    h = Harness(state_store)
+    events: list[dict[str, Any]] = [f.store("vouchers", T0 - 700 * DAY, bank="bank-v")]
+    for day in range(14):
+        night = T0 + day * DAY + 17 * HOUR  # 01:00 in the marketplace (UTC+8)
+        for i in range(4):
+            order = {"order_id": f"o-{day}-{i}", "buyer": f"b-{day}-{i}", "price": 500}
+            events.append(f.order("vouchers", night + i * 600, **order))  # type: ignore[arg-type]
+            for status, after_s in (("shipped", HOUR), ("delivered", 2 * HOUR)):
+                events.append(
+                    f.order(
+                        "vouchers",
+                        night + i * 600 + after_s,
+                        status=status,
+                        tracking_no=f"CARD-{day}-{i}",
+                        **order,  # type: ignore[arg-type]
+                    )
+                )
+        events.append(f.withdrawal("vouchers", night + 3 * HOUR, 2_000, bank="bank-v"))
+    await h.feed(*sorted(events, key=lambda event: str(event["ts"])))
+    assert h.detectors() == []

@@ -78,6 +78,20 @@ async def test_the_profile_is_returned_as_it_was_before_the_event(state_store: S
     assert views[2].profile_float("last_withdrawal_ts") == T0 + HOUR
 
 
+async def test_a_later_store_event_changes_the_payout_account_not_the_stores_age(
+    state_store: StateStore,
+) -> None:
+    """A seller who changes bank registers again: the store is still as old as its opening."""
+    views = await apply(
+        state_store,
+        f.store("s1", T0, bank="b-old"),
+        f.store("s1", T0 + 90 * DAY, bank="b-new"),
+        f.withdrawal("s1", T0 + 91 * DAY, 5, bank="b-new"),
+    )
+    assert views[2].profile_float("opened_ts") == T0
+    assert views[2].profile["bank_account"] == "b-new"
+
+
 async def test_a_sku_keeps_the_highest_price_it_sold_at(state_store: StateStore) -> None:
     views = await apply(
         state_store,

@@ -121,10 +121,20 @@ def payout_accounts(event: Event, view: StoreView) -> dict[str, float]:
         )
     if registered is None:
         registered = account  # the first account a store pays out to is taken as its own
+    # an account registered by a later store event (a change of bank) is as new as that event
+    opened, registered_at = view.profile_float("opened_ts"), view.profile_float("registered_ts")
+    reregistered_s = (
+        event.ts_s - registered_at
+        if opened is not None and registered_at is not None and registered_at > opened
+        else -1.0
+    )
     return {
         "registered_account": 1.0 if account == registered else 0.0,
         "registered_learnt": 1.0 if learnt else 0.0,
         "first_use_account": 1.0 if account not in used and account != registered else 0.0,
+        # seconds since the payout account was registered in place of an earlier one, -1 if
+        # it was registered at opening
+        "account_reregistered_s": reregistered_s if account == registered else -1.0,
         "unregistered_accounts_used": float(len(unregistered)),
         "shared_account_stores": float(shared),
     }

@@ -123,6 +123,7 @@ DEFAULT_UTC_OFFSET_S: Final = 8 * 3600.0
 # when the store was first seen at all, and first seen at work: "quiet all week" needs a week
 # of watching
 _SEEN: Final = (("<", "first_ts"),)
+_OPENED: Final = (*_SEEN, ("<", "opened_ts"), (">", "registered_ts"))
 _ACTIVE: Final = (("<", "first_ts"), ("<", "first_activity_ts"))
 _SALE: Final = (*_ACTIVE, (">", "last_sale_ts"), ("<", "first_sale_ts"))
 _PRICE_CUT: Final = (*_ACTIVE, (">", "last_price_cut_ts"))
@@ -168,9 +169,10 @@ def update_for(event: Event, utc_offset_s: float = DEFAULT_UTC_OFFSET_S) -> Stat
     facts: tuple[Fact, ...] = ()
     placed = refund_of = buyer = ""
     if event.type == "store":
-        times = _SEEN
+        # a store opens once: a later store event (a new payout account, a new owner) updates
+        # the registration but leaves the store as old as its first one
+        times = _OPENED
         sets = (
-            ("opened_ts", repr(event.ts_s)),
             ("deposit", repr(f["deposit"])),
             ("bank_account", f["bank_account"]),
             ("owner_id", f["owner_id"]),

@@ -195,15 +195,24 @@ class EvidenceDetector:
         s = self.settings
         assert self.model is not None
         model_verdict = self.model.score(inputs)
+        # rare in the population is not suspect in a store that has done the same for as long
+        # as it was watched (a wholesaler's few big clients): the model speaks of stores that
+        # are new, changed, or not yet known, and a fifth as loud of the store's own habits
+        familiar = raw.get("own_habit", 0.0)
         if s.use_models and model_verdict.rarer_than(s.model_evidence_tail):
             strength = log_ramp(
                 1 / model_verdict.tail_p, 1 / s.model_evidence_tail, 1 / s.model_alert_tail
             )
             evidence.add(
                 "model",
-                max(strength, 0.05),
+                max(strength * (1 - 0.8 * familiar), 0.05),
                 f"The population model scores this {self.noun} {model_verdict.score:.2f}: "
-                f"about 1 {self.noun} in {model_verdict.one_in():,} scores as high.",
+                f"about 1 {self.noun} in {model_verdict.one_in():,} scores as high"
+                + (
+                    "."
+                    if familiar < 0.5
+                    else ", though the store has behaved so for as long as it was watched."
+                ),
             )
         weight = stake_weight(stake_cny, s.min_stake_cny)
         this_decision = evidence.total * weight
@@ -215,6 +224,7 @@ class EvidenceDetector:
             s.use_models
             and model_verdict.rarer_than(s.model_alert_tail)
             and stake_cny >= s.model_min_stake_cny
+            and familiar < 0.5
         )
         alerting = (weighed >= s.alert_evidence or model_alone) and not in_episode(
             view.profile, (self.name,), event.ts_s, s.alert_episode_s

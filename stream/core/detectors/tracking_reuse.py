@@ -66,21 +66,26 @@ class TrackingReuseDetector(EvidenceDetector):
         }
         e = Evidence(self.WEIGHTS)
         number = event.fields["tracking_no"]
-        # two buyers of one household may share a parcel; three cannot, nor can two stores
+        youth = falling(age_s, 2 * DAY_S, self.settings.young_store_s)
+        # two buyers of one household may share a parcel; more may not, unless an established
+        # shop ships through a consolidator (one number, many buyers' parcels): a number shared
+        # within one old shop weighs less than one in a new shop or across stores
+        across = log_ramp(other_stores + 1, 1, 3)
         e.add(
             "number_reused",
-            log_ramp(other_buyers + 1, 1.5, 4),
+            log_ramp(other_buyers + 1, 1.5, 4) * (0.4 + 0.6 * max(youth, across)),
             f"Order {event.fields['order_id']} was shipped under tracking number {number}, "
-            f"already used for {other_buyers:g} other buyer(s).",
+            f"already used for {other_buyers:g} other buyer(s)"
+            + ("." if max(youth, across) >= 0.5 else ", all of this established shop."),
         )
         e.add(
             "number_of_other_stores",
-            log_ramp(other_stores + 1, 1, 3),
+            across,
             f"{other_stores:g} other store(s) shipped under the same number.",
         )
         e.add(
             "young_store",
-            falling(age_s, 2 * DAY_S, self.settings.young_store_s),
+            youth,
             f"The store opened {describe_duration(age_s)} before this shipment.",
         )
         return raw, inputs, e, longest["sales_cny"], []

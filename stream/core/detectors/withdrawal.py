@@ -36,7 +36,7 @@ class WithdrawalDetector(EvidenceDetector):
         {
             "young_cashout": 0.35,
             "unshipped": 0.8,
-            "paid_before_shipping": 0.25,
+            "paid_before_shipping": 0.45,
             "undelivered": 0.35,
             "claimed_back": 0.8,
             "night_round_sales": 1.0,
@@ -46,7 +46,7 @@ class WithdrawalDetector(EvidenceDetector):
             "few_payers": 0.8,
             "many_accounts": 1.0,
             "shared_account": 1.0,
-            "first_payout_within_hours": 0.45,
+            "first_payout_within_hours": 0.65,
             "quick_after_sales": 0.05,
             "new_account": 0.3,
             "ring_account": 1.2,
@@ -144,19 +144,6 @@ class WithdrawalDetector(EvidenceDetector):
             f"{raw['orders_placed_window']:g} orders, {raw['claimed_share_of_sales']:.0%} of "
             f"its sales.",
         )
-        top_ups = ramp(raw["night_share"], 0.25, 0.7) * ramp(raw["round_share"], 0.3, 0.8)
-        e.add(
-            "night_round_sales",
-            top_ups,
-            f"{raw['night_share']:.0%} of its sales came between midnight and 6 and "
-            f"{raw['round_share']:.0%} are round sums: top-ups, not purchases.",
-        )
-        unreal = max(unshipped, undelivered, claimed, top_ups)
-        e.add(
-            "young_with_unreal_takings",
-            youth * unreal,
-            f"A store {age} old whose takings do not look real pays them out.",
-        )
         day_burst = log_ramp(raw["burst_ratio"], 4, 40)
         # the window against the store's own long-run pace, as far as days of it were watched
         pace_known = ramp(raw["pace_days"], 1, 7)
@@ -164,7 +151,29 @@ class WithdrawalDetector(EvidenceDetector):
         # once the long-run pace is known, a spike of one day in an ordinary week is a lumpy
         # small shop, not a burst: the day counts only as far as the pace is not known
         sudden = max(day_burst * (1 - ramp(raw["pace_days"], 3, 14)), pace_burst)
+        top_ups = ramp(raw["night_share"], 0.25, 0.7) * ramp(raw["round_share"], 0.3, 0.8)
+        # night-time round sums are a voucher shop's trade too: they weigh fully in a shop that
+        # is new, whose takings just left its own pace, or whose payers are the same few accounts
+        # topping up again and again (players, not a clientele); half in an old shop selling at
+        # its own pace to many buyers, and between the two while that pace is being learnt
+        few_payers = ramp(raw["repeat_buyer_share"], 0.3, 0.8)
+        changed = max(youth, sudden, few_payers, 0.5 * (1 - pace_known))
+        e.add(
+            "night_round_sales",
+            top_ups * (0.5 + 0.5 * changed),
+            f"{raw['night_share']:.0%} of its sales came between midnight and 6 and "
+            f"{raw['round_share']:.0%} are round sums: top-ups, not purchases"
+            + ("." if changed >= 0.5 else ", though at the shop's own long-run pace."),
+        )
+        unreal = max(unshipped, undelivered, claimed, top_ups * changed)
+        e.add(
+            "young_with_unreal_takings",
+            youth * unreal,
+            f"A store {age} old whose takings do not look real pays them out.",
+        )
         burst = sudden * (0.5 + 0.5 * paid_share)
+        # how far the store's own watched past explains this payout: known pace, no burst, not new
+        raw["own_habit"] = round(pace_known * (1 - sudden) * (1 - youth), 4)
         e.add(
             "burst",
             burst,
@@ -182,10 +191,9 @@ class WithdrawalDetector(EvidenceDetector):
             f"Its recent orders average {ticket:,.1f} times the store's usual order: a few big "
             f"sales, not more of its own goods.",
         )
-        few_payers = ramp(raw["repeat_buyer_share"], 0.3, 0.8)
         e.add(
             "few_payers",
-            few_payers * max(sudden, youth),
+            few_payers * max(sudden, youth, top_ups),
             f"{raw['repeat_buyer_share']:.0%} of its sales of the last {window} came from buyers "
             f"who had just bought there: a handful of accounts paying, not a clientele.",
         )
@@ -197,6 +205,16 @@ class WithdrawalDetector(EvidenceDetector):
                 "new_account",
                 0.5 + 0.5 * paid_share,
                 f"The money goes to {account}, an account the store never paid out to before.",
+            )
+        elif raw["account_reregistered_s"] >= 0:
+            # a change of bank is ordinary; a change of bank just before a burst is a rental's
+            # or a mule's way to the money, so it weighs with the burst
+            e.add(
+                "new_account",
+                falling(raw["account_reregistered_s"], 3 * DAY_S, 30 * DAY_S) * sudden,
+                f"The money goes to {account}, registered "
+                f"{describe_duration(raw['account_reregistered_s'])} ago in place of the "
+                f"store's earlier account.",
             )
         # honest sellers keep two or three accounts of their own; a new store rotating them is
         # another matter
