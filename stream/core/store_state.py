@@ -123,8 +123,18 @@ class Window:
         """Count ``deltas`` at ``ts_s`` and return the window's sums ending at that time. A tuple:
         it outlives the event in its view, and the collector stops tracking a tuple of floats."""
         idx = int(ts_s // shape.bucket_s)
-        n = shape.buckets
         head = self.head
+        if idx == head:  # the newest bucket: most events of the longer windows (a month: 63%)
+            running = self.running
+            if deltas:
+                bucket = self.buckets.get(idx)
+                if bucket is None:
+                    bucket = self._new_bucket(shape, idx)
+                for m, delta in deltas.items():
+                    bucket[m] = bucket.get(m, 0.0) + delta
+                    running[m] += delta
+            return tuple(running)
+        n = shape.buckets
         if head < 0 or idx - head >= n:
             running = self.running = list(NO_METRICS)
             head = self.head = idx
@@ -141,17 +151,24 @@ class Window:
         if deltas and idx > head - shape.ring:  # older than the ring keeps: too late for any window
             bucket = self.buckets.get(idx)
             if bucket is None:
-                bucket = self.buckets[idx] = {}
-                if len(self.buckets) > 2 * shape.ring:
-                    self.prune(shape)
-            counted = idx > head - n
-            for m, delta in deltas.items():
-                bucket[m] = bucket.get(m, 0.0) + delta
-                if counted:
+                bucket = self._new_bucket(shape, idx)
+            if idx > head - n:  # within the window: counted in its running sums too
+                for m, delta in deltas.items():
+                    bucket[m] = bucket.get(m, 0.0) + delta
                     running[m] += delta
+            else:
+                for m, delta in deltas.items():
+                    bucket[m] = bucket.get(m, 0.0) + delta
         if idx == head:
             return tuple(running)
         return self.sum_ending_at(shape, idx)
+
+    def _new_bucket(self, shape: WindowShape, idx: int) -> dict[int, float]:
+        bucket: dict[int, float] = {}
+        self.buckets[idx] = bucket
+        if len(self.buckets) > 2 * shape.ring:
+            self.prune(shape)
+        return bucket
 
     def sum_ending_at(self, shape: WindowShape, idx: int) -> tuple[float, ...]:
         """Sums of the buckets in (idx - buckets, idx] that the ring still keeps: the slow
@@ -221,6 +238,8 @@ class StoreState:
         "orders_pruned_size",
         "buyers",
         "lifetime",
+        "window_list",
+        "window_list_of",
     )
 
     def __init__(self) -> None:
@@ -245,6 +264,10 @@ class StoreState:
         self.orders_pruned_size = IDS_PRUNED_FROM
         self.buyers: list[str] = []  # the last RECENT_BUYERS distinct buyers, newest first
         self.lifetime: list[float] = list(NO_LIFETIME)  # LIFETIME_METRICS since first seen
+        # self.windows in the order of the shapes of the config they were last looked up for
+        # (one look-up per window a config, not per event); not saved
+        self.window_list: list[tuple[WindowShape, Window]] = []
+        self.window_list_of: StateConfig | None = None
 
     def apply(self, update: StateUpdate, config: StateConfig) -> Applied:
         """Apply one event, or refuse it and change nothing."""
@@ -276,18 +299,16 @@ class StoreState:
         before = self.profile
         self.profile_shared = True
         self._apply_profile(update)
-        self.max_ts_s = max(self.max_ts_s, ts)
+        if ts > self.max_ts_s:
+            self.max_ts_s = ts
         if stream_max < ts:
             self.stream_max_ts_s[stream] = ts
-        windows, deltas = self.windows, update.deltas
+        deltas = update.deltas
         if update.placed_order_id and update.buyer:
             deltas = self._count_repeat(update.buyer, deltas)
-        sums = []
-        for shape in config.shapes:
-            window = windows.get(shape.key)
-            if window is None:
-                window = windows[shape.key] = Window()
-            sums.append(window.add(shape, ts, deltas))
+        if self.window_list_of is not config:
+            self._list_windows(config)
+        sums = [window.add(shape, ts, deltas) for shape, window in self.window_list]
         lifetime = self.lifetime
         for position, index in enumerate(_LIFETIME_INDEX):
             if index in deltas:
@@ -299,6 +320,14 @@ class StoreState:
         if len(ids) > 2 * self.ids_pruned_size.get(stream, IDS_PRUNED_FROM):
             self._prune_ids(stream, config.lateness_s)
         return Applied(None, self.max_ts_s, before, sums, sku, tuple(lifetime))
+
+    def _list_windows(self, config: StateConfig) -> None:
+        windows = self.windows
+        for shape in config.shapes:
+            if shape.key not in windows:
+                windows[shape.key] = Window()
+        self.window_list = [(shape, windows[shape.key]) for shape in config.shapes]
+        self.window_list_of = config
 
     def _count_repeat(self, buyer: str, deltas: dict[int, float]) -> dict[int, float]:
         """Note the buyer as the newest; a sale to a buyer already among the recent ones also
@@ -327,11 +356,16 @@ class StoreState:
         """Keep the earliest ('<') or latest ('>') event time in each of the update's time
         fields, then set its other fields. The time is written as its repr, read back exactly."""
         ts = update.ts_s
+        times = self.profile_times
         for keep, name in update.profile_times:
-            old = self._profile_time(name)
+            old = times.get(name)
+            if old is None:
+                text = self.profile.get(name)
+                if text is not None:
+                    old = times[name] = float(text)
             if old is None or (ts < old if keep == "<" else ts > old):
                 self._set_profile(name, repr(ts))
-                self.profile_times[name] = ts
+                times[name] = ts
         for name, value in update.profile_sets:
             self._set_profile(name, value)
 
