@@ -124,7 +124,7 @@ class Window:
         it outlives the event in its view, and the collector stops tracking a tuple of floats."""
         idx = int(ts_s // shape.bucket_s)
         head = self.head
-        if idx == head:  # the newest bucket: most events of the longer windows (a month: 63%)
+        if idx == head:  # the newest bucket: most events of the longer windows (a month: 61%)
             running = self.running
             if deltas:
                 bucket = self.buckets.get(idx)
