@@ -204,6 +204,19 @@ async def test_a_touch_of_one_slot_on_nodes_that_lost_the_scripts_is_recorded_on
         await state.close()
 
 
+async def test_model_snapshots_are_saved_compressed_and_read_back_on_a_cluster(
+    cluster: EmbeddedRedisCluster,
+) -> None:
+    state = RedisStateStore.from_url(cluster.url, Settings().windows, "sw:v1:models")
+    snapshots = {"price_cut": b"\x80forest" * 500, "claims": b""}
+    try:
+        await state.save_models("app", snapshots)
+        assert await state.load_models("app") == snapshots
+    finally:
+        await state.drop_all()
+        await state.close()
+
+
 def test_stopping_a_cluster_leaves_no_node_running() -> None:
     from tests.helpers.servers import process_gone
 

@@ -3,12 +3,15 @@ saved to Redis on commit and read back from it."""
 
 from __future__ import annotations
 
+import base64
+import pickle
+
 import pytest
 import redis.asyncio as redis_asyncio
 
 from stream.config import Settings, WindowSettings
 from stream.core.checks import event_from_dict
-from stream.core.store_state import WindowShape
+from stream.core.store_state import WINDOW_METRICS, StateConfig, StoreState, Window, WindowShape
 from stream.state.state import (
     RedisStateStore,
     StateUnavailableError,
@@ -381,3 +384,83 @@ async def test_an_established_store_keeps_no_order_memory(
     )
     saved = await store.saved_state("s1")
     assert saved is not None and saved.orders == {}
+
+
+def _saved_form(state: StoreState) -> str:
+    """Everything a saved state holds, types included (repr tells 1.0 from 1 and -0.0 from 0.0)."""
+    windows = {key: (w.head, w.running, w.buckets) for key, w in state.windows.items()}
+    return repr(
+        (
+            state.profile,
+            state.max_ts_s,
+            state.stream_max_ts_s,
+            windows,
+            state.skus,
+            state.ids,
+            state.orders,
+            state.buyers,
+            state.lifetime,
+        )
+    )
+
+
+def _odd_state(config: StateConfig) -> StoreState:
+    """A store whose windows hold every kind of float a blob must bring back as it was."""
+    state = StoreState()
+    state.profile = {"first_ts": "1709294400.25", "bank_account": "6222025718629959150"}
+    state.max_ts_s = T0 + 0.125
+    state.stream_max_ts_s = {"order": T0 + 0.125}
+    shape = config.shapes[0]
+    head = int(T0 // shape.bucket_s)
+    running = [0.0] * len(WINDOW_METRICS)
+    running[0], running[1], running[2], running[3] = 92713.99999999994, 3.0, -0.0, 1e300
+    state.windows[shape.key] = Window(
+        head, running, {head: {0: 0.1 + 0.2, 1: 3.0, 2: -0.0}, head - 2: {3: 1e300, 4: 0.0}}
+    )
+    state.skus = {"k1": [T0 + 0.125, 249.0, 383.0, 92713.99999999994]}
+    state.ids = {"order": {"o-1": T0 + 0.125}}
+    state.buyers = ["b1"]
+    state.lifetime = [92713.99999999994, 3.0]
+    return state
+
+
+def test_a_saved_state_reads_back_exactly() -> None:
+    config = Settings().windows
+    state_config = StateConfig.of(
+        list(config.lengths_s), config.buckets_per_window, config.allowed_lateness_s
+    )
+    state = _odd_state(state_config)
+    blob = state.to_blob(state_config)
+    assert _saved_form(StoreState.from_blob(blob)) == _saved_form(state)
+
+
+def test_a_state_saved_by_the_version_before_is_read() -> None:
+    """Version 3 pickled the same containers; a worker upgraded mid-run reads what it left."""
+    config = Settings().windows
+    state_config = StateConfig.of(
+        list(config.lengths_s), config.buckets_per_window, config.allowed_lateness_s
+    )
+    state = _odd_state(state_config)
+    windows = {key: (w.head, w.running, w.buckets) for key, w in state.windows.items()}
+    fields = (state.profile, state.max_ts_s, state.stream_max_ts_s, windows, state.skus)
+    rest = (state.ids, state.orders, state.buyers, state.lifetime)
+    blob = pickle.dumps((3, *fields, *rest), protocol=5)
+    assert _saved_form(StoreState.from_blob(blob)) == _saved_form(state)
+
+
+def test_a_state_blob_of_no_known_version_is_refused_with_a_reason() -> None:
+    with pytest.raises(ValueError, match="version"):
+        StoreState.from_blob(b"\x93\x01\x02\x03")
+    with pytest.raises(ValueError, match="version"):
+        StoreState.from_blob(pickle.dumps((9, {}), protocol=5))
+
+
+async def test_model_snapshots_saved_in_the_earlier_base64_form_are_read(
+    redis_client: redis_asyncio.Redis,
+) -> None:
+    store = make_store(redis_client)
+    await redis_client.hset(store.models_key("app"), "claims", base64.b64encode(b"\x80old"))
+    await store.save_models("app", {"price_cut": b"\x80new" * 100})
+    assert await store.load_models("app") == {"claims": b"\x80old", "price_cut": b"\x80new" * 100}
+    saved = await redis_client.hstrlen(store.models_key("app"), "price_cut")
+    assert 0 < saved < 100  # compressed
