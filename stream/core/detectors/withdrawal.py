@@ -154,10 +154,10 @@ class WithdrawalDetector(EvidenceDetector):
         top_ups = ramp(raw["night_share"], 0.25, 0.7) * ramp(raw["round_share"], 0.3, 0.8)
         # night-time round sums are a voucher shop's trade too: they weigh fully in a shop that
         # is new, whose takings just left its own pace, or whose payers are the same few accounts
-        # topping up again and again (players, not a clientele); half in an old shop selling at
-        # its own pace to many buyers, and between the two while that pace is being learnt
+        # topping up again and again (players, not a clientele); half in an old shop selling to
+        # many buyers with no burst
         few_payers = ramp(raw["repeat_buyer_share"], 0.3, 0.8)
-        changed = max(youth, sudden, few_payers, 0.5 * (1 - pace_known))
+        changed = max(youth, sudden, few_payers)
         e.add(
             "night_round_sales",
             top_ups * (0.5 + 0.5 * changed),
