@@ -92,6 +92,7 @@ async def test_a_dormant_store_paying_out_a_sudden_burst_to_a_new_account_is_fla
     alert = next(a for a in h.alerts.alerts if a.detector == "withdrawal")
     assert alert.features["first_use_account"] == 1.0
     assert alert.features["burst_ratio"] >= 40
+    assert alert.features["evidence_burst_to_new_account"] > 0
     assert any("times its own daily average" in reason for reason in alert.reasons)
 
 

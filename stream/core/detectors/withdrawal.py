@@ -49,6 +49,7 @@ class WithdrawalDetector(EvidenceDetector):
             "first_payout_within_hours": 0.65,
             "quick_after_sales": 0.05,
             "new_account": 0.3,
+            "burst_to_new_account": 0.3,
             "ring_account": 1.2,
             "model": 1.0,
         }
@@ -205,6 +206,13 @@ class WithdrawalDetector(EvidenceDetector):
                 "new_account",
                 0.5 + 0.5 * paid_share,
                 f"The money goes to {account}, an account the store never paid out to before.",
+            )
+            # an honest seller opens a new account on an ordinary day; a rented or mule shop's
+            # burst goes out to one it never used
+            e.add(
+                "burst_to_new_account",
+                burst,
+                "The burst's money goes to that new account.",
             )
         elif raw["account_reregistered_s"] >= 0:
             # a change of bank is ordinary; a change of bank just before a burst is a rental's
