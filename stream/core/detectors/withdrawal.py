@@ -92,6 +92,13 @@ class WithdrawalDetector(EvidenceDetector):
                 falling(since, 2 * 3600, 2 * DAY_S) * paid_share,
                 f"The money leaves {describe_duration(since)} after the last sale.",
             )
+        day_burst = log_ramp(raw["burst_ratio"], 4, 40)
+        # the window against the store's own long-run pace, as far as days of it were watched
+        pace_known = ramp(raw["pace_days"], 1, 7)
+        pace_burst = log_ramp(raw["pace_ratio"], 4, 40) * pace_known
+        # once the long-run pace is known, a spike of one day in an ordinary week is a lumpy
+        # small shop, not a burst: the day counts only as far as the pace is not known
+        sudden = max(day_burst * (1 - ramp(raw["pace_days"], 3, 14)), pace_burst)
         # takings that do not look real: never shipped, never arrived, claimed back, top-ups
         # a shop that ships (a dropshipper, a week late) is not one that never does
         since_ship = raw["since_last_shipment_s"]
@@ -99,6 +106,9 @@ class WithdrawalDetector(EvidenceDetector):
         # "never ships" can be said of a store watched since it opened, or for longer than a
         # slow shop takes to ship; of an old shop watched for three days it cannot
         observed = max(youth, ramp(raw["watched_s"], 3 * DAY_S, 12 * DAY_S))
+        # an old shop at its own pace that has not shipped for the days watched may sell to
+        # order or on preorder; a new shop, or an old one whose takings just jumped, may not
+        observed *= 0.5 + 0.5 * max(youth, sudden)
         unshipped = (
             ramp(raw["unshipped_share"], 0.4, 0.9)
             * ramp(raw["unshipped_orders"], 1, 5)
@@ -145,13 +155,6 @@ class WithdrawalDetector(EvidenceDetector):
             f"{raw['orders_placed_window']:g} orders, {raw['claimed_share_of_sales']:.0%} of "
             f"its sales.",
         )
-        day_burst = log_ramp(raw["burst_ratio"], 4, 40)
-        # the window against the store's own long-run pace, as far as days of it were watched
-        pace_known = ramp(raw["pace_days"], 1, 7)
-        pace_burst = log_ramp(raw["pace_ratio"], 4, 40) * pace_known
-        # once the long-run pace is known, a spike of one day in an ordinary week is a lumpy
-        # small shop, not a burst: the day counts only as far as the pace is not known
-        sudden = max(day_burst * (1 - ramp(raw["pace_days"], 3, 14)), pace_burst)
         top_ups = ramp(raw["night_share"], 0.25, 0.7) * ramp(raw["round_share"], 0.3, 0.8)
         # night-time round sums are a voucher shop's trade too: they weigh fully in a shop that
         # is new, whose takings just left its own pace, or whose payers are the same few accounts
