@@ -92,6 +92,7 @@ async def test_a_dormant_store_paying_out_a_sudden_burst_to_a_new_account_is_fla
     alert = next(a for a in h.alerts.alerts if a.detector == "withdrawal")
     assert alert.features["first_use_account"] == 1.0
     assert alert.features["burst_ratio"] >= 40
+    assert alert.features["evidence_burst_to_new_account"] > 0
     assert any("times its own daily average" in reason for reason in alert.reasons)
 
 
@@ -660,3 +661,42 @@ async def test_an_old_voucher_shop_selling_round_sums_at_night_at_its_own_pace_i
         events.append(f.withdrawal("vouchers", night + 3 * HOUR, 2_000, bank="bank-v"))
     await h.feed(*sorted(events, key=lambda event: str(event["ts"])))
     assert h.detectors() == []
+
+
+def preorder_shop(days: int) -> list[dict[str, Any]]:
+    """An old shop taking preorders at its usual pace: paid daily, nothing shipped yet, and its
+    takings paid out the next day."""
+    events: list[dict[str, Any]] = [f.store("preorders", T0 - 500 * DAY, bank="bank-p")]
+    for day in range(days):
+        for i in range(3):
+            events.append(
+                f.order("preorders", T0 + day * DAY + i * HOUR, price=400, buyer=f"b{day}{i}")
+            )
+        events.append(f.withdrawal("preorders", T0 + day * DAY + 20 * HOUR, 1_100, bank="bank-p"))
+    return events
+
+
+async def test_an_old_shop_taking_preorders_at_its_own_pace_is_not_said_to_never_ship(
+    state_store: StateStore,
+) -> None:
+    h = Harness(state_store)
+    await h.feed(*preorder_shop(12))
+    assert h.detectors() == []
+
+
+async def test_an_old_shop_whose_takings_jump_and_never_ship_is_flagged(
+    state_store: StateStore,
+) -> None:
+    """A bought old shop turned ghost supplier: its own pace for ten days, then three days of
+    thirty times the takings that never ship, paid out at once."""
+    h = Harness(state_store)
+    jump = [
+        f.order("preorders", T0 + (10 + i // 90) * DAY + (i % 90) * 300, price=400, buyer=f"n{i}")
+        for i in range(270)
+    ]
+    await h.feed(
+        *preorder_shop(10),
+        *jump,
+        f.withdrawal("preorders", T0 + 13 * DAY + 3 * HOUR, 108_000, bank="bank-p"),
+    )
+    assert h.detectors() == ["withdrawal"]

@@ -384,19 +384,18 @@ class Engine:
                 view = current(view, event.store_id)
                 for detector in detectors:
                     try:
-                        verdict = detector.evaluate(event, view)
+                        decision = detector.evaluate(event, view)
                     except Exception as exc:  # a detector bug must not stop the stream
                         log.exception("detector %s failed on %s", detector.name, event.event_id)
                         await self._dead_letter(
                             "detector_error", f"{detector.name}: {exc!r}", raw, source
                         )
                         continue
-                    note = detector.take_note()
-                    if note:  # the episode's evidence so far, for the store's next decisions
-                        self.state.remember(event.store_id, note)
+                    if decision.note:  # the episode's evidence so far, for the next decisions
+                        self.state.remember(event.store_id, dict(decision.note))
                         view = current(view, event.store_id)
-                    if verdict is not None:
-                        raised.append(await self._raise(event, view, verdict))
+                    if decision.verdict is not None:
+                        raised.append(await self._raise(event, view, decision.verdict))
                         view = current(view, event.store_id)
                 if view.links and view.profile.get("ring_id"):
                     await self._tie_ring_facts(view)

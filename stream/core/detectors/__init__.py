@@ -16,6 +16,7 @@ from stream.config import DetectorSettings
 from stream.core.detectors.base import (
     ALL_DETECTORS,
     RING_FACT_KINDS,
+    Decision,
     Detector,
     EvidenceDetector,
     ScoreObserver,
@@ -41,6 +42,7 @@ __all__ = [
     "RING_ACTS",
     "RING_FACT_KINDS",
     "ClaimsDetector",
+    "Decision",
     "Detector",
     "EvidenceDetector",
     "PriceCutDetector",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Protocol
+from typing import Final, Protocol
 
 from stream.config import DetectorSettings
 from stream.core.events import Event
@@ -37,17 +37,25 @@ class Verdict:
     extra: dict[str, object] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What a detector concluded on one event: the alert it raises, if any, and the profile
+    fields its store should remember for the next decisions (the episode's evidence so far),
+    which the engine writes to the state whether or not there is an alert."""
+
+    verdict: Verdict | None = None
+    note: Mapping[str, str] | None = None
+
+
+NOTHING: Final = Decision()
+
+
 class Detector(Protocol):
     name: str
     event_types: frozenset[str]
     model: PopulationModel | None  # the population model it learns, if any
 
-    def evaluate(self, event: Event, view: StoreView) -> Verdict | None: ...
-
-    def take_note(self) -> dict[str, str] | None:
-        """Profile fields the last ``evaluate`` wants remembered for its store (the episode's
-        evidence so far), handed over once; the engine writes them to the state."""
-        ...
+    def evaluate(self, event: Event, view: StoreView) -> Decision: ...
 
 
 def episode_key(detector: str) -> str:
@@ -171,7 +179,6 @@ class EvidenceDetector:
         self.settings = settings
         self.windows_s = windows_s
         self.watch = watch
-        self._note: dict[str, str] | None = None
         self.model: PopulationModel | None = PopulationModel(
             self.name,
             settings,
@@ -183,14 +190,10 @@ class EvidenceDetector:
     ) -> tuple[dict[str, float], dict[str, float], Evidence, float, list[str]] | None:
         raise NotImplementedError
 
-    def take_note(self) -> dict[str, str] | None:
-        note, self._note = self._note, None
-        return note
-
-    def evaluate(self, event: Event, view: StoreView) -> Verdict | None:
+    def evaluate(self, event: Event, view: StoreView) -> Decision:
         collected = self.collect(event, view)
         if collected is None:
-            return None
+            return NOTHING
         raw, inputs, evidence, stake_cny, context = collected
         s = self.settings
         assert self.model is not None
@@ -218,8 +221,11 @@ class EvidenceDetector:
         this_decision = evidence.total * weight
         carried = carried_evidence(view.profile, self.name, event.ts_s, s.episode_half_life_s)
         weighed = this_decision + s.episode_carry * min(this_decision, carried)
-        if weighed >= 0.05 or carried >= 0.05:
-            self._note = {episode_key(self.name): f"{weighed:.4f}@{event.ts_s!r}"}
+        note = (
+            {episode_key(self.name): f"{weighed:.4f}@{event.ts_s!r}"}
+            if weighed >= 0.05 or carried >= 0.05
+            else None
+        )
         model_alone = (
             s.use_models
             and model_verdict.rarer_than(s.model_alert_tail)
@@ -232,7 +238,7 @@ class EvidenceDetector:
         if not alerting:
             if not ever_alerted(view.profile):
                 self.model.learn(inputs, model_verdict, event.ts_s)
-            return None
+            return Decision(None, note)
         decided_by = (
             "rules and model"
             if weighed >= s.alert_evidence and "model" in {sig.name for sig in evidence.signals}
@@ -274,7 +280,7 @@ class EvidenceDetector:
         }
         if event.type == "withdrawal":
             extra["bank_account"] = event.fields["bank_account"]  # in full, as reasons are not
-        return Verdict(
+        verdict = Verdict(
             self.name,
             severity,
             round(min(1.0, weighed / (2 * s.alert_evidence)), 4),
@@ -283,6 +289,7 @@ class EvidenceDetector:
             action=self.action,
             extra=extra,
         )
+        return Decision(verdict, note)
 
     def population(self, pairs: list[tuple[str, float, str]]) -> list[str]:
         """Sentences placing the named model inputs in the population (rare ones only)."""

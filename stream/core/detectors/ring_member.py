@@ -5,6 +5,8 @@ from __future__ import annotations
 from stream.config import DetectorSettings
 from stream.core.detectors.base import (
     ALL_DETECTORS,
+    NOTHING,
+    Decision,
     ScoreObserver,
     Verdict,
     in_episode,
@@ -44,10 +46,8 @@ class RingMemberDetector:
     ) -> None:
         self.settings = settings
 
-    def take_note(self) -> dict[str, str] | None:
-        return None  # a ring member is flagged at its first act: nothing accumulates
-
-    def evaluate(self, event: Event, view: StoreView) -> Verdict | None:
+    def evaluate(self, event: Event, view: StoreView) -> Decision:
+        """Flagged at the first act that touches a ring: nothing accumulates, nothing noted."""
         own_ring = view.profile.get("ring_id")
         for kind, link in view.links.items():
             if not link.ring_id or link.ring_id == own_ring or kind not in RING_ACTS:
@@ -55,7 +55,7 @@ class RingMemberDetector:
             if kind == "bank" and view.profile.get("bank_account") == link.value:
                 continue  # its own registered account: the ring link runs the other way
             if in_episode(view.profile, ALL_DETECTORS, event.ts_s, self.settings.alert_episode_s):
-                return None
+                return NOTHING
             act, action = RING_ACTS[kind]
             others = sorted(link.other_stores(event.store_id))
             value = (
@@ -68,13 +68,15 @@ class RingMemberDetector:
                 f"Stores that share it: {', '.join(others[:10]) or 'none recorded'}.",
             ]
             features = {"linked_stores": float(len(others))}
-            return Verdict(
-                self.name,
-                "high",
-                1.0,
-                reasons,
-                features,
-                action=action,
-                extra={"ring_id": link.ring_id, "decided_by": "ring"},
+            return Decision(
+                Verdict(
+                    self.name,
+                    "high",
+                    1.0,
+                    reasons,
+                    features,
+                    action=action,
+                    extra={"ring_id": link.ring_id, "decided_by": "ring"},
+                )
             )
-        return None
+        return NOTHING

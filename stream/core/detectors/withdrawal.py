@@ -49,6 +49,7 @@ class WithdrawalDetector(EvidenceDetector):
             "first_payout_within_hours": 0.65,
             "quick_after_sales": 0.05,
             "new_account": 0.3,
+            "burst_to_new_account": 0.3,
             "ring_account": 1.2,
             "model": 1.0,
         }
@@ -91,6 +92,13 @@ class WithdrawalDetector(EvidenceDetector):
                 falling(since, 2 * 3600, 2 * DAY_S) * paid_share,
                 f"The money leaves {describe_duration(since)} after the last sale.",
             )
+        day_burst = log_ramp(raw["burst_ratio"], 4, 40)
+        # the window against the store's own long-run pace, as far as days of it were watched
+        pace_known = ramp(raw["pace_days"], 1, 7)
+        pace_burst = log_ramp(raw["pace_ratio"], 4, 40) * pace_known
+        # once the long-run pace is known, a spike of one day in an ordinary week is a lumpy
+        # small shop, not a burst: the day counts only as far as the pace is not known
+        sudden = max(day_burst * (1 - ramp(raw["pace_days"], 3, 14)), pace_burst)
         # takings that do not look real: never shipped, never arrived, claimed back, top-ups
         # a shop that ships (a dropshipper, a week late) is not one that never does
         since_ship = raw["since_last_shipment_s"]
@@ -98,6 +106,9 @@ class WithdrawalDetector(EvidenceDetector):
         # "never ships" can be said of a store watched since it opened, or for longer than a
         # slow shop takes to ship; of an old shop watched for three days it cannot
         observed = max(youth, ramp(raw["watched_s"], 3 * DAY_S, 12 * DAY_S))
+        # an old shop at its own pace that has not shipped for the days watched may sell to
+        # order or on preorder; a new shop, or an old one whose takings just jumped, may not
+        observed *= 0.5 + 0.5 * max(youth, sudden)
         unshipped = (
             ramp(raw["unshipped_share"], 0.4, 0.9)
             * ramp(raw["unshipped_orders"], 1, 5)
@@ -144,20 +155,13 @@ class WithdrawalDetector(EvidenceDetector):
             f"{raw['orders_placed_window']:g} orders, {raw['claimed_share_of_sales']:.0%} of "
             f"its sales.",
         )
-        day_burst = log_ramp(raw["burst_ratio"], 4, 40)
-        # the window against the store's own long-run pace, as far as days of it were watched
-        pace_known = ramp(raw["pace_days"], 1, 7)
-        pace_burst = log_ramp(raw["pace_ratio"], 4, 40) * pace_known
-        # once the long-run pace is known, a spike of one day in an ordinary week is a lumpy
-        # small shop, not a burst: the day counts only as far as the pace is not known
-        sudden = max(day_burst * (1 - ramp(raw["pace_days"], 3, 14)), pace_burst)
         top_ups = ramp(raw["night_share"], 0.25, 0.7) * ramp(raw["round_share"], 0.3, 0.8)
         # night-time round sums are a voucher shop's trade too: they weigh fully in a shop that
         # is new, whose takings just left its own pace, or whose payers are the same few accounts
-        # topping up again and again (players, not a clientele); half in an old shop selling at
-        # its own pace to many buyers, and between the two while that pace is being learnt
+        # topping up again and again (players, not a clientele); half in an old shop selling to
+        # many buyers with no burst
         few_payers = ramp(raw["repeat_buyer_share"], 0.3, 0.8)
-        changed = max(youth, sudden, few_payers, 0.5 * (1 - pace_known))
+        changed = max(youth, sudden, few_payers)
         e.add(
             "night_round_sales",
             top_ups * (0.5 + 0.5 * changed),
@@ -205,6 +209,13 @@ class WithdrawalDetector(EvidenceDetector):
                 "new_account",
                 0.5 + 0.5 * paid_share,
                 f"The money goes to {account}, an account the store never paid out to before.",
+            )
+            # an honest seller opens a new account on an ordinary day; a rented or mule shop's
+            # burst goes out to one it never used
+            e.add(
+                "burst_to_new_account",
+                burst,
+                "The burst's money goes to that new account.",
             )
         elif raw["account_reregistered_s"] >= 0:
             # a change of bank is ordinary; a change of bank just before a burst is a rental's
