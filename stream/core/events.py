@@ -18,25 +18,14 @@ from stream.core.contract import (
     FIELDS_BY_TYPE,
     MAX_AMOUNT_CNY,
     MAX_EVENT_BYTES,
-    MAX_FUTURE_S,
     MAX_ID_CHARS,
     MAX_QUANTITY,
     MAX_TEXT_CHARS,
     FieldSpec,
 )
-from stream.core.records import Alert, Event, InvalidEventError, format_ts
+from stream.core.records import Event, InvalidEventError
 
-# Re-exported for the modules that import them from here (the engine, the state store, the
-# features and the detectors); new code imports them from stream.core.records and .contract.
-__all__ = [
-    "MAX_EVENT_BYTES",
-    "MAX_FUTURE_S",
-    "Alert",
-    "Event",
-    "InvalidEventError",
-    "format_ts",
-    "parse_event",
-]
+__all__ = ["parse_event"]
 
 
 # The usual valid event, decoded and validated in one C pass: one msgspec Struct per event type,

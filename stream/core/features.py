@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from stream.core.events import Event
+from stream.core.records import Event
 from stream.core.store_view import StoreView
 
 DAY_S = 86400.0

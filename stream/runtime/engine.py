@@ -21,18 +21,12 @@ from functools import partial
 from typing import NamedTuple, Protocol, TypeVar
 
 from stream.config import DetectorSettings, Settings, tunable_values
+from stream.core.contract import MAX_EVENT_BYTES, MAX_FUTURE_S
 from stream.core.detectors import RING_FACT_KINDS, Detector, Verdict, default_detectors
-from stream.core.events import (
-    MAX_EVENT_BYTES,
-    MAX_FUTURE_S,
-    Alert,
-    Event,
-    InvalidEventError,
-    format_ts,
-    parse_event,
-)
+from stream.core.events import parse_event
 from stream.core.features import Watch
 from stream.core.models import SnapshotVersionError
+from stream.core.records import Alert, Event, InvalidEventError, format_ts
 from stream.core.tuning import RESTART_ONLY
 from stream.runtime.alerts import AlertSink, build_alert, tie_to_ring, wall_clock_iso
 from stream.runtime.metrics import Metrics, ModelScoreRecorder

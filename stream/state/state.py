@@ -34,8 +34,8 @@ from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
 
 from stream.config import WindowSettings
-from stream.core.events import Event
 from stream.core.facts import FACT_KINDS, KEY_PREFIX, Fact, FactIndex, FactLinks, fact_key
+from stream.core.records import Event
 from stream.core.store_state import (
     METRIC_INDEX,
     REFUSALS,

@@ -9,13 +9,13 @@ from types import MappingProxyType
 from typing import Final, Protocol
 
 from stream.config import DetectorSettings
-from stream.core.events import Event
 from stream.core.evidence import Evidence, falling, log_ramp
 from stream.core.features import (
     DAY_S,
     Watch,
 )
 from stream.core.models import ModelVerdict, PopulationModel
+from stream.core.records import Event
 from stream.core.store_view import StoreView
 
 ScoreObserver = Callable[[str, ModelVerdict], None]

@@ -10,12 +10,12 @@ from stream.core.detectors.base import (
     describe_duration,
     youth_of,
 )
-from stream.core.events import Event
 from stream.core.evidence import Evidence, log_ramp, ramp
 from stream.core.features import (
     claim_features,
     claim_model_input,
 )
+from stream.core.records import Event
 from stream.core.store_view import StoreView
 
 

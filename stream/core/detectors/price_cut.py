@@ -10,13 +10,13 @@ from stream.core.detectors.base import (
     describe_duration,
     youth_of,
 )
-from stream.core.events import Event
 from stream.core.evidence import Evidence, falling, ramp
 from stream.core.features import (
     DAY_S,
     price_cut_features,
     price_cut_model_input,
 )
+from stream.core.records import Event
 from stream.core.store_view import StoreView
 
 

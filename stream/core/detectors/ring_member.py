@@ -12,11 +12,11 @@ from stream.core.detectors.base import (
     in_episode,
     mask_account,
 )
-from stream.core.events import Event
 from stream.core.features import (
     Watch,
 )
 from stream.core.models import PopulationModel
+from stream.core.records import Event
 from stream.core.store_view import StoreView
 
 RING_ACTS = {

@@ -9,13 +9,13 @@ from stream.core.detectors.base import (
     EvidenceDetector,
     describe_duration,
 )
-from stream.core.events import Event
 from stream.core.evidence import Evidence, falling, log_ramp
 from stream.core.features import (
     DAY_S,
     store_age_s,
     tracking_use,
 )
+from stream.core.records import Event
 from stream.core.store_view import StoreView
 
 

@@ -12,13 +12,13 @@ from stream.core.detectors.base import (
     mask_account,
     youth_of,
 )
-from stream.core.events import Event
 from stream.core.evidence import Evidence, falling, log_ramp, ramp
 from stream.core.features import (
     DAY_S,
     withdrawal_features,
     withdrawal_model_input,
 )
+from stream.core.records import Event
 from stream.core.store_view import StoreView
 
 

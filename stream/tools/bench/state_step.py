@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from stream.config import Settings
-from stream.core.events import InvalidEventError, parse_event
+from stream.core.events import parse_event
+from stream.core.records import InvalidEventError
 from stream.core.store_state import StateConfig, StoreState, Window
 from stream.inputs import read_lines
 from stream.state.state import StateUpdate, update_for
