@@ -29,7 +29,8 @@ from stream.runtime.alerts import ListAlertSink
 from stream.runtime.engine import Engine, ListDeadLetterSink, Source
 from stream.runtime.metrics import Metrics
 from stream.state.memory_state import InMemoryStateStore
-from stream.state.state import RedisStateStore, StateStore
+from stream.state.protocol import StateStore
+from stream.state.state import RedisStateStore
 from stream.tools.dev import DevStack
 from stream.tools.embedded import EmbeddedRedis
 from stream.tools.replay_kafka import replay_via_kafka

@@ -17,7 +17,8 @@ from stream.runtime.engine import (
     LogBudget,
     Source,
 )
-from stream.state.state import RedisStateStore, StateStore
+from stream.state.protocol import StateStore
+from stream.state.state import RedisStateStore
 from tests.helpers import factories as f
 from tests.helpers.factories import DAY, HOUR, T0
 from tests.helpers.harness import Harness, price_protection_scheme

@@ -18,9 +18,12 @@ import redis.asyncio as redis_asyncio
 
 from stream.config import Settings
 from stream.core.checks import event_from_dict
-from stream.core.facts import Fact, FactIndex, FactLinks
+from stream.core.facts import KEY_PREFIX, Fact, FactIndex, FactLinks
+from stream.core.store_view import StoreView
+from stream.core.updates import update_for
 from stream.state.memory_state import InMemoryStateStore, MemoryFactIndex
-from stream.state.state import KEY_PREFIX, RedisStateStore, StateStore, StoreView, update_for
+from stream.state.protocol import StateStore
+from stream.state.state import RedisStateStore
 from stream.tools.embedded import EmbeddedRedis
 from stream.tools.replay import replay_in_process
 from stream.tools.simulate import simulate, write_events

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
-if TYPE_CHECKING:  # state.py builds updates and imports this module
-    from stream.state.state import StateUpdate
+if TYPE_CHECKING:  # updates.py builds updates and imports this module
+    from stream.core.updates import StateUpdate
 
 # What every window counts; a bucket maps a metric's index here to its sum.
 WINDOW_METRICS: Final = (

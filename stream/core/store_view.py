@@ -1,6 +1,6 @@
 """What the state knew of a store when one of its events was applied: ``StoreView`` and the
 window sums it holds. Pure Python, no Redis: the detectors, the Redis state store
-(``stream.state.state``, which re-exports both) and the in-memory one (``stream.state.memory_state``)
+(``stream.state.state``) and the in-memory one (``stream.state.memory_state``)
 share it."""
 
 from __future__ import annotations

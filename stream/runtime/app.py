@@ -34,7 +34,9 @@ from stream.runtime.health import serve as serve_metrics_and_health
 from stream.runtime.metrics import Metrics
 from stream.runtime.publishing import RetryingSink
 from stream.runtime.redis_watch import RedisWatch
-from stream.state.state import RedisStateStore, StateUnavailableError, redis_client
+from stream.state.protocol import StateUnavailableError
+from stream.state.redis_client import redis_client
+from stream.state.state import RedisStateStore
 
 log = logging.getLogger(__name__)
 

@@ -27,18 +27,12 @@ from stream.core.events import parse_event
 from stream.core.features import Watch
 from stream.core.models import SnapshotVersionError
 from stream.core.records import Alert, Event, InvalidEventError, format_ts
+from stream.core.store_view import StoreView
 from stream.core.tuning import RESTART_ONLY
+from stream.core.updates import DEFAULT_UTC_OFFSET_S, StateUpdate, update_for
 from stream.runtime.alerts import AlertSink, build_alert, tie_to_ring, wall_clock_iso
 from stream.runtime.metrics import Metrics, ModelScoreRecorder
-from stream.state.state import (
-    DEFAULT_UTC_OFFSET_S,
-    PartitionId,
-    StateStore,
-    StateUnavailableError,
-    StateUpdate,
-    StoreView,
-    update_for,
-)
+from stream.state.protocol import PartitionId, StateStore, StateUnavailableError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -108,7 +108,8 @@ async def store_report(
     members, and its alerts (the last per detector); None when Redis holds nothing for it.
     Tracking numbers are not listed: the state keeps no list of a store's parcels (its alerts
     name the stores that shared one)."""
-    from stream.state.state import RedisStateStore, redis_client
+    from stream.state.redis_client import redis_client
+    from stream.state.state import RedisStateStore
 
     client = redis_client(redis_url, **options)
     state_store = RedisStateStore(client, settings.windows)

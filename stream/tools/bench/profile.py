@@ -14,11 +14,12 @@ from typing import Any, Final
 from prometheus_client import CollectorRegistry
 
 from stream.config import Settings
+from stream.core.facts import KEY_PREFIX
 from stream.inputs import read_lines
 from stream.runtime.alerts import ListAlertSink
 from stream.runtime.engine import Engine, ListDeadLetterSink, Source
 from stream.runtime.metrics import Metrics
-from stream.state.state import KEY_PREFIX, RedisStateStore
+from stream.state.state import RedisStateStore
 from stream.tools.replay import run_engine
 
 
@@ -109,7 +110,16 @@ def _group_of(filename: str, function: str) -> str:
     if (
         "/redis/" in filename
         or "hiredis" in function  # hiredis: C, filename '~'
-        or filename.endswith(("stream/state/state.py", "stream/core/facts.py"))
+        # update_for (stream/core/updates.py) was counted here while it lived in state.py:
+        # kept so that shares stay comparable with the figures measured before the split
+        or filename.endswith(
+            (
+                "stream/state/state.py",
+                "stream/state/redis_client.py",
+                "stream/core/updates.py",
+                "stream/core/facts.py",
+            )
+        )
     ):
         return "redis client"
     if "/river/" in filename or filename.endswith("stream/core/models.py"):

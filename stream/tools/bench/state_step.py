@@ -22,8 +22,8 @@ from stream.config import Settings
 from stream.core.events import parse_event
 from stream.core.records import InvalidEventError
 from stream.core.store_state import StateConfig, StoreState, Window
+from stream.core.updates import StateUpdate, update_for
 from stream.inputs import read_lines
-from stream.state.state import StateUpdate, update_for
 
 
 def _updates(path: str | Path) -> list[StateUpdate]:
