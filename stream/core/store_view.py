@@ -9,13 +9,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from stream.core.facts import FactLinks
-from stream.core.store_state import (
-    LIFETIME_METRICS,
-    METRIC_INDEX,
-    NO_LIFETIME,
-    WINDOW_METRICS,
-    SkuSales,
-)
+from stream.core.store_state import SkuSales
+from stream.core.windows import LIFETIME_METRICS, METRIC_INDEX, NO_LIFETIME, WINDOW_METRICS
 
 __all__ = ["StoreView", "WindowSums", "with_marks"]
 

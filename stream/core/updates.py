@@ -7,7 +7,7 @@ from typing import Final
 
 from stream.core.facts import Fact
 from stream.core.records import Event
-from stream.core.store_state import METRIC_INDEX
+from stream.core.windows import METRIC_INDEX
 
 
 @dataclass(slots=True)  # not frozen, as the state's records (see store_state.Applied): read-only

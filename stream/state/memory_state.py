@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING, Any
 from stream.config import WindowSettings
 from stream.core import tracking
 from stream.core.facts import RING_FIELD, RINGS_KEPT, Fact, FactLinks
-from stream.core.store_state import StateConfig, StoreState
+from stream.core.store_state import StoreState
 from stream.core.store_view import StoreView, with_marks
+from stream.core.windows import StateConfig
 
 if TYPE_CHECKING:
     from stream.core.updates import StateUpdate

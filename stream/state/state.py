@@ -28,9 +28,10 @@ from redis.asyncio.cluster import RedisCluster
 
 from stream.config import WindowSettings
 from stream.core.facts import KEY_PREFIX, FactIndex, FactLinks
-from stream.core.store_state import StateConfig, StoreState
+from stream.core.store_state import StoreState
 from stream.core.store_view import StoreView, with_marks
 from stream.core.updates import StateUpdate
+from stream.core.windows import StateConfig
 from stream.state.protocol import PartitionId
 from stream.state.redis_client import ClusterClient, redis_client, redis_errors, slot_of
 

@@ -16,7 +16,7 @@ from stream.config import Settings
 from stream.core.detectors import mask_account
 from stream.core.facts import RING_FIELD, fact_key
 from stream.core.records import format_ts
-from stream.core.store_state import WINDOW_METRICS, StateConfig
+from stream.core.windows import WINDOW_METRICS, StateConfig
 
 WINDOW_METRICS_SHOWN = (
     "sales_cny",

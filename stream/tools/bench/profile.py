@@ -105,7 +105,14 @@ def _group_of(filename: str, function: str) -> str:
         return "parse" if function == "_decode_json" else "validate"
     if "poll" in function and "epoll" in function:  # the loop idle: redis-server is at work
         return "waiting for redis"
-    if filename.endswith(("stream/core/store_state.py", "stream/core/store_view.py")):
+    if filename.endswith(
+        (
+            "stream/core/store_state.py",
+            "stream/core/windows.py",
+            "stream/core/store_blob.py",
+            "stream/core/store_view.py",
+        )
+    ):
         return "state"
     if (
         "/redis/" in filename
