@@ -26,7 +26,8 @@ from prometheus_client import CollectorRegistry
 from stream.config import DetectorSettings, Settings
 from stream.core.checks import parse_ts_s
 from stream.runtime.alerts import ListAlertSink
-from stream.runtime.engine import Engine, ListDeadLetterSink, Source
+from stream.runtime.dead_letters import ListDeadLetterSink, Source
+from stream.runtime.engine import Engine
 from stream.runtime.metrics import Metrics
 from stream.state.memory_state import InMemoryStateStore
 from stream.state.protocol import StateStore

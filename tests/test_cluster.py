@@ -19,7 +19,8 @@ from stream.core.facts import fact_key
 from stream.core.updates import update_for
 from stream.inputs import read_lines
 from stream.runtime.alerts import ListAlertSink
-from stream.runtime.engine import Engine, ListDeadLetterSink, Source
+from stream.runtime.dead_letters import ListDeadLetterSink, Source
+from stream.runtime.engine import Engine
 from stream.runtime.metrics import Metrics
 from stream.state.state import RedisStateStore, state_key
 from stream.tools.embedded import EmbeddedRedis, EmbeddedRedisCluster

@@ -596,7 +596,8 @@ async def test_the_engine_decides_alike_on_both_stores(state_store: StateStore) 
     from prometheus_client import CollectorRegistry
 
     from stream.runtime.alerts import ListAlertSink
-    from stream.runtime.engine import Engine, ListDeadLetterSink, Source
+    from stream.runtime.dead_letters import ListDeadLetterSink, Source
+    from stream.runtime.engine import Engine
     from stream.runtime.metrics import Metrics
     from tests.helpers.harness import price_protection_scheme
 

@@ -27,7 +27,8 @@ from stream.core.records import Alert
 from stream.core.tuning import Change, InvalidChangeError, apply_changes, current_value
 from stream.runtime.batch_consumer import Fetched
 from stream.runtime.control import consume_changes
-from stream.runtime.engine import RETRY_FIRST_S, RETRY_MAX_S, DeadLetter, Engine, Source
+from stream.runtime.dead_letters import DeadLetter, Source
+from stream.runtime.engine import RETRY_FIRST_S, RETRY_MAX_S, Engine
 from stream.runtime.faust_app import EventTimeScheduling, StorewatchApp, faust_settings
 from stream.runtime.health import PING_TIMEOUT_S, WorkerHealth
 from stream.runtime.health import serve as serve_metrics_and_health

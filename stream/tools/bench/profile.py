@@ -17,7 +17,8 @@ from stream.config import Settings
 from stream.core.facts import KEY_PREFIX
 from stream.inputs import read_lines
 from stream.runtime.alerts import ListAlertSink
-from stream.runtime.engine import Engine, ListDeadLetterSink, Source
+from stream.runtime.dead_letters import ListDeadLetterSink, Source
+from stream.runtime.engine import Engine
 from stream.runtime.metrics import Metrics
 from stream.state.state import RedisStateStore
 from stream.tools.replay import run_engine
@@ -142,7 +143,9 @@ def _group_of(filename: str, function: str) -> str:
         return "alerts"
     if "/prometheus_client/" in filename:
         return "metrics"
-    if filename.endswith(("stream/runtime/engine.py", "stream/tools/bench.py")):
+    if filename.endswith(
+        ("stream/runtime/engine.py", "stream/runtime/dead_letters.py", "stream/tools/bench.py")
+    ):
         return "engine"
     if "/asyncio/" in filename or filename.endswith("selectors.py"):
         return "asyncio"
