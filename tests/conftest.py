@@ -13,7 +13,8 @@ from prometheus_client import CollectorRegistry
 from stream.config import Settings, WindowSettings
 from stream.runtime.metrics import Metrics
 from stream.state.memory_state import InMemoryStateStore
-from stream.state.state import RedisStateStore, StateStore
+from stream.state.protocol import StateStore
+from stream.state.state import RedisStateStore
 from stream.tools.embedded import EmbeddedRedis
 from tests.helpers.stores import STATE_BACKENDS, StateStoreFactory
 from tests.helpers.tiers import needs_servers, refusing_child_processes

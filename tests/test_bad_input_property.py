@@ -26,10 +26,12 @@ from prometheus_client import CollectorRegistry
 from stream.config import DetectorSettings, Settings
 from stream.core.checks import parse_ts_s
 from stream.runtime.alerts import ListAlertSink
-from stream.runtime.engine import Engine, ListDeadLetterSink, Source
+from stream.runtime.dead_letters import ListDeadLetterSink, Source
+from stream.runtime.engine import Engine
 from stream.runtime.metrics import Metrics
 from stream.state.memory_state import InMemoryStateStore
-from stream.state.state import RedisStateStore, StateStore
+from stream.state.protocol import StateStore
+from stream.state.state import RedisStateStore
 from stream.tools.dev import DevStack
 from stream.tools.embedded import EmbeddedRedis
 from stream.tools.replay_kafka import replay_via_kafka

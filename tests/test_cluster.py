@@ -15,11 +15,14 @@ from redis.crc import key_slot
 from stream.config import Settings
 from stream.core import tracking
 from stream.core.checks import event_from_dict
+from stream.core.facts import fact_key
+from stream.core.updates import update_for
 from stream.inputs import read_lines
 from stream.runtime.alerts import ListAlertSink
-from stream.runtime.engine import Engine, ListDeadLetterSink, Source
+from stream.runtime.dead_letters import ListDeadLetterSink, Source
+from stream.runtime.engine import Engine
 from stream.runtime.metrics import Metrics
-from stream.state.state import RedisStateStore, fact_key, state_key, update_for
+from stream.state.state import RedisStateStore, state_key
 from stream.tools.embedded import EmbeddedRedis, EmbeddedRedisCluster
 from stream.tools.replay import replay_in_process
 from stream.tools.simulate import simulate, write_events

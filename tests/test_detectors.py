@@ -13,7 +13,7 @@ from typing import Any
 from stream.config import DetectorSettings, Settings
 from stream.runtime.alerts import new_ring_id
 from stream.state.memory_state import InMemoryStateStore
-from stream.state.state import StateStore
+from stream.state.protocol import StateStore
 from tests.helpers import factories as f
 from tests.helpers.factories import DAY, HOUR, T0
 from tests.helpers.harness import Harness, price_protection_scheme

@@ -12,12 +12,9 @@ import pytest
 import redis.asyncio as redis_asyncio
 
 from stream.core.alert_schema import alert_json_schema
-from stream.runtime.engine import (
-    DEAD_LETTER_LINES_PER_MINUTE,
-    LogBudget,
-    Source,
-)
-from stream.state.state import RedisStateStore, StateStore
+from stream.runtime.dead_letters import DEAD_LETTER_LINES_PER_MINUTE, LogBudget, Source
+from stream.state.protocol import StateStore
+from stream.state.state import RedisStateStore
 from tests.helpers import factories as f
 from tests.helpers.factories import DAY, HOUR, T0
 from tests.helpers.harness import Harness, price_protection_scheme

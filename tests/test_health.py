@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry
 from stream.runtime.health import HEALTH_PATH, PING_TIMEOUT_S, WorkerHealth, serve
 from stream.runtime.metrics import Metrics
 from stream.runtime.redis_watch import RedisWatch
-from stream.state.state import redis_client
+from stream.state.redis_client import redis_client
 from stream.tools.embedded import EmbeddedRedis, free_port
 
 

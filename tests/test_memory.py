@@ -20,10 +20,12 @@ from prometheus_client import CollectorRegistry
 
 from stream.config import Settings, WindowSettings
 from stream.core import tracking
+from stream.core.facts import KEY_PREFIX
 from stream.runtime.alerts import ListAlertSink
-from stream.runtime.engine import Engine, ListDeadLetterSink, Source
+from stream.runtime.dead_letters import ListDeadLetterSink, Source
+from stream.runtime.engine import Engine
 from stream.runtime.metrics import Metrics
-from stream.state.state import KEY_PREFIX, RedisStateStore
+from stream.state.state import RedisStateStore
 from stream.tools.embedded import EmbeddedRedis
 from tests.helpers import factories as f
 

@@ -23,7 +23,7 @@ import pytest
 
 from stream.config import Settings
 from stream.core.checks import parse_ts_s
-from stream.runtime.engine import DEAD_LETTER_RAW_MAX_BYTES
+from stream.runtime.dead_letters import DEAD_LETTER_RAW_MAX_BYTES
 from stream.tools.dev import DevStack
 from stream.tools.embedded import EmbeddedRedis
 from stream.tools.replay import replay_in_process

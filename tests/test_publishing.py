@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from stream.runtime.engine import DEAD_LETTER_RAW_MAX_BYTES, DeadLetter, Source
+from stream.runtime.dead_letters import DEAD_LETTER_RAW_MAX_BYTES, DeadLetter, Source
 from stream.runtime.publishing import PublishError, RetryingSink
 
 

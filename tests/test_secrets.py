@@ -19,7 +19,8 @@ from pydantic import ValidationError
 from stream.config import KafkaSecuritySettings, Settings, load_settings, redact_url
 from stream.core.tuning import show
 from stream.runtime.metrics import Metrics
-from stream.state.state import RedisStateStore, StateUnavailableError
+from stream.state.protocol import StateUnavailableError
+from stream.state.state import RedisStateStore
 from stream.tools.embedded import EmbeddedKafka, EmbeddedRedis, EmbeddedServerError, free_port
 
 KAFKA_PASSWORD = "kafka-pw-7f3a9c"
@@ -144,7 +145,7 @@ async def test_the_state_store_authenticates_to_a_redis_that_requires_a_password
     import redis.exceptions
 
     from stream.core.checks import event_from_dict
-    from stream.state.state import update_for
+    from stream.core.updates import update_for
     from stream.tools.embedded import EmbeddedRedis
     from tests.helpers import factories as f
 
@@ -305,7 +306,7 @@ async def test_the_state_store_speaks_tls_with_a_client_certificate_to_a_real_re
     tls_redis: TlsRedis,
 ) -> None:
     from stream.core.checks import event_from_dict
-    from stream.state.state import update_for
+    from stream.core.updates import update_for
     from tests.helpers import factories as f
 
     certs = tls_redis.certs

@@ -11,14 +11,12 @@ import redis.asyncio as redis_asyncio
 
 from stream.config import Settings, WindowSettings
 from stream.core.checks import event_from_dict
-from stream.core.store_state import WINDOW_METRICS, StateConfig, StoreState, Window, WindowShape
-from stream.state.state import (
-    RedisStateStore,
-    StateUnavailableError,
-    StoreView,
-    state_key,
-    update_for,
-)
+from stream.core.store_state import StoreState
+from stream.core.store_view import StoreView
+from stream.core.updates import update_for
+from stream.core.windows import WINDOW_METRICS, StateConfig, Window, WindowShape
+from stream.state.protocol import StateUnavailableError
+from stream.state.state import RedisStateStore, state_key
 from stream.tools.embedded import EmbeddedRedis
 from tests.helpers import factories as f
 from tests.helpers.factories import DAY, HOUR, T0

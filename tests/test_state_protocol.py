@@ -18,9 +18,12 @@ import redis.asyncio as redis_asyncio
 
 from stream.config import Settings
 from stream.core.checks import event_from_dict
-from stream.core.facts import Fact, FactIndex, FactLinks
+from stream.core.facts import KEY_PREFIX, Fact, FactIndex, FactLinks
+from stream.core.store_view import StoreView
+from stream.core.updates import update_for
 from stream.state.memory_state import InMemoryStateStore, MemoryFactIndex
-from stream.state.state import KEY_PREFIX, RedisStateStore, StateStore, StoreView, update_for
+from stream.state.protocol import StateStore
+from stream.state.state import RedisStateStore
 from stream.tools.embedded import EmbeddedRedis
 from stream.tools.replay import replay_in_process
 from stream.tools.simulate import simulate, write_events
@@ -593,7 +596,8 @@ async def test_the_engine_decides_alike_on_both_stores(state_store: StateStore) 
     from prometheus_client import CollectorRegistry
 
     from stream.runtime.alerts import ListAlertSink
-    from stream.runtime.engine import Engine, ListDeadLetterSink, Source
+    from stream.runtime.dead_letters import ListDeadLetterSink, Source
+    from stream.runtime.engine import Engine
     from stream.runtime.metrics import Metrics
     from tests.helpers.harness import price_protection_scheme
 

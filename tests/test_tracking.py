@@ -9,8 +9,7 @@ import pytest
 import redis.asyncio as redis_asyncio
 
 from stream.core import tracking
-from stream.core.facts import Fact, FactIndex, FactLinks
-from stream.state.state import KEY_PREFIX
+from stream.core.facts import KEY_PREFIX, Fact, FactIndex, FactLinks
 
 DAY_S = 86400
 TTL_S = 30 * DAY_S

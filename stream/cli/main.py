@@ -85,7 +85,7 @@ def _classify(exc: Exception) -> CommandError:
     foresaw ends in one line with an exit code that says whose it is."""
     from pydantic import ValidationError
 
-    from stream.state.state import StateUnavailableError
+    from stream.state.protocol import StateUnavailableError
     from stream.tools.dev import DevStackError
     from stream.tools.embedded import EmbeddedServerError
 

@@ -102,7 +102,7 @@ class Touch(NamedTuple):
 
 class FactIndex:
     """The cross-store facts of one namespace, on a redis.asyncio client (or Cluster client
-    whose pipelines run scripts, see ``state._ClusterClient``). ``slot_of`` (a key's Cluster
+    whose pipelines run scripts, see ``redis_client.ClusterClient``). ``slot_of`` (a key's Cluster
     slot) splits a batch's touches into one script call per slot, as a Cluster requires."""
 
     def __init__(

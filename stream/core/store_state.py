@@ -3,7 +3,7 @@ ids it has seen. Applying an event is arithmetic on this object; no I/O.
 
 The worker that owns a store's partitions is the only one that writes it (every input topic is
 keyed by store id and co-partitioned), so the state can live in the worker's memory and go to
-Redis once per save as one value, packed with msgpack (see ``to_blob`` and
+Redis once per save as one value, packed with msgpack (see ``store_blob`` and
 ``state.RedisStateStore``). Memory is
 bounded: each window keeps the buckets of its length plus the allowed lateness, SKU records
 are forgotten after the longest window, event ids after the allowed lateness, orders once the
@@ -15,38 +15,20 @@ exact to one bucket (window length / buckets per window) at its old end.
 
 from __future__ import annotations
 
-import io
-import math
-import pickle
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import Final
 
-import msgspec
-
-if TYPE_CHECKING:  # state.py builds updates and imports this module
-    from stream.state.state import StateUpdate
-
-# What every window counts; a bucket maps a metric's index here to its sum.
-WINDOW_METRICS: Final = (
-    "sales_cny",
-    "orders_placed",
-    "cancelled_cny",
-    "orders_shipped",
-    "orders_delivered",
-    "refund_price_protection_cny",
-    "refund_not_received_cny",
-    "refund_return_cny",
-    "refund_other_cny",
-    "price_cuts",
-    "withdrawn_cny",
-    "withdrawals",
-    "night_sales_cny",  # sales placed between midnight and 6 in the marketplace's local time
-    "round_sales_cny",  # sales whose order value is a round sum (see state.roundness)
-    "claims",  # price-protection claims (refunds), counted; their money is refund_price_protection_cny
-    "repeat_buyer_sales_cny",  # sales to a buyer among the store's last RECENT_BUYERS buyers
+from stream.core import store_blob
+from stream.core.updates import StateUpdate
+from stream.core.windows import (
+    LIFETIME_METRICS,
+    NO_LIFETIME,
+    WINDOW_METRICS,
+    StateConfig,
+    Window,
+    WindowShape,
 )
-METRIC_INDEX: Final = {name: i for i, name in enumerate(WINDOW_METRICS)}
-NO_METRICS: Final = (0.0,) * len(WINDOW_METRICS)
+
 # Why the state refused an event (nothing of it was written).
 REFUSALS: Final = ("late", "duplicate", "unknown_order")
 # A store's SKU records are scanned for stale ones once they have doubled since the last scan.
@@ -58,138 +40,10 @@ IDS_PRUNED_FROM: Final = 64
 RECENT_BUYERS: Final = 8
 _REPEAT_SALES: Final = WINDOW_METRICS.index("repeat_buyer_sales_cny")
 _SALES: Final = WINDOW_METRICS.index("sales_cny")
-# What a store has done since it was first seen, never forgotten: its own long-run pace, which
-# a week-long window cannot give (a rented dormant shop's burst spread over three days is its
-# own baseline within the window). Indexes into WINDOW_METRICS.
-LIFETIME_METRICS: Final = ("sales_cny", "orders_placed")
 _LIFETIME_INDEX: Final = tuple(WINDOW_METRICS.index(name) for name in LIFETIME_METRICS)
-NO_LIFETIME: Final = (0.0,) * len(LIFETIME_METRICS)
-BLOB_VERSION: Final = 4
-# Pickled, read by _PlainUnpickler: 3 is version 4's content, 2 the same without lifetime totals.
-OLDER_BLOB_VERSIONS: Final = (2, 3)
 
 
-@dataclass(frozen=True, slots=True)
-class WindowShape:
-    """A window's length and buckets. Its ring keeps the allowed lateness on top of the window,
-    so a late event's window is still whole. ``key`` names the shape in the saved state: a
-    window retuned at run time starts afresh instead of misreading buckets of another size."""
-
-    length_s: float
-    buckets: int
-    bucket_s: float
-    ring: int
-    key: str
-
-    @classmethod
-    def of(cls, length_s: float, buckets: int, lateness_s: float) -> WindowShape:
-        bucket_s = length_s / buckets
-        ring = buckets + math.ceil(lateness_s / bucket_s) + 1
-        return cls(length_s, buckets, bucket_s, ring, f"{length_s:g}/{buckets}/{ring}")
-
-
-@dataclass(frozen=True, slots=True)
-class StateConfig:
-    """What applying an event needs to know of the window settings."""
-
-    shapes: tuple[WindowShape, ...]
-    lateness_s: float
-    longest_s: float  # the last shape's length, read by every event
-
-    @classmethod
-    def of(cls, lengths_s: list[float], buckets: int, lateness_s: float) -> StateConfig:
-        shapes = tuple(WindowShape.of(length_s, buckets, lateness_s) for length_s in lengths_s)
-        return cls(shapes, lateness_s, shapes[-1].length_s)
-
-
-class Window:
-    """A window's buckets by index (event time / bucket length), and the running sum of the
-    buckets in (head - buckets, head], head being its newest bucket. Moving the head forward
-    subtracts the buckets that fall out, so an in-order event reads its window in O(1)."""
-
-    __slots__ = ("head", "running", "buckets")
-
-    def __init__(
-        self,
-        head: int = -1,
-        running: list[float] | None = None,
-        buckets: dict[int, dict[int, float]] | None = None,
-    ) -> None:
-        self.head = head
-        self.running = running if running is not None else list(NO_METRICS)
-        self.buckets = buckets if buckets is not None else {}
-
-    def add(self, shape: WindowShape, ts_s: float, deltas: dict[int, float]) -> tuple[float, ...]:
-        """Count ``deltas`` at ``ts_s`` and return the window's sums ending at that time. A tuple:
-        it outlives the event in its view, and the collector stops tracking a tuple of floats."""
-        idx = int(ts_s // shape.bucket_s)
-        head = self.head
-        if idx == head:  # the newest bucket: most events of the longer windows (a month: 61%)
-            running = self.running
-            if deltas:
-                bucket = self.buckets.get(idx)
-                if bucket is None:
-                    bucket = self._new_bucket(shape, idx)
-                for m, delta in deltas.items():
-                    bucket[m] = bucket.get(m, 0.0) + delta
-                    running[m] += delta
-            return tuple(running)
-        n = shape.buckets
-        if head < 0 or idx - head >= n:
-            running = self.running = list(NO_METRICS)
-            head = self.head = idx
-        else:
-            running = self.running
-            if idx > head:
-                buckets = self.buckets
-                for old in range(head - n + 1, idx - n + 1):
-                    bucket = buckets.get(old)
-                    if bucket:
-                        for m, value in bucket.items():
-                            running[m] -= value
-                head = self.head = idx
-        if deltas and idx > head - shape.ring:  # older than the ring keeps: too late for any window
-            bucket = self.buckets.get(idx)
-            if bucket is None:
-                bucket = self._new_bucket(shape, idx)
-            if idx > head - n:  # within the window: counted in its running sums too
-                for m, delta in deltas.items():
-                    bucket[m] = bucket.get(m, 0.0) + delta
-                    running[m] += delta
-            else:
-                for m, delta in deltas.items():
-                    bucket[m] = bucket.get(m, 0.0) + delta
-        if idx == head:
-            return tuple(running)
-        return self.sum_ending_at(shape, idx)
-
-    def _new_bucket(self, shape: WindowShape, idx: int) -> dict[int, float]:
-        bucket: dict[int, float] = {}
-        self.buckets[idx] = bucket
-        if len(self.buckets) > 2 * shape.ring:
-            self.prune(shape)
-        return bucket
-
-    def sum_ending_at(self, shape: WindowShape, idx: int) -> tuple[float, ...]:
-        """Sums of the buckets in (idx - buckets, idx] that the ring still keeps: the slow
-        path, for an event older than the window's newest bucket (skew between topics)."""
-        total = list(NO_METRICS)
-        buckets = self.buckets
-        for b in range(max(idx - shape.buckets, self.head - shape.ring) + 1, idx + 1):
-            bucket = buckets.get(b)
-            if bucket:
-                for m, value in bucket.items():
-                    total[m] += value
-        return tuple(total)
-
-    def prune(self, shape: WindowShape) -> None:
-        """Forget the buckets older than the ring (never read again)."""
-        oldest_kept = self.head - shape.ring
-        for b in [b for b in self.buckets if b <= oldest_kept]:
-            del self.buckets[b]
-
-
-# The records made for every event (SkuSales, Applied, and state.StateUpdate and StoreView) are
+# The records made for every event (SkuSales, Applied, and updates.StateUpdate and StoreView) are
 # not frozen: a frozen dataclass sets each field through object.__setattr__, which made their
 # construction cost more than the arithmetic of applying an event. Nothing writes them after.
 
@@ -434,121 +288,21 @@ class StoreState:
         for name, value in fields.items():
             self._set_profile(name, value)
 
-    # Saved form (version 4): one msgpack array, packed by msgspec in C (faster than pickle and
-    # about half its size on a busy store: 1,964 against 3,683 B). Floats that are whole
-    # numbers (counts, most prices) go as integers, 1 to 5 B instead of 9, and come back as
-    # the same floats (the typed decoder turns them back); a zero keeps its float, so -0.0
-    # stays -0.0. A bucket is filed under its distance from the window's head (one byte) and
-    # a window's running sums keep only their non-zero metrics. Every value is read back
-    # exactly: a store loaded from Redis decides as the one that stayed in memory.
     def to_blob(self, config: StateConfig) -> bytes:
-        windows = {}
-        for shape in config.shapes:
-            window = self.windows.get(shape.key)
-            if window is None or window.head < 0:
-                continue
-            if len(window.buckets) > shape.ring:
-                window.prune(shape)
-            head = window.head
-            windows[shape.key] = (
-                head,
-                {m: v for m, v in enumerate(window.running) if v or math.copysign(1.0, v) < 0},
-                {
-                    head - idx: {
-                        m: int(v) if v and v.is_integer() and -_EXACT < v < _EXACT else v
-                        for m, v in bucket.items()
-                    }
-                    for idx, bucket in window.buckets.items()
-                },
-            )
+        """The state in its saved form (``store_blob``), its stale event ids pruned first."""
         for stream, seen in self.ids.items():  # ids arrive about in event time: oldest first
             if (
                 seen
                 and next(iter(seen.values())) < self.stream_max_ts_s[stream] - config.lateness_s
             ):
                 self._prune_ids(stream, config.lateness_s)
-        skus = {
-            sku: [
-                record[0],
-                *[
-                    int(v) if v and v.is_integer() and -_EXACT < v < _EXACT else v
-                    for v in record[1:]
-                ],
-            ]
-            for sku, record in self.skus.items()
-        }
-        return _ENCODER.encode(
-            (
-                BLOB_VERSION,
-                self.profile,
-                self.max_ts_s,
-                self.stream_max_ts_s,
-                windows,
-                skus,
-                self.ids,
-                self.orders,
-                self.buyers,
-                self.lifetime,
-            )
-        )
+        return store_blob.encode(self, config)
 
     @classmethod
     def from_blob(cls, blob: bytes) -> StoreState:
         """A state saved by ``to_blob``, of this version or an older one (see
-        OLDER_BLOB_VERSIONS). Raises ValueError for anything else."""
-        if blob[:1] == b"\x80":  # a pickle's first opcode (PROTO): versions 2 and 3
-            return cls._from_pickled(blob)
-        try:
-            saved = _DECODER.decode(blob)
-        except msgspec.MsgspecError as exc:
-            raise ValueError(f"store state unreadable as version {BLOB_VERSION}: {exc}") from exc
-        if saved[0] != BLOB_VERSION:
-            raise ValueError(f"store state of version {saved[0]}, expected {BLOB_VERSION}")
-        state = cls()
-        (
-            _,
-            state.profile,
-            state.max_ts_s,
-            state.stream_max_ts_s,
-            windows,
-            state.skus,
-            state.ids,
-            state.orders,
-            state.buyers,
-            state.lifetime,
-        ) = saved
-        for key, (head, nonzero, buckets) in windows.items():
-            running = list(NO_METRICS)
-            for m, value in nonzero.items():
-                running[m] = value
-            state.windows[key] = Window(
-                head, running, {head - back: bucket for back, bucket in buckets.items()}
-            )
-        state._size_prune_marks()
-        return state
-
-    @classmethod
-    def _from_pickled(cls, blob: bytes) -> StoreState:
-        saved = _PlainUnpickler(io.BytesIO(blob)).load()
-        if not isinstance(saved, tuple) or not saved or saved[0] not in OLDER_BLOB_VERSIONS:
-            raise ValueError(f"store state of another version, expected {BLOB_VERSION}")
-        state = cls()
-        if saved[0] == 2:  # version 2: the same as 3, without lifetime totals
-            saved = (*saved, list(NO_LIFETIME))
-        (
-            _,
-            state.profile,
-            state.max_ts_s,
-            state.stream_max_ts_s,
-            windows,
-            state.skus,
-            state.ids,
-            state.orders,
-            state.buyers,
-            state.lifetime,
-        ) = saved
-        for key, (head, running, buckets) in windows.items():
-            state.windows[key] = Window(head, running, buckets)
+        ``store_blob.OLDER_BLOB_VERSIONS``). Raises ValueError for anything else."""
+        state = store_blob.decode(blob, cls())
         state._size_prune_marks()
         return state
 
@@ -558,31 +312,3 @@ class StoreState:
         self.ids_pruned_size = {
             stream: max(IDS_PRUNED_FROM, len(ids) // 2) for stream, ids in self.ids.items()
         }
-
-
-# Whole floats below this go to msgpack as integers (exact as floats up to 2**53).
-_EXACT: Final = 2.0**53
-# A window as saved: head, its non-zero running sums, its buckets by distance from the head.
-_SavedWindow = tuple[int, dict[int, float], dict[int, dict[int, float]]]
-_ENCODER: Final = msgspec.msgpack.Encoder()
-_DECODER: Final = msgspec.msgpack.Decoder(
-    tuple[
-        int,
-        dict[str, str],
-        float,
-        dict[str, float],
-        dict[str, _SavedWindow],
-        dict[str, list[float]],
-        dict[str, dict[str, float]],
-        dict[str, float],
-        list[str],
-        list[float],
-    ]
-)
-
-
-class _PlainUnpickler(pickle.Unpickler):
-    """Loads only builtin containers and scalars: any class or function is refused."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        raise pickle.UnpicklingError(f"a saved store state may not name {module}.{name}")

@@ -1,6 +1,6 @@
 """What the state knew of a store when one of its events was applied: ``StoreView`` and the
 window sums it holds. Pure Python, no Redis: the detectors, the Redis state store
-(``stream.state.state``, which re-exports both) and the in-memory one (``stream.state.memory_state``)
+(``stream.state.state``) and the in-memory one (``stream.state.memory_state``)
 share it."""
 
 from __future__ import annotations
@@ -9,13 +9,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from stream.core.facts import FactLinks
-from stream.core.store_state import (
-    LIFETIME_METRICS,
-    METRIC_INDEX,
-    NO_LIFETIME,
-    WINDOW_METRICS,
-    SkuSales,
-)
+from stream.core.store_state import SkuSales
+from stream.core.windows import LIFETIME_METRICS, METRIC_INDEX, NO_LIFETIME, WINDOW_METRICS
 
 __all__ = ["StoreView", "WindowSums", "with_marks"]
 

@@ -12,7 +12,8 @@ from typing import IO, Protocol
 from stream.core.alert_schema import LINKED_STORES_SHOWN
 from stream.core.detectors import RING_FACT_KINDS, Verdict, known_ring
 from stream.core.records import Alert, Event, format_ts
-from stream.state.state import StateStore, StoreView
+from stream.core.store_view import StoreView
+from stream.state.protocol import StateStore
 
 
 def alert_id(store_id: str, detector: str, event_id: str) -> str:

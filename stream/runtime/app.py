@@ -27,14 +27,17 @@ from stream.core.records import Alert
 from stream.core.tuning import Change, InvalidChangeError, apply_changes, current_value
 from stream.runtime.batch_consumer import Fetched
 from stream.runtime.control import consume_changes
-from stream.runtime.engine import RETRY_FIRST_S, RETRY_MAX_S, DeadLetter, Engine, Source
+from stream.runtime.dead_letters import DeadLetter, Source
+from stream.runtime.engine import RETRY_FIRST_S, RETRY_MAX_S, Engine
 from stream.runtime.faust_app import EventTimeScheduling, StorewatchApp, faust_settings
 from stream.runtime.health import PING_TIMEOUT_S, WorkerHealth
 from stream.runtime.health import serve as serve_metrics_and_health
 from stream.runtime.metrics import Metrics
 from stream.runtime.publishing import RetryingSink
 from stream.runtime.redis_watch import RedisWatch
-from stream.state.state import RedisStateStore, StateUnavailableError, redis_client
+from stream.state.protocol import StateUnavailableError
+from stream.state.redis_client import redis_client
+from stream.state.state import RedisStateStore
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,8 @@ import logging
 
 from stream.config import Settings, redact_url
 from stream.errors import UnreachableError
-from stream.state.state import StateUnavailableError, ping_redis
+from stream.state.protocol import StateUnavailableError
+from stream.state.redis_client import ping_redis
 
 PROBE_TIMEOUT_S = 5.0
 KAFKA_HINT = "is `storewatch dev` running? give its address with --bootstrap HOST:PORT"

@@ -1,5 +1,5 @@
 """Per-store state and cross-store facts in this process's memory: the ``StateStore`` of
-``stream.state.state`` without Redis, for detection tests and replays that need no durable copy.
+``stream.state.protocol`` without Redis, for detection tests and replays that need no durable copy.
 
 ``InMemoryStateStore`` applies updates to the same ``StoreState`` objects as
 ``RedisStateStore`` and returns the same views, links, alert marks and ring members for the same
@@ -25,11 +25,13 @@ from typing import TYPE_CHECKING, Any
 from stream.config import WindowSettings
 from stream.core import tracking
 from stream.core.facts import RING_FIELD, RINGS_KEPT, Fact, FactLinks
-from stream.core.store_state import StateConfig, StoreState
+from stream.core.store_state import StoreState
 from stream.core.store_view import StoreView, with_marks
+from stream.core.windows import StateConfig
 
 if TYPE_CHECKING:
-    from stream.state.state import PartitionId, StateUpdate
+    from stream.core.updates import StateUpdate
+    from stream.state.protocol import PartitionId
 
 __all__ = ["InMemoryStateStore", "MemoryFactIndex"]
 

@@ -16,59 +16,26 @@ the stores it meets for the first time, link its facts), and a commit one.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
 import pickle
 import time
 import zlib
 from collections import OrderedDict
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
-import redis.asyncio as redis_asyncio
-import redis.exceptions
 from redis.asyncio.cluster import RedisCluster
-from redis.crc import key_slot
 
 from stream.config import WindowSettings
-from stream.core.facts import FACT_KINDS, KEY_PREFIX, Fact, FactIndex, FactLinks, fact_key
-from stream.core.records import Event
-from stream.core.store_state import (
-    METRIC_INDEX,
-    REFUSALS,
-    WINDOW_METRICS,
-    SkuSales,
-    StateConfig,
-    StoreState,
-)
-from stream.core.store_view import (  # pure: re-exported here for every import
-    StoreView,
-    WindowSums,
-    with_marks,
-)
+from stream.core.facts import KEY_PREFIX, FactIndex, FactLinks
+from stream.core.store_state import StoreState
+from stream.core.store_view import StoreView, with_marks
+from stream.core.updates import StateUpdate
+from stream.core.windows import StateConfig
+from stream.state.protocol import PartitionId
+from stream.state.redis_client import ClusterClient, redis_client, redis_errors, slot_of
 
-__all__ = [
-    "FACT_KINDS",
-    "KEY_PREFIX",
-    "REFUSALS",
-    "WINDOW_METRICS",
-    "Fact",
-    "FactLinks",
-    "RedisStateStore",
-    "SkuSales",
-    "StateStore",
-    "StateUnavailableError",
-    "StateUpdate",
-    "StoreView",
-    "WindowSums",
-    "fact_key",
-    "redis_client",
-    "state_key",
-    "update_for",
-]
+__all__ = ["RedisStateStore", "state_key"]
 
 log = logging.getLogger(__name__)
 
@@ -80,327 +47,6 @@ def state_key(store_id: str, namespace: str = KEY_PREFIX) -> str:
     'sw:v1:{s42}:state'
     """
     return f"{namespace}:{{{store_id}}}:state"
-
-
-@dataclass(slots=True)  # not frozen, as the state's records (see store_state.Applied): read-only
-class StateUpdate:
-    """One event's effect on its store's state.
-
-    ``deltas`` are keyed by the metric's index in WINDOW_METRICS. ``profile_times`` are
-    (op, field) pairs that keep the event's time in the field: op '<' the earliest, '>' the
-    latest; ``profile_sets`` (field, value) pairs set the field. Both apply in their order."""
-
-    store_id: str
-    stream: str
-    ts_s: float
-    deltas: dict[int, float]
-    profile_times: tuple[tuple[str, str], ...]
-    profile_sets: tuple[tuple[str, str], ...] = ()
-    sku: str = ""
-    sku_unit_price_cny: float = 0.0
-    sku_units: int = 0
-    facts: tuple[Fact, ...] = ()
-    event_id: str = ""
-    placed_order_id: str = ""
-    refund_of_order_id: str = ""
-    buyer: str = ""  # the buyer of a placed order
-
-
-_SALES = METRIC_INDEX["sales_cny"]
-_PLACED = METRIC_INDEX["orders_placed"]
-_CANCELLED = METRIC_INDEX["cancelled_cny"]
-_SHIPPED = METRIC_INDEX["orders_shipped"]
-_DELIVERED = METRIC_INDEX["orders_delivered"]
-_PRICE_CUTS = METRIC_INDEX["price_cuts"]
-_WITHDRAWN = METRIC_INDEX["withdrawn_cny"]
-_WITHDRAWALS = METRIC_INDEX["withdrawals"]
-_NIGHT_SALES = METRIC_INDEX["night_sales_cny"]
-_ROUND_SALES = METRIC_INDEX["round_sales_cny"]
-_CLAIMS = METRIC_INDEX["claims"]
-_PRICE_PROTECTION = METRIC_INDEX["refund_price_protection_cny"]
-NIGHT_HOURS: Final = range(0, 6)
-DEFAULT_UTC_OFFSET_S: Final = 8 * 3600.0
-
-# when the store was first seen at all, and first seen at work: "quiet all week" needs a week
-# of watching
-_SEEN: Final = (("<", "first_ts"),)
-_OPENED: Final = (*_SEEN, ("<", "opened_ts"), (">", "registered_ts"))
-_ACTIVE: Final = (("<", "first_ts"), ("<", "first_activity_ts"))
-_SALE: Final = (*_ACTIVE, (">", "last_sale_ts"), ("<", "first_sale_ts"))
-_PRICE_CUT: Final = (*_ACTIVE, (">", "last_price_cut_ts"))
-_SHIPMENT: Final = (*_ACTIVE, (">", "last_shipment_ts"))
-
-
-def roundness(value_cny: float) -> float:
-    """How round a sum is: 1 for a multiple of 100 CNY, 0.5 of 10, 0 otherwise. Top-ups and
-    stakes come in round sums; prices end in .99 or any odd figure.
-
-    >>> roundness(500.0), roundness(230.0), roundness(199.9), roundness(0.0)
-    (1.0, 0.5, 0.0, 0.0)
-    """
-    fen = round(value_cny * 100)
-    if fen <= 0:
-        return 0.0
-    if fen % 10_000 == 0:
-        return 1.0
-    return 0.5 if fen % 1_000 == 0 else 0.0
-
-
-def local_hour(ts_s: float, utc_offset_s: float = DEFAULT_UTC_OFFSET_S) -> int:
-    """The hour of the day in the marketplace's local time.
-
-    >>> local_hour(0.0), local_hour(0.0, utc_offset_s=0.0)
-    (8, 0)
-    """
-    return int((ts_s + utc_offset_s) // 3600) % 24
-
-
-def update_for(event: Event, utc_offset_s: float = DEFAULT_UTC_OFFSET_S) -> StateUpdate:
-    """What an event adds to its store's windows and profile.
-
-    Every count is keyed by the event's own time and needs no earlier event of the same order,
-    so arrival order never changes what a window holds (a refund or a delivery seen before its
-    order counts all the same).
-    """
-    f = event.fields
-    times: tuple[tuple[str, str], ...] = _ACTIVE
-    sets: tuple[tuple[str, str], ...] = ()
-    deltas: dict[int, float] = {}
-    sku, price, units = "", 0.0, 0
-    facts: tuple[Fact, ...] = ()
-    placed = refund_of = buyer = ""
-    if event.type == "store":
-        # a store opens once: a later store event (a new payout account, a new owner) updates
-        # the registration but leaves the store as old as its first one
-        times = _OPENED
-        sets = (
-            ("deposit", repr(f["deposit"])),
-            ("bank_account", f["bank_account"]),
-            ("owner_id", f["owner_id"]),
-            ("category", f["category"]),
-        )
-        facts = (Fact("bank", f["bank_account"], event.store_id, f["owner_id"]),)
-    elif event.type == "order":
-        value_cny = f["unit_price"] * f["quantity"]
-        status = f["status"]
-        if status == "placed":
-            deltas = {_SALES: float(value_cny), _PLACED: 1.0}
-            if local_hour(event.ts_s, utc_offset_s) in NIGHT_HOURS:
-                deltas[_NIGHT_SALES] = float(value_cny)
-            round_share = roundness(value_cny)
-            if round_share:
-                deltas[_ROUND_SALES] = float(value_cny) * round_share
-            times = _SALE
-            sku, price, units = f["sku"], f["unit_price"], f["quantity"]
-            placed, buyer = f["order_id"], f["buyer_id"]
-        elif status == "cancelled":
-            deltas = {_CANCELLED: float(value_cny)}
-        elif status == "shipped":
-            deltas = {_SHIPPED: 1.0}
-            times = _SHIPMENT
-        else:
-            deltas = {_DELIVERED: 1.0}
-        if f.get("tracking_no"):
-            # members are buyers, not orders: one buyer's orders merged into one parcel share a
-            # number honestly; a number shared by several buyers or stores is the oddity
-            facts = (Fact("trk", f["tracking_no"], f["buyer_id"], event.store_id),)
-    elif event.type == "price":
-        sku = f["sku"]
-        if f["new_price"] < f["old_price"]:
-            deltas = {_PRICE_CUTS: 1.0}
-            times = _PRICE_CUT
-    elif event.type == "refund":
-        deltas = {METRIC_INDEX[f"refund_{f['reason']}_cny"]: float(f["amount"])}
-        refund_of = f["order_id"]
-        if f["reason"] == "price_protection":
-            deltas[_CLAIMS] = 1.0
-            facts = (Fact("claim", f["buyer_id"], event.store_id),)
-    elif event.type == "withdrawal":
-        deltas = {_WITHDRAWN: float(f["amount"]), _WITHDRAWALS: 1.0}
-        # first use of each payout account: "never used before" and rotation across accounts
-        times = (*_ACTIVE, (">", "last_withdrawal_ts"), ("<", f"acct:{f['bank_account']}"))
-        facts = (Fact("bank", f["bank_account"], event.store_id),)
-    return StateUpdate(
-        event.store_id,
-        event.type,
-        event.ts_s,
-        deltas,
-        times,
-        sets,
-        sku,
-        price,
-        units,
-        facts,
-        event.event_id,
-        placed,
-        refund_of,
-        buyer,
-    )
-
-
-class StateUnavailableError(RuntimeError):
-    """Redis could not be reached or answered with a connection error; the batch may be
-    retried. (Transport shells catch this instead of importing redis themselves.)"""
-
-
-@contextmanager
-def _redis_errors() -> Iterator[None]:
-    try:
-        yield
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-        raise StateUnavailableError(f"Redis unavailable: {exc}") from exc
-
-
-# A Kafka partition (topic, number), or a replayed file and 0.
-PartitionId = tuple[str, int]
-
-
-class StateStore(Protocol):
-    """Where per-store state lives; the engine depends on this, not on Redis (RedisStateStore
-    below; stream.state.memory_state.InMemoryStateStore keeps it all in the process).
-
-    It also keeps, per input partition, the highest offset whose event is decided and whose
-    effect is saved (``decided``, saved by ``commit`` with the stores): after a crash, an event
-    at or below it that the stores refuse as a copy is a redelivery, not bad input.
-    """
-
-    async def load(self, store_ids: set[str]) -> None: ...
-
-    async def apply_many(self, updates: list[StateUpdate]) -> list[StoreView]: ...
-
-    async def link_facts(
-        self, updates: list[StateUpdate], views: list[StoreView]
-    ) -> list[StoreView]: ...
-
-    async def commit(self) -> None: ...
-
-    def release(self) -> None: ...
-
-    async def decided_offsets(self, partitions: set[PartitionId]) -> dict[PartitionId, int]: ...
-
-    def decided(self, partition: PartitionId, offset: int) -> None: ...
-
-    def reconfigure(self, windows: WindowSettings) -> None: ...
-
-    def current(self, view: StoreView, store_id: str) -> StoreView: ...
-
-    def remember(self, store_id: str, fields: dict[str, str]) -> None: ...
-
-    async def mark_alert(
-        self, store_id: str, detector: str, ts_s: float, ring_id: str, facts: list[FactLinks]
-    ) -> set[str]: ...
-
-    async def tie_facts(self, ring_id: str, facts: list[FactLinks]) -> None: ...
-
-
-CLUSTER_SCHEMES: Final = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
-
-
-def redis_client(url: str, **options: Any) -> Any:
-    """A redis.asyncio client for ``url``: ``redis://`` or ``rediss://`` (TLS) for one server,
-    ``redis+cluster://`` or ``rediss+cluster://`` for a Redis Cluster (any node's address;
-    the client discovers the others). ``options`` (password, ssl_ca_certs, ...) go to the
-    client; values in the URL win over them, as redis-py does."""
-    scheme, sep, rest = url.partition("://")
-    if sep and scheme in CLUSTER_SCHEMES:
-        return RedisCluster.from_url(
-            f"{CLUSTER_SCHEMES[scheme]}://{rest}", decode_responses=True, **options
-        )
-    return redis_asyncio.Redis.from_url(url, decode_responses=True, **options)
-
-
-async def ping_redis(url: str, timeout_s: float, **options: Any) -> None:
-    """Raise StateUnavailableError unless Redis at ``url`` answers PING within ``timeout_s``.
-
-    One-shot commands call this first: the engine retries an unavailable Redis for ever, as a
-    worker should, but a replay started against nothing would then wait for ever."""
-    try:
-        client = redis_client(
-            url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s, **options
-        )
-        try:
-            await asyncio.wait_for(client.ping(), timeout_s)
-        finally:
-            await client.aclose()
-    except (redis.exceptions.RedisError, OSError) as exc:  # TimeoutError is an OSError
-        raise StateUnavailableError(f"Redis unavailable: {exc or type(exc).__name__}") from exc
-
-
-class _ClusterPipeline:
-    """A non-transactional RedisCluster pipeline that also runs registered scripts.
-
-    redis-py blocks ``evalsha`` on cluster pipelines (it cannot load a missing script on the
-    right node mid-pipeline), so this queues EVALSHA as a raw command, which the cluster
-    pipeline routes by its keys like any other: every script call here has all its keys in
-    one slot. A node that does not know a script answers NOSCRIPT for that command alone; the
-    scripts are then loaded on every primary and the failed commands re-run, in their order
-    (they all went to the nodes that lacked the script, so no command of theirs had run).
-    """
-
-    def __init__(self, cluster: RedisCluster, scripts: list[Any]) -> None:
-        self._cluster = cluster
-        self._scripts = scripts
-        self._queued: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
-
-    async def evalsha(self, sha: str, numkeys: int, *keys_and_args: Any) -> _ClusterPipeline:
-        self._queued.append(("execute_command", ("EVALSHA", sha, numkeys, *keys_and_args), {}))
-        return self
-
-    def __getattr__(self, name: str) -> Any:
-        def queue(*args: Any, **kwargs: Any) -> _ClusterPipeline:
-            self._queued.append((name, args, kwargs))
-            return self
-
-        return queue
-
-    async def _run(self, commands: list[tuple[str, tuple[Any, ...], dict[str, Any]]]) -> list[Any]:
-        pipe = self._cluster.pipeline()
-        for name, args, kwargs in commands:
-            getattr(pipe, name)(*args, **kwargs)
-        return list(await pipe.execute(raise_on_error=False))
-
-    async def execute(self, raise_on_error: bool = True) -> list[Any]:
-        results = await self._run(self._queued)
-        missing = [
-            i for i, r in enumerate(results) if isinstance(r, redis.exceptions.NoScriptError)
-        ]
-        if missing:
-            for script in self._scripts:
-                await self._cluster.script_load(script.script)  # every primary
-            for i, result in zip(
-                missing, await self._run([self._queued[i] for i in missing]), strict=True
-            ):
-                results[i] = result
-        self._queued = []
-        errors = [r for r in results if isinstance(r, Exception)]
-        if raise_on_error and errors:
-            raise errors[0]
-        return results
-
-
-def _slot_of(key: str) -> int:
-    return int(key_slot(key.encode()))
-
-
-class _ClusterClient:
-    """A RedisCluster whose ``pipeline()`` runs registered scripts (see _ClusterPipeline)."""
-
-    def __init__(self, cluster: RedisCluster) -> None:
-        self._cluster = cluster
-        self._scripts: list[Any] = []
-
-    def register_script(self, text: str) -> Any:
-        script = self._cluster.register_script(text)
-        self._scripts.append(script)
-        return script
-
-    def pipeline(self, transaction: bool = False) -> _ClusterPipeline:
-        if transaction:
-            raise ValueError("a transaction cannot span the slots of a Redis Cluster")
-        return _ClusterPipeline(self._cluster, self._scripts)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._cluster, name)
 
 
 # A snapshot saved compressed starts with this byte, which base64 text (the form before) never
@@ -428,7 +74,7 @@ class RedisStateStore:
     def __init__(self, client: Any, windows: WindowSettings, namespace: str = KEY_PREFIX) -> None:
         cluster = isinstance(client, RedisCluster)
         if cluster:
-            client = _ClusterClient(client)
+            client = ClusterClient(client)
         self._client = client
         self._namespace = namespace
         self.facts = FactIndex(
@@ -437,7 +83,7 @@ class RedisStateStore:
             windows.fact_cap,
             int(windows.fact_ttl_s),
             trk_buckets=windows.trk_buckets,
-            slot_of=_slot_of if cluster else None,
+            slot_of=slot_of if cluster else None,
         )
         self.reconfigure(windows)
         # least recently used first; a store is dropped from memory once saved and past the cap
@@ -511,7 +157,7 @@ class RedisStateStore:
         ]
         if not linking:
             return views
-        with _redis_errors():
+        with redis_errors():
             links = iter(
                 await self.facts.link([fact for i in linking for fact in updates[i].facts])
             )
@@ -536,7 +182,7 @@ class RedisStateStore:
         pipe = self._client.pipeline(transaction=False)
         for store_id in missing:
             pipe.execute_command("GET", state_key(store_id, self._namespace), NEVER_DECODE=[])
-        with _redis_errors():
+        with redis_errors():
             replies = await pipe.execute()
         for store_id, saved in zip(missing, replies, strict=True):
             self._stores[store_id] = self._restore(store_id, saved)
@@ -578,7 +224,7 @@ class RedisStateStore:
             )
             # kept as long as the stores it vouches for
             pipe.expire(self._decided_key, self._ttl_s)
-        with _redis_errors():
+        with redis_errors():
             await pipe.execute()
         self._decided_unsaved.clear()
         now_s = time.monotonic()
@@ -598,7 +244,7 @@ class RedisStateStore:
         time a partition is met after an assignment; from memory after that."""
         missing = [partition for partition in partitions if partition not in self._decided]
         if missing:
-            with _redis_errors():
+            with redis_errors():
                 saved = await self._client.hmget(
                     self._decided_key, [f"{topic}:{number}" for topic, number in missing]
                 )
@@ -658,12 +304,12 @@ class RedisStateStore:
         self._stores[store_id].mark(fields)
         self._changed.add(store_id)
         self._batch_marks.setdefault(store_id, {}).update(fields)
-        with _redis_errors():
+        with redis_errors():
             return await self.facts.join_ring(ring_id, store_id, facts)
 
     async def tie_facts(self, ring_id: str, facts: list[FactLinks]) -> None:
         """Mark facts a store of ``ring_id`` touched after its alert with the ring's id."""
-        with _redis_errors():
+        with redis_errors():
             await self.facts.tie(ring_id, facts)
 
     def models_key(self, app_id: str) -> str:
@@ -678,12 +324,12 @@ class RedisStateStore:
         if not snapshots:
             return
         packed = {name: _packed_snapshot(blob) for name, blob in snapshots.items()}
-        with _redis_errors():
+        with redis_errors():
             await self._client.hset(self.models_key(app_id), mapping=packed)
 
     async def load_models(self, app_id: str) -> dict[str, bytes]:
         """The snapshots saved by ``save_models``, or by its base64 form before."""
-        with _redis_errors():
+        with redis_errors():
             saved = await self._client.execute_command(
                 "HGETALL", self.models_key(app_id), NEVER_DECODE=[]
             )
@@ -694,7 +340,7 @@ class RedisStateStore:
     async def tracked_stores(self) -> int:
         """How many stores have state (scans; for tests, reports and gauges, not the hot path)."""
         count = 0
-        with _redis_errors():
+        with redis_errors():
             async for _ in self._client.scan_iter(match=f"{self._namespace}:*:state", count=1000):
                 count += 1
         return count
@@ -702,7 +348,7 @@ class RedisStateStore:
     async def saved_state(self, store_id: str) -> StoreState | None:
         """A store's state as saved in Redis (for tests and tools; the worker reads its own
         memory)."""
-        with _redis_errors():
+        with redis_errors():
             saved = await self._client.execute_command(
                 "GET", state_key(store_id, self._namespace), NEVER_DECODE=[]
             )
@@ -726,7 +372,7 @@ class RedisStateStore:
 
     async def ping(self) -> None:
         """Raise StateUnavailableError unless Redis answers (for health at start-up)."""
-        with _redis_errors():
+        with redis_errors():
             await self._client.ping()
 
     async def close(self) -> None:

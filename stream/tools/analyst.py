@@ -16,7 +16,7 @@ from stream.config import Settings
 from stream.core.detectors import mask_account
 from stream.core.facts import RING_FIELD, fact_key
 from stream.core.records import format_ts
-from stream.core.store_state import WINDOW_METRICS, StateConfig
+from stream.core.windows import WINDOW_METRICS, StateConfig
 
 WINDOW_METRICS_SHOWN = (
     "sales_cny",
@@ -108,7 +108,8 @@ async def store_report(
     members, and its alerts (the last per detector); None when Redis holds nothing for it.
     Tracking numbers are not listed: the state keeps no list of a store's parcels (its alerts
     name the stores that shared one)."""
-    from stream.state.state import RedisStateStore, redis_client
+    from stream.state.redis_client import redis_client
+    from stream.state.state import RedisStateStore
 
     client = redis_client(redis_url, **options)
     state_store = RedisStateStore(client, settings.windows)

@@ -21,13 +21,15 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from stream.config import Settings
+from stream.core.facts import KEY_PREFIX
 from stream.core.records import Alert
 from stream.inputs import read_lines
 from stream.runtime.alerts import JsonlAlertSink, ListAlertSink
-from stream.runtime.engine import Engine, ListDeadLetterSink, Source
+from stream.runtime.dead_letters import ListDeadLetterSink, Source
+from stream.runtime.engine import Engine
 from stream.runtime.metrics import Metrics
 from stream.state.memory_state import InMemoryStateStore
-from stream.state.state import KEY_PREFIX, RedisStateStore
+from stream.state.state import RedisStateStore
 
 STATE_BACKENDS = ("redis", "memory")
 BATCH_SIZE = 500  # as a Faust worker under load takes them (app.BATCH_MAX)

@@ -9,9 +9,11 @@ from prometheus_client import CollectorRegistry
 
 from stream.config import Settings
 from stream.runtime.alerts import ListAlertSink
-from stream.runtime.engine import Engine, ListDeadLetterSink, Source
+from stream.runtime.dead_letters import ListDeadLetterSink, Source
+from stream.runtime.engine import Engine
 from stream.runtime.metrics import Metrics
-from stream.state.state import RedisStateStore, StateStore
+from stream.state.protocol import StateStore
+from stream.state.state import RedisStateStore
 from tests.helpers import factories as f
 from tests.helpers.factories import DAY, HOUR, T0
 

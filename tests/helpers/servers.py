@@ -10,7 +10,8 @@ from typing import Any
 import redis.asyncio as redis_asyncio
 
 from stream.config import Settings
-from stream.core.store_state import StoreState, Window
+from stream.core.store_state import StoreState
+from stream.core.windows import Window
 from stream.runtime.metrics import read_metrics_page, sample_sum
 from stream.runtime.topic_reader import read_records
 

@@ -21,9 +21,10 @@ from typing import Any
 from stream.config import Settings
 from stream.core.events import parse_event
 from stream.core.records import InvalidEventError
-from stream.core.store_state import StateConfig, StoreState, Window
+from stream.core.store_state import StoreState
+from stream.core.updates import StateUpdate, update_for
+from stream.core.windows import StateConfig, Window
 from stream.inputs import read_lines
-from stream.state.state import StateUpdate, update_for
 
 
 def _updates(path: str | Path) -> list[StateUpdate]:
