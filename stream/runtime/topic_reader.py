@@ -1,22 +1,102 @@
-"""Reading a Kafka topic from its first offset until it has been quiet for a while.
+"""Reading a topic without joining a consumer group: the one group-less reader.
 
-Tansu reports unreliable end offsets, so "read to the end" cannot ask the broker where the end
-is: a topic is read to its end once no record has arrived for ``quiet_s``. The control topic
-(every worker reads every tuning change), the alert topic (``stream.tools.replay_kafka``
-follows it) and the tests (dead letters, alerts) all read this way, with an assigned,
-group-less consumer.
+The workers read the control topic (every worker needs every tuning change), the tools read
+the topics the workers write (replay's summary, `alerts tail`, `alert ID`, `label`,
+`evaluate --labels-topic`), and the tests read dead letters and alerts. None of them may
+join the workers' group or commit offsets, so every reader here assigns partitions itself.
+
+Where "the end" of a topic is depends on the reader, because Tansu's end offsets have been
+seen to lag: ``read_records`` stops at the end offsets asked for when it starts, with a quiet
+spell as a fallback; ``read_from_start`` never asks, and counts a topic as read once it has
+been quiet for a while (a writer may still be writing, or the topic may not exist yet).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from stream.config import Settings
 
+QUIET_S = 2.0
 POLL_MS = 250
+
+
+@asynccontextmanager
+async def open_consumer(settings: Settings) -> AsyncIterator[Any]:
+    """A started group-less consumer, stopped on the way out (also after a failed start,
+    which otherwise leaves connections that warn at exit)."""
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        **settings.kafka_security.aiokafka_options(),
+    )
+    try:
+        await consumer.start()
+    except BaseException:
+        await consumer.stop()
+        raise
+    try:
+        yield consumer
+    finally:
+        await consumer.stop()
+
+
+async def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
+    """The next offset to be written, per partition of ``topic`` (empty: no such topic)."""
+    async with open_consumer(settings) as consumer:
+        assigned = await _assign(consumer, topic)
+        if not assigned:
+            return {}
+        ends = await consumer.end_offsets(assigned)
+        return {tp.partition: int(offset) for tp, offset in ends.items()}
+
+
+async def read_records(
+    settings: Settings, topic: str, start: dict[int, int] | None = None, quiet_s: float = QUIET_S
+) -> AsyncIterator[Any]:
+    """Every record of ``topic`` (aiokafka ``ConsumerRecord`` objects) from ``start``
+    (partition -> offset; default: the beginning) up to the end it had when reading began,
+    or until it has been quiet for ``quiet_s``. Records of different partitions interleave."""
+    async with open_consumer(settings) as consumer:
+        assigned = await _assign(consumer, topic)
+        if not assigned:
+            return
+        ends = {tp.partition: int(o) for tp, o in (await consumer.end_offsets(assigned)).items()}
+        await _seek(consumer, assigned, start)
+        left = {p for p, end in ends.items() if end > (start or {}).get(p, 0)}
+        quiet_since = time.monotonic()
+        while left and time.monotonic() - quiet_since < quiet_s:
+            batches = await consumer.getmany(timeout_ms=POLL_MS)
+            for tp, records in batches.items():
+                quiet_since = time.monotonic()
+                for record in records:
+                    yield record
+                    if record.offset + 1 >= ends[tp.partition]:
+                        left.discard(tp.partition)
+
+
+async def follow_records(
+    settings: Settings, topic: str, from_beginning: bool = False
+) -> AsyncIterator[Any]:
+    """Every record written to ``topic`` from now on (or from its beginning), for ever."""
+    async with open_consumer(settings) as consumer:
+        assigned = await _assign(consumer, topic)
+        if from_beginning:
+            await consumer.seek_to_beginning()
+        elif assigned:
+            await consumer.seek_to_end()
+        while True:
+            batches = await consumer.getmany(timeout_ms=POLL_MS)
+            for records in batches.values():
+                for record in records:
+                    yield record
 
 
 async def read_from_start(
@@ -35,30 +115,13 @@ async def read_from_start(
 
     The topic counts as read once it has been quiet for ``quiet_s`` (and, when ``after`` is
     given, only from the moment that event is set: the writer has finished). Then
-    ``caught_up`` is set, and the call returns unless ``follow`` asks to go on reading.
+    ``caught_up`` is set, and the call returns unless ``follow`` asks to go on reading. A topic
+    the cluster does not know yet is read on its partition 0 (the control topic's only one),
+    so a worker that starts before anyone has tuned anything still sees the first change.
     """
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        **settings.kafka_security.aiokafka_options(),
-    )
-    try:
-        await consumer.start()
-    except BaseException:
-        await consumer.stop()  # a failed start leaves connections that warn at exit
-        raise
-    try:
-        await consumer.topics()  # loads the cluster metadata partitions_for_topic reads
-        partitions = consumer.partitions_for_topic(topic) or {0}
-        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(assigned)
-        await consumer.seek_to_beginning()
-        for tp in assigned:
-            if start and start.get(tp.partition):
-                consumer.seek(tp, start[tp.partition])
+    async with open_consumer(settings) as consumer:
+        assigned = await _assign(consumer, topic, unknown={0})
+        await _seek(consumer, assigned, start)
         quiet_since = time.monotonic()
         while True:
             for records in (await consumer.getmany(timeout_ms=POLL_MS)).values():
@@ -72,12 +135,22 @@ async def read_from_start(
                     caught_up.set()
                 if not follow:
                     return
-    finally:
-        await consumer.stop()
 
 
-async def read_records(settings: Settings, topic: str, quiet_s: float = 2.0) -> list[Any]:
-    """Every record of ``topic`` so far (aiokafka ``ConsumerRecord`` objects)."""
-    records: list[Any] = []
-    await read_from_start(settings, topic, records.append, quiet_s=quiet_s)
-    return records
+async def _assign(consumer: Any, topic: str, unknown: set[int] | None = None) -> list[Any]:
+    """Assign every partition of ``topic``; ``unknown`` is what to assign when the cluster
+    does not know the topic (by default nothing)."""
+    from aiokafka import TopicPartition
+
+    await consumer.topics()  # loads the cluster metadata partitions_for_topic reads
+    partitions = consumer.partitions_for_topic(topic) or unknown or set()
+    assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
+    consumer.assign(assigned)
+    return assigned
+
+
+async def _seek(consumer: Any, assigned: list[Any], start: dict[int, int] | None) -> None:
+    await consumer.seek_to_beginning()
+    for tp in assigned:
+        if start and start.get(tp.partition):
+            consumer.seek(tp, start[tp.partition])

@@ -78,7 +78,7 @@ async def tail_alerts(
 ) -> None:
     """Hand every alert written from now on (or since the beginning) to ``on_alert``; runs
     until cancelled."""
-    from stream.tools.topic_reader import follow_records
+    from stream.runtime.topic_reader import follow_records
 
     async for record in follow_records(settings, settings.topics.alerts, from_beginning):
         alert = decode_alert(record.value)
@@ -89,7 +89,7 @@ async def tail_alerts(
 async def find_alert(settings: Settings, alert_id: str) -> dict[str, Any] | None:
     """The latest record of alert ``alert_id`` on the alert topic, or None. A scan: the topic
     is keyed by store, so an alert id alone does not say which partition holds it."""
-    from stream.tools.topic_reader import read_records
+    from stream.runtime.topic_reader import read_records
 
     found = None
     async for record in read_records(settings, settings.topics.alerts):

@@ -78,7 +78,7 @@ async def publish_label(settings: Settings, label: Label) -> None:
 async def latest_labels(settings: Settings) -> dict[str, Label]:
     """The latest label of every alert on the labels topic; records that are not labels are
     skipped."""
-    from stream.tools.topic_reader import read_records
+    from stream.runtime.topic_reader import read_records
 
     latest: dict[str, Label] = {}
     async for record in read_records(settings, settings.topics.labels):

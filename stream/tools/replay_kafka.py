@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from stream.config import Settings
-from stream.runtime.topic_reader import read_from_start
+from stream.runtime.topic_reader import end_offsets, read_from_start, read_records
 from stream.tools.publish import PublishedOffsets, publish_file
 from stream.tools.replay import Progress, ReplayResult
 
@@ -99,8 +99,6 @@ async def replay_via_kafka(
     second run of the same file is refused as duplicate or late, and says so). ``on_alert``
     sees each alert live, as the worker publishes it.
     """
-    from stream.tools.topic_reader import end_offsets
-
     result = ReplayResult()
     started = time.perf_counter()
     seen: list[dict[str, Any]] = []
@@ -140,8 +138,6 @@ async def refused_in_run(
 
     Every dead letter is acknowledged before its input offset is committed, so once the
     worker has committed the run's last record they are all on the topic."""
-    from stream.tools.topic_reader import read_records
-
     rejected: dict[str, int] = {}
     async for record in read_records(settings, settings.topics.dead_letter, start):
         try:

@@ -13,14 +13,16 @@ from stream.config import Settings
 from stream.core.store_state import StoreState
 from stream.core.windows import Window
 from stream.runtime.metrics import read_metrics_page, sample_sum
-from stream.runtime.topic_reader import read_records
+from stream.runtime.topic_reader import read_from_start
 
 LABEL = re.compile(r'(\w+)="([^"]*)"')
 
 
 async def read_topic(settings: Settings, topic: str, idle_s: float = 2.0) -> list[Any]:
     """Every record on ``topic`` so far (read until it has been quiet for ``idle_s``)."""
-    return await read_records(settings, topic, quiet_s=idle_s)
+    records: list[Any] = []
+    await read_from_start(settings, topic, records.append, quiet_s=idle_s)
+    return records
 
 
 def metric(port: int, name: str, /, **labels: str) -> float | None:
