@@ -5,12 +5,19 @@ share it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from stream.core.facts import FactLinks
-from stream.core.store_state import SkuSales
-from stream.core.windows import LIFETIME_METRICS, METRIC_INDEX, NO_LIFETIME, WINDOW_METRICS
+from stream.core.store_state import SkuSales, StoreState
+from stream.core.updates import StateUpdate
+from stream.core.windows import (
+    LIFETIME_METRICS,
+    METRIC_INDEX,
+    NO_LIFETIME,
+    WINDOW_METRICS,
+    StateConfig,
+)
 
 __all__ = ["StoreView", "WindowSums", "with_marks"]
 
@@ -93,3 +100,34 @@ def with_marks(
         return view
     links = {kind: replace(link, ring_id=rings[kind]) for kind, link in view.links.items()}
     return replace(view, profile={**view.profile, **(marks or {})}, links=links)
+
+
+def apply_in_order(
+    stores: MutableMapping[str, StoreState],
+    updates: Sequence[StateUpdate],
+    config: StateConfig,
+    window_lengths_s: tuple[float, ...],
+    changed: set[str],
+) -> list[StoreView]:
+    """Apply a batch's updates in order, each view seeing the updates before it, and note the
+    stores that took one (both state stores; a store not in ``stores`` starts empty)."""
+    views: list[StoreView] = []
+    for update in updates:
+        state = stores.get(update.store_id)
+        if state is None:
+            state = stores[update.store_id] = StoreState()
+        applied = state.apply(update, config)
+        if applied.refusal is None:
+            changed.add(update.store_id)
+        views.append(
+            StoreView(
+                applied.refusal,
+                applied.max_ts_s,
+                applied.profile,
+                window_lengths_s,
+                applied.window_sums,
+                applied.sku,
+                lifetime_sums=applied.lifetime,
+            )
+        )
+    return views

@@ -26,7 +26,7 @@ from stream.config import WindowSettings
 from stream.core import tracking
 from stream.core.facts import RING_FIELD, RINGS_KEPT, Fact, FactLinks
 from stream.core.store_state import StoreState
-from stream.core.store_view import StoreView, with_marks
+from stream.core.store_view import StoreView, apply_in_order, with_marks
 from stream.core.windows import StateConfig
 
 if TYPE_CHECKING:
@@ -260,28 +260,7 @@ class InMemoryStateStore:
         """Apply updates in order; each view sees the updates before it."""
         if not updates:
             return []
-        stores, changed, config = self._stores, self._changed, self._config
-        lengths_s = self._lengths_s
-        views: list[StoreView] = []
-        for update in updates:
-            state = stores.get(update.store_id)
-            if state is None:
-                state = stores[update.store_id] = StoreState()
-            applied = state.apply(update, config)
-            if applied.refusal is None:
-                changed.add(update.store_id)
-            views.append(
-                StoreView(
-                    applied.refusal,
-                    applied.max_ts_s,
-                    applied.profile,
-                    lengths_s,
-                    applied.window_sums,
-                    applied.sku,
-                    lifetime_sums=applied.lifetime,
-                )
-            )
-        return views
+        return apply_in_order(self._stores, updates, self._config, self._lengths_s, self._changed)
 
     async def link_facts(
         self, updates: list[StateUpdate], views: list[StoreView]

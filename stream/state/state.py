@@ -29,7 +29,7 @@ from redis.asyncio.cluster import RedisCluster
 from stream.config import WindowSettings
 from stream.core.facts import KEY_PREFIX, FactIndex, FactLinks
 from stream.core.store_state import StoreState
-from stream.core.store_view import StoreView, with_marks
+from stream.core.store_view import StoreView, apply_in_order, with_marks
 from stream.core.updates import StateUpdate
 from stream.core.windows import StateConfig
 from stream.state.protocol import PartitionId
@@ -124,25 +124,7 @@ class RedisStateStore:
         if not updates:
             return []
         await self.load({update.store_id for update in updates})
-        views: list[StoreView] = []
-        stores, changed, config = self._stores, self._changed, self._config
-        lengths_s = self._lengths_s
-        for update in updates:
-            applied = stores[update.store_id].apply(update, config)
-            if applied.refusal is None:
-                changed.add(update.store_id)
-            views.append(
-                StoreView(
-                    applied.refusal,
-                    applied.max_ts_s,
-                    applied.profile,
-                    lengths_s,
-                    applied.window_sums,
-                    applied.sku,
-                    lifetime_sums=applied.lifetime,
-                )
-            )
-        return views
+        return apply_in_order(self._stores, updates, self._config, self._lengths_s, self._changed)
 
     async def link_facts(
         self, updates: list[StateUpdate], views: list[StoreView]
