@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from stream.errors import ExitCode
-from tests.cli_runner import assert_fails, run_cli
+from tests.helpers.cli_runner import assert_fails, run_cli
 
 
 def complete(script: str, *words: str) -> list[str]:

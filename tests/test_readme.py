@@ -59,7 +59,7 @@ def test_the_sections_others_own_live_in_docs_with_a_link_left_behind() -> None:
 
 
 def test_help_shows_the_defaults() -> None:
-    from tests.cli_runner import run_cli
+    from tests.helpers.cli_runner import run_cli
 
     simulate = run_cli("simulate", "--help").stdout
     assert "(default: 500)" in simulate and "(default: 30)" in simulate

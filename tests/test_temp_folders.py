@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_runner import run_cli
+from tests.helpers.cli_runner import run_cli
 
 pytestmark = pytest.mark.integration
 

@@ -1,1 +1,0 @@
-from tests.helpers.factories import *  # noqa: F403  (old path: tests moved to tests/helpers/)
