@@ -108,13 +108,19 @@ def apply_in_order(
     config: StateConfig,
     window_lengths_s: tuple[float, ...],
     changed: set[str],
+    *,
+    new_stores: bool,
 ) -> list[StoreView]:
     """Apply a batch's updates in order, each view seeing the updates before it, and note the
-    stores that took one (both state stores; a store not in ``stores`` starts empty)."""
+    stores that took one (both state stores). With ``new_stores`` a store not in ``stores``
+    starts empty; without, it is a KeyError: the Redis store loads every store of the batch
+    first, and deciding on an empty state where a saved one exists would flag a new store."""
     views: list[StoreView] = []
     for update in updates:
         state = stores.get(update.store_id)
         if state is None:
+            if not new_stores:
+                raise KeyError(f"store {update.store_id!r} was not loaded before its batch")
             state = stores[update.store_id] = StoreState()
         applied = state.apply(update, config)
         if applied.refusal is None:

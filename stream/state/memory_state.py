@@ -260,7 +260,9 @@ class InMemoryStateStore:
         """Apply updates in order; each view sees the updates before it."""
         if not updates:
             return []
-        return apply_in_order(self._stores, updates, self._config, self._lengths_s, self._changed)
+        return apply_in_order(
+            self._stores, updates, self._config, self._lengths_s, self._changed, new_stores=True
+        )
 
     async def link_facts(
         self, updates: list[StateUpdate], views: list[StoreView]

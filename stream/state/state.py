@@ -124,7 +124,9 @@ class RedisStateStore:
         if not updates:
             return []
         await self.load({update.store_id for update in updates})
-        return apply_in_order(self._stores, updates, self._config, self._lengths_s, self._changed)
+        return apply_in_order(
+            self._stores, updates, self._config, self._lengths_s, self._changed, new_stores=False
+        )
 
     async def link_facts(
         self, updates: list[StateUpdate], views: list[StoreView]
