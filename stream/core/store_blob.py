@@ -84,18 +84,7 @@ def decode(blob: bytes, state: StoreState) -> StoreState:
         raise ValueError(f"store state unreadable as version {BLOB_VERSION}: {exc}") from exc
     if saved[0] != BLOB_VERSION:
         raise ValueError(f"store state of version {saved[0]}, expected {BLOB_VERSION}")
-    (
-        _,
-        state.profile,
-        state.max_ts_s,
-        state.stream_max_ts_s,
-        windows,
-        state.skus,
-        state.ids,
-        state.orders,
-        state.buyers,
-        state.lifetime,
-    ) = saved
+    windows = _fill_fields(state, saved)
     for key, (head, nonzero, buckets) in windows.items():
         running = list(NO_METRICS)
         for m, value in nonzero.items():
@@ -106,12 +95,9 @@ def decode(blob: bytes, state: StoreState) -> StoreState:
     return state
 
 
-def _decode_pickled(blob: bytes, state: StoreState) -> StoreState:
-    saved = _PlainUnpickler(io.BytesIO(blob)).load()
-    if not isinstance(saved, tuple) or not saved or saved[0] not in OLDER_BLOB_VERSIONS:
-        raise ValueError(f"store state of another version, expected {BLOB_VERSION}")
-    if saved[0] == 2:  # version 2: the same as 3, without lifetime totals
-        saved = (*saved, list(NO_LIFETIME))
+def _fill_fields(state: StoreState, saved: Any) -> Any:
+    """Set the state's fields from a saved tuple (every version has the same order); the
+    windows are returned as saved, since each version packs them its own way."""
     (
         _,
         state.profile,
@@ -124,6 +110,16 @@ def _decode_pickled(blob: bytes, state: StoreState) -> StoreState:
         state.buyers,
         state.lifetime,
     ) = saved
+    return windows
+
+
+def _decode_pickled(blob: bytes, state: StoreState) -> StoreState:
+    saved = _PlainUnpickler(io.BytesIO(blob)).load()
+    if not isinstance(saved, tuple) or not saved or saved[0] not in OLDER_BLOB_VERSIONS:
+        raise ValueError(f"store state of another version, expected {BLOB_VERSION}")
+    if saved[0] == 2:  # version 2: the same as 3, without lifetime totals
+        saved = (*saved, list(NO_LIFETIME))
+    windows = _fill_fields(state, saved)
     for key, (head, running, buckets) in windows.items():
         state.windows[key] = Window(head, running, buckets)
     return state
