@@ -615,6 +615,39 @@ async def test_an_established_shop_shipping_many_buyers_parcels_under_one_consol
     assert h.detectors() == []
 
 
+async def burst_evidence(state_store: StateStore, orders_in_window: int) -> float:
+    """The burst evidence at a payout of a shop that sold one 5,000 CNY order in the two weeks
+    watched before the window and 20,000 CNY in it, in ``orders_in_window`` orders (at a line
+    low enough that the payout alerts and shows its evidence)."""
+    h = Harness(state_store, Settings(detectors=DetectorSettings(alert_evidence=0.01)))
+    ticket = 20_000 / orders_in_window
+    window = [
+        f.order("shop", T0 + 20 * DAY + i * 600, price=ticket, buyer=f"new-{i}")
+        for i in range(orders_in_window)
+    ]
+    await h.feed(
+        f.order("other", T0, price=10),
+        f.store("shop", T0 - 400 * DAY, bank="bank-own"),
+        f.order("shop", T0 + DAY, price=5_000, buyer="client-1"),
+        *window,
+        f.withdrawal("shop", T0 + 21 * DAY, 19_000, bank="bank-own"),
+    )
+    alert = next(a for a in h.alerts.alerts if a.detector == "withdrawal")
+    assert alert.features["pace_ratio"] >= 6, "far above its pace: the premise"
+    return float(alert.features["evidence_burst"])
+
+
+async def test_a_jump_made_of_a_few_orders_of_the_usual_size_weighs_less_than_a_surge(
+    state_store: StateStore,
+) -> None:
+    """Four orders of the shop's usual 5,000 CNY ticket after a quiet fortnight are a big
+    client coming back (lumpy, as a wholesaler's trade is); the same money in sixty small
+    orders is a surge of buyers."""
+    lumpy = await burst_evidence(state_store, orders_in_window=4)
+    surge = await burst_evidence(InMemoryStateStore(Settings().windows), orders_in_window=60)
+    assert 0 < lumpy < 0.8 * surge
+
+
 async def test_a_change_of_bank_just_before_a_burst_counts_as_a_new_account(
     state_store: StateStore,
 ) -> None:

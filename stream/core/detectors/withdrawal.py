@@ -98,7 +98,19 @@ class WithdrawalDetector(EvidenceDetector):
         pace_burst = log_ramp(raw["pace_ratio"], 4, 40) * pace_known
         # once the long-run pace is known, a spike of one day in an ordinary week is a lumpy
         # small shop, not a burst: the day counts only as far as the pace is not known
-        sudden = max(day_burst * (1 - ramp(raw["pace_days"], 3, 14)), pace_burst)
+        ticket = max(raw["order_size_ratio"], raw["lifetime_order_size_ratio"])
+        # a jump made of one or two orders of the shop's usual size is a lumpy seller (a
+        # wholesaler's big client), not a surge: it counts as far as many orders make it, or
+        # as far as its orders are far bigger than the shop's own; a shop with no orders before
+        # (ticket 0: nothing to compare) has no habit of lumps
+        surge_made_of = (
+            max(ramp(raw["orders_placed_window"], 2, 8), log_ramp(ticket, 2, 10))
+            if ticket > 0
+            else 1.0
+        )
+        sudden = max(day_burst * (1 - ramp(raw["pace_days"], 3, 14)), pace_burst) * (
+            0.4 + 0.6 * surge_made_of
+        )
         # takings that do not look real: never shipped, never arrived, claimed back, top-ups
         # a shop that ships (a dropshipper, a week late) is not one that never does
         since_ship = raw["since_last_shipment_s"]
@@ -188,7 +200,6 @@ class WithdrawalDetector(EvidenceDetector):
             f"{raw['pace_ratio']:,.0f} times its own pace of the {raw['pace_days']:,.0f} days "
             f"watched before.",
         )
-        ticket = max(raw["order_size_ratio"], raw["lifetime_order_size_ratio"])
         e.add(
             "big_ticket_burst",
             burst * log_ramp(ticket, 2, 10),
