@@ -128,6 +128,21 @@ def test_simulate_of_no_stores_is_a_usage_error(tmp_path: Path) -> None:
     assert not (tmp_path / "e.jsonl").exists()
 
 
+@pytest.mark.parametrize(
+    ("args", "phrases"),
+    [
+        (["--probe", "2000"], ["--probe goes with --latency-at"]),
+        (["--latency-at", "0"], ["a latency rate is 0.0", "above 0"]),
+        (["--latency-at", "500", "--probe", "-1"], ["a latency rate is -1.0"]),
+        (["--probe-s", "0"], ["--probe-s is 0.0"]),
+    ],
+)
+def test_a_bench_latency_option_out_of_place_is_a_usage_error(
+    args: list[str], phrases: list[str]
+) -> None:
+    assert_fails(run_cli("bench", *args), USAGE, *phrases)
+
+
 def test_evaluate_with_labels_of_another_file_refuses_to_score(
     marketplace: tuple[Path, Path], tmp_path: Path
 ) -> None:

@@ -61,11 +61,33 @@ def cmd_completion(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from stream.tools.bench import BenchPlan, run_bench
+    from stream.tools.bench import BenchPlan, run_bench, run_latency
 
     if args.out:
         check_output(args.out, "the figures")
-    plan = BenchPlan(stores=args.stores, days=args.days, seed=args.seed)
+    if args.probe_s <= 0:
+        raise UsageError(f"--probe-s is {args.probe_s}; it must be above 0", "e.g. --probe-s 10")
+    if args.latency_at is not None:
+        for rate in (args.latency_at, *args.probe):
+            if rate <= 0:
+                raise UsageError(f"a latency rate is {rate}; it must be above 0", "e.g. 2000")
+        result = run_latency(
+            BenchPlan(
+                stores=args.stores,
+                days=args.days,
+                seed=args.seed,
+                fixed_rate_per_s=args.latency_at,
+                probe_rates_per_s=tuple(args.probe),
+                probe_s=args.probe_s,
+            ),
+            args.out,
+        )
+        if args.out is not None:
+            print(f"wrote {args.out}")
+        return 0
+    if args.probe:
+        raise UsageError("--probe goes with --latency-at", "e.g. --latency-at 5600 --probe 2000")
+    plan = BenchPlan(stores=args.stores, days=args.days, seed=args.seed, probe_s=args.probe_s)
     if args.small:
         plan = BenchPlan(
             stores=40,

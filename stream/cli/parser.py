@@ -193,6 +193,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=21, help="random seed")
     p.add_argument("--out", type=Path, help="write the figures as JSON here")
     p.add_argument("--small", action="store_true", help="a tiny run that only proves it works")
+    p.add_argument(
+        "--latency-at",
+        type=float,
+        metavar="RATE",
+        help="only the latency probes: RATE events/s (and any --probe rates), nothing else",
+    )
+    p.add_argument(
+        "--probe",
+        type=float,
+        action="append",
+        default=[],
+        metavar="RATE",
+        help="with --latency-at: probe this rate too (repeatable)",
+    )
+    p.add_argument(
+        "--probe-s", type=float, default=10.0, help="seconds of traffic per latency probe"
+    )
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser(

@@ -274,4 +274,37 @@ def run_bench(plan: BenchPlan, out_json: str | Path | None = None, say: Any = pr
     return result
 
 
-__all__ = ["P99_BOUND_S", "TARGETS", "BenchPlan", "BenchResult", "run_bench"]
+def run_latency(
+    plan: BenchPlan, out_json: str | Path | None = None, say: Any = print
+) -> BenchResult:
+    """Only the latency probes, at ``plan.fixed_rate_per_s`` and the probe rates (a minute or
+    two instead of the whole run): to compare two versions of the worker, alternately, on the
+    same machine. The fixed rate must be given (the full run takes half of the throughput it
+    measured)."""
+    if plan.fixed_rate_per_s is None:
+        raise ValueError("a latency-only run needs a fixed rate")
+    workdir = Path(tempfile.mkdtemp(prefix="storewatch-bench-"))
+    path = workdir / "events.jsonl"
+    sim = simulate(stores=plan.stores, days=plan.days, seed=plan.seed)
+    write_events(path, sim.events)
+    result = BenchResult(hardware={**hardware(), "plan": asdict(plan)}, events=len(sim.events))
+    f = result.figures
+    f["latency_fixed_rate_per_s"] = plan.fixed_rate_per_s
+    f["latency"] = latency(path, plan)
+    f["load_average_at_end"] = os.getloadavg()
+    for row in f["latency"]["probes"]:
+        say(
+            f"latency at {row['offered_per_s']:,.0f}/s (achieved {row['achieved_offered_per_s']:,}/s"
+            f", {row['events']:,} events): p50 {row['p50_s']}s p95 {row['p95_s']}s "
+            f"p99 {row['p99_s']}s"
+        )
+    say(
+        f"load average {result.hardware['load_average_at_start'][0]:.2f} at start, "
+        f"{f['load_average_at_end'][0]:.2f} at end; CPU {f['latency']['cpu']}"
+    )
+    if out_json:
+        Path(out_json).write_text(result.to_json())
+    return result
+
+
+__all__ = ["P99_BOUND_S", "TARGETS", "BenchPlan", "BenchResult", "run_bench", "run_latency"]
