@@ -1,13 +1,15 @@
 """The red-team generator keeps the input contract and its own promises (small sizes: seconds).
 
-Both rounds go through the same contract checks; round 1 must also stay byte for byte what it
-was, since figures measured on it are published.
+All three rounds go through the same contract checks; each round must also stay byte for byte
+what it was for a seed, since figures measured on it are published.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from functools import cache
@@ -18,11 +20,14 @@ import pytest
 from stream.core.events import parse_event
 from stream.tools.redteam import (
     HABITS2,
+    HABITS3,
     SCHEMES,
     VARIANTS,
     VARIANTS2,
+    VARIANTS3,
     generate,
     generate2,
+    generate3,
     plan,
     write,
 )
@@ -42,7 +47,15 @@ def small2() -> Data:
     return generate2(stores=80, days=30, seed=11, per_variant=1)
 
 
-ROUNDS = pytest.mark.parametrize("data", [small, small2], ids=["round1", "round2"])
+@cache
+def small3() -> Data:
+    """Round 3 with one store per fraud variant and every honest habit, over a whole month."""
+    return generate3(stores=80, days=30, seed=11, per_variant=1)
+
+
+ROUNDS = pytest.mark.parametrize(
+    "data", [small, small2, small3], ids=["round1", "round2", "round3"]
+)
 
 
 def test_same_seed_same_data_other_seed_other_data() -> None:
@@ -155,18 +168,34 @@ def test_write_gives_json_lines_and_labels(tmp_path: Any) -> None:
     assert len(lines) == n_events and n_stores == len(json.loads((tmp_path / "l.json").read_text()))
 
 
-def test_round_1_is_byte_for_byte_what_was_published(tmp_path: Any) -> None:
-    """Hashes taken before round 2 was added: a change to shared code must not move round 1."""
+PINNED = {  # sha256 of (events, labels) at --stores 60 --days 10 --seed 11
+    # round 1: taken before round 2 was added; round 2: before round 3 was added; round 3: as
+    # first generated
+    1: (
+        "b3a9b8e2ad7b1351fb944bf2fbcfd97c904bcf1739be0159baa969b202675af8",
+        "f79a6863cf03305a9a33fe6d0b91f7d84222837e620e8227fd8d58f347344268",
+    ),
+    2: (
+        "be248b24e4689e80f4f4527835841fd931b7cb45dfea20f8e26327e866cdc286",
+        "91b9e40aa22d2da2fc93ae9cfb88230cfcdad374d63c32e225a892e25f0c07e0",
+    ),
+    3: (
+        "2d42b346fbf193a38c36fbf2056534ebe7cb6dd55a0914563b9bd8fa26df6545",
+        "870d28c642bea7ce88d506b17d49eed7138e59acf448bd19930d04db0e87d70c",
+    ),
+}
+
+
+@pytest.mark.parametrize("round_no", sorted(PINNED))
+def test_each_round_is_byte_for_byte_what_was_published(tmp_path: Any, round_no: int) -> None:
+    """A change to shared code (or a later round) must not move an earlier round's output."""
     out, lab = str(tmp_path / "e.jsonl"), str(tmp_path / "l.json")
-    main(["--stores", "60", "--days", "10", "--seed", "11", "--out", out, "--labels", lab])
-    digest = {
-        name: hashlib.sha256((tmp_path / name).read_bytes()).hexdigest()
-        for name in ("e.jsonl", "l.json")
-    }
-    assert digest == {
-        "e.jsonl": "b3a9b8e2ad7b1351fb944bf2fbcfd97c904bcf1739be0159baa969b202675af8",
-        "l.json": "f79a6863cf03305a9a33fe6d0b91f7d84222837e620e8227fd8d58f347344268",
-    }
+    size = ["--stores", "60", "--days", "10", "--seed", "11"]
+    main(["--round", str(round_no), *size, "--out", out, "--labels", lab])
+    digest = tuple(
+        hashlib.sha256((tmp_path / name).read_bytes()).hexdigest() for name in ("e.jsonl", "l.json")
+    )
+    assert digest == PINNED[round_no]
 
 
 def test_round_2_is_the_same_for_a_seed_and_differs_from_round_1() -> None:
@@ -238,8 +267,112 @@ def test_round_option_chooses_the_round(tmp_path: Any, capsys: Any) -> None:
     first = json.loads(out.read_text().splitlines()[0])
     assert any(v.split("/")[1] in HABITS2 for v in labels.values())
     assert first["ts"] < "2024-10-22"  # round 2 starts on 21 October unless told
+    main(["--round", "3", "--stores", "30", "--days", "3", "--out", str(out), "--labels", str(lab)])
+    labels = json.loads(lab.read_text())
+    assert any(v.split("/")[1] in HABITS3 for v in labels.values())
+    assert json.loads(out.read_text().splitlines()[0])["ts"] < "2025-03-11"  # from 10 March
     with pytest.raises(SystemExit):
-        main(["--round", "3"])
+        main(["--round", "4"])
     with pytest.raises(SystemExit):
         main(["--round", "2", "--start", "yesterday"])
     assert "--start must be a date" in capsys.readouterr().err
+
+
+def test_round_3_is_the_same_for_a_seed_and_shares_no_new_label_with_earlier_rounds() -> None:
+    assert generate3(stores=80, days=30, seed=11, per_variant=1) == small3()
+    earlier = set(small()[1].values()) | set(small2()[1].values())
+    assert set(small3()[1].values()) & earlier == {"legit/plain"}
+    assert len(set(HABITS3) - {"plain"}) >= 8
+    assert sum(map(len, VARIANTS3.values())) >= 10 and set(VARIANTS3) == set(SCHEMES)
+
+
+def test_round_3_has_every_label_at_400_stores_four_stores_per_variant() -> None:
+    _, labels = generate3(stores=400, days=3, seed=3)
+    present = Counter(labels.values())
+    for scheme, variants in VARIANTS3.items():
+        for variant in variants:
+            assert present[f"{scheme}/{variant}"] == 4, variant
+    for habit in HABITS3:
+        assert present[f"legit/{habit}"] >= 15, habit
+    fraud = sum(n for label, n in present.items() if not label.startswith("legit/"))
+    assert 0.08 <= fraud / 400 <= 0.15
+
+
+def test_round_3_has_every_habit_and_variant_and_each_store_trades() -> None:
+    events, labels = small3()
+    wanted = {f"legit/{h}" for h in HABITS3} | {
+        f"{scheme}/{v}" for scheme, variants in VARIANTS3.items() for v in variants
+    }
+    assert set(labels.values()) == wanted
+    kinds: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    for e in events:
+        kinds[e["store_id"]][e["type"]] += 1
+    for store, label in labels.items():
+        assert kinds[store]["order"] > 0, label
+        if not label.startswith("legit/"):  # every fraud gets its money out inside the window
+            assert kinds[store]["withdrawal"] > 0, label
+
+
+def test_round_3_honest_habits_show_their_trait() -> None:
+    """Each habit's defining trait is in the data (else it would test nothing)."""
+    events, labels = small3()
+    by_label: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)
+    for e in events:
+        by_label[labels[e["store_id"]]].append(e)
+
+    def of(label: str, pred: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
+        return [e for e in by_label[label] if pred(e)]
+
+    registered = {e["bank_account"] for e in events if e["type"] == "store"}
+    family = of("legit/family_card", lambda e: e["type"] == "withdrawal")
+    assert family and all(e["bank_account"] not in registered for e in family)
+    reseller = of("legit/bulk_reseller", lambda e: e["type"] == "withdrawal")
+    reseller_stores = {e["store_id"] for e in by_label["legit/bulk_reseller"]}
+    assert len(reseller) <= 2 * len(reseller_stores)
+    digital = of("legit/digital_goods", lambda e: e.get("status") == "delivered")
+    assert digital and all(e["courier"] == "e-delivery" for e in digital)
+    placed = of("legit/made_to_order", lambda e: e.get("status") == "placed")
+    cancelled = of("legit/made_to_order", lambda e: e.get("status") == "cancelled")
+    assert len(cancelled) >= 0.12 * len(placed)
+    daily = Counter(e["ts"][:10] for e in of("legit/charity_drive", lambda e: "status" in e))
+    assert max(daily.values()) >= 100
+    gifts = of("legit/corporate_gifts", lambda e: e.get("quantity", 0) >= 20)
+    assert gifts and all(e["unit_price"] == int(e["unit_price"]) for e in gifts)
+    boxes = Counter(e["buyer_id"] for e in of("legit/subscription_box", lambda e: "status" in e))
+    assert boxes.most_common(1)[0][1] >= 4  # a subscriber renews every week
+    assert of("legit/live_stream", lambda e: e["type"] == "price")
+    rises = of("legit/fake_discount", lambda e: e.get("new_price", 0) > e.get("old_price", 0))
+    assert rises
+    migrant_opened = [e["ts"] for e in by_label["legit/platform_migrant"] if e["type"] == "store"]
+    assert max(migrant_opened) > "2025-03-10"  # opened during the window, busy at once
+
+
+def test_round_3_family_ring_pays_one_card_none_of_its_stores_registered() -> None:
+    events, labels = generate3(stores=120, days=20, seed=3, per_variant=3)
+    ring = {s for s, lab in labels.items() if lab == "mule_cashout/family_ring"}
+    registered = {e["bank_account"] for e in events if e["type"] == "store"}
+    paid = Counter(
+        e["bank_account"] for e in events if e["type"] == "withdrawal" and e["store_id"] in ring
+    )
+    card, _ = paid.most_common(1)[0]
+    assert card not in registered
+    assert len({e["store_id"] for e in events if e.get("bank_account") == card}) >= 2
+
+
+@pytest.mark.parametrize("round_no", [1, 2, 3])
+def test_the_projects_own_replay_rejects_nothing(tmp_path: Any, round_no: int) -> None:
+    """The input contract as the service enforces it: zero dead letters on a small replay."""
+    out, lab = tmp_path / "e.jsonl", tmp_path / "l.json"
+    n_events, _ = write(out, lab, round_no, stores=40, days=10, seed=5)
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "stream.cli", "replay", "--input", str(out)),
+            *("--state", "memory", "--alerts-out", str(tmp_path / "a.jsonl")),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    report = json.loads(done.stdout)
+    assert report["events"] == n_events
+    assert report["rejected"] == {}

@@ -17,6 +17,11 @@ returns, another time zone, seasonal revival, a bank change, the marketplace-wid
 preorders, hourly payouts, consolidated parcels) and fraud that has learnt to hide (slower,
 scaled amounts, rings paying one card, many small payouts, mimicry of those habits).
 
+Round 3 (``--round 3``, ``round3*.py``) adds ten more honest habits (a bulk reseller's monthly
+payout, a charity day, siblings paying one family card, digital goods, made-to-order, a weekly
+subscription box, live streams, a platform migrant, raise-then-discount marketing, corporate gifts)
+and fraud dressed as them.
+
 Labels are ``legit/<habit>`` or ``<scheme>/<variant>``. Every event follows the input contract of
 ``stream.core.contract``; money is kept in integer cents so amounts never carry more than 2 decimals, and
 a withdrawal never exceeds the balance (placed - cancelled - refunded - earlier withdrawals).
@@ -27,16 +32,22 @@ from stream.tools.redteam.population import plan
 from stream.tools.redteam.round2 import generate2
 from stream.tools.redteam.round2_fraud import VARIANTS2
 from stream.tools.redteam.round2_honest import HABITS2
+from stream.tools.redteam.round3 import generate3
+from stream.tools.redteam.round3_fraud import VARIANTS3
+from stream.tools.redteam.round3_honest import HABITS3
 from stream.tools.redteam.world import HABITS, SCHEMES, VARIANTS
 
 __all__ = [
     "HABITS",
     "HABITS2",
+    "HABITS3",
     "SCHEMES",
     "VARIANTS",
     "VARIANTS2",
+    "VARIANTS3",
     "generate",
     "generate2",
+    "generate3",
     "main",
     "plan",
     "write",

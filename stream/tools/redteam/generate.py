@@ -17,6 +17,7 @@ from stream.tools.redteam.mule_cashout import mule_cashout
 from stream.tools.redteam.population import plan
 from stream.tools.redteam.price_protection import price_protection
 from stream.tools.redteam.round2 import START2, generate2
+from stream.tools.redteam.round3 import START3, generate3
 from stream.tools.redteam.world import SCHEMES, Shop, World
 
 START1 = datetime(2024, 5, 6, tzinfo=UTC)
@@ -75,7 +76,7 @@ def write(
 ) -> tuple[int, int]:
     """Write round ``round_no``'s events as JSON lines and labels as one JSON object; returns
     (events, stores)."""
-    events, labels = (generate2 if round_no == 2 else generate)(**kwargs)
+    events, labels = {2: generate2, 3: generate3}.get(round_no, generate)(**kwargs)
     with open(events_path, "w", encoding="utf-8") as out:
         out.writelines(
             json.dumps(e, separators=(",", ":"), ensure_ascii=False) + "\n" for e in events
@@ -94,15 +95,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--round",
         type=int,
-        choices=(1, 2),
+        choices=(1, 2, 3),
         default=1,
-        help="1: the published round (default); 2: new honest habits and evasive fraud",
+        help="1: the published round (default); 2: new honest habits and evasive fraud; "
+        "3: more honest habits and fraud dressed as them",
     )
     parser.add_argument("--stores", type=int, default=400)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--start", help="first day, UTC (YYYY-MM-DD; round 1: 2024-05-06, round 2: 2024-10-21)"
+        "--start",
+        help="first day, UTC (YYYY-MM-DD; round 1: 2024-05-06, round 2: 2024-10-21, "
+        "round 3: 2025-03-10)",
     )
     parser.add_argument("--fraud-share", type=float, default=0.10)
     parser.add_argument("--per-variant", type=int, default=4)
@@ -113,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
         start = (
             datetime.fromisoformat(args.start).replace(tzinfo=UTC)
             if args.start
-            else (START2 if args.round == 2 else START1)
+            else {2: START2, 3: START3}.get(args.round, START1)
         )
     except ValueError:
         parser.error(f"--start must be a date like 2024-05-06, got {args.start!r}")
