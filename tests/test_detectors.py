@@ -63,6 +63,25 @@ async def test_a_family_business_paying_out_to_its_shared_registered_account_is_
     assert h.detectors() == []
 
 
+async def test_relatives_old_shops_paying_out_to_one_family_card_are_not_a_drawer_of_cards(
+    state_store: StateStore,
+) -> None:
+    """Three shops of different owners, registered years ago, each trading at its pace and
+    paying out to a sibling's card none of them registered: the card is shared, the shops are
+    not new and nothing jumped, so it weighs too little to alert."""
+    h = Harness(state_store)
+    events: list[dict[str, Any]] = []
+    for i in range(3):
+        events.append(f.store(f"sib-{i}", T0 - 700 * DAY, bank=f"bank-sib-{i}"))
+        for day in range(10):
+            events.append(
+                f.order(f"sib-{i}", T0 + day * DAY + i * HOUR, price=300, buyer=f"b{day}")
+            )
+        events.append(f.withdrawal(f"sib-{i}", T0 + 10 * DAY + i * HOUR, 2_800, bank="card-family"))
+    await h.feed(f.order("other", T0 - DAY, price=10), *sorted(events, key=lambda e: str(e["ts"])))
+    assert h.detectors() == []
+
+
 async def test_an_established_seller_moving_to_a_new_bank_account_is_not_flagged(
     state_store: StateStore,
 ) -> None:
@@ -646,6 +665,39 @@ async def test_a_jump_made_of_a_few_orders_of_the_usual_size_weighs_less_than_a_
     lumpy = await burst_evidence(state_store, orders_in_window=4)
     surge = await burst_evidence(InMemoryStateStore(Settings().windows), orders_in_window=60)
     assert 0 < lumpy < 0.8 * surge
+
+
+async def undelivered_evidence(state_store: StateStore, age_days: float) -> float:
+    """The "never arrived" evidence at a payout of a new store whose ten parcels, shipped over a
+    day ago, have not arrived, ``age_days`` after it opened (at a line low enough that the
+    payout alerts and shows its evidence)."""
+    h = Harness(state_store, Settings(detectors=DetectorSettings(alert_evidence=0.01)))
+    opened = T0 + 20 * DAY - age_days * DAY
+    sold = T0 + 20 * DAY - 1.5 * DAY
+    events: list[dict[str, Any]] = []
+    for i in range(10):
+        order = {"order_id": f"o{i}", "buyer": f"b{i}", "price": 300}
+        events.append(f.order("new", sold + i * 60, **order))  # type: ignore[arg-type]
+        events.append(f.order("new", sold + HOUR + i * 60, status="shipped", **order))  # type: ignore[arg-type]
+    await h.feed(
+        f.order("other", T0, price=10),
+        f.store("new", opened, bank="bank-new"),
+        *events,
+        f.withdrawal("new", T0 + 20 * DAY, 2_900, bank="bank-new"),
+    )
+    alert = next(a for a in h.alerts.alerts if a.detector == "withdrawal")
+    assert alert.features["undelivered_share"] == 1.0, "none arrived: the premise"
+    return float(alert.features.get("evidence_undelivered", 0.0))
+
+
+async def test_parcels_of_a_store_younger_than_a_delivery_takes_are_not_yet_lost(
+    state_store: StateStore,
+) -> None:
+    """Shipped a day and a half ago, no parcel has arrived: in a store opened two days ago
+    that is the time a delivery takes; in one open for a week, whose earlier parcels would
+    have had the time, it is not (here only the age differs)."""
+    assert await undelivered_evidence(state_store, age_days=2) == 0.0
+    assert await undelivered_evidence(InMemoryStateStore(Settings().windows), age_days=7) > 0.0
 
 
 async def test_a_change_of_bank_just_before_a_burst_counts_as_a_new_account(

@@ -146,8 +146,12 @@ class WithdrawalDetector(EvidenceDetector):
             f"{raw['unshipped_all_share']:.0%} of its {raw['orders_placed_window']:g} orders of the "
             f"last {window} are unshipped.",
         )
-        undelivered = ramp(raw["undelivered_share"], 0.7, 1.0) * ramp(
-            raw["shipped_before_day"], 3, 8
+        # a parcel takes days to arrive: a store younger than that has had none of its parcels
+        # long enough on the way to call them lost, so "never arrived" grows with its age
+        undelivered = (
+            ramp(raw["undelivered_share"], 0.7, 1.0)
+            * ramp(raw["shipped_before_day"], 3, 8)
+            * ramp(raw["store_age_s"], 2 * DAY_S, 5 * DAY_S)
         )
         e.add(
             "undelivered",
@@ -247,11 +251,14 @@ class WithdrawalDetector(EvidenceDetector):
             f"than its registered one.",
         )
         # other owners' stores on the same card: a drawer of cards when the card is not the
-        # store's own; a family's shared account when it is
+        # store's own; a family's shared account when it is, or when the stores are shops
+        # registered long ago trading at their pace (relatives' shops paid to one card)
+        settled = raw["age_trust"] * ramp(raw["store_age_s"], young_s, 3 * young_s) * (1 - sudden)
         e.add(
             "shared_account",
             log_ramp(raw["shared_account_stores"] + 1, 1, 4)
-            * (0.3 if raw["registered_account"] else 1.0),
+            * (0.3 if raw["registered_account"] else 1.0)
+            * (1 - 0.6 * settled),
             f"{raw['shared_account_stores']:g} store(s) of other owners also paid out to "
             f"{account}.",
         )
