@@ -143,19 +143,23 @@ async def test_a_long_entry_is_kept_in_pieces_within_the_listpack_value_size(
 async def test_a_ring_tie_is_read_by_the_next_touch_of_the_number(
     redis_client: redis_asyncio.Redis,
 ) -> None:
-    facts = index(redis_client, Clock())
+    clock = Clock()
+    facts = index(redis_client, clock)
     link = await ship(facts, "YT100", "o1", "s1")
     await facts.tie("ring-s1", [link])
+    clock.now_s += 60
     assert (await ship(facts, "YT100", "o2", "s2")).ring_id == "ring-s1"
 
 
 async def test_ids_holding_the_entry_separators_come_back_unchanged(
     redis_client: redis_asyncio.Redis,
 ) -> None:
-    facts = index(redis_client, Clock())
+    clock = Clock()
+    facts = index(redis_client, clock)
     odd = "".join(map(chr, range(0x1B, 0x20))) + "é~"
     link = await ship(facts, "~" + odd, "o" + odd, "s" + odd)
     await facts.tie("ring" + odd, [link])
+    clock.now_s += 1
     again = await ship(facts, "~" + odd, "o2", "s2")
     assert again.members == {"o" + odd: "s" + odd, "o2": "s2"}
     assert again.ring_id == "ring" + odd
@@ -216,3 +220,51 @@ def test_every_tracking_number_has_a_field_of_its_own_that_packs_as_an_integer()
         tracking.bucket_key(n, 64, "ns") == f"ns:fact:trk:{{f{int(f) % 64}}}"
         for n, f in zip(tricky, fields, strict=True)
     )
+
+
+def old_stamp(at_s: float) -> str:
+    """An entry's deadline as the format before times were kept wrote it: 4 base-36 digits,
+    hours since the epoch, rounded up."""
+    hours, digits = -(-int(at_s) // 3600), ""
+    for _ in range(4):
+        hours, digit = divmod(hours, 36)
+        digits = "0123456789abcdefghijklmnopqrstuvwxyz"[digit] + digits
+    return digits
+
+
+async def test_facts_written_before_times_were_kept_read_as_always_seen(
+    redis_client: redis_asyncio.Redis,
+) -> None:
+    """Redis may hold them at the upgrade: undated, they count for every event, however early."""
+    clock = Clock()
+    facts = index(redis_client, clock)
+    bucket, field = facts.key("trk", "YT100"), tracking.entry_field("YT100")
+    await redis_client.hset(
+        bucket, field, old_stamp(clock.now_s + TTL_S) + "o1\x1fs1\x1eo2\x1fs2\x1dring-old"
+    )
+    await redis_client.hset(facts.key("bank", "b1"), mapping={"s1": "owner-1", "~ring": "ring-old"})
+    early = clock.now_s - 300 * DAY_S
+    trk, bank = await facts.link(
+        [Fact("trk", "YT100", "o3", "s3"), Fact("bank", "b1", "s3")], [early, early]
+    )
+    assert (trk.members, trk.ring_id) == ({"o1": "s1", "o2": "s2", "o3": "s3"}, "ring-old")
+    assert (bank.members, bank.ring_id) == ({"s1": "owner-1", "s3": ""}, "ring-old")
+    # rewritten in the new form, they stay undated; the new touch is dated
+    before = await facts.link(
+        [Fact("trk", "YT100", "o4", "s4"), Fact("bank", "b1", "s4")], [early - 1, early - 1]
+    )
+    assert set(before[0].members) == {"o1", "o2", "o4"}
+    assert set(before[1].members) == {"s1", "s4"}
+
+
+async def test_a_number_is_stored_compactly_with_the_time_of_each_touch(
+    redis_client: redis_asyncio.Redis,
+) -> None:
+    """An entry costs its stamp, the order and store ids and 3 bytes more per order at most
+    for its newest touch: an age in seconds from the stamp's hour, not a 6-digit time."""
+    facts = index(redis_client, Clock())
+    at = 1_709_251_200 + 1  # an hour and a second: the longest age, 3,599 s to the next hour
+    await facts.link([Fact("trk", "YT100", "o-1", "s-1")], [at])
+    entry = await redis_client.hget(facts.key("trk", "YT100"), tracking.entry_field("YT100"))
+    assert entry is not None
+    assert len(entry) == 4 + len("o-1\x1fs-1\x1f") + 3

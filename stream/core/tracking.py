@@ -11,9 +11,12 @@ than ``hash-max-listpack-value`` (64 B): the script splits a long entry (a numbe
 many orders) into pieces of ``PIECE_BYTES``, and ``buckets`` should keep the live numbers at
 about ``TARGET_ENTRIES`` a bucket (``windows.trk_buckets``).
 
-Expiry stays "``fact_ttl_s`` after the last touch", per number (to the hour), with the wall
-clock as before, so replays see what they saw with one key per number. A number's touches
-work on its bucket alone, so on a Redis Cluster they run on the bucket's node.
+Expiry is "``fact_ttl_s`` after the last touch", per number (to the hour), in event time: a
+replay of a month in minutes sees what live traffic saw, and drops a number a ``fact_ttl_s`` of
+event time after its last touch; the bucket's own EXPIRE, on the wall clock, is only a backstop.
+Every order and ring tie keeps when it was first touched, so a touch sees the number as of its
+event (``stream.core.facts``). A number's touches work on its bucket alone, so on a Redis
+Cluster they run on the bucket's node.
 """
 
 from __future__ import annotations
@@ -27,7 +30,6 @@ KIND: Final = "trk"
 PIECE_BYTES: Final = 64  # hash-max-listpack-value's default: longer values unpack the hash
 TARGET_ENTRIES: Final = 64  # live numbers per bucket that trk_buckets should aim at
 DEFAULT_BUCKETS: Final = 2048  # ~130,000 live numbers: 700 stores x 166 a month, and room
-STAMP_CHARS: Final = 4  # the entry's deadline, see link_facts.lua
 
 # Bytes the entry format gives a meaning to; ids holding them are escaped with ESCAPE.
 ESCAPE: Final = "\x1b"
@@ -106,15 +108,20 @@ def unescape(text: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class TrackingEntry:
-    """What a bucket knows about one number: its orders (order id -> store) and ring."""
+    """What a touch found of one number, as of its event: its orders (order id -> store) and
+    ring."""
 
     orders: dict[str, str]
     ring_id: str | None
 
     @classmethod
     def decode(cls, entry: str | None) -> TrackingEntry:
-        """Read an entry as ``link_facts.lua`` returns it (deadline first)."""
-        body, _, ring = (entry or "")[STAMP_CHARS:].partition(RING_MARK)
+        """Read a number as ``link_facts.lua`` returns it to a touch (orders, then ring).
+
+        >>> TrackingEntry.decode("o-1\x1fs-1\x1eo-2\x1fs-2\x1dr-1")
+        TrackingEntry(orders={'o-1': 's-1', 'o-2': 's-2'}, ring_id='r-1')
+        """
+        body, _, ring = (entry or "").partition(RING_MARK)
         orders: dict[str, str] = {}
         for member in filter(None, body.split(ORDER_SEP)):
             order, _, store = member.partition(STORE_SEP)
