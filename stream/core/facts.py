@@ -30,14 +30,14 @@ from importlib import resources
 from typing import Any, Final, NamedTuple
 
 from stream.core import tracking
-from stream.core.tracking import TrackingEntry, entry_field, escape, unescape
+from stream.core.tracking import TrackingEntry, entry_field, escape, member_tag, unescape
 
 KEY_PREFIX: Final = "sw:v1"
 
 # What links stores, and what a fact's members and values are.
 FACT_KINDS: Final = {
     "bank": "bank account",  # member: store id, value: its owner ('' when not registered)
-    "trk": "tracking number",  # member: order id, value: its store
+    "trk": "tracking number",  # member: buyer id (kept as its tag), value: the shipping store
     "claim": "price-protection claimant",  # member: store id, value: ''
 }
 RING_FIELD: Final = "~ring"
@@ -98,8 +98,8 @@ def frame(touches: Iterable[Sequence[str]]) -> bytes:
     ``link_facts.lua`` unframes): redis-py packs each argument in Python, several times slower
     than this framing, and a batch has hundreds of touches.
 
-    >>> frame([("trk", "1709251200", "F1", "o-1", "s-1")])
-    b'3:trk10:17092512002:F13:o-13:s-1'
+    >>> frame([("trk", "1709251200", "F1", "b-1", "s-1")])
+    b'3:trk10:17092512002:F13:b-13:s-1'
     """
     parts = []
     for touch in touches:
@@ -119,10 +119,11 @@ class Touch(NamedTuple):
     a: str
     b: str = ""
     c: str = ""
+    d: str = ""
 
-    def values(self) -> tuple[str, str, str, str, str]:
+    def values(self) -> tuple[str, str, str, str, str, str]:
         """What the script reads of the touch, in its order (the key goes in KEYS)."""
-        return (self.op, str(self.at_s), self.a, self.b, self.c)
+        return (self.op, str(self.at_s), self.a, self.b, self.c, self.d)
 
 
 class FactIndex:
@@ -179,7 +180,8 @@ class FactIndex:
     def _link_touch(self, fact: Fact, at_s: int) -> Touch:
         if fact.kind == tracking.KIND:  # its bucket and field both from one fingerprint
             key, field = tracking.bucket_and_field(fact.value, self.trk_buckets, self._namespace)
-            return Touch(key, "trk", at_s, field, escape(fact.member), escape(fact.member_value))
+            tag, store, member = member_tag(fact.member), escape(fact.member_value), fact.member
+            return Touch(key, "trk", at_s, field, tag, store, escape(member))
         key = self.key(fact.kind, fact.value)
         return Touch(key, "fact", at_s, fact.member, escape(fact.member_value))
 
@@ -187,7 +189,8 @@ class FactIndex:
     def _links(fact: Fact, reply: str, at_s: int) -> FactLinks:
         if fact.kind == tracking.KIND:
             entry = TrackingEntry.decode(reply)
-            return FactLinks(fact.kind, fact.value, entry.orders, entry.ring_id, at_s)
+            members = entry.members_of(fact.member)
+            return FactLinks(fact.kind, fact.value, members, entry.ring_id, at_s)
         members, ring_id = _fact_members(reply)
         return FactLinks(fact.kind, fact.value, members, ring_id, at_s)
 

@@ -5,12 +5,13 @@
 -- stream.core.facts makes one call per slot there (still one pipelined round trip).
 --
 -- ARGV[1] cap on members, ARGV[2] ttl in seconds, ARGV[3] a tracking entry's piece size in bytes
--- (hash-max-listpack-value), ARGV[4] the touches: five values each (op, at, a, b, c), every value
--- framed as '<length in bytes>:<bytes>'. One framed argument instead of five per touch, because
--- the client's packing of an argument costs several times more than framing it.
---   'fact'    a member (a store id) joins the fact with value b ('' keeps a known value)
+-- (hash-max-listpack-value), ARGV[4] the touches: six values each (op, at, a, b, c, d), every
+-- value framed as '<length in bytes>:<bytes>'. One framed argument instead of six per touch,
+-- because the client's packing of an argument costs several times more than framing it.
+--   'fact'    a member a (a store id) joins the fact with value b ('' keeps a known value)
 --   'ring'    the fact belongs to ring a
---   'trk'     order b of store c shipped with the tracking number whose field is a
+--   'trk'     store c shipped to member b (a buyer's tag; d, the buyer's id, finds it in an
+--             entry written before tags) with the tracking number whose field is a
 --   'trk_tie' the tracking number whose field is a belongs to ring b
 -- `at` is the time of the event that touches, in whole epoch seconds (decimal).
 -- Touches run in order, so a touch sees the ones before it.
@@ -24,7 +25,7 @@
 -- read as dated 0: always seen.
 --
 -- Returns one string per touch: for 'fact', a JSON object {member: value, ..., '~ring': id};
--- for 'trk', the number's orders as 'order US store' joined by RS, then GS ring id when tied;
+-- for 'trk', the number's members as 'member US store' joined by RS, then GS ring id when tied;
 -- for 'ring' and 'trk_tie', ''.
 
 local cap, ttl_s = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -110,13 +111,15 @@ end
 -- the buckets below hash-max-listpack-entries.
 --
 -- An entry is: its stamp (4 base-36 digits, the hour, rounded up, of its newest touch in event
--- time), then the orders as order US store US age joined by RS, then GS ring id US age when
--- tied (ids arrive escaped, never holding these bytes). An age is how many seconds before the
--- stamp's hour the order (or the tie) was first touched, in base 36: 3 digits at most for the
--- newest touch, where a time would take 6. An order or ring without an age was written before
--- times were kept: dated 0. Field F holds its first piece, '~<i>:F' piece i; a piece shorter
--- than piece_bytes is the last one. A new order joins while orders + ring id < cap (the rule
--- of link_fact).
+-- time), then the members as member US store US age joined by RS, then GS ring id US age when
+-- tied (ids arrive escaped, never holding these bytes). A member is a buyer's 4-byte tag (a
+-- hash of its id: only whether two touches are the same buyer's matters); one written before
+-- tags is the buyer's id, and a touch by that buyer renames it. An age is how many seconds
+-- before the stamp's hour the member (or the tie) was first touched, in base 36: 4 digits for
+-- anything within 19 days of the newest touch (a parcel's delivery), where a time would take 6.
+-- A member or ring without an age was written before times were kept: dated 0. Field F holds
+-- its first piece, '~<i>:F' piece i; a piece shorter than piece_bytes is the last one. A new
+-- member joins while members + ring id < cap (the rule of link_fact).
 --
 -- Expiry, in event time: an entry lives ttl after its stamp, so for an event past that the
 -- number is absent (a replay of a month sees what live traffic saw; entries written before
@@ -166,7 +169,7 @@ local function read_pieces(key, field)
   return pieces
 end
 
--- An item of an entry ('order US store [US age]', or 'ring [US age]') split at US.
+-- An item of an entry ('member US store [US age]', or 'ring [US age]') split at US.
 local function split_item(item)
   local parts, at = {}, 1
   while true do
@@ -179,7 +182,7 @@ local function split_item(item)
   return parts
 end
 
--- The entry as a table: hours (its stamp), orders {{order, store, at}}, ring, ring_at;
+-- The entry as a table: hours (its stamp), orders {{member, store, at}}, ring, ring_at;
 -- nil when absent (never written, or past its ttl for an event at `at`).
 local function parse(entry, at)
   if entry == '' or past(entry, at) then return nil end
@@ -196,23 +199,24 @@ local function parse(entry, at)
   end
   for member in body:gmatch('[^' .. RS .. ']+') do
     local parts = split_item(member)
-    local order_at = 0
-    if parts[3] then order_at = base_s - from36(parts[3]) end
-    parsed.orders[#parsed.orders + 1] = {parts[1], parts[2], order_at}
+    local member_at = 0
+    if parts[3] then member_at = base_s - from36(parts[3]) end
+    parsed.orders[#parsed.orders + 1] = {parts[1], parts[2], member_at}
   end
   return parsed
 end
 
-local function join(parsed, order, store, at)
+local function join(parsed, member, plain, store, at)
   for _, known in ipairs(parsed.orders) do
-    if known[1] == order then
+    if known[1] == member or (plain ~= '' and known[1] == plain) then
+      known[1] = member
       if store ~= '' then known[2] = store end
       known[3] = math.min(known[3], at)
       return
     end
   end
   if #parsed.orders + (parsed.ring and 1 or 0) < cap then
-    parsed.orders[#parsed.orders + 1] = {order, store, at}
+    parsed.orders[#parsed.orders + 1] = {member, store, at}
   end
 end
 
@@ -235,12 +239,12 @@ local function encode(parsed)
   return stamp(parsed.hours) .. table.concat(members, RS) .. ring
 end
 
--- What an event at `at` sees of the entry: the orders dated at or before it, its own order
+-- What an event at `at` sees of the entry: the members dated at or before it, its own member
 -- whenever it was touched, and the ring tied before it.
-local function seen_as_of(parsed, order, at)
+local function seen_as_of(parsed, own, at)
   local members = {}
   for _, member in ipairs(parsed.orders) do
-    if member[3] <= at or member[1] == order then
+    if member[3] <= at or member[1] == own then
       members[#members + 1] = member[1] .. US .. member[2]
     end
   end
@@ -273,8 +277,8 @@ local function sweep_when_due(key, at)
   redis.call('HSET', key, SWEEP_FIELD, stamp(stamp_hours(at + math.max(HOUR_S, ttl_s / 16))))
 end
 
--- ring_id is nil for a link, which adds order (of store) instead.
-local function touch_tracking(key, at, field, order, store, ring_id)
+-- ring_id is nil for a link, which adds member (of store) instead.
+local function touch_tracking(key, at, field, member, plain, store, ring_id)
   local old_pieces = read_pieces(key, field)
   local parsed = parse(table.concat(old_pieces), at)
   if not parsed then
@@ -285,7 +289,7 @@ local function touch_tracking(key, at, field, order, store, ring_id)
   if ring_id then
     tie(parsed, ring_id, at)
   else
-    join(parsed, order, store, at)
+    join(parsed, member, plain, store, at)
   end
 
   local entry = encode(parsed)
@@ -296,7 +300,7 @@ local function touch_tracking(key, at, field, order, store, ring_id)
   for i = count, #old_pieces - 1 do redis.call('HDEL', key, piece_field(field, i)) end
   redis.call('EXPIRE', key, ttl_s)
   if ring_id then return '' end
-  return seen_as_of(parsed, order, at)
+  return seen_as_of(parsed, member, at)
 end
 
 local function unframe(framed)
@@ -311,14 +315,14 @@ local function unframe(framed)
 end
 
 local values = unframe(ARGV[4])
-if #values ~= 5 * #KEYS then
+if #values ~= 6 * #KEYS then
   return redis.error_reply('link_facts.lua: ' .. #values .. ' values for ' .. #KEYS .. ' keys')
 end
 local replies = {}
 for i, key in ipairs(KEYS) do
-  local first = 5 * (i - 1)
+  local first = 6 * (i - 1)
   local op, at = values[first + 1], tonumber(values[first + 2])
-  local a, b, c = values[first + 3], values[first + 4], values[first + 5]
+  local a, b, c, d = values[first + 3], values[first + 4], values[first + 5], values[first + 6]
   if not at then
     return redis.error_reply('link_facts.lua: touch ' .. i .. ' has no time: ' .. tostring(values[first + 2]))
   end
@@ -327,9 +331,9 @@ for i, key in ipairs(KEYS) do
   elseif op == 'ring' then
     replies[i] = tie_fact(key, at, a)
   elseif op == 'trk' then
-    replies[i] = touch_tracking(key, at, a, b, c, nil)
+    replies[i] = touch_tracking(key, at, a, b, d, c, nil)
   elseif op == 'trk_tie' then
-    replies[i] = touch_tracking(key, at, a, nil, nil, b)
+    replies[i] = touch_tracking(key, at, a, nil, nil, nil, b)
   else
     return redis.error_reply('link_facts.lua: unknown op ' .. tostring(op))
   end

@@ -22,6 +22,7 @@ Cluster they run on the bucket's node.
 from __future__ import annotations
 
 import re
+from base64 import urlsafe_b64encode
 from dataclasses import dataclass
 from hashlib import blake2b
 from typing import Final
@@ -51,6 +52,19 @@ def fingerprint(number: str) -> int:
     3976750578894076575
     """
     return int.from_bytes(blake2b(number.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+def member_tag(member: str) -> str:
+    """What an entry keeps of a buyer who shipped with the number: 4 bytes of a hash of its id
+    (any length) instead of the id. Only whether two touches are the same buyer's matters (a
+    parcel's delivery repeats its shipment; two buyers under one number are the signal). Two
+    buyers of one number share a tag with odds of 1 in 2**24 (16.8 million) a pair, and would
+    then count as one; the bench month has 40 numbers with more than one buyer in 117,539.
+
+    >>> member_tag("b05948704"), member_tag("b05948705")
+    ('xfWI', 'dUUI')
+    """
+    return urlsafe_b64encode(blake2b(member.encode(), digest_size=3).digest()).decode()
 
 
 def bucket_of(number: str, buckets: int) -> int:
@@ -108,11 +122,19 @@ def unescape(text: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class TrackingEntry:
-    """What a touch found of one number, as of its event: its orders (order id -> store) and
-    ring."""
+    """What a touch found of one number, as of its event: its members (buyer tag -> store)
+    and ring."""
 
     orders: dict[str, str]
     ring_id: str | None
+
+    def members_of(self, member: str) -> dict[str, str]:
+        """The members, the touching buyer's under its own id (the others keep their tag)."""
+        orders = dict(self.orders)
+        tag = member_tag(member)
+        if tag in orders:
+            orders[member] = orders.pop(tag)
+        return orders
 
     @classmethod
     def decode(cls, entry: str | None) -> TrackingEntry:

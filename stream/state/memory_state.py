@@ -125,9 +125,12 @@ class MemoryFactIndex:
         links = []
         for fact, at in zip(facts, seconds, strict=True):
             if fact.kind == tracking.KIND:
+                tag = tracking.member_tag(fact.member)  # kept as Redis keeps it: collisions alike
                 orders, ring_id = self._touch_tracking(
-                    fact.value, at, now_s, fact.member, fact.member_value, None
+                    fact.value, at, now_s, tag, fact.member_value, None
                 )
+                if tag in orders:
+                    orders[fact.member] = orders.pop(tag)
                 links.append(FactLinks(fact.kind, fact.value, orders, ring_id, at))
             else:
                 members = self._link_fact(
