@@ -76,7 +76,9 @@ class Fact:
 @dataclass(frozen=True, slots=True)
 class FactLinks:
     """Who else touched a fact, as of the event (the event's own touch included): members
-    dated after ``as_of_s``, the event's second, are left out, and a ring tied at it or after. ``as_of_s`` also dates a
+    dated after ``as_of_s``, the event's second, are left out, and a ring tied at it or after.
+    A tracking number's members are buyers (-> their store): the event's own by its id, the
+    others by their tag (``tracking.member_tag``), which is all a count of buyers needs. ``as_of_s`` also dates a
     ring tie made for the event; None (a link made without an event) sees and dates by the
     wall clock."""
 

@@ -1,11 +1,11 @@
 """Tracking-number facts, many to a Redis hash: who shipped with a number, and its ring.
 
 One key per tracking number cost about 111 B of Redis for some 30 B of content (a number,
-an order id, a store id), and a store ships ~166 numbers a month. Small hashes are stored as
+a buyer id, a store id), and a store ships ~166 numbers a month. Small hashes are stored as
 listpacks (ziplists on Redis 6), a few bytes of overhead per entry, so the numbers are spread
 over ``buckets`` hashes, one entry each (``link_facts.lua`` has the format), filed under the
 number's 64-bit fingerprint (``fingerprint``: 10 B however long the number, at odds of a
-collision given there): about 34 B a number. A bucket stays a listpack while it has at most
+collision given there), and its buyers by a 4-byte tag (``member_tag``): about 35 B a number. A bucket stays a listpack while it has at most
 ``hash-max-listpack-entries`` entries (128 by default on Redis 7) and no field or value longer
 than ``hash-max-listpack-value`` (64 B): the script splits a long entry (a number reused by
 many orders) into pieces of ``PIECE_BYTES``, and ``buckets`` should keep the live numbers at
@@ -14,7 +14,7 @@ about ``TARGET_ENTRIES`` a bucket (``windows.trk_buckets``).
 Expiry is "``fact_ttl_s`` after the last touch", per number (to the hour), in event time: a
 replay of a month in minutes sees what live traffic saw, and drops a number a ``fact_ttl_s`` of
 event time after its last touch; the bucket's own EXPIRE, on the wall clock, is only a backstop.
-Every order and ring tie keeps when it was first touched, so a touch sees the number as of its
+Every buyer and ring tie keeps when it was first touched, so a touch sees the number as of its
 event (``stream.core.facts``). A number's touches work on its bucket alone, so on a Redis
 Cluster they run on the bucket's node.
 """

@@ -65,7 +65,7 @@ class _Hash:
 
 class _Entry:
     """One tracking number, as link_facts.lua's entry holds it: the hour (rounded up) of its
-    newest touch, its orders (order id -> (store, first touch)) and ring, all in event seconds."""
+    newest touch, its members (buyer tag -> (store, first touch)) and ring, in event seconds."""
 
     __slots__ = ("hours", "orders", "ring", "ring_at_s")
 
