@@ -77,10 +77,10 @@ class Fact:
 class FactLinks:
     """Who else touched a fact, as of the event (the event's own touch included): members
     dated after ``as_of_s``, the event's second, are left out, and a ring tied at it or after.
-    A tracking number's members are buyers (-> their store): the event's own by its id, the
-    others by their tag (``tracking.member_tag``), which is all a count of buyers needs. ``as_of_s`` also dates a
-    ring tie made for the event; None (a link made without an event) sees and dates by the
-    wall clock."""
+    ``as_of_s`` also dates a ring tie made for the event; None (a link made without an event)
+    sees and dates by the wall clock. A tracking number's members are buyers (-> their store):
+    the event's own by its id, the others by their tag (``tracking.member_tag``), which is all
+    a count of buyers needs."""
 
     kind: str
     value: str
@@ -292,12 +292,12 @@ def stored_fact(fields: dict[str, str]) -> tuple[dict[str, str], str | None]:
     ({'s1': 'owner-1', 's2': ''}, 'r-1')
     """
     members = {
-        member: unescape(value.partition(tracking.STORE_SEP)[0])
+        member: unescape(value.partition(tracking.TIME_SEP)[0])
         for member, value in fields.items()
         if member != RING_FIELD
     }
     ring_id = fields.get(RING_FIELD)
-    return members, unescape(ring_id.partition(tracking.STORE_SEP)[0]) if ring_id else None
+    return members, unescape(ring_id.partition(tracking.TIME_SEP)[0]) if ring_id else None
 
 
 def _fact_members(reply: str) -> tuple[dict[str, str], str | None]:

@@ -35,6 +35,7 @@ DEFAULT_BUCKETS: Final = 2048  # ~130,000 live numbers: 700 stores x 166 a month
 # Bytes the entry format gives a meaning to; ids holding them are escaped with ESCAPE.
 ESCAPE: Final = "\x1b"
 RING_MARK, ORDER_SEP, STORE_SEP = "\x1d", "\x1e", "\x1f"
+TIME_SEP: Final = STORE_SEP  # before the time of a value or an age in an entry (link_facts.lua)
 _RESERVED = re.compile("[\x1b\x1d\x1e\x1f]")
 _ESCAPED = re.compile("\x1b(.)", re.DOTALL)
 
