@@ -32,14 +32,15 @@ local cap, ttl_s = tonumber(ARGV[1]), tonumber(ARGV[2])
 local piece_bytes = tonumber(ARGV[3])
 local RING_FIELD = '~ring'
 local US, RS, GS = '\31', '\30', '\29'
-local DIGITS = '0123456789abcdefghijklmnopqrstuvwxyz'
+local DIGITS = {}  -- base-36 digits, by value
+for i = 0, 35 do DIGITS[i] = ('0123456789abcdefghijklmnopqrstuvwxyz'):sub(i + 1, i + 1) end
 
 -- Times and ages in base 36, '' for 0: 6 digits for an epoch second until 2038, then 7.
 local function to36(n)
   local out = ''
   while n > 0 do
     local digit = n % 36
-    out = DIGITS:sub(digit + 1, digit + 1) .. out
+    out = DIGITS[digit] .. out
     n = (n - digit) / 36
   end
   return out
@@ -138,7 +139,7 @@ local function stamp(hours)
   local out = {}
   for i = STAMP_CHARS, 1, -1 do
     local digit = hours % 36
-    out[i] = DIGITS:sub(digit + 1, digit + 1)
+    out[i] = DIGITS[digit]
     hours = (hours - digit) / 36
   end
   return table.concat(out)
@@ -283,6 +284,16 @@ local function touch_tracking(key, at, field, member, plain, store, ring_id)
   local parsed = parse(table.concat(old_pieces), at)
   if not parsed then
     sweep_when_due(key, at)
+    if not ring_id and #old_pieces == 0 then
+      -- a new number (most touches): its entry is this member alone, within one piece
+      local hours = stamp_hours(at)
+      local entry = stamp(hours) .. member .. US .. store .. US .. to36(hours * HOUR_S - at)
+      if #entry < piece_bytes then
+        redis.call('HSET', key, field, entry)
+        redis.call('EXPIRE', key, ttl_s)
+        return member .. US .. store
+      end
+    end
     parsed = {hours = 0, orders = {}, ring = false, ring_at = 0}
   end
   parsed.hours = math.max(parsed.hours, stamp_hours(at))
