@@ -272,6 +272,30 @@ async def test_a_batch_cut_off_before_its_commit_is_decided_again_with_the_same_
     assert not h.dead.letters
 
 
+async def test_a_batch_redone_after_a_crash_does_not_see_what_its_later_events_touched(
+    redis_client: redis_asyncio.Redis,
+) -> None:
+    """Cross-store facts are written when a batch is decided, before its commit: redone, an
+    event must not find a later store's use of its tracking number, nor the ring that store
+    tied the number to, which it never saw live."""
+    ring = price_protection_scheme("gang-1")  # alerted: its ring id is in its profile
+    later = T0 + 3 * DAY
+    cut_off = [
+        f.order("honest", later, status="shipped", buyer="b-1", tracking_no="YT-SHARED"),
+        f.order("gang-1", later + HOUR, status="shipped", buyer="b-2", tracking_no="YT-SHARED"),
+    ]
+    crashed = Harness(redis_client)
+    await crashed.feed(*ring)  # decided and committed
+    # the cut-off batch is decided (gang-1 ties the number to its ring), then the worker dies
+    published = await crashed.engine.process_batch(
+        [(f.raw(event), Source("file", 0, offset)) for offset, event in enumerate(cut_off, 5)]
+    )
+    h = Harness(redis_client)
+    await h.feed(*cut_off, first_offset=5)
+    assert [a.alert_id for a in h.alerts.alerts] == [a.alert_id for a in published]
+    assert "honest" not in {a.store_id for a in h.alerts.alerts}
+
+
 async def test_a_restarted_engine_resumes_its_models_from_the_saved_snapshots(
     redis_client: redis_asyncio.Redis,
 ) -> None:

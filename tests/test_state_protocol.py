@@ -30,6 +30,7 @@ from stream.tools.simulate import simulate, write_events
 from tests.helpers import factories as f
 from tests.helpers.factories import DAY, HOUR, T0
 from tests.helpers.stores import StateStoreFactory
+from tests.helpers.tracking import named
 
 WEEK_S = 604800.0
 
@@ -253,7 +254,7 @@ async def test_a_tracking_number_links_the_buyers_it_was_shipped_to_and_their_st
             "s1", T0 + DAY + 60, status="shipped", order_id="o-3", buyer="b-1", tracking_no="YT100"
         ),
     )
-    assert [v.links["trk"].members for v in views] == [
+    assert [named(v.links["trk"].members, "b-1", "b-2") for v in views] == [
         {"b-1": "s1"},
         {"b-1": "s1", "b-2": "s2"},
         {"b-1": "s1", "b-2": "s2"},
@@ -296,7 +297,9 @@ async def test_a_fact_keeps_at_most_its_cap_of_members(
         ],
     )
     assert [len(v.links["bank"].members) for v in paid] == [1, 2, 3, 3, 3, 3]
-    assert shipped[-1].links["trk"].members == {f"b{i}": f"s{i}" for i in range(3)}
+    assert named(shipped[-1].links["trk"].members, "b0", "b1", "b2") == {
+        f"b{i}": f"s{i}" for i in range(3)
+    }
     # a member already known still takes a new value past the cap
     (opened,) = await apply(store, f.store("s0", T0 + 10, bank="b1"))
     assert opened.links["bank"].members["s0"] == "owner-s0"
@@ -337,7 +340,7 @@ async def test_a_ring_id_takes_one_of_the_places_of_a_fact_once_tied(
     bank, trk = later[-2].links["bank"], later[-1].links["trk"]
     assert (bank.ring_id, trk.ring_id) == ("ring-s0", "ring-s0")
     assert set(bank.members) == {"s0", "s1"}
-    assert trk.members == {"b0": "s0", "b1": "s1"}
+    assert named(trk.members, "b0", "b1") == {"b0": "s0", "b1": "s1"}
 
 
 # --------------------------------------------------------------------------- alert marks and rings
@@ -480,7 +483,8 @@ async def test_a_tracking_number_lives_a_ttl_after_its_last_touch(
     clock.now_s += TTL_S - DAY
     await ship(facts, "YT100", "o1", "s1")  # delivered
     clock.now_s += TTL_S - DAY
-    assert (await ship(facts, "YT100", "o2", "s2")).members == {"o1": "s1", "o2": "s2"}
+    again = await ship(facts, "YT100", "o2", "s2")
+    assert named(again.members, "o1") == {"o1": "s1", "o2": "s2"}
     clock.now_s += TTL_S + HOUR  # the deadline is kept to the hour
     assert (await ship(facts, "YT100", "o3", "s3")).members == {"o3": "s3"}
 
@@ -488,26 +492,140 @@ async def test_a_tracking_number_lives_a_ttl_after_its_last_touch(
 async def test_a_ring_tie_of_a_tracking_number_is_read_by_its_next_touch(
     make_fact_index: FactIndexFactory,
 ) -> None:
-    facts = make_fact_index(Clock())
-    link = await ship(facts, "YT100", "o1", "s1")
-    assert facts.ring_of(link) is None
+    clock = Clock()
+    facts = make_fact_index(clock)
+    link, later = await facts.link(
+        [Fact("trk", "YT100", "o1", "s1"), Fact("trk", "YT100", "o2", "s2")],
+        [clock.now_s, clock.now_s + 60],
+    )
+    assert facts.ring_of(later) is None
     await facts.tie("ring-s1", [link])
-    assert facts.ring_of(link) == "ring-s1"  # tied by this process, seen before a new read
-    assert (await ship(facts, "YT100", "o2", "s2")).ring_id == "ring-s1"
+    assert facts.ring_of(later) == "ring-s1"  # tied by this process, seen before a new read
+    assert facts.ring_of(link) is None  # by the event it was tied for: it came after
+    clock.now_s += 120
+    assert (await ship(facts, "YT100", "o3", "s3")).ring_id == "ring-s1"
 
 
 async def test_ids_holding_separators_and_framing_come_back_unchanged(
     make_fact_index: FactIndexFactory,
 ) -> None:
-    facts = make_fact_index(Clock())
+    clock = Clock()
+    facts = make_fact_index(clock)
     odd = "".join(map(chr, range(0x1B, 0x20))) + "é~:1:"
     link = await ship(facts, "~" + odd, "o" + odd, "s" + odd)
     await facts.tie("ring" + odd, [link])
+    clock.now_s += 1
     again = await ship(facts, "~" + odd, "o2", "s2")
-    assert again.members == {"o" + odd: "s" + odd, "o2": "s2"}
+    assert named(again.members, "o" + odd) == {"o" + odd: "s" + odd, "o2": "s2"}
     assert again.ring_id == "ring" + odd
     bank = await facts.link([Fact("bank", "12:", ":3:", "é:1:x"), Fact("bank", "12:", "0:")])
     assert bank[1].members == {":3:": "é:1:x", "0:": ""}
+
+
+async def test_a_tracking_number_lives_a_ttl_of_event_time_whatever_the_wall_clock(
+    make_fact_index: FactIndexFactory,
+) -> None:
+    """A month replayed in minutes keeps and drops numbers as live traffic would."""
+    facts = make_fact_index(Clock())  # the wall clock stands still
+    t0 = 1_709_251_200
+
+    async def ship_at(at_s: float, order: str, store: str) -> FactLinks:
+        links: list[FactLinks] = await facts.link([Fact("trk", "YT100", order, store)], [at_s])
+        return links[0]
+
+    await ship_at(t0, "o1", "s1")
+    again = await ship_at(t0 + TTL_S - DAY, "o2", "s2")
+    assert named(again.members, "o1") == {"o1": "s1", "o2": "s2"}
+    # a ttl after the newest touch (kept to the hour), whoever reads it: gone
+    assert (await ship_at(t0 + 2 * TTL_S - DAY + HOUR, "o3", "s3")).members == {"o3": "s3"}
+
+
+async def test_an_event_does_not_see_a_fact_touched_after_it(
+    make_fact_index: FactIndexFactory,
+) -> None:
+    facts = make_fact_index(Clock())
+    t1, t2 = T0, T0 + HOUR
+    # store s2 touched first, at t2 (its partition ran ahead); s1's event at t1 comes after
+    await facts.link(
+        [Fact("bank", "b1", "s2"), Fact("claim", "u1", "s2"), Fact("trk", "YT1", "u2", "s2")],
+        [t2, t2, t2],
+    )
+    early = await facts.link(
+        [Fact("bank", "b1", "s1"), Fact("claim", "u1", "s1"), Fact("trk", "YT1", "u1", "s1")],
+        [t1, t1, t1],
+    )
+    assert [link.members for link in early] == [{"s1": ""}, {"s1": ""}, {"u1": "s1"}]
+    assert [link.other_stores("s1") for link in early] == [set(), set(), set()]
+    late = await facts.link(
+        [Fact("bank", "b1", "s3"), Fact("trk", "YT1", "u3", "s3")], [t2 + 1, t2 + 1]
+    )
+    assert late[0].members == {"s1": "", "s2": "", "s3": ""}
+    assert named(late[1].members, "u1", "u2") == {"u1": "s1", "u2": "s2", "u3": "s3"}
+    # the same second counts as before: touches within it see each other
+    assert (await facts.link([Fact("bank", "b1", "s4")], [t2 + 0.5]))[0].members.keys() == {
+        "s1",
+        "s2",
+        "s4",
+    }
+
+
+async def test_a_members_own_touch_counts_however_late_it_was_first_made(
+    make_fact_index: FactIndexFactory,
+) -> None:
+    facts = make_fact_index(Clock())
+    await facts.link([Fact("bank", "b1", "s1", "owner-1"), Fact("trk", "YT1", "u1", "s1")],
+                     [T0 + DAY, T0 + DAY])  # fmt: skip
+    again = await facts.link([Fact("bank", "b1", "s1"), Fact("trk", "YT1", "u1", "s1")], [T0, T0])
+    assert [link.members for link in again] == [{"s1": "owner-1"}, {"u1": "s1"}]
+    # and it now dates from its earliest touch
+    between = await facts.link(
+        [Fact("bank", "b1", "s2"), Fact("trk", "YT1", "u2", "s2")], [T0 + HOUR, T0 + HOUR]
+    )
+    assert [set(named(link.members, "u1")) for link in between] == [{"s1", "s2"}, {"u1", "u2"}]
+
+
+async def test_an_event_does_not_see_a_ring_tied_after_it(
+    make_fact_index: FactIndexFactory,
+) -> None:
+    facts = make_fact_index(Clock())
+    t1, t2 = T0, T0 + HOUR
+    read_at_t2 = await facts.link(
+        [Fact("bank", "b1", "s2"), Fact("trk", "YT1", "u2", "s2")], [t2, t2]
+    )
+    await facts.join_ring("ring-s2", "s2", read_at_t2, t2)  # s2 alerted at t2
+    early = await facts.link([Fact("bank", "b1", "s1"), Fact("trk", "YT1", "u1", "s1")], [t1, t1])
+    assert [link.ring_id for link in early] == [None, None]
+    # nor a tie this process made after reading it: ring_of dates it too
+    assert [facts.ring_of(link) for link in early] == [None, None]
+    assert await facts.join_ring("ring-s2", "s1", early, t1) == {"s1"}  # s2 joined at t2
+    late = await facts.link([Fact("bank", "b1", "s3"), Fact("trk", "YT1", "u3", "s3")], [t2, t2])
+    assert [link.ring_id for link in late] == ["ring-s2", "ring-s2"]
+    assert await facts.join_ring("ring-s2", "s3", late, t2) == {"s1", "s2", "s3"}
+
+
+async def test_a_batch_redone_after_a_crash_finds_what_it_found_the_first_time(
+    make_fact_index: FactIndexFactory,
+) -> None:
+    """A worker killed before its commit: the next one redoes the events since, on facts that
+    already hold their touches and those of the events after them."""
+    facts = make_fact_index(Clock())
+    batch = [
+        Fact("trk", "YT1", "u1", "s1"),
+        Fact("bank", "b1", "s1"),
+        Fact("trk", "YT1", "u2", "s2"),
+        Fact("claim", "u9", "s2"),
+    ]
+    times = [T0, T0 + 60, T0 + 120, T0 + 180]
+    first = await facts.link(batch, times)
+    await facts.tie("ring-s1", first[1:2])  # s1 alerted on its withdrawal, at T0 + 60
+    after = await facts.link(
+        [Fact("trk", "YT1", "u3", "s3"), Fact("bank", "b1", "s3"), Fact("claim", "u9", "s3")],
+        [T0 + DAY] * 3,
+    )
+    await facts.tie("ring-s3", after[::2])
+    redone = await facts.link(batch, times)
+    assert redone == first
+    assert [facts.ring_of(link) for link in redone] == [facts.ring_of(link) for link in first]
 
 
 def test_a_memory_fact_is_forgotten_a_ttl_after_its_last_touch() -> None:
@@ -530,18 +648,22 @@ async def test_random_fact_touches_find_the_same_on_memory_as_on_redis(
     redis_client: redis_asyncio.Redis,
 ) -> None:
     """Random links, ring joins and ties, with a small cap and few values so facts fill up and
-    rings meet: every answer must be the same on both. The clock moves less than a TTL in
-    all: Redis expires keys on its own clock, which the test does not move (expiry on both is
-    tested above)."""
+    rings meet, by events out of order and across more than a TTL of event time: every answer
+    must be the same on both. The wall clock moves less than a TTL in all: Redis expires keys
+    on its own clock, which the test does not move (expiry on both is tested above)."""
     for seed in range(4):
         await redis_client.flushdb()
         clock = Clock()
         start_s = clock.now_s
-        cap = 3
-        on_redis = FactIndex(redis_client, KEY_PREFIX, cap, TTL_S, trk_buckets=4, wall_s=clock)
-        in_memory = MemoryFactIndex(cap, TTL_S, trk_buckets=4, wall_s=clock)
+        cap, ttl_s = 3, 3 * int(DAY)  # a short ttl: numbers expire in event time, often
+        on_redis = FactIndex(redis_client, KEY_PREFIX, cap, ttl_s, trk_buckets=4, wall_s=clock)
+        in_memory = MemoryFactIndex(cap, ttl_s, trk_buckets=4, wall_s=clock)
         rng = random.Random(seed)
         seen: list[FactLinks] = []
+        event_s = clock.now_s
+
+        def at(now_s: float, rng: random.Random = rng) -> float:  # mostly in order, some late
+            return now_s - rng.choice([0, 0, 0, 0.5, 30, HOUR, DAY])
 
         def fact(rng: random.Random = rng) -> Fact:
             kind = rng.choice(["bank", "claim", "trk", "trk"])
@@ -554,22 +676,26 @@ async def test_random_fact_touches_find_the_same_on_memory_as_on_redis(
             roll = rng.random()
             if roll < 0.6:
                 batch = [fact() for _ in range(rng.randint(1, 6))]
-                found = await in_memory.link(batch)
-                assert found == await on_redis.link(batch), (seed, step, batch)
+                times = [at(event_s) for _ in batch]
+                found = await in_memory.link(batch, times)
+                assert found == await on_redis.link(batch, times), (seed, step, batch)
                 seen.extend(found)
             elif roll < 0.8 and seen:
                 ring, store = f"ring-{rng.randint(1, 3)}", f"s{rng.randint(1, 5)}"
                 links = rng.sample(seen[-20:], min(len(seen[-20:]), rng.randint(0, 3)))
-                assert await in_memory.join_ring(ring, store, links) == await on_redis.join_ring(
-                    ring, store, links
-                ), (seed, step)
+                when = at(event_s)
+                assert await in_memory.join_ring(
+                    ring, store, links, when
+                ) == await on_redis.join_ring(ring, store, links, when), (seed, step)
             elif roll < 0.9 and seen:
                 links = rng.sample(seen[-20:], min(len(seen[-20:]), rng.randint(1, 3)))
                 ring = f"ring-{rng.randint(1, 3)}"
                 await in_memory.tie(ring, links)
                 await on_redis.tie(ring, links)
-            elif clock.now_s + DAY < start_s + TTL_S:
-                clock.now_s += rng.choice([60, HOUR, DAY])
+            elif roll < 0.95:
+                event_s += rng.choice([1, 60, HOUR, DAY, 2 * DAY, 4 * DAY])
+            elif clock.now_s + HOUR < start_s + ttl_s:
+                clock.now_s += rng.choice([60, HOUR])
             for link in seen[-10:]:
                 assert in_memory.ring_of(link) == on_redis.ring_of(link)
 

@@ -9,9 +9,13 @@ a test, a replay, a what-if run. It imports nothing from redis.
 
 ``MemoryFactIndex`` keeps the cross-store facts as ``link_facts.lua`` keeps them in Redis, with
 the same rules: a fact holds at most ``cap`` members, its ring id taking one of the places once
-tied (a member already known may still change its value), every touch keeps a fact for ``ttl_s`` more of the wall clock, a
-tracking number's deadline is kept to the hour and its bucket expires ``ttl_s`` after its last
-touch, and a ring id tied by this process is seen by views read before the tie (``ring_of``).
+tied (a member already known may still change its value); every member keeps the event second
+of its first touch and a ring the second of the event it was tied for, and a touch sees the
+members dated at or before its event (its own member always) and the ring tied before it; a fact of its own (bank account, claimant, ring) is
+kept for ``ttl_s`` of the wall clock after its last touch, a tracking number for ``ttl_s`` of
+event time after its newest touch (to the hour), in a bucket kept ``ttl_s`` of the wall clock
+after its last touch and swept as Redis sweeps it; and a ring id tied by this process is seen by
+views read before the tie (``ring_of``), when it is dated before their event.
 """
 
 from __future__ import annotations
@@ -20,11 +24,20 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from stream.config import WindowSettings
 from stream.core import tracking
-from stream.core.facts import RING_FIELD, RINGS_KEPT, Fact, FactLinks
+from stream.core.facts import (
+    RING_FIELD,
+    Fact,
+    FactLinks,
+    event_second,
+    event_seconds,
+    remember_tie,
+    tie_second,
+    tied_ring,
+)
 from stream.core.store_state import StoreState
 from stream.core.store_view import StoreView, apply_in_order, with_marks
 from stream.core.windows import StateConfig
@@ -35,37 +48,54 @@ if TYPE_CHECKING:
 
 __all__ = ["InMemoryStateStore", "MemoryFactIndex"]
 
-HOUR_S = 3600  # a tracking number's deadline is kept to the hour (link_facts.lua's stamp)
+HOUR_S = 3600  # a tracking number's stamp is kept to the hour (link_facts.lua's stamp)
 
 
 class _Hash:
-    """One fact of its own (bank account, claimant, ring): member -> value, and the ring id
-    under RING_FIELD, as the Redis hash holds them; gone once the wall clock passes
-    ``expires_s``."""
+    """One fact of its own (bank account, claimant, ring): member -> (value, first touch in
+    event seconds), and (ring id, tied at) under RING_FIELD, as the Redis hash holds them; gone
+    once the wall clock passes ``expires_s``."""
 
     __slots__ = ("expires_s", "fields")
 
     def __init__(self) -> None:
         self.expires_s = 0.0
-        self.fields: dict[str, str] = {}
+        self.fields: dict[str, tuple[str, int]] = {}
+
+
+class _Entry:
+    """One tracking number, as link_facts.lua's entry holds it: the hour (rounded up) of its
+    newest touch, its members (buyer tag -> (store, first touch)) and ring, in event seconds."""
+
+    __slots__ = ("hours", "orders", "ring", "ring_at_s")
+
+    def __init__(self) -> None:
+        self.hours = 0
+        self.orders: dict[str, tuple[str, int]] = {}
+        self.ring: str | None = None
+        self.ring_at_s = 0
+
+    def past(self, at_s: int, ttl_s: int) -> bool:
+        """Past its ttl for an event at ``at_s`` (link_facts.lua's past)."""
+        return self.hours * HOUR_S + ttl_s <= at_s
 
 
 class _Bucket:
-    """The tracking numbers sharing one Redis bucket hash: fingerprint -> [deadline in seconds,
-    orders (order id -> store), ring id or None]. The bucket expires as its key does."""
+    """The tracking numbers sharing one Redis bucket hash, by fingerprint. The bucket expires
+    as its key does (wall clock); ``sweep_due_s`` is its '' field (event seconds)."""
 
     __slots__ = ("entries", "expires_s", "sweep_due_s")
 
     def __init__(self) -> None:
         self.expires_s = 0.0
-        self.sweep_due_s = -1.0
-        self.entries: dict[int, list[Any]] = {}  # by fingerprint
+        self.sweep_due_s = -1
+        self.entries: dict[int, _Entry] = {}  # by fingerprint
 
 
 class MemoryFactIndex:
     """The cross-store facts of one process, with ``stream.core.facts.FactIndex``'s interface and
     ``link_facts.lua``'s rules (see the module docstring). ``wall_s`` is the clock that
-    expires facts (the Redis server's clock and the script's ``now`` in Redis)."""
+    expires keys (the Redis server's clock), and the event time of touches made without one."""
 
     def __init__(
         self,
@@ -81,56 +111,72 @@ class MemoryFactIndex:
         self._wall_s = wall_s
         self._hashes: dict[tuple[str, str], _Hash] = {}
         self._buckets: dict[int, _Bucket] = {}
-        # ring ids tied by this process, by (kind, value): what FactIndex keeps for ring_of
-        self._rings: OrderedDict[tuple[str, str], str] = OrderedDict()
+        # ring ids tied by this process and when, by (kind, value): what FactIndex keeps
+        self._rings: OrderedDict[tuple[str, str], tuple[str, int]] = OrderedDict()
         self._purged_s = wall_s()
 
-    async def link(self, facts: Sequence[Fact]) -> list[FactLinks]:
-        """Record every touch, in order, and return who touched each fact."""
+    async def link(
+        self, facts: Sequence[Fact], at_s: Sequence[float] | None = None
+    ) -> list[FactLinks]:
+        """Record every touch, in order, and return who touched each fact as of its event
+        (``at_s``, default the wall clock)."""
         now_s = self._wall_s()
+        seconds = event_seconds(len(facts), at_s, self._wall_s)
         links = []
-        for fact in facts:
+        for fact, at in zip(facts, seconds, strict=True):
             if fact.kind == tracking.KIND:
+                tag = tracking.member_tag(fact.member)  # kept as Redis keeps it: collisions alike
                 orders, ring_id = self._touch_tracking(
-                    fact.value, now_s, fact.member, fact.member_value, None
+                    fact.value, at, now_s, tag, fact.member_value, None
                 )
-                links.append(FactLinks(fact.kind, fact.value, orders, ring_id or None))
+                if tag in orders:
+                    orders[fact.member] = orders.pop(tag)
+                links.append(FactLinks(fact.kind, fact.value, orders, ring_id, at))
             else:
                 members = self._link_fact(
-                    (fact.kind, fact.value), fact.member, fact.member_value, now_s
+                    (fact.kind, fact.value), fact.member, fact.member_value, at, now_s
                 )
                 ring_id = members.pop(RING_FIELD, None)
-                links.append(FactLinks(fact.kind, fact.value, members, ring_id))
+                links.append(FactLinks(fact.kind, fact.value, members, ring_id, at))
         return links
 
     def ring_of(self, link: FactLinks) -> str | None:
-        """The ring ``link``'s fact belongs to, counting ties written since it was read."""
-        return link.ring_id or self._rings.get((link.kind, link.value))
+        """The ring ``link``'s fact belongs to, counting ties written since it was read (those
+        dated before its event)."""
+        return link.ring_id or tied_ring(self._rings, link)
 
-    async def join_ring(self, ring_id: str, store_id: str, facts: Sequence[FactLinks]) -> set[str]:
+    async def join_ring(
+        self,
+        ring_id: str,
+        store_id: str,
+        facts: Sequence[FactLinks],
+        at_s: float | None = None,
+    ) -> set[str]:
         """Add an alerted store to its ring, tie the facts its event touched to the ring, and
-        return the ring's stores (this one included)."""
+        return the ring's stores as of the alert's event ``at_s`` (this one included)."""
         now_s = self._wall_s()
-        members = self._link_fact(("ring", ring_id), store_id, "", now_s)
+        at = event_second(now_s if at_s is None else at_s)
+        members = self._link_fact(("ring", ring_id), store_id, "", at, now_s)
         self._tie(ring_id, facts, now_s)
         return {member for member in members if member != RING_FIELD}
 
     async def tie(self, ring_id: str, facts: Sequence[FactLinks]) -> None:
-        """Mark facts a store of ``ring_id`` touched after its alert with the ring's id."""
+        """Mark facts a store of ``ring_id`` touched after its alert with the ring's id, dated
+        with the event each link was read for."""
         self._tie(ring_id, facts, self._wall_s())
 
     def _tie(self, ring_id: str, facts: Sequence[FactLinks], now_s: float) -> None:
         for link in facts:
-            fact = (link.kind, link.value)
-            self._rings[fact] = ring_id
-            self._rings.move_to_end(fact)
+            at = tie_second(link, self._wall_s)
+            remember_tie(self._rings, link, ring_id, at)
             if link.kind == tracking.KIND:
-                self._touch_tracking(link.value, now_s, "", "", ring_id)
-            else:
-                fields = self._live_hash(fact, now_s).fields
-                fields[RING_FIELD] = ring_id
-        while len(self._rings) > RINGS_KEPT:
-            self._rings.popitem(last=False)
+                self._touch_tracking(link.value, at, now_s, "", "", ring_id)
+                continue
+            fields = self._live_hash((link.kind, link.value), now_s).fields
+            known = fields.get(RING_FIELD)
+            if known is not None and known[0] == ring_id:
+                at = min(at, known[1])
+            fields[RING_FIELD] = (ring_id, at)
 
     def _live_hash(self, key: tuple[str, str], now_s: float) -> _Hash:
         """The fact's hash (a new one if it expired), kept for another ttl from now."""
@@ -141,61 +187,73 @@ class MemoryFactIndex:
         return found
 
     def _link_fact(
-        self, key: tuple[str, str], member: str, value: str, now_s: float
+        self, key: tuple[str, str], member: str, value: str, at_s: int, now_s: float
     ) -> dict[str, str]:
         """link_facts.lua's link_fact: the member joins while the hash (ring id included)
-        has fewer than cap fields; a known member takes a new non-empty value."""
+        has fewer than cap fields, dated ``at_s``; a known member takes a new non-empty value
+        and keeps its first time. Returns the fields as of ``at_s`` (the ring if tied before)."""
         fields = self._live_hash(key, now_s).fields
         known = fields.get(member)
         if known is not None:
-            if value and value != known:
-                fields[member] = value
+            fields[member] = (value or known[0], min(known[1], at_s))
         elif len(fields) < self.cap:
-            fields[member] = value
-        return dict(fields)
+            fields[member] = (value, at_s)
+        return {
+            name: seen
+            for name, (seen, dated) in fields.items()
+            if dated < at_s or (name != RING_FIELD and (dated == at_s or name == member))
+        }
 
     def _touch_tracking(
-        self, number: str, now_s: float, order: str, store: str, ring_id: str | None
+        self, number: str, at_s: int, now_s: float, order: str, store: str, ring_id: str | None
     ) -> tuple[dict[str, str], str | None]:
         """link_facts.lua's touch_tracking: link ``order`` of ``store``, or with ``ring_id``
-        tie the number to that ring; returns the number's orders and ring as written."""
+        tie the number to that ring, by an event at ``at_s``; returns the number's orders and
+        ring as of that event."""
         field = tracking.fingerprint(number)  # filed as Redis files it: collisions alike
         index = field % self.trk_buckets  # tracking.bucket_of
         bucket = self._buckets.get(index)
         if bucket is None or now_s > bucket.expires_s:
             bucket = self._buckets[index] = _Bucket()
-        now_i = int(now_s)  # the script's now: whole seconds
+        ttl_s = self.ttl_s
         entry = bucket.entries.get(field)
-        if entry is None or entry[0] <= now_i:  # past its deadline: absent
-            orders: dict[str, str] = {}
-            ring: str | None = None
-            if bucket.sweep_due_s <= now_i:
-                bucket.entries = {n: e for n, e in bucket.entries.items() if e[0] > now_i}
-                bucket.sweep_due_s = _hour_up(now_i + max(HOUR_S, self.ttl_s / 16))
-        else:
-            orders, ring = entry[1], entry[2]
+        if entry is None or entry.past(at_s, ttl_s):  # absent for this event
+            if bucket.sweep_due_s <= at_s:
+                bucket.entries = {
+                    n: e for n, e in bucket.entries.items() if not e.past(at_s, ttl_s)
+                }
+                bucket.sweep_due_s = _hour_up(at_s + max(HOUR_S, ttl_s / 16))
+            entry = _Entry()
+        entry.hours = max(entry.hours, math.ceil(at_s / HOUR_S))
+        orders = entry.orders
         if ring_id is not None:
-            ring = ring_id
+            if entry.ring == ring_id:
+                entry.ring_at_s = min(entry.ring_at_s, at_s)
+            else:
+                entry.ring, entry.ring_at_s = ring_id, at_s
         elif order in orders:
-            if store:
-                orders[order] = store
-        elif len(orders) + (ring is not None) < self.cap:
-            orders[order] = store
-        bucket.entries[field] = [_hour_up(now_i + self.ttl_s), orders, ring]
-        bucket.expires_s = now_s + self.ttl_s
-        return dict(orders), ring
+            known = orders[order]
+            orders[order] = (store or known[0], min(known[1], at_s))
+        elif len(orders) + (entry.ring is not None) < self.cap:
+            orders[order] = (store, at_s)
+        bucket.entries[field] = entry
+        bucket.expires_s = now_s + ttl_s
+        seen = {
+            name: shipper
+            for name, (shipper, dated) in orders.items()
+            if dated <= at_s or name == order
+        }
+        return seen, entry.ring if entry.ring is not None and entry.ring_at_s < at_s else None
 
     def purge(self) -> int:
-        """Forget the facts whose time has passed (Redis expires them by itself); returns how
-        many. Called now and then, so memory stays bounded as in Redis."""
+        """Forget the facts whose key expired by the wall clock (Redis expires them by itself);
+        returns how many. Tracking numbers past their ttl in event time go as in Redis, when a
+        new number sweeps their bucket. Called now and then, so memory stays bounded."""
         now_s = self._wall_s()
         self._purged_s = now_s
         before = len(self._hashes) + sum(len(b.entries) for b in self._buckets.values())
         self._hashes = {k: h for k, h in self._hashes.items() if now_s <= h.expires_s}
-        now_i = int(now_s)
         self._buckets = {i: b for i, b in self._buckets.items() if now_s <= b.expires_s}
-        for bucket in self._buckets.values():
-            bucket.entries = {n: e for n, e in bucket.entries.items() if e[0] > now_i}
         return before - len(self._hashes) - sum(len(b.entries) for b in self._buckets.values())
 
     def purge_when_due(self) -> None:
@@ -268,7 +326,8 @@ class InMemoryStateStore:
         self, updates: list[StateUpdate], views: list[StoreView]
     ) -> list[StoreView]:
         """Record the cross-store facts of the events the stores accepted (a refused event
-        leaves no trace) and return the views with who else touched them."""
+        leaves no trace) and return the views with who else touched them as of each
+        event."""
         linking = [
             i
             for i, (update, view) in enumerate(zip(updates, views, strict=True))
@@ -276,7 +335,9 @@ class InMemoryStateStore:
         ]
         if not linking:
             return views
-        links = iter(await self.facts.link([fact for i in linking for fact in updates[i].facts]))
+        facts = [fact for i in linking for fact in updates[i].facts]
+        at_s = [updates[i].ts_s for i in linking for _ in updates[i].facts]
+        links = iter(await self.facts.link(facts, at_s))
         for i in linking:  # views made by apply_many for this batch, not yet handed out
             views[i].links = {fact.kind: next(links) for fact in updates[i].facts}
         return views
@@ -323,7 +384,7 @@ class InMemoryStateStore:
         self._stores[store_id].mark(fields)
         self._changed.add(store_id)
         self._batch_marks.setdefault(store_id, {}).update(fields)
-        return await self.facts.join_ring(ring_id, store_id, facts)
+        return await self.facts.join_ring(ring_id, store_id, facts, ts_s)
 
     async def tie_facts(self, ring_id: str, facts: list[FactLinks]) -> None:
         """Mark facts a store of ``ring_id`` touched after its alert with the ring's id."""

@@ -132,8 +132,9 @@ class RedisStateStore:
         self, updates: list[StateUpdate], views: list[StoreView]
     ) -> list[StoreView]:
         """Record the cross-store facts of the events the stores accepted (a refused event
-        leaves no trace) and return the views with who else touched them. One round trip;
-        repeating it after a failure changes nothing more."""
+        leaves no trace) and return the views with who else touched them as of each event.
+        One round trip; repeating it after a failure, or after a crash before the commit,
+        changes nothing more."""
         linking = [
             i
             for i, (update, view) in enumerate(zip(updates, views, strict=True))
@@ -141,10 +142,10 @@ class RedisStateStore:
         ]
         if not linking:
             return views
+        facts = [fact for i in linking for fact in updates[i].facts]
+        at_s = [updates[i].ts_s for i in linking for _ in updates[i].facts]
         with redis_errors():
-            links = iter(
-                await self.facts.link([fact for i in linking for fact in updates[i].facts])
-            )
+            links = iter(await self.facts.link(facts, at_s))
         for i in linking:  # views made by apply_many for this batch, not yet handed out
             views[i].links = {fact.kind: next(links) for fact in updates[i].facts}
         return views
@@ -289,7 +290,7 @@ class RedisStateStore:
         self._changed.add(store_id)
         self._batch_marks.setdefault(store_id, {}).update(fields)
         with redis_errors():
-            return await self.facts.join_ring(ring_id, store_id, facts)
+            return await self.facts.join_ring(ring_id, store_id, facts, ts_s)
 
     async def tie_facts(self, ring_id: str, facts: list[FactLinks]) -> None:
         """Mark facts a store of ``ring_id`` touched after its alert with the ring's id."""

@@ -14,7 +14,7 @@ from typing import Any
 
 from stream.config import Settings
 from stream.core.detectors import mask_account
-from stream.core.facts import RING_FIELD, fact_key
+from stream.core.facts import RING_FIELD, fact_key, stored_fact
 from stream.core.records import format_ts
 from stream.core.windows import WINDOW_METRICS, StateConfig
 
@@ -131,15 +131,15 @@ async def store_report(
         shared: list[dict[str, Any]] = []
         linked: set[str] = set()
         for kind, value in facts:
-            members = await client.hgetall(fact_key(kind, value))
-            others = sorted(m for m in members if m not in (store_id, RING_FIELD))
+            members, fact_ring = stored_fact(await client.hgetall(fact_key(kind, value)))
+            others = sorted(m for m in members if m != store_id)
             linked.update(others)
             shared.append(
                 {
                     "kind": kind,
                     "value": mask_account(value),
                     "other_stores": others,
-                    "ring_id": members.get(RING_FIELD),
+                    "ring_id": fact_ring,
                 }
             )
         ring_id = profile.get("ring_id")
