@@ -63,23 +63,38 @@ async def test_a_family_business_paying_out_to_its_shared_registered_account_is_
     assert h.detectors() == []
 
 
-async def test_relatives_old_shops_paying_out_to_one_family_card_are_not_a_drawer_of_cards(
-    state_store: StateStore,
-) -> None:
-    """Three shops of different owners, registered years ago, each trading at its pace and
-    paying out to a sibling's card none of them registered: the card is shared, the shops are
-    not new and nothing jumped, so it weighs too little to alert."""
-    h = Harness(state_store)
-    events: list[dict[str, Any]] = []
+def shops_paying_one_card(registered_days_ago: float) -> list[dict[str, Any]]:
+    """Three shops of different owners, each trading at its pace for ten days and paying out
+    to one card none of them registered."""
+    events: list[dict[str, Any]] = [f.order("other", T0 - DAY, price=10)]
     for i in range(3):
-        events.append(f.store(f"sib-{i}", T0 - 700 * DAY, bank=f"bank-sib-{i}"))
+        events.append(f.store(f"sib-{i}", T0 - registered_days_ago * DAY, bank=f"bank-sib-{i}"))
         for day in range(10):
             events.append(
                 f.order(f"sib-{i}", T0 + day * DAY + i * HOUR, price=300, buyer=f"b{day}")
             )
-        events.append(f.withdrawal(f"sib-{i}", T0 + 10 * DAY + i * HOUR, 2_800, bank="card-family"))
-    await h.feed(f.order("other", T0 - DAY, price=10), *sorted(events, key=lambda e: str(e["ts"])))
+        events.append(f.withdrawal(f"sib-{i}", T0 + 10 * DAY + i * HOUR, 2_800, bank="card-x"))
+    return sorted(events, key=lambda e: str(e["ts"]))
+
+
+async def test_relatives_old_shops_paying_out_to_one_family_card_are_not_a_drawer_of_cards(
+    state_store: StateStore,
+) -> None:
+    """Registered two years ago, the shops are relatives' businesses paid to a sibling's card:
+    the card is shared, but the shops are not new and nothing jumped."""
+    h = Harness(state_store)
+    await h.feed(*shops_paying_one_card(registered_days_ago=700))
     assert h.detectors() == []
+
+
+async def test_shops_bought_two_months_ago_paying_out_to_one_card_are_flagged(
+    state_store: StateStore,
+) -> None:
+    """The same trade in shops registered two months ago: a gang's bought shops, not a
+    family's."""
+    h = Harness(state_store)
+    await h.feed(*shops_paying_one_card(registered_days_ago=60))
+    assert "withdrawal" in h.detectors()
 
 
 async def test_an_established_seller_moving_to_a_new_bank_account_is_not_flagged(

@@ -252,8 +252,11 @@ class WithdrawalDetector(EvidenceDetector):
         )
         # other owners' stores on the same card: a drawer of cards when the card is not the
         # store's own; a family's shared account when it is, or when the stores are shops
-        # registered long ago trading at their pace (relatives' shops paid to one card)
-        settled = raw["age_trust"] * ramp(raw["store_age_s"], young_s, 3 * young_s) * (1 - sudden)
+        # registered a year or more ago trading at their pace (relatives' shops paid to one
+        # card); a gang's shops bought a month or two before count fully
+        settled = (
+            raw["age_trust"] * ramp(raw["store_age_s"], 3 * young_s, 12 * young_s) * (1 - sudden)
+        )
         e.add(
             "shared_account",
             log_ramp(raw["shared_account_stores"] + 1, 1, 4)
