@@ -70,66 +70,54 @@ def test_time_to_alert_runs_from_the_store_s_first_event() -> None:
     assert report.schemes["ghost_supplier"].median_time_to_alert_h == 3.0
 
 
-def test_the_cli_writes_the_report_and_the_plot(tmp_path: Path) -> None:
-    paths = {name: tmp_path / name for name in ("e.jsonl", "l.json", "a.jsonl", "r.json", "r.png")}
-    paths["e.jsonl"].write_text("".join(json.dumps(e) + "\n" for e in EVENTS))
-    paths["l.json"].write_text(json.dumps(LABELS))
-    paths["a.jsonl"].write_text(json.dumps(alert("fraud-2", T0)) + "\n")
+def run_evaluate_cli(
+    tmp_path: Path,
+    events: list[dict[str, Any]],
+    labels: dict[str, str],
+    alerts: list[dict[str, Any]],
+    *report_options: str,
+) -> str:
+    """``storewatch evaluate`` on these events, labels and alerts written to ``tmp_path``
+    (``e.jsonl``, ``l.json``, ``a.jsonl``); its report options name files there. Returns
+    what it printed."""
+    for name, lines in (("e.jsonl", events), ("a.jsonl", alerts)):
+        (tmp_path / name).write_text("".join(json.dumps(line) + "\n" for line in lines))
+    (tmp_path / "l.json").write_text(json.dumps(labels))
+    inputs = [
+        f"--{kind}={tmp_path / name}"
+        for kind, name in (("events", "e.jsonl"), ("labels", "l.json"), ("alerts", "a.jsonl"))
+    ]
+    options = [
+        str(tmp_path / option) if not option.startswith("--") else option
+        for option in report_options
+    ]
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "stream.cli",
-            "evaluate",
-            "--events",
-            str(paths["e.jsonl"]),
-            "--labels",
-            str(paths["l.json"]),
-            "--alerts",
-            str(paths["a.jsonl"]),
-            "--report",
-            str(paths["r.json"]),
-            "--plot",
-            str(paths["r.png"]),
-        ],
+        [sys.executable, "-m", "stream.cli", "evaluate", *inputs, *options],
         capture_output=True,
         text=True,
         check=True,
     )
-    assert "| ghost_supplier | 2 | 1 |" in done.stdout
-    assert "| ghost_supplier | unspecified | 2 | 1 |" in done.stdout
-    written = json.loads(paths["r.json"].read_text())
+    return done.stdout
+
+
+def test_the_cli_writes_the_report_and_the_plot(tmp_path: Path) -> None:
+    stdout = run_evaluate_cli(
+        tmp_path, EVENTS, LABELS, [alert("fraud-2", T0)], "--report", "r.json", "--plot", "r.png"
+    )
+    assert "| ghost_supplier | 2 | 1 |" in stdout
+    assert "| ghost_supplier | unspecified | 2 | 1 |" in stdout
+    written = json.loads((tmp_path / "r.json").read_text())
     assert written["schemes"]["ghost_supplier"]["money_held"] == 0.6
     assert written["variants"]["ghost_supplier"]["unspecified"]["stores"] == 2
     assert set(written) >= {"habits", "legit_flagged_stores", "overall"}
-    assert paths["r.png"].stat().st_size > 0
+    assert (tmp_path / "r.png").stat().st_size > 0
 
 
 def test_the_cli_takes_out_as_the_report_path(tmp_path: Path) -> None:
-    paths = {name: tmp_path / name for name in ("e.jsonl", "l.json", "a.jsonl", "r.json")}
-    paths["e.jsonl"].write_text("".join(json.dumps(e) + "\n" for e in CLAIMS))
-    paths["l.json"].write_text(json.dumps(VARIANT_LABELS))
-    paths["a.jsonl"].write_text(json.dumps(alert("honest-b", T0, "withdrawal")) + "\n")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "stream.cli",
-            "evaluate",
-            "--events",
-            str(paths["e.jsonl"]),
-            "--labels",
-            str(paths["l.json"]),
-            "--alerts",
-            str(paths["a.jsonl"]),
-            "--out",
-            str(paths["r.json"]),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
+    run_evaluate_cli(
+        tmp_path, CLAIMS, VARIANT_LABELS, [alert("honest-b", T0, "withdrawal")], "--out", "r.json"
     )
-    written = json.loads(paths["r.json"].read_text())
+    written = json.loads((tmp_path / "r.json").read_text())
     assert written["legit_flagged_stores"] == [
         {
             "store_id": "honest-b",
