@@ -205,10 +205,17 @@ def test_round_2_is_the_same_for_a_seed_and_differs_from_round_1() -> None:
     assert not set(labels.values()) & set(small()[1].values()) - {"legit/plain"}
 
 
-def test_round_2_has_every_habit_and_variant_and_each_store_trades() -> None:
-    events, labels = small2()
-    wanted = {f"legit/{h}" for h in HABITS2} | {
-        f"{scheme}/{v}" for scheme, variants in VARIANTS2.items() for v in variants
+@pytest.mark.parametrize(
+    ("data", "habits", "variants"),
+    [(small2, HABITS2, VARIANTS2), (small3, HABITS3, VARIANTS3)],
+    ids=["round 2", "round 3"],
+)
+def test_rounds_2_and_3_have_every_habit_and_variant_and_each_store_trades(
+    data: Callable[[], Data], habits: dict[str, float], variants: dict[str, tuple[str, ...]]
+) -> None:
+    events, labels = data()
+    wanted = {f"legit/{h}" for h in habits} | {
+        f"{scheme}/{v}" for scheme, vs in variants.items() for v in vs
     }
     assert set(labels.values()) == wanted
     kinds: defaultdict[str, Counter[str]] = defaultdict(Counter)
@@ -296,21 +303,6 @@ def test_round_3_has_every_label_at_400_stores_four_stores_per_variant() -> None
         assert present[f"legit/{habit}"] >= 15, habit
     fraud = sum(n for label, n in present.items() if not label.startswith("legit/"))
     assert 0.08 <= fraud / 400 <= 0.15
-
-
-def test_round_3_has_every_habit_and_variant_and_each_store_trades() -> None:
-    events, labels = small3()
-    wanted = {f"legit/{h}" for h in HABITS3} | {
-        f"{scheme}/{v}" for scheme, variants in VARIANTS3.items() for v in variants
-    }
-    assert set(labels.values()) == wanted
-    kinds: defaultdict[str, Counter[str]] = defaultdict(Counter)
-    for e in events:
-        kinds[e["store_id"]][e["type"]] += 1
-    for store, label in labels.items():
-        assert kinds[store]["order"] > 0, label
-        if not label.startswith("legit/"):  # every fraud gets its money out inside the window
-            assert kinds[store]["withdrawal"] > 0, label
 
 
 def test_round_3_honest_habits_show_their_trait() -> None:

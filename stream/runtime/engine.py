@@ -279,6 +279,7 @@ class Engine:
                 # marks written since the batch was read (episodes, rings), as one-by-one
                 # would see them
                 view = current(view, event.store_id)
+                alerted_here = False  # an alert ties the event's facts to its ring itself
                 for detector in detectors:
                     try:
                         decision = detector.evaluate(event, view)
@@ -294,7 +295,8 @@ class Engine:
                     if decision.verdict is not None:
                         raised.append(await self._raise(event, view, decision.verdict))
                         view = current(view, event.store_id)
-                if view.links and view.profile.get("ring_id"):
+                        alerted_here = True
+                if view.links and view.profile.get("ring_id") and not alerted_here:
                     await self._tie_ring_facts(view)
             if event.ts_s > newest_ts_s:
                 newest_ts_s = event.ts_s

@@ -29,15 +29,24 @@ START2 = datetime(2024, 10, 21, tzinfo=UTC)
 STRIKE = {"slow_ghost": (0.0, 0.25), "preorder_ghost": (0.0, 0.25), "staggered_batch": (0.0, 0.25)}
 
 
-def crews(w: World, labels: list[str]) -> list[tuple[str, str, Gang, float, int]]:
-    """(scheme, variant, gang, strike time, stores): a crew runs one variant on 2-6 stores."""
+def crews(
+    w: World,
+    labels: list[str],
+    variants: dict[str, tuple[str, ...]] = VARIANTS2,
+    strike: dict[str, tuple[float, float]] = STRIKE,
+    usual_strike: tuple[float, float] = (0.1, 0.7),
+    most_stores: int = 6,
+) -> list[tuple[str, str, Gang, float, int]]:
+    """(scheme, variant, gang, strike time, stores): a crew runs one variant on 2 to
+    ``most_stores`` stores, striking within ``strike[variant]`` of the span (else
+    ``usual_strike``)."""
     rng, out = w.rng, []
     for scheme in SCHEMES:
-        for variant in VARIANTS2[scheme]:
+        for variant in variants[scheme]:
             n = labels.count(f"{scheme}/{variant}")
             while n > 0:
-                size = min(n, rng.randint(2, 6))
-                lo, hi = STRIKE.get(variant, (0.1, 0.7))
+                size = min(n, rng.randint(2, most_stores))
+                lo, hi = strike.get(variant, usual_strike)
                 out.append(
                     (scheme, variant, make_gang(w), w.t0 + rng.uniform(lo, hi) * w.span, size)
                 )

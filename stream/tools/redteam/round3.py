@@ -10,8 +10,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from stream.tools.redteam.gang import Gang, make_gang
 from stream.tools.redteam.population import plan
+from stream.tools.redteam.round2 import crews
 from stream.tools.redteam.round3_fraud import (
     VARIANTS3,
     bulk_identity3,
@@ -21,7 +21,7 @@ from stream.tools.redteam.round3_fraud import (
     price_protection3,
 )
 from stream.tools.redteam.round3_honest import HABITS3, honest3
-from stream.tools.redteam.world import SCHEMES, Shop, World
+from stream.tools.redteam.world import Shop, World
 
 START3 = datetime(2025, 3, 10, tzinfo=UTC)
 MAKERS3 = {
@@ -38,22 +38,6 @@ STRIKE3 = {
     "digital_stakes": (0.0, 0.0),
     "live_blind_box": (0.0, 0.0),
 }
-
-
-def crews3(w: World, labels: list[str]) -> list[tuple[str, str, Gang, float, int]]:
-    """(scheme, variant, gang, strike time, stores): a crew runs one variant on 2-5 stores."""
-    rng, out = w.rng, []
-    for scheme in SCHEMES:
-        for variant in VARIANTS3[scheme]:
-            n = labels.count(f"{scheme}/{variant}")
-            while n > 0:
-                size = min(n, rng.randint(2, 5))
-                lo, hi = STRIKE3.get(variant, (0.1, 0.65))
-                out.append(
-                    (scheme, variant, make_gang(w), w.t0 + rng.uniform(lo, hi) * w.span, size)
-                )
-                n -= size
-    return out
 
 
 def family_cards(w: World, n: int) -> list[str]:
@@ -79,7 +63,8 @@ def generate3(
     w = World(seed, start, days, stores)
     labels = plan(stores, fraud_share, per_variant, HABITS3, VARIANTS3)
     w.rng.shuffle(labels)
-    teams = crews3(w, labels)  # gangs first: their bought accounts also shop in honest stores
+    # gangs first: their bought accounts also shop in honest stores
+    teams = crews(w, labels, VARIANTS3, STRIKE3, usual_strike=(0.1, 0.65), most_stores=5)
     cards = family_cards(w, labels.count("legit/family_card"))
     shops: list[Shop] = []
     for lab in labels:
