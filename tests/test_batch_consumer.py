@@ -29,7 +29,7 @@ from stream.tools.publish import publish_file
 from stream.tools.replay import replay_in_process
 from stream.tools.replay_kafka import follow_alerts, wait_until_processed
 from stream.tools.simulate import simulate, write_events
-from tests.helpers.servers import metric
+from tests.helpers.servers import metric, wait_for_metric
 
 FAUST_PINNED = "0.15.3"
 
@@ -97,10 +97,16 @@ def test_a_worker_joining_mid_backlog_takes_partitions_over_and_no_event_is_lost
 ) -> None:
     """A second worker starts as 37,000 events are published as fast as the broker takes them:
     it joins while the first works through them, which is revoked with a batch in flight and
-    fetched records not yet decided."""
+    fetched records not yet decided. The second half of the file is published only once the
+    second worker owns partitions, so on a slow machine (where the first worker could finish
+    the whole backlog before the join completes) both still decide part of it."""
     sim = simulate(stores=200, days=10, seed=23)
     events = tmp_path / "events.jsonl"
     write_events(events, sim.events)
+    lines = events.read_text().splitlines(keepends=True)
+    first_half, second_half = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    first_half.write_text("".join(lines[: len(lines) // 2]))
+    second_half.write_text("".join(lines[len(lines) // 2 :]))
     settings = Settings(
         kafka_partitions=4,
         app_id=f"storewatch-join-{uuid.uuid4().hex[:8]}",
@@ -117,12 +123,18 @@ def test_a_worker_joining_mid_backlog_takes_partitions_over_and_no_event_is_lost
         try:
             second = stack.start_worker()
             await asyncio.to_thread(wait_until_up, second.metrics_port)  # it joins in ~2 s
-            sent, ends, _ = await publish_file(events, stack.settings)
+            sent_first, ends, _ = await publish_file(first_half, stack.settings)
+            await wait_for_metric(
+                second.metrics_port, "storewatch_assigned_partitions", 1, 120, at_least=True
+            )
+            sent_second, ends_second, _ = await publish_file(second_half, stack.settings)
+            for partition, end in ends_second.items():
+                ends[partition] = max(ends.get(partition, 0), end)
             await wait_until_processed(stack.settings, ends, timeout_s=240)
         finally:
             done.set()
             await follower
-        return sent, {a["store_id"] for a in alerts}
+        return sent_first + sent_second, {a["store_id"] for a in alerts}
 
     with DevStack(settings) as stack:
         stack.start(workers=1)
