@@ -1,6 +1,6 @@
 """The red-team generator keeps the input contract and its own promises (small sizes: seconds).
 
-All three rounds go through the same contract checks; each round must also stay byte for byte
+All four rounds go through the same contract checks; each round must also stay byte for byte
 what it was for a seed, since figures measured on it are published.
 """
 
@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Callable
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -21,13 +22,16 @@ from stream.core.events import parse_event
 from stream.tools.redteam import (
     HABITS2,
     HABITS3,
+    HABITS4,
     SCHEMES,
     VARIANTS,
     VARIANTS2,
     VARIANTS3,
+    VARIANTS4,
     generate,
     generate2,
     generate3,
+    generate4,
     plan,
     write,
 )
@@ -53,8 +57,14 @@ def small3() -> Data:
     return generate3(stores=80, days=30, seed=11, per_variant=1)
 
 
+@cache
+def small4() -> Data:
+    """Round 4 with one store per fraud variant and every honest habit, over a whole month."""
+    return generate4(stores=80, days=30, seed=11, per_variant=1)
+
+
 ROUNDS = pytest.mark.parametrize(
-    "data", [small, small2, small3], ids=["round1", "round2", "round3"]
+    "data", [small, small2, small3, small4], ids=["round1", "round2", "round3", "round4"]
 )
 
 
@@ -169,8 +179,8 @@ def test_write_gives_json_lines_and_labels(tmp_path: Any) -> None:
 
 
 PINNED = {  # sha256 of (events, labels) at --stores 60 --days 10 --seed 11
-    # round 1: taken before round 2 was added; round 2: before round 3 was added; round 3: as
-    # first generated
+    # round 1: taken before round 2 was added; round 2: before round 3 was added; round 3:
+    # before round 4 was added; round 4: as first generated
     1: (
         "b3a9b8e2ad7b1351fb944bf2fbcfd97c904bcf1739be0159baa969b202675af8",
         "f79a6863cf03305a9a33fe6d0b91f7d84222837e620e8227fd8d58f347344268",
@@ -182,6 +192,10 @@ PINNED = {  # sha256 of (events, labels) at --stores 60 --days 10 --seed 11
     3: (
         "2d42b346fbf193a38c36fbf2056534ebe7cb6dd55a0914563b9bd8fa26df6545",
         "870d28c642bea7ce88d506b17d49eed7138e59acf448bd19930d04db0e87d70c",
+    ),
+    4: (
+        "67ff4e476213e16f3815c252044c57c77e0fcf0e7263433faa5ca0fed4912721",
+        "7fd40b458033a2388b1aca973c86fa639d8a0c6fe06a6c47df44c96110058011",
     ),
 }
 
@@ -207,10 +221,10 @@ def test_round_2_is_the_same_for_a_seed_and_differs_from_round_1() -> None:
 
 @pytest.mark.parametrize(
     ("data", "habits", "variants"),
-    [(small2, HABITS2, VARIANTS2), (small3, HABITS3, VARIANTS3)],
-    ids=["round 2", "round 3"],
+    [(small2, HABITS2, VARIANTS2), (small3, HABITS3, VARIANTS3), (small4, HABITS4, VARIANTS4)],
+    ids=["round 2", "round 3", "round 4"],
 )
-def test_rounds_2_and_3_have_every_habit_and_variant_and_each_store_trades(
+def test_rounds_2_to_4_have_every_habit_and_variant_and_each_store_trades(
     data: Callable[[], Data], habits: dict[str, float], variants: dict[str, tuple[str, ...]]
 ) -> None:
     events, labels = data()
@@ -278,8 +292,12 @@ def test_round_option_chooses_the_round(tmp_path: Any, capsys: Any) -> None:
     labels = json.loads(lab.read_text())
     assert any(v.split("/")[1] in HABITS3 for v in labels.values())
     assert json.loads(out.read_text().splitlines()[0])["ts"] < "2025-03-11"  # from 10 March
+    main(["--round", "4", "--stores", "30", "--days", "3", "--out", str(out), "--labels", str(lab)])
+    labels = json.loads(lab.read_text())
+    assert any(v.split("/")[1] in HABITS4 for v in labels.values())
+    assert json.loads(out.read_text().splitlines()[0])["ts"] < "2025-10-28"  # from 27 October
     with pytest.raises(SystemExit):
-        main(["--round", "4"])
+        main(["--round", "5"])
     with pytest.raises(SystemExit):
         main(["--round", "2", "--start", "yesterday"])
     assert "--start must be a date" in capsys.readouterr().err
@@ -351,7 +369,7 @@ def test_round_3_family_ring_pays_one_card_none_of_its_stores_registered() -> No
     assert len({e["store_id"] for e in events if e.get("bank_account") == card}) >= 2
 
 
-@pytest.mark.parametrize("round_no", [1, 2, 3])
+@pytest.mark.parametrize("round_no", [1, 2, 3, 4])
 def test_the_projects_own_replay_rejects_nothing(tmp_path: Any, round_no: int) -> None:
     """The input contract as the service enforces it: zero dead letters on a small replay."""
     out, lab = tmp_path / "e.jsonl", tmp_path / "l.json"
@@ -368,3 +386,159 @@ def test_the_projects_own_replay_rejects_nothing(tmp_path: Any, round_no: int) -
     report = json.loads(done.stdout)
     assert report["events"] == n_events
     assert report["rejected"] == {}
+
+
+def test_round_4_is_the_same_for_a_seed_and_shares_no_new_label_with_earlier_rounds() -> None:
+    assert generate4(stores=80, days=30, seed=11, per_variant=1) == small4()
+    earlier = set(small()[1].values()) | set(small2()[1].values()) | set(small3()[1].values())
+    assert set(small4()[1].values()) & earlier == {"legit/plain"}
+    assert len(set(HABITS4) - {"plain"}) >= 8
+    assert max(HABITS4, key=HABITS4.__getitem__) == "plain"  # most stores are still plain
+    assert sum(map(len, VARIANTS4.values())) >= 10 and set(VARIANTS4) == set(SCHEMES)
+
+
+def test_round_4_has_every_label_at_400_stores_four_stores_per_variant() -> None:
+    _, labels = generate4(stores=400, days=3, seed=3)
+    present = Counter(labels.values())
+    for scheme, variants in VARIANTS4.items():
+        for variant in variants:
+            assert present[f"{scheme}/{variant}"] == 4, variant
+    for habit in HABITS4:
+        assert present[f"legit/{habit}"] >= 15, habit
+    fraud = sum(n for label, n in present.items() if not label.startswith("legit/"))
+    assert 0.08 <= fraud / 400 <= 0.15
+
+
+def _by_label(data: Data) -> defaultdict[str, list[dict[str, Any]]]:
+    events, labels = data
+    by_label: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)
+    for e in events:
+        by_label[labels[e["store_id"]]].append(e)
+    return by_label
+
+
+def _days_apart(first: str, then: str) -> float:
+    return (datetime.fromisoformat(then) - datetime.fromisoformat(first)).total_seconds() / 86400
+
+
+def test_round_4_honest_habits_show_their_trait() -> None:
+    """Each habit's defining trait is in the data (else it would test nothing)."""
+    by_label = _by_label(small4())
+
+    def of(label: str, pred: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
+        return [e for e in by_label[label] if pred(e)]
+
+    shipped = {e["order_id"]: e["ts"] for e in of("legit/cross_border", _status("shipped"))}
+    transit = [
+        _days_apart(shipped[e["order_id"]], e["ts"])
+        for e in of("legit/cross_border", _status("delivered"))
+    ]
+    assert transit and min(transit) >= 10
+    festival = of("legit/festival_rush", lambda e: "2025-11-10T16" <= e["ts"] < "2025-11-11T16")
+    placed = Counter(e["ts"][:10] for e in of("legit/festival_rush", _status("placed")))
+    assert (
+        sum(e.get("status") == "placed" for e in festival)
+        >= 3 * sorted(placed.values())[len(placed) // 2]
+    )
+    assert of(
+        "legit/festival_rush", lambda e: e["type"] == "withdrawal" and e["ts"][:10] == "2025-11-12"
+    )
+    chain = [e for e in by_label["legit/franchise"] if e["type"] == "store"]
+    banks = Counter((e["owner_id"], e["bank_account"]) for e in chain)
+    assert banks.most_common(1)[0][1] >= 3  # several stores: one operator, one corporate account
+    registered = {e["bank_account"] for e in chain}
+    assert all(e["bank_account"] in registered for e in of("legit/franchise", _type("withdrawal")))
+    hourly = Counter((e["sku"], e["ts"][:13]) for e in of("legit/group_buy", _status("placed")))
+    assert max(hourly.values()) >= 10
+    rounds = of("legit/round_weekly", _type("withdrawal"))
+    assert rounds and all(e["amount"] % 1000 == 0 for e in rounds)
+    grocery = Counter(e["buyer_id"] for e in of("legit/neighbourhood_grocery", _status("placed")))
+    assert sum(n for n in grocery.values() if n >= 3) >= 0.7 * sum(grocery.values())
+    harvests: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    for e in of("legit/harvest_week", _status("placed")):
+        harvests[e["store_id"]][e["ts"][:10]] += 1
+    for daily in harvests.values():  # one crop week (and the day either side) holds most sales
+        assert sum(sorted(daily.values())[-11:]) >= 0.7 * sum(daily.values())
+    used = Counter(e["sku"] for e in of("legit/secondhand", _status("placed")))
+    assert used and max(used.values()) == 1  # one item per listing, sold once
+    robot = of("legit/algo_repricer", _type("price"))
+    moves = sorted(abs(e["new_price"] / e["old_price"] - 1) for e in robot)
+    assert len(robot) >= 300 and moves[len(moves) // 2] < 0.05
+    sent = {e["order_id"]: e["ts"] for e in of("legit/refurbisher", _status("shipped"))}
+    waits = sorted(
+        _days_apart(e["ts"], sent[e["order_id"]])
+        for e in of("legit/refurbisher", _status("placed"))
+        if e["order_id"] in sent
+    )
+    assert waits[len(waits) // 2] >= 4
+
+
+def test_round_4_fraud_keeps_its_money_flow_with_the_one_thing_changed() -> None:
+    by_label = _by_label(small4())
+    registered = {
+        e["store_id"]: e["bank_account"]
+        for es in by_label.values()
+        for e in es
+        if e["type"] == "store"
+    }
+    for label, events in by_label.items():
+        if label.startswith("legit/"):
+            continue
+        out = [e for e in events if e["type"] == "withdrawal"]
+        assert out, label  # the money leaves the store inside the window
+        assert all(e["bank_account"] == registered[e["store_id"]] for e in out), label
+    steps = Counter(
+        (e["sku"])
+        for e in by_label["price_protection/three_step_partial"]
+        if e["type"] == "price" and e["new_price"] < e["old_price"]
+    )
+    assert max(steps.values()) >= 3
+    claims = _of(
+        by_label,
+        "price_protection/three_step_partial",
+        lambda e: e.get("reason") == "price_protection",
+    )
+    cut = {sku for sku, n in steps.items() if n >= 3}
+    bought = _of(
+        by_label,
+        "price_protection/three_step_partial",
+        lambda e: e.get("status") == "placed" and e["sku"] in cut,
+    )
+    assert 0 < len(claims) < 0.7 * len(bought)
+    assert len({e["buyer_id"] for e in bought}) >= 0.8 * len(bought)  # one order per account
+    scanned = by_label["ghost_supplier/scanned_tracking"]
+    assert any(e.get("status") == "delivered" for e in scanned)
+    assert any(e.get("reason") == "not_received" for e in scanned)
+    mule = by_label["mule_cashout/weekly_round"]
+    opened = next(e["ts"] for e in mule if e["type"] == "store")
+    paid = [e for e in mule if e["type"] == "withdrawal"]
+    assert min(_days_apart(opened, e["ts"]) for e in paid) >= 7
+    assert all(e["amount"] % 1000 == 0 for e in paid)
+
+
+def test_round_4_bulk_batches_open_over_two_weeks_and_franchise_rings_share_one_operator() -> None:
+    events, labels = generate4(stores=120, days=30, seed=3, per_variant=3)
+    opened = defaultdict(list)
+    for e in events:
+        if e["type"] == "store":
+            opened[labels[e["store_id"]]].append(e)
+    spread = sorted(e["ts"] for e in opened["bulk_identity/two_week_spread"])
+    assert _days_apart(spread[0], spread[-1]) >= 2
+    ring = Counter(
+        (e["owner_id"], e["bank_account"]) for e in opened["mule_cashout/franchise_ring"]
+    )
+    assert ring.most_common(1)[0][1] >= 2
+
+
+def _status(status: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda e: e.get("status") == status
+
+
+def _type(etype: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda e: e["type"] == etype
+
+
+def _of(
+    by_label: dict[str, list[dict[str, Any]]], label: str, pred: Callable[[dict[str, Any]], bool]
+) -> list[dict[str, Any]]:
+    return [e for e in by_label[label] if pred(e)]

@@ -22,6 +22,16 @@ payout, a charity day, siblings paying one family card, digital goods, made-to-o
 subscription box, live streams, a platform migrant, raise-then-discount marketing, corporate gifts)
 and fraud dressed as them.
 
+Round 4 (``--round 4``, ``round4*.py``) is another marketplace, around the 11.11 festival: ten more
+honest habits (cross-border parcels weeks in transit, the festival's midnight rush paid out the
+next morning, a franchise paying one registered corporate account, group-buying bursts, fixed
+round weekly payouts, a neighbourhood grocery's regulars, a harvest week, second-hand items sold
+once each, algorithmic daily re-pricing, refurbished goods shipped late), and fraud that takes each
+scheme's known shape and changes one or two things an automated check plausibly keys on (three
+shallow cuts and claims on two orders in five, a delivery scan bought with the tracking number, a
+week's wait and round weekly payouts, openings spread over two weeks...) or dresses as one of those
+habits.
+
 Labels are ``legit/<habit>`` or ``<scheme>/<variant>``. Every event follows the input contract of
 ``stream.core.contract``; money is kept in integer cents so amounts never carry more than 2 decimals, and
 a withdrawal never exceeds the balance (placed - cancelled - refunded - earlier withdrawals).
@@ -35,19 +45,25 @@ from stream.tools.redteam.round2_honest import HABITS2
 from stream.tools.redteam.round3 import generate3
 from stream.tools.redteam.round3_fraud import VARIANTS3
 from stream.tools.redteam.round3_honest import HABITS3
+from stream.tools.redteam.round4 import generate4
+from stream.tools.redteam.round4_fraud import VARIANTS4
+from stream.tools.redteam.round4_honest import HABITS4
 from stream.tools.redteam.world import HABITS, SCHEMES, VARIANTS
 
 __all__ = [
     "HABITS",
     "HABITS2",
     "HABITS3",
+    "HABITS4",
     "SCHEMES",
     "VARIANTS",
     "VARIANTS2",
     "VARIANTS3",
+    "VARIANTS4",
     "generate",
     "generate2",
     "generate3",
+    "generate4",
     "main",
     "plan",
     "write",

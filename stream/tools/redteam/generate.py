@@ -18,6 +18,7 @@ from stream.tools.redteam.population import plan
 from stream.tools.redteam.price_protection import price_protection
 from stream.tools.redteam.round2 import START2, generate2
 from stream.tools.redteam.round3 import START3, generate3
+from stream.tools.redteam.round4 import START4, generate4
 from stream.tools.redteam.world import SCHEMES, Shop, World
 
 START1 = datetime(2024, 5, 6, tzinfo=UTC)
@@ -76,7 +77,7 @@ def write(
 ) -> tuple[int, int]:
     """Write round ``round_no``'s events as JSON lines and labels as one JSON object; returns
     (events, stores)."""
-    events, labels = {2: generate2, 3: generate3}.get(round_no, generate)(**kwargs)
+    events, labels = {2: generate2, 3: generate3, 4: generate4}.get(round_no, generate)(**kwargs)
     with open(events_path, "w", encoding="utf-8") as out:
         out.writelines(
             json.dumps(e, separators=(",", ":"), ensure_ascii=False) + "\n" for e in events
@@ -95,10 +96,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--round",
         type=int,
-        choices=(1, 2, 3),
+        choices=(1, 2, 3, 4),
         default=1,
         help="1: the published round (default); 2: new honest habits and evasive fraud; "
-        "3: more honest habits and fraud dressed as them",
+        "3: more honest habits and fraud dressed as them; 4: another marketplace (the 11.11 "
+        "festival) and fraud that changed one thing",
     )
     parser.add_argument("--stores", type=int, default=400)
     parser.add_argument("--days", type=int, default=30)
@@ -106,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--start",
         help="first day, UTC (YYYY-MM-DD; round 1: 2024-05-06, round 2: 2024-10-21, "
-        "round 3: 2025-03-10)",
+        "round 3: 2025-03-10, round 4: 2025-10-27)",
     )
     parser.add_argument("--fraud-share", type=float, default=0.10)
     parser.add_argument("--per-variant", type=int, default=4)
@@ -117,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
         start = (
             datetime.fromisoformat(args.start).replace(tzinfo=UTC)
             if args.start
-            else {2: START2, 3: START3}.get(args.round, START1)
+            else {2: START2, 3: START3, 4: START4}.get(args.round, START1)
         )
     except ValueError:
         parser.error(f"--start must be a date like 2024-05-06, got {args.start!r}")
