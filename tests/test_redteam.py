@@ -421,12 +421,26 @@ def _days_apart(first: str, then: str) -> float:
     return (datetime.fromisoformat(then) - datetime.fromisoformat(first)).total_seconds() / 86400
 
 
+def _status(status: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda e: e.get("status") == status
+
+
+def _type(etype: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda e: e["type"] == etype
+
+
+def _of(
+    by_label: dict[str, list[dict[str, Any]]], label: str, pred: Callable[[dict[str, Any]], bool]
+) -> list[dict[str, Any]]:
+    return [e for e in by_label[label] if pred(e)]
+
+
 def test_round_4_honest_habits_show_their_trait() -> None:
     """Each habit's defining trait is in the data (else it would test nothing)."""
     by_label = _by_label(small4())
 
     def of(label: str, pred: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
-        return [e for e in by_label[label] if pred(e)]
+        return _of(by_label, label, pred)
 
     shipped = {e["order_id"]: e["ts"] for e in of("legit/cross_border", _status("shipped"))}
     transit = [
@@ -474,6 +488,8 @@ def test_round_4_honest_habits_show_their_trait() -> None:
 
 
 def test_round_4_fraud_keeps_its_money_flow_with_the_one_thing_changed() -> None:
+    """Every variant still gets money out (to the account it registered), and the trait it
+    changed is in the data."""
     by_label = _by_label(small4())
     registered = {
         e["store_id"]: e["bank_account"]
@@ -488,7 +504,7 @@ def test_round_4_fraud_keeps_its_money_flow_with_the_one_thing_changed() -> None
         assert out, label  # the money leaves the store inside the window
         assert all(e["bank_account"] == registered[e["store_id"]] for e in out), label
     steps = Counter(
-        (e["sku"])
+        e["sku"]
         for e in by_label["price_protection/three_step_partial"]
         if e["type"] == "price" and e["new_price"] < e["old_price"]
     )
@@ -518,7 +534,7 @@ def test_round_4_fraud_keeps_its_money_flow_with_the_one_thing_changed() -> None
 
 def test_round_4_bulk_batches_open_over_two_weeks_and_franchise_rings_share_one_operator() -> None:
     events, labels = generate4(stores=120, days=30, seed=3, per_variant=3)
-    opened = defaultdict(list)
+    opened: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)
     for e in events:
         if e["type"] == "store":
             opened[labels[e["store_id"]]].append(e)
@@ -528,17 +544,3 @@ def test_round_4_bulk_batches_open_over_two_weeks_and_franchise_rings_share_one_
         (e["owner_id"], e["bank_account"]) for e in opened["mule_cashout/franchise_ring"]
     )
     assert ring.most_common(1)[0][1] >= 2
-
-
-def _status(status: str) -> Callable[[dict[str, Any]], bool]:
-    return lambda e: e.get("status") == status
-
-
-def _type(etype: str) -> Callable[[dict[str, Any]], bool]:
-    return lambda e: e["type"] == etype
-
-
-def _of(
-    by_label: dict[str, list[dict[str, Any]]], label: str, pred: Callable[[dict[str, Any]], bool]
-) -> list[dict[str, Any]]:
-    return [e for e in by_label[label] if pred(e)]
