@@ -18,7 +18,13 @@ from pathlib import Path
 import pytest
 
 from stream import __version__
-from tests.helpers.cli_runner import assert_fails, closed_port, run_cli, write_marketplace
+from tests.helpers.cli_runner import (
+    assert_fails,
+    closed_port,
+    run_cli,
+    run_evaluate,
+    write_marketplace,
+)
 
 USAGE, INPUT, UNREACHABLE, INTERRUPTED = 2, 3, 4, 130
 # A one-shot command facing a closed port must say so well before a person gives up on it.
@@ -69,17 +75,7 @@ def test_a_directory_as_input_is_refused(command: list[str], tmp_path: Path) -> 
 
 def test_evaluate_names_the_missing_file(marketplace: tuple[Path, Path], tmp_path: Path) -> None:
     events, labels = marketplace
-    done = run_cli(
-        "evaluate",
-        "--events",
-        events,
-        "--labels",
-        labels,
-        "--alerts",
-        tmp_path / "alerts.jsonl",
-        "--report",
-        tmp_path / "r.json",
-    )
+    done = run_evaluate(events, labels, tmp_path / "alerts.jsonl", tmp_path / "r.json")
     assert_fails(done, INPUT, "alerts", "alerts.jsonl does not exist")
 
 
@@ -152,9 +148,7 @@ def test_evaluate_with_labels_of_another_file_refuses_to_score(
     alerts = tmp_path / "alerts.jsonl"
     alerts.write_text("")
     report = tmp_path / "report.json"
-    done = run_cli(
-        "evaluate", "--events", events, "--labels", other, "--alerts", alerts, "--report", report
-    )
+    done = run_evaluate(events, other, alerts, report)
     assert_fails(done, INPUT, "none of the 2 labelled stores", "labels written with this events")
     assert not report.exists()
 
@@ -167,17 +161,7 @@ def test_evaluate_warns_of_labelled_stores_missing_from_the_events(
     (tmp_path / "labels.json").write_text(json.dumps(more))
     alerts = tmp_path / "alerts.jsonl"
     alerts.write_text("")
-    done = run_cli(
-        "evaluate",
-        "--events",
-        events,
-        "--labels",
-        tmp_path / "labels.json",
-        "--alerts",
-        alerts,
-        "--report",
-        tmp_path / "r.json",
-    )
+    done = run_evaluate(events, tmp_path / "labels.json", alerts, tmp_path / "r.json")
     assert done.returncode == 0, done.stderr
     assert f"storewatch: warning: 2 of {len(more)} labelled stores do not appear" in done.stderr
 
@@ -188,19 +172,7 @@ def test_evaluate_refuses_a_plot_it_cannot_draw(
     events, labels = marketplace
     alerts = tmp_path / "alerts.jsonl"
     alerts.write_text("")
-    done = run_cli(
-        "evaluate",
-        "--events",
-        events,
-        "--labels",
-        labels,
-        "--alerts",
-        alerts,
-        "--report",
-        tmp_path / "r.json",
-        "--plot",
-        tmp_path / "r.txt",
-    )
+    done = run_evaluate(events, labels, alerts, tmp_path / "r.json", "--plot", tmp_path / "r.txt")
     assert_fails(done, USAGE, "cannot draw a .txt file", ".png")
 
 

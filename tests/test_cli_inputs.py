@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.cli_runner import assert_fails, run_cli, write_marketplace
+from tests.helpers.cli_runner import assert_fails, run_cli, run_evaluate, write_marketplace
 
 USAGE, INPUT = 2, 3
 
@@ -95,48 +95,16 @@ def test_evaluate_reads_gzip_events_from_stdin(
         == 0
     )
     from_file, from_pipe = tmp_path / "file.json", tmp_path / "pipe.json"
-    done = run_cli(
-        "evaluate",
-        "--events",
-        events,
-        "--labels",
-        labels,
-        "--alerts",
-        alerts,
-        "--report",
-        from_file,
-    )
+    done = run_evaluate(events, labels, alerts, from_file)
     assert done.returncode == 0, done.stderr
-    done = run_cli(
-        "evaluate",
-        "--events",
-        "-",
-        "--labels",
-        labels,
-        "--alerts",
-        alerts,
-        "--report",
-        from_pipe,
-        stdin=gzip.compress(events.read_bytes()),
-    )
+    done = run_evaluate("-", labels, alerts, from_pipe, stdin=gzip.compress(events.read_bytes()))
     assert done.returncode == 0, done.stderr
     assert json.loads(from_pipe.read_text()) == json.loads(from_file.read_text())
 
 
 def test_only_one_input_can_come_from_stdin(marketplace: tuple[Path, Path], tmp_path: Path) -> None:
     _, labels = marketplace
-    done = run_cli(
-        "evaluate",
-        "--events",
-        "-",
-        "--labels",
-        labels,
-        "--alerts",
-        "-",
-        "--report",
-        tmp_path / "r.json",
-        stdin=b"",
-    )
+    done = run_evaluate("-", labels, "-", tmp_path / "r.json", stdin=b"")
     assert_fails(done, USAGE, "--events and --alerts both read stdin")
 
 
@@ -146,17 +114,7 @@ def test_a_line_that_is_not_json_names_its_line(
     events, labels = marketplace
     alerts = tmp_path / "alerts.jsonl"
     alerts.write_text('{"store_id": "s00001", "ts": "2024-03-01T00:00:00Z"}\nnot json\n')
-    done = run_cli(
-        "evaluate",
-        "--events",
-        events,
-        "--labels",
-        labels,
-        "--alerts",
-        alerts,
-        "--report",
-        tmp_path / "r.json",
-    )
+    done = run_evaluate(events, labels, alerts, tmp_path / "r.json")
     assert_fails(done, INPUT, f"{alerts} line 2 is not JSON")
 
 

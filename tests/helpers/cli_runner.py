@@ -42,6 +42,24 @@ def run_cli(
     )
 
 
+def run_evaluate(
+    events: str | Path,
+    labels: str | Path,
+    alerts: str | Path,
+    report: str | Path,
+    *more: str | Path,
+    stdin: bytes | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """``storewatch evaluate`` on these inputs (``-`` reads stdin), its report to ``report``;
+    ``more`` adds options."""
+    return run_cli(
+        "evaluate",
+        *("--events", events, "--labels", labels, "--alerts", alerts, "--report", report),
+        *more,
+        stdin=stdin,
+    )
+
+
 def assert_fails(done: subprocess.CompletedProcess[str], exit_code: int, *phrases: str) -> None:
     """The error policy: the documented exit code, one `storewatch: error:` line on stderr
     holding every phrase, and no traceback."""
