@@ -125,34 +125,6 @@ def test_partitions_at_the_end_of_their_log_hold_nothing_so_live_records_pass_at
     assert m.held == 0
 
 
-def test_a_fetch_of_partitions_all_at_their_end_is_handed_over_whole() -> None:
-    """At the live edge the newest records of a fetch do not wait for the next fetch (a
-    cycle of the worker): what the partitions bring next was not in the log yet."""
-    clock, at_end = Clock(), {"orders", "withdrawals"}
-    m = watermarked(at_end, clock)
-    m.assign(["orders", "withdrawals"])
-    assert list(m.add({"orders": [1, 5], "withdrawals": [2, 3]})) == [
-        ("orders", 1),
-        ("withdrawals", 2),
-        ("withdrawals", 3),
-        ("orders", 5),
-    ]
-    assert m.held == 0
-
-
-def test_a_partition_of_the_fetch_not_at_its_end_still_holds_the_others() -> None:
-    clock, at_end = Clock(), {"withdrawals"}
-    m = watermarked(at_end, clock)
-    m.assign(["orders", "withdrawals"])
-    assert list(m.add({"orders": [1, 3], "withdrawals": [2, 5]})) == [
-        ("orders", 1),
-        ("withdrawals", 2),
-        ("orders", 3),
-    ]
-    at_end.add("orders")
-    assert list(m.add({"orders": [4]})) == [("orders", 4), ("withdrawals", 5)]
-
-
 def test_a_partition_that_brought_nothing_for_the_idle_time_stops_holding_the_others() -> None:
     """As Flink's watermark idleness: neither fetched nor known at its end, it is idle."""
     clock, at_end = Clock(), set[str]()

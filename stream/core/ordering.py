@@ -10,28 +10,22 @@ still precede: a record is released once its timestamp is at or before the *wate
 earliest time any partition that may still bring older records has *reached* (the timestamp of
 the newest record fetched from it). Which partitions may still bring older records:
 
+- the partitions of the newest fetch, always: at the live edge a fetch's newest records wait
+  for the next fetch (tens of milliseconds), so a record a producer sent earlier to another
+  partition but the broker appended a little later still comes first;
 - with a ``caught_up(partition, last_record)`` callback (the worker gives one reading the
-  fetch responses' high watermarks): every assigned partition (``assign``) or partition
-  seen, unless it is caught up (fetched to the end of its log: whatever it brings next is
-  live) or *idle*, having brought nothing for ``idle_after_s`` of wall time, as Flink's
-  watermark idleness does: a partition neither fetched nor known to be at its end cannot
-  hold the others forever. A partition assigned but not fetched yet holds everything until
-  it brings records, turns out caught up, or goes idle: the start of a backlog. A partition
-  of the newest fetch is judged the same way: fetched to its end, it holds nothing back;
-- without the callback, the partitions of the newest fetch (a partition that brought
-  nothing counts as caught up: tests, and consumers that know no more).
+  fetch responses' high watermarks), also every other assigned partition (``assign``) or
+  partition seen, unless it is caught up (fetched to the end of its log: whatever it brings
+  next is live) or *idle*, having brought nothing for ``idle_after_s`` of wall time, as
+  Flink's watermark idleness does: a partition neither fetched nor known to be at its end
+  cannot hold the others forever. A partition assigned but not fetched yet holds everything
+  until it brings records, turns out caught up, or goes idle: the start of a backlog.
+  Without the callback, a partition that brought nothing counts as caught up (tests, and
+  consumers that know no more).
 
 So a backlog is decided in the order live traffic would have been, whatever the fetches bring
-(a fetch often holds records of a few partitions only), and at the live edge nothing waits:
-a fetch of partitions all at their end is handed over whole. What live order cannot give is
-a record still on its way to the broker when the fetch was answered (sent before a record of
-another partition, appended after it): it is decided after that record, out of event-time
-order by the milliseconds from send to append. Holding every fetch's newest records for the
-next fetch instead, as this merge once did, cost a whole cycle of the worker (its batch
-decided, its state saved, the next fetch) on most records, which at half a worker's capacity
-is hundreds of milliseconds (docs/performance.md, "Latency: where the time goes"), to wait
-for records that were not in the log yet. An empty fetch with every partition caught up
-releases everything.
+(a fetch often holds records of a few partitions only), and at the live edge nothing waits
+more than a fetch. An empty fetch with every partition caught up releases everything.
 At most ``max_held`` records wait, the oldest going first past that, so a partition far ahead
 cannot fill memory.
 
@@ -123,10 +117,11 @@ class EventTimeMerger(Generic[Partition]):
         now_s = self._clock()
         caught_up, idle_after_s, last = self.caught_up, self._idle_after_s, self._last
         active_at = self._active_at
-        gating = [  # a partition just fetched is active: it gates unless at its end
+        gating = [
             reached
             for p, reached in self._reached.items()
-            if now_s - active_at[p] < idle_after_s and not caught_up(p, last.get(p))
+            if fetched.get(p)
+            or (now_s - active_at[p] < idle_after_s and not caught_up(p, last.get(p)))
         ]
         return min(gating) if gating else float("inf")
 
