@@ -10,6 +10,7 @@ import pickle
 
 import pytest
 import redis.asyncio as redis_asyncio
+import redis.exceptions
 
 from stream.config import Settings, WindowSettings
 from stream.core.checks import event_from_dict
@@ -116,6 +117,42 @@ async def test_a_failed_commit_keeps_every_change_for_the_next_one() -> None:
         saved = await store.saved_state("s1")
         assert saved is not None and saved.max_ts_s == T0
     await client.aclose()
+
+
+async def test_a_commit_saves_every_changed_store_and_the_decided_offsets_with_the_idle_ttl(
+    redis_client: redis_asyncio.Redis,
+) -> None:
+    store = make_store(redis_client)
+    await store.apply_many(
+        [update_for(event_from_dict(f.order(s, T0, price=5))) for s in ("s1", "s2", "s3")]
+    )
+    store.decided(("orders", 0), 41)
+    await store.commit()
+    ttl_s = Settings().windows.idle_store_ttl_s
+    for key in (state_key("s1"), state_key("s2"), state_key("s3"), "sw:v1:decided"):
+        assert 0 < await redis_client.ttl(key) <= ttl_s, key
+    assert await make_store(redis_client).decided_offsets({("orders", 0)}) == {("orders", 0): 41}
+
+
+async def test_a_store_redis_refuses_to_save_leaves_the_decided_offsets_unwritten() -> None:
+    # The decided offsets vouch for the stores: written before a store they cover is saved,
+    # they would claim events whose effect Redis does not hold. Redis refuses the state keys
+    # alone here (an ACL that lets the client write nothing else but the offsets' key).
+    with EmbeddedRedis() as server:
+        client = redis_asyncio.Redis(port=server.port, decode_responses=True)
+        store = make_store(client)
+        await store.apply_many([update_for(event_from_dict(f.order("s1", T0, price=7)))])
+        store.decided(("orders", 0), 9)
+        await client.execute_command("ACL", "SETUSER", "default", "resetkeys", "~sw:v1:decided")
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            await store.commit()
+        assert await client.exists("sw:v1:decided") == 0
+        await client.execute_command("ACL", "SETUSER", "default", "allkeys")
+        await store.commit()  # repeated: everything is written this time
+        saved = await store.saved_state("s1")
+        assert saved is not None and saved.max_ts_s == T0
+        assert await client.hget("sw:v1:decided", "orders:0") == "9"
+        await client.aclose()
 
 
 async def test_a_released_store_is_read_again_from_redis(redis_client: redis_asyncio.Redis) -> None:

@@ -11,7 +11,8 @@ can be repeated after a failure, so a Redis outage only holds the worker where i
 
 Cross-store facts (accounts, tracking numbers, claimants, rings) link stores of different
 workers, so they stay in Redis (``stream.core.facts``): a batch costs two round trips at most (read
-the stores it meets for the first time, link its facts), and a commit one.
+the stores it meets for the first time, link its facts), and a commit two (the stores, then the
+offsets decided).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import pickle
 import time
 import zlib
 from collections import OrderedDict
+from importlib import resources
 from typing import Any, Final
 
 from redis.asyncio.cluster import RedisCluster
@@ -84,6 +86,13 @@ class RedisStateStore:
             int(windows.fact_ttl_s),
             trk_buckets=windows.trk_buckets,
             slot_of=slot_of if cluster else None,
+        )
+        self._save_script = (
+            None
+            if cluster
+            else client.register_script(
+                resources.files("stream.state").joinpath("save_stores.lua").read_text()
+            )
         )
         self.reconfigure(windows)
         # least recently used first; a store is dropped from memory once saved and past the cap
@@ -184,22 +193,21 @@ class RedisStateStore:
             return StoreState()
 
     async def commit(self) -> None:
-        """Save every store changed since the last commit (one SET each, one round trip), with
-        the idle TTL, then the offsets decided (in the same round trip, after the stores: they
-        may only claim what is saved). Called once the alerts of the batches before are
-        published, and before their offsets are committed. Nothing is forgotten when it fails:
-        it may be repeated."""
+        """Save every store changed since the last commit, with the idle TTL, then the offsets
+        decided: two round trips, the second only once Redis has acknowledged every store,
+        since the offsets may only claim what is saved. Called once the alerts of the batches
+        before are published, and before their offsets are committed. Nothing is forgotten
+        when it fails: it may be repeated."""
         if not self._changed and not self._decided_unsaved:
             return
         changed = list(self._changed)
-        pipe = self._client.pipeline(transaction=False)
-        for store_id in changed:
-            pipe.set(
-                state_key(store_id, self._namespace),
-                self._stores[store_id].to_blob(self._config),
-                ex=self._ttl_s,
-            )
+        if changed:
+            keys = [state_key(store_id, self._namespace) for store_id in changed]
+            blobs = [self._stores[store_id].to_blob(self._config) for store_id in changed]
+            with redis_errors():
+                await self._save_stores(keys, blobs)
         if self._decided_unsaved:
+            pipe = self._client.pipeline(transaction=False)
             pipe.hset(
                 self._decided_key,
                 mapping={
@@ -209,8 +217,8 @@ class RedisStateStore:
             )
             # kept as long as the stores it vouches for
             pipe.expire(self._decided_key, self._ttl_s)
-        with redis_errors():
-            await pipe.execute()
+            with redis_errors():
+                await pipe.execute()
         self._decided_unsaved.clear()
         now_s = time.monotonic()
         for store_id in changed:
@@ -219,6 +227,19 @@ class RedisStateStore:
         while len(self._stores) > self._capacity:
             store_id, _ = self._stores.popitem(last=False)
             self._saved_at_s.pop(store_id, None)
+
+    async def _save_stores(self, keys: list[str], blobs: list[bytes]) -> None:
+        """SET each key to its blob with the idle TTL; raises unless Redis saved them all. One
+        call of ``save_stores.lua`` on one server (its header says why); on a Cluster, where
+        every store has a slot of its own, a pipeline of SETs that the client sends to each
+        node."""
+        if self._save_script is not None:
+            await self._save_script(keys=keys, args=[self._ttl_s, *blobs])
+            return
+        pipe = self._client.pipeline(transaction=False)
+        for key, blob in zip(keys, blobs, strict=True):
+            pipe.set(key, blob, ex=self._ttl_s)
+        await pipe.execute()
 
     @property
     def _decided_key(self) -> str:
