@@ -143,11 +143,13 @@ async def test_a_store_redis_refuses_to_save_leaves_the_decided_offsets_unwritte
         store = make_store(client)
         await store.apply_many([update_for(event_from_dict(f.order("s1", T0, price=7)))])
         store.decided(("orders", 0), 9)
-        await client.execute_command("ACL", "SETUSER", "default", "resetkeys", "~sw:v1:decided")
+        await client.execute_command(  # type: ignore[no-untyped-call]
+            "ACL", "SETUSER", "default", "resetkeys", "~sw:v1:decided"
+        )
         with pytest.raises(redis.exceptions.NoPermissionError):
             await store.commit()
         assert await client.exists("sw:v1:decided") == 0
-        await client.execute_command("ACL", "SETUSER", "default", "allkeys")
+        await client.execute_command("ACL", "SETUSER", "default", "allkeys")  # type: ignore[no-untyped-call]
         await store.commit()  # repeated: everything is written this time
         saved = await store.saved_state("s1")
         assert saved is not None and saved.max_ts_s == T0
