@@ -42,6 +42,13 @@ def background(shop: Shop, start: float, end: float, per_day: float) -> list[str
     rng = shop.w.rng
     lo, hi = CATEGORIES[shop.category]
     skus = catalogue(shop, rng.randint(3, 15), lo, min(hi, lo * 20))
+    cover_trade(shop, skus, start, end, per_day)
+    return skus
+
+
+def cover_trade(shop: Shop, skus: list[str], start: float, end: float, per_day: float) -> None:
+    """Honest-looking trade on the given skus."""
+    rng = shop.w.rng
     organic(
         shop,
         draw_habits(rng),
@@ -53,4 +60,3 @@ def background(shop: Shop, start: float, end: float, per_day: float) -> list[str
         lambda _t: rng.choice(skus),
         lambda: 1 if rng.random() < 0.85 else 2,
     )
-    return skus

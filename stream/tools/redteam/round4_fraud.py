@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import random
 
-from stream.tools.redteam.gang import Gang, background, spread
+from stream.tools.redteam.gang import Gang, background, cover_trade, spread
 from stream.tools.redteam.honest import buyer_picker, catalogue
 from stream.tools.redteam.round2_fraud import _claim_all, _cut
 from stream.tools.redteam.round2_honest import daily_at, timed_payouts
@@ -25,7 +25,6 @@ from stream.tools.redteam.round4_honest import CATEGORY4
 from stream.tools.redteam.round4_trade import (
     algorithm,
     bought,
-    cover_trade,
     cross_border_cover,
     festival_orders,
     international,

@@ -16,8 +16,6 @@ from stream.tools.redteam.honest import (
     buyer_picker,
     catalogue,
     courier_hours,
-    draw_habits,
-    organic,
 )
 from stream.tools.redteam.round2_honest import trade
 from stream.tools.redteam.world import (
@@ -195,22 +193,6 @@ def steady(
                     shop.place(ts, pick(), rng.choice(skus), 1 if rng.random() < 0.85 else 2)
                 )
     return out
-
-
-def cover_trade(shop: Shop, skus: list[str], start: float, end: float, per_day: float) -> None:
-    """Honest-looking trade on the given skus (placed after any re-pricing is scheduled)."""
-    rng = shop.w.rng
-    organic(
-        shop,
-        draw_habits(rng),
-        start,
-        end,
-        lambda _d: per_day,
-        cumulate(SHOPPER_HOURS, rng, 0.3),
-        buyer_picker(shop.w),
-        lambda _t: rng.choice(skus),
-        lambda: 1 if rng.random() < 0.85 else 2,
-    )
 
 
 def cross_border_cover(shop: Shop, start: float, end: float, per_day: float) -> None:
